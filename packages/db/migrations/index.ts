@@ -1,0 +1,10 @@
+/**
+ * Every migration, in order. Listed statically (not read from the folder at run time) so that
+ * they load the same way under tsx, vitest and any bundler.
+ */
+import type { Migration } from 'kysely';
+import * as wrapperSchema from './2026-11-26T00-00_wrapper-schema';
+
+export const migrations: Record<string, Migration> = {
+  '2026-11-26T00-00_wrapper-schema': wrapperSchema,
+};

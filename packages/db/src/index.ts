@@ -1,0 +1,10 @@
+export { createDb, createPool, type Db, type DbOptions } from './client';
+export { migrateToLatest } from './migrate';
+export type * from './schema';
+export {
+  SeedError,
+  type SeedOptions,
+  type SeedProgress,
+  type SeedResult,
+  seedTenant,
+} from './seed';

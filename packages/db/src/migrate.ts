@@ -1,0 +1,28 @@
+import { type Kysely, type MigrationResultSet, Migrator, sql } from 'kysely';
+import { migrations } from '../migrations/index';
+
+// Arbitrary constant naming this project's migration lock among other advisory locks.
+const MIGRATION_LOCK_KEY = 7_303_114_911;
+
+/**
+ * Applies every pending migration. Safe to run twice (applied ones are skipped) and from several
+ * processes at once: the whole run, including the creation of Kysely's bookkeeping tables (which
+ * Kysely does before taking its own lock), happens under one session-level advisory lock.
+ */
+// biome-ignore lint/suspicious/noExplicitAny: migrations run on any Kysely, whatever its table types
+export async function migrateToLatest(db: Kysely<any>): Promise<MigrationResultSet> {
+  return db.connection().execute(async (connection) => {
+    await sql`SELECT pg_advisory_lock(${MIGRATION_LOCK_KEY})`.execute(connection);
+    try {
+      const migrator = new Migrator({
+        db: connection,
+        provider: { getMigrations: async () => migrations },
+      });
+      const result = await migrator.migrateToLatest();
+      if (result.error) throw result.error;
+      return result;
+    } finally {
+      await sql`SELECT pg_advisory_unlock(${MIGRATION_LOCK_KEY})`.execute(connection);
+    }
+  });
+}

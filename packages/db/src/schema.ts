@@ -1,0 +1,106 @@
+/**
+ * Kysely table types. Columns the database fills (`Generated`) are optional on insert;
+ * nullable columns are `T | null`, never optional. `version` and `updated_at` are owned by the
+ * `bump_row_version` trigger: callers never set them.
+ */
+import type { ColumnType, Generated, Insertable, Selectable, Updateable } from 'kysely';
+
+/** A trigger- or default-maintained timestamp: read as Date, optional on insert. */
+type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>;
+/** Maintained by the version trigger: readable, never written by callers. */
+type Version = ColumnType<number, never, never>;
+
+export interface TenantsTable {
+  id: Generated<string>;
+  name: string;
+  version: Version;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface ApplicationsTable {
+  id: Generated<string>;
+  code: string;
+  name: string;
+  version: Version;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface EntitiesTable {
+  id: Generated<string>;
+  tenant_id: string;
+  /** 'organization' among others; only organizations are synced to applications. */
+  entity_type: string;
+  code: string;
+  name: string;
+  description: string | null;
+  industry: string | null;
+  website: string | null;
+  parent_id: string | null;
+  is_active: Generated<boolean>;
+  version: Version;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface CreditAllocationsTable {
+  id: Generated<string>;
+  tenant_id: string;
+  entity_id: string;
+  /** Application code the credits are for. */
+  target_application: string;
+  allocated_amount: number;
+  available_credits: number;
+  expires_at: Date | null;
+  is_active: Generated<boolean>;
+  allocated_at: Timestamp;
+  version: Version;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface OrganizationMembershipsTable {
+  id: Generated<string>;
+  tenant_id: string;
+  user_id: string;
+  organization_id: string;
+  role: string;
+  is_active: Generated<boolean>;
+  version: Version;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface OrganizationApplicationsTable {
+  tenant_id: string;
+  application_id: string;
+  is_enabled: boolean;
+  enabled_at: Date | null;
+  disabled_at: Date | null;
+  version: Version;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface Database {
+  tenants: TenantsTable;
+  applications: ApplicationsTable;
+  entities: EntitiesTable;
+  credit_allocations: CreditAllocationsTable;
+  organization_memberships: OrganizationMembershipsTable;
+  organization_applications: OrganizationApplicationsTable;
+}
+
+export type Tenant = Selectable<TenantsTable>;
+export type NewTenant = Insertable<TenantsTable>;
+export type Application = Selectable<ApplicationsTable>;
+export type Entity = Selectable<EntitiesTable>;
+export type NewEntity = Insertable<EntitiesTable>;
+export type EntityUpdate = Updateable<EntitiesTable>;
+export type CreditAllocation = Selectable<CreditAllocationsTable>;
+export type NewCreditAllocation = Insertable<CreditAllocationsTable>;
+export type CreditAllocationUpdate = Updateable<CreditAllocationsTable>;
+export type OrganizationMembership = Selectable<OrganizationMembershipsTable>;
+export type NewOrganizationMembership = Insertable<OrganizationMembershipsTable>;
+export type OrganizationApplication = Selectable<OrganizationApplicationsTable>;
