@@ -1,9 +1,3 @@
-import { defineConfig } from 'vitest/config';
+import { workspaceTestConfig } from '@historical-sync/local-stack/vitest-config';
 
-export default defineConfig({
-  test: {
-    globalSetup: ['@historical-sync/local-stack/vitest-global-setup'],
-    testTimeout: 60_000,
-    hookTimeout: 60_000,
-  },
-});
+export default workspaceTestConfig();

@@ -1,8 +1,3 @@
-import { defineConfig } from 'vitest/config';
+import { workspaceTestConfig } from './src/vitest-config';
 
-export default defineConfig({
-  test: {
-    testTimeout: 60_000,
-    hookTimeout: 60_000,
-  },
-});
+export default workspaceTestConfig();

@@ -39,7 +39,22 @@ export class SeedError extends Error {}
 /** Rows are dated evenly over this year, so date filters select predictable shares. */
 const FIRST_DAY = '2024-01-01T00:00:00Z';
 
+/**
+ * Seeds in one transaction, so a failed or interrupted seed leaves nothing behind. As a superuser
+ * it skips the per-row foreign-key triggers (the generated references are valid by construction),
+ * which roughly halves the time of a large seed.
+ */
 export async function seedTenant(db: Db, options: SeedOptions): Promise<SeedResult> {
+  return db.transaction().execute(async (trx) => {
+    const { rows } = await sql<{ super: boolean }>`
+      SELECT rolsuper AS super FROM pg_roles WHERE rolname = current_user
+    `.execute(trx);
+    if (rows[0]?.super) await sql`SET LOCAL session_replication_role = replica`.execute(trx);
+    return seedInTransaction(trx, options);
+  });
+}
+
+async function seedInTransaction(db: Db, options: SeedOptions): Promise<SeedResult> {
   const chunkSize = options.chunkSize ?? 50_000;
   const { organizations, memberships, creditAllocations, app } = options;
   if (organizations === 0 && memberships + creditAllocations > 0) {

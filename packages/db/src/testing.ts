@@ -41,6 +41,15 @@ export async function createTestDatabase(
     name,
     destroy: async () => {
       await db.destroy();
+      // A pool's end() can resolve before the server has seen its clients leave; a forced drop
+      // would then kill them and they would report it as an error. Wait for them first.
+      for (let i = 0; i < 50; i++) {
+        const { rows } = await sql<{ n: number }>`
+          SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = ${name}
+        `.execute(admin);
+        if (rows[0]?.n === 0) break;
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
       await sql`DROP DATABASE IF EXISTS ${sql.id(name)} WITH (FORCE)`.execute(admin);
       await admin.destroy();
     },

@@ -14,6 +14,8 @@ export interface LocalServicesOptions {
   database?: string;
   /** Throw-away servers: durability off, and the state folder deleted on stop. */
   ephemeral?: boolean;
+  /** Start Redis too (default); commands that only need Postgres pass false. */
+  withRedis?: boolean;
   preferredPostgresPort?: number;
   preferredRedisPort?: number;
 }
@@ -43,8 +45,8 @@ export async function startLocalServices(options: LocalServicesOptions): Promise
             ? { preferredPort: options.preferredPostgresPort }
             : {}),
         }),
-    options.redisUrl
-      ? external(options.redisUrl)
+    options.redisUrl || options.withRedis === false
+      ? external(options.redisUrl ?? '')
       : startRedis({
           dataDir: join(options.stateDir, 'redis'),
           appendOnly: !ephemeral,

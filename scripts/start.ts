@@ -1,0 +1,116 @@
+/**
+ * `npm start`: brings the whole system up on this machine. Starts Postgres and Redis unless
+ * DATABASE_URL / REDIS_URL are set, migrates, seeds a small demo tenant into an empty database,
+ * then runs every app until Ctrl-C / SIGTERM (a second signal forces the exit).
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { createDb, migrateToLatest, seedTenant } from '@historical-sync/db';
+import { findWorkspaceRoot } from '@historical-sync/local-stack';
+import { presentApps } from './lib/apps';
+import { runMain, startDevServices } from './lib/dev-services';
+
+const DEMO_TENANT = 'demo';
+const SHUTDOWN_TIMEOUT_MS = 20_000;
+
+const say = (line = '') => process.stdout.write(`${line}\n`);
+
+async function prepareDatabase(databaseUrl: string) {
+  const db = createDb({ connectionString: databaseUrl, maxConnections: 1 });
+  try {
+    await migrateToLatest(db);
+    const anyTenant = await db.selectFrom('tenants').select('id').limit(1).executeTakeFirst();
+    if (anyTenant) return { seeded: false, tenant: undefined };
+    // The spec's example: 5 organizations, 10 memberships, 1 credit allocation for crm.
+    const tenant = await seedTenant(db, {
+      tenantName: DEMO_TENANT,
+      organizations: 5,
+      memberships: 10,
+      creditAllocations: 1,
+      app: 'crm',
+      seed: 1,
+    });
+    return { seeded: true, tenant };
+  } finally {
+    await db.destroy();
+  }
+}
+
+runMain(async () => {
+  const root = findWorkspaceRoot();
+  const services = await startDevServices();
+  const children: ChildProcess[] = [];
+  let stopping = false;
+
+  const shutdown = async (code: number) => {
+    if (stopping) return;
+    stopping = true;
+    say('stopping...');
+    await Promise.all(
+      children.map(async (child) => {
+        if (child.exitCode !== null || child.signalCode !== null) return;
+        const exited = once(child, 'exit');
+        child.kill('SIGTERM');
+        const timer = setTimeout(() => child.kill('SIGKILL'), SHUTDOWN_TIMEOUT_MS);
+        await exited;
+        clearTimeout(timer);
+      }),
+    );
+    await services.stop();
+    say('stopped');
+    process.exit(code);
+  };
+  const onSignal = () => {
+    if (stopping) {
+      // Second signal: do not wait for anyone.
+      for (const child of children) child.kill('SIGKILL');
+      void services.stop().finally(() => process.exit(130));
+      return;
+    }
+    void shutdown(0);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
+  try {
+    const { seeded, tenant } = await prepareDatabase(services.databaseUrl);
+    const env = {
+      ...process.env,
+      DATABASE_URL: services.databaseUrl,
+      REDIS_URL: services.redisUrl,
+    };
+    for (const app of presentApps(root)) {
+      const child = spawn(process.execPath, ['--import', 'tsx', app.entry], {
+        cwd: root,
+        env,
+        stdio: 'inherit',
+      });
+      child.once('exit', (code, signal) => {
+        if (stopping) return;
+        process.stderr.write(
+          `error: ${app.name} exited (${signal ?? code}); stopping everything\n`,
+        );
+        void shutdown(1);
+      });
+      children.push(child);
+    }
+
+    const origin = (started: boolean) => (started ? 'started here, data in .data/dev' : 'given');
+    say('historical-sync is up');
+    say(`  Postgres  ${services.databaseUrl} (${origin(services.started.postgres)})`);
+    say(`  Redis     ${services.redisUrl} (${origin(services.started.redis)})`);
+    say(
+      seeded
+        ? `  Demo tenant "${DEMO_TENANT}" created: ${tenant?.tenantId}`
+        : '  Database already had tenants: reusing its data',
+    );
+    const apps = presentApps(root).map((a) => a.name);
+    say(`  Apps      ${apps.length ? apps.join(', ') : 'none yet'}`);
+    say('Press Ctrl-C to stop.');
+    // Stay up until a signal, even when every server is external and no app runs yet.
+    setInterval(() => {}, 1 << 30);
+  } catch (error) {
+    process.stderr.write(`error: ${error instanceof Error ? error.message : String(error)}\n`);
+    await shutdown(1);
+  }
+});
