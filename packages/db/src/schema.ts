@@ -90,6 +90,8 @@ export interface Database {
   credit_allocations: CreditAllocationsTable;
   organization_memberships: OrganizationMembershipsTable;
   organization_applications: OrganizationApplicationsTable;
+  backfill_runs: BackfillRunsTable;
+  backfill_run_resources: BackfillRunResourcesTable;
 }
 
 export type Tenant = Selectable<TenantsTable>;
@@ -104,3 +106,37 @@ export type CreditAllocationUpdate = Updateable<CreditAllocationsTable>;
 export type OrganizationMembership = Selectable<OrganizationMembershipsTable>;
 export type NewOrganizationMembership = Insertable<OrganizationMembershipsTable>;
 export type OrganizationApplication = Selectable<OrganizationApplicationsTable>;
+
+export type RunStatus = 'queued' | 'running' | 'paused' | 'completed' | 'failed' | 'cancelled';
+export type RunResourceStatus = 'pending' | 'running' | 'completed' | 'failed' | 'cancelled';
+
+export interface BackfillRunsTable {
+  id: Generated<string>;
+  tenant_id: string;
+  application_id: string;
+  app_code: string;
+  status: ColumnType<RunStatus, RunStatus | undefined, RunStatus>;
+  trigger: 'enable' | 'manual';
+  since_date: Date | null;
+  page_size: number;
+  last_error: ColumnType<string | null, string | null | undefined, string | null>;
+  created_at: Timestamp;
+  started_at: ColumnType<Date | null, Date | null | undefined, Date | null>;
+  finished_at: ColumnType<Date | null, Date | null | undefined, Date | null>;
+  updated_at: Timestamp;
+}
+
+export interface BackfillRunResourcesTable {
+  run_id: string;
+  resource: 'credits' | 'organizations' | 'memberships';
+  status: ColumnType<RunResourceStatus, RunResourceStatus | undefined, RunResourceStatus>;
+  total: ColumnType<number | null, number | null | undefined, number | null>;
+  published: ColumnType<number, number | undefined, number>;
+  last_error: ColumnType<string | null, string | null | undefined, string | null>;
+  started_at: ColumnType<Date | null, Date | null | undefined, Date | null>;
+  finished_at: ColumnType<Date | null, Date | null | undefined, Date | null>;
+  updated_at: Timestamp;
+}
+
+export type BackfillRun = Selectable<BackfillRunsTable>;
+export type BackfillRunResource = Selectable<BackfillRunResourcesTable>;

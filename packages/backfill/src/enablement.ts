@@ -1,0 +1,109 @@
+/**
+ * Enabling and disabling an application for a tenant (the spec's toggle). The state change and
+ * the run it starts commit together; enqueueing happens afterwards (DESIGN.md decision 1).
+ */
+import { RESOURCES } from '@historical-sync/contracts';
+import type { Application, Db } from '@historical-sync/db';
+import { sql } from 'kysely';
+import { ACTIVE_RUN_STATUSES, createRun, getRun, type RunWithResources } from './runs';
+import { getApplication, getTenant } from './tenants';
+
+export interface ToggleRequest {
+  tenantId: string;
+  /** Application id or code. */
+  application: string;
+  isEnabled: boolean;
+  skipHistoricalSync: boolean;
+  pageSize: number;
+}
+
+export interface ToggleResult {
+  application: Application;
+  isEnabled: boolean;
+  /** False when the application already was in the requested state. */
+  changed: boolean;
+  enabledAt: Date | null;
+  disabledAt: Date | null;
+  /** The run this enablement started, or the active one it found; null when none. */
+  run: RunWithResources | null;
+  /** True when `run` was created by this call and must be enqueued. */
+  runCreated: boolean;
+}
+
+export async function toggleApplication(db: Db, request: ToggleRequest): Promise<ToggleResult> {
+  await getTenant(db, request.tenantId);
+  const application = await getApplication(db, request.application);
+
+  return db.transaction().execute(async (trx) => {
+    // Make sure the row exists, then lock it: concurrent toggles serialize here.
+    await trx
+      .insertInto('organization_applications')
+      .values({ tenant_id: request.tenantId, application_id: application.id, is_enabled: false })
+      .onConflict((oc) => oc.columns(['tenant_id', 'application_id']).doNothing())
+      .execute();
+    const current = await trx
+      .selectFrom('organization_applications')
+      .selectAll()
+      .where('tenant_id', '=', request.tenantId)
+      .where('application_id', '=', application.id)
+      .forUpdate()
+      .executeTakeFirstOrThrow();
+
+    const changed = current.is_enabled !== request.isEnabled;
+    let row = current;
+    if (changed) {
+      row = await trx
+        .updateTable('organization_applications')
+        .set(
+          request.isEnabled
+            ? { is_enabled: true, enabled_at: sql`now()` }
+            : { is_enabled: false, disabled_at: sql`now()` },
+        )
+        .where('tenant_id', '=', request.tenantId)
+        .where('application_id', '=', application.id)
+        .returningAll()
+        .executeTakeFirstOrThrow();
+    }
+
+    let run: RunWithResources | null = null;
+    let runCreated = false;
+    if (changed && request.isEnabled && !request.skipHistoricalSync) {
+      const created = await createRun(trx, {
+        tenantId: request.tenantId,
+        applicationId: application.id,
+        appCode: application.code,
+        trigger: 'enable',
+        resources: RESOURCES,
+        sinceDate: null,
+        pageSize: request.pageSize,
+      });
+      run = (await getRun(trx, created.run.id)) ?? null;
+      runCreated = created.created;
+    }
+    if (changed && !request.isEnabled) {
+      // A disabled application must receive nothing more: stop its active run.
+      await trx
+        .updateTable('backfill_runs')
+        .set({
+          status: 'cancelled',
+          last_error: 'application disabled',
+          finished_at: sql`now()`,
+          updated_at: sql`now()`,
+        })
+        .where('tenant_id', '=', request.tenantId)
+        .where('application_id', '=', application.id)
+        .where('status', 'in', ACTIVE_RUN_STATUSES)
+        .execute();
+    }
+
+    return {
+      application,
+      isEnabled: row.is_enabled,
+      changed,
+      enabledAt: row.enabled_at,
+      disabledAt: row.disabled_at,
+      run,
+      runCreated,
+    };
+  });
+}

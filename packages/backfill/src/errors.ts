@@ -1,0 +1,41 @@
+/**
+ * Errors a caller can act on, each with a stable code and the HTTP status it maps to
+ * (Fastify uses `statusCode` as the response status). Anything else is a bug: logged whole,
+ * answered with a generic 500.
+ */
+export class SyncError extends Error {
+  constructor(
+    readonly statusCode: number,
+    readonly code: string,
+    message: string,
+    /** The request field the error is about, when there is one. */
+    readonly field?: string,
+  ) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+export class NotFoundError extends SyncError {
+  constructor(message: string, field?: string) {
+    super(404, 'not_found', message, field);
+  }
+}
+
+export class ConflictError extends SyncError {
+  constructor(message: string) {
+    super(409, 'conflict', message);
+  }
+}
+
+/** The run's checkpoint moved under this attempt: another worker owns the job now. */
+export class StaleCheckpointError extends Error {
+  constructor(
+    readonly checkpointKey: string,
+    readonly expected: string,
+    readonly actual: string,
+  ) {
+    super(`checkpoint ${checkpointKey} is at "${actual}", expected "${expected}": stopping`);
+    this.name = 'StaleCheckpointError';
+  }
+}

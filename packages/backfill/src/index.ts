@@ -1,0 +1,25 @@
+export { type ToggleRequest, type ToggleResult, toggleApplication } from './enablement';
+export { ConflictError, NotFoundError, StaleCheckpointError, SyncError } from './errors';
+export {
+  type Checkpoint,
+  checkpointKey,
+  publishPage,
+  type RedisClient,
+  readCheckpoint,
+} from './publisher';
+export { BackfillQueues, enqueueInBackground, sweepQueuedRuns } from './queues';
+export { countResources, RESOURCE_DEFINITIONS } from './resources';
+export { createRun, getLatestRun, getRun, type RunWithResources } from './runs';
+export {
+  type BackfillSettings,
+  BackfillSettingsEnv,
+  backfillSettingsFrom,
+} from './settings';
+export { getSyncStatus, type RunView, viewRun } from './status';
+export { requestSync, type SyncRequest, type SyncResult } from './sync';
+export { getApplication, getTenant } from './tenants';
+export {
+  type BackfillWorkers,
+  startBackfillWorkers,
+  type WorkerOptions,
+} from './worker/start-workers';

@@ -1,0 +1,28 @@
+import { z } from 'zod';
+
+/**
+ * Settings the API and the workers must agree on (both read them from the environment), so that
+ * jobs, checkpoints and streams meet under the same names.
+ */
+export const BackfillSettingsEnv = z.object({
+  /** BullMQ key prefix. Wrap it in braces (e.g. `{hs}`) on Redis Cluster. */
+  QUEUE_PREFIX: z.string().min(1).default('hs'),
+  /** Prepended to every stream name; empty in production, unique per test or environment. */
+  STREAM_PREFIX: z.string().default(''),
+  /** Rows per page, and so events per atomic publish, unless a run says otherwise. */
+  BACKFILL_PAGE_SIZE: z.coerce.number().int().min(1).max(10_000).default(1000),
+});
+
+export interface BackfillSettings {
+  queuePrefix: string;
+  streamPrefix: string;
+  pageSize: number;
+}
+
+export function backfillSettingsFrom(env: z.infer<typeof BackfillSettingsEnv>): BackfillSettings {
+  return {
+    queuePrefix: env.QUEUE_PREFIX,
+    streamPrefix: env.STREAM_PREFIX,
+    pageSize: env.BACKFILL_PAGE_SIZE,
+  };
+}

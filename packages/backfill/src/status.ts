@@ -1,0 +1,99 @@
+/** The spec's `sync-status`: what the application should hold, and how the latest run went. */
+import { RESOURCES, type Resource } from '@historical-sync/contracts';
+import type { Db } from '@historical-sync/db';
+import { countResources } from './resources';
+import { ACTIVE_RUN_STATUSES, getLatestRun, type RunWithResources } from './runs';
+import { getApplication, getTenant } from './tenants';
+
+export interface ResourceProgress {
+  status: string;
+  published: number;
+  total: number | null;
+  percent: number | null;
+  lastError: string | null;
+}
+
+export interface RunView {
+  runId: string;
+  status: string;
+  trigger: string;
+  sinceDate: string | null;
+  createdAt: string;
+  startedAt: string | null;
+  finishedAt: string | null;
+  lastError: string | null;
+  published: number;
+  total: number | null;
+  percent: number | null;
+  resources: Partial<Record<Resource, ResourceProgress>>;
+}
+
+const percentOf = (published: number, total: number | null) =>
+  total === null ? null : total === 0 ? 100 : Math.min(100, Math.floor((100 * published) / total));
+const isoOrNull = (date: Date | null) => (date ? date.toISOString() : null);
+
+export function viewRun(run: RunWithResources): RunView {
+  const resources: RunView['resources'] = {};
+  for (const r of run.resources) {
+    resources[r.resource] = {
+      status: r.status,
+      published: r.published,
+      total: r.total,
+      percent: percentOf(r.published, r.total),
+      lastError: r.last_error,
+    };
+  }
+  const published = run.resources.reduce((sum, r) => sum + r.published, 0);
+  const total = run.resources.every((r) => r.total !== null)
+    ? run.resources.reduce((sum, r) => sum + (r.total ?? 0), 0)
+    : null;
+  return {
+    runId: run.id,
+    status: run.status,
+    trigger: run.trigger,
+    sinceDate: isoOrNull(run.since_date),
+    createdAt: run.created_at.toISOString(),
+    startedAt: isoOrNull(run.started_at),
+    finishedAt: isoOrNull(run.finished_at),
+    lastError: run.last_error,
+    published,
+    total,
+    percent: percentOf(published, total),
+    resources,
+  };
+}
+
+export async function getSyncStatus(db: Db, tenantId: string, appCode: string) {
+  await getTenant(db, tenantId);
+  const application = await getApplication(db, appCode, 'appCode');
+  const [enablement, counts, latest] = await Promise.all([
+    db
+      .selectFrom('organization_applications')
+      .selectAll()
+      .where('tenant_id', '=', tenantId)
+      .where('application_id', '=', application.id)
+      .executeTakeFirst(),
+    countResources(db, { tenantId, appCode: application.code, sinceDate: null }, RESOURCES),
+    getLatestRun(db, tenantId, application.id),
+  ]);
+  const isEnabled = enablement?.is_enabled ?? false;
+  const active = latest && (ACTIVE_RUN_STATUSES as readonly string[]).includes(latest.status);
+  // Needed when enabled and no run since the latest enablement has completed or is under way.
+  const coveredSinceEnable =
+    latest && enablement?.enabled_at && latest.created_at >= enablement.enabled_at
+      ? latest.status === 'completed' || active
+      : false;
+  return {
+    tenantId,
+    appCode: application.code,
+    isEnabled,
+    enabledAt: isoOrNull(enablement?.enabled_at ?? null),
+    counts: {
+      activeCreditAllocations: counts.credits ?? 0,
+      organizations: counts.organizations ?? 0,
+      activeMemberships: counts.memberships ?? 0,
+    },
+    syncNeeded: isEnabled && !coveredSinceEnable,
+    latestRun: latest ? viewRun(latest) : null,
+  };
+}

@@ -1,0 +1,59 @@
+/** The manual sync (spec: `sync-historical`): a dry-run count, or a run for the selected resources. */
+import type { Resource } from '@historical-sync/contracts';
+import type { Application, Db } from '@historical-sync/db';
+import { ConflictError } from './errors';
+import { countResources } from './resources';
+import { createRun, getRun, type RunWithResources } from './runs';
+import { getApplication, getTenant } from './tenants';
+
+export interface SyncRequest {
+  tenantId: string;
+  /** Application id or code. */
+  application: string;
+  resources: readonly Resource[];
+  sinceDate: Date | null;
+  dryRun: boolean;
+  pageSize: number;
+}
+
+export type SyncResult =
+  | { dryRun: true; application: Application; counts: Partial<Record<Resource, number>> }
+  | { dryRun: false; application: Application; run: RunWithResources; created: boolean };
+
+export async function requestSync(db: Db, request: SyncRequest): Promise<SyncResult> {
+  await getTenant(db, request.tenantId);
+  const application = await getApplication(db, request.application, 'appCode');
+  const enabled = await db
+    .selectFrom('organization_applications')
+    .select('is_enabled')
+    .where('tenant_id', '=', request.tenantId)
+    .where('application_id', '=', application.id)
+    .executeTakeFirst();
+  if (!enabled?.is_enabled) {
+    throw new ConflictError(`application ${application.code} is not enabled for this tenant`);
+  }
+
+  if (request.dryRun) {
+    const counts = await countResources(
+      db,
+      { tenantId: request.tenantId, appCode: application.code, sinceDate: request.sinceDate },
+      request.resources,
+    );
+    return { dryRun: true, application, counts };
+  }
+
+  const { run, created } = await db.transaction().execute(async (trx) => {
+    const result = await createRun(trx, {
+      tenantId: request.tenantId,
+      applicationId: application.id,
+      appCode: application.code,
+      trigger: 'manual',
+      resources: request.resources,
+      sinceDate: request.sinceDate,
+      pageSize: request.pageSize,
+    });
+    return { run: await getRun(trx, result.run.id), created: result.created };
+  });
+  if (!run) throw new Error('run vanished after creation');
+  return { dryRun: false, application, run, created };
+}

@@ -1,0 +1,29 @@
+import type { Application, Db, Tenant } from '@historical-sync/db';
+import { NotFoundError } from './errors';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export async function getTenant(db: Db, tenantId: string): Promise<Tenant> {
+  const tenant = await db
+    .selectFrom('tenants')
+    .selectAll()
+    .where('id', '=', tenantId)
+    .executeTakeFirst();
+  if (!tenant) throw new NotFoundError(`tenant ${tenantId} not found`, 'orgId');
+  return tenant;
+}
+
+/** Finds an application by id or by code (`:appId` accepts either). */
+export async function getApplication(
+  db: Db,
+  idOrCode: string,
+  field = 'appId',
+): Promise<Application> {
+  const application = await db
+    .selectFrom('applications')
+    .selectAll()
+    .where(UUID.test(idOrCode) ? 'id' : 'code', '=', idOrCode)
+    .executeTakeFirst();
+  if (!application) throw new NotFoundError(`application ${idOrCode} not found`, field);
+  return application;
+}

@@ -1,0 +1,133 @@
+/**
+ * Processes one resource of one run: pages its rows by keyset and publishes each page with its
+ * checkpoint in one atomic call. Every attempt starts from the checkpoint in Redis, so a retry
+ * after a crash continues after the last published page and publishes nothing twice.
+ */
+import { ResourceJobData, streamName } from '@historical-sync/contracts';
+import type { Db } from '@historical-sync/db';
+import { type Job, UnrecoverableError } from 'bullmq';
+import type { Logger } from 'pino';
+import { StaleCheckpointError } from '../errors';
+import { checkpointKey, publishPage, type RedisClient, readCheckpoint } from '../publisher';
+import { RESOURCE_DEFINITIONS } from '../resources';
+import {
+  finishResource,
+  getRunStatus,
+  markResourceStarted,
+  markRunStarted,
+  recordResourceProgress,
+} from '../runs';
+import type { BackfillSettings } from '../settings';
+
+export interface ProcessorDeps {
+  db: Db;
+  redis: RedisClient;
+  settings: BackfillSettings;
+  logger: Logger;
+}
+
+export interface ResourceJobResult {
+  resource: string;
+  published: number;
+  total: number;
+  outcome: 'completed' | 'cancelled' | 'skipped';
+}
+
+/** How often progress is mirrored to Postgres and the job, and the run's status re-read. */
+const PROGRESS_INTERVAL_MS = 250;
+
+export function createResourceProcessor(deps: ProcessorDeps) {
+  return async (job: Job<ResourceJobData>): Promise<ResourceJobResult> => {
+    const data = ResourceJobData.parse(job.data);
+    const { runId, tenantId, appCode, resource } = data;
+    const log = deps.logger.child({ tenantId, appCode, runId, jobId: job.id, resource });
+    const definition = RESOURCE_DEFINITIONS[resource];
+
+    const status = await getRunStatus(deps.db, runId);
+    if (status !== 'queued' && status !== 'running') {
+      log.info({ status }, 'run is not active; nothing to publish');
+      return { resource, published: 0, total: 0, outcome: 'skipped' };
+    }
+    if (await markRunStarted(deps.db, runId)) {
+      log.info(`Starting historical sync for tenant ${tenantId}, application ${appCode}`);
+    }
+
+    const scope = {
+      tenantId,
+      appCode,
+      sinceDate: data.sinceDate ? new Date(data.sinceDate) : null,
+    };
+    const total = await definition.count(deps.db, scope);
+    await markResourceStarted(deps.db, runId, resource, total);
+
+    const stream = streamName(definition.eventType, appCode, deps.settings.streamPrefix);
+    const key = checkpointKey(stream, runId, resource);
+    let checkpoint = await readCheckpoint(deps.redis, key);
+    if (checkpoint.cursor) log.info({ checkpoint }, 'resuming after the last published page');
+    const context = { tenantId, appCode, runId };
+    const fetchPage = (after: string) => {
+      const page = definition.page(deps.db, { ...scope, after, limit: data.pageSize });
+      // Handled where it is awaited; this keeps an abandoned prefetch from being "unhandled".
+      page.catch(() => {});
+      return page;
+    };
+
+    let lastReport = 0;
+    let next = fetchPage(checkpoint.cursor);
+    for (;;) {
+      const rows = await next;
+      if (rows.length === 0) break;
+      const lastId = rows[rows.length - 1].id as string;
+      // Read the next page while this one is published.
+      next = rows.length < data.pageSize ? Promise.resolve([]) : fetchPage(lastId);
+
+      const events = rows.map((row) => {
+        const event = definition.toEvent(row, context);
+        const checked = definition.schema.safeParse(event);
+        if (!checked.success) {
+          // Retrying cannot fix a row: fail the run with a reason a person can act on.
+          const issue = checked.error.issues[0];
+          throw new UnrecoverableError(
+            `${resource} row ${row.id} is not a valid ${definition.eventType} event: ` +
+              `${issue?.path.join('.')}: ${issue?.message}`,
+          );
+        }
+        return JSON.stringify(event);
+      });
+
+      const result = await publishPage(deps.redis, {
+        checkpointKey: key,
+        stream,
+        expectedCursor: checkpoint.cursor,
+        nextCursor: lastId,
+        events,
+      });
+      if (!result.ok) throw new StaleCheckpointError(key, checkpoint.cursor, result.cursor);
+      checkpoint = result;
+
+      if (Date.now() - lastReport >= PROGRESS_INTERVAL_MS) {
+        lastReport = Date.now();
+        await Promise.all([
+          job.updateProgress({ published: checkpoint.published, total }),
+          recordResourceProgress(deps.db, runId, resource, checkpoint.published),
+        ]);
+        if ((await getRunStatus(deps.db, runId)) === 'cancelled') {
+          await finishResource(deps.db, runId, resource, {
+            status: 'cancelled',
+            published: checkpoint.published,
+          });
+          log.info({ published: checkpoint.published }, 'run cancelled; stopped publishing');
+          return { resource, published: checkpoint.published, total, outcome: 'cancelled' };
+        }
+      }
+    }
+
+    await job.updateProgress({ published: checkpoint.published, total });
+    await finishResource(deps.db, runId, resource, {
+      status: 'completed',
+      published: checkpoint.published,
+    });
+    log.info({ published: checkpoint.published, total }, `${resource} published`);
+    return { resource, published: checkpoint.published, total, outcome: 'completed' };
+  };
+}

@@ -1,0 +1,28 @@
+/**
+ * The parent job of a run: BullMQ runs it once every resource job has completed, so it marks the
+ * run completed and logs the summary.
+ */
+import { RunJobData } from '@historical-sync/contracts';
+import type { Job } from 'bullmq';
+import { finishRun, getRun } from '../runs';
+import type { ProcessorDeps } from './resource-processor';
+
+export function createRunProcessor(deps: Omit<ProcessorDeps, 'redis'>) {
+  return async (job: Job<RunJobData>) => {
+    const { runId, tenantId, appCode } = RunJobData.parse(job.data);
+    const log = deps.logger.child({ tenantId, appCode, runId, jobId: job.id });
+    const run = await getRun(deps.db, runId);
+    if (!run) throw new Error(`run ${runId} not found`);
+    const counts = Object.fromEntries(run.resources.map((r) => [r.resource, r.published]));
+    if (!(await finishRun(deps.db, runId, { status: 'completed' }))) {
+      log.info({ status: run.status, counts }, 'run already finished');
+      return { status: run.status, counts };
+    }
+    const durationMs = run.started_at ? Date.now() - run.started_at.getTime() : null;
+    log.info(
+      { counts, durationMs },
+      `✅ Historical sync completed for tenant ${tenantId}, application ${appCode}`,
+    );
+    return { status: 'completed', counts };
+  };
+}

@@ -1,0 +1,100 @@
+/**
+ * Starts the BullMQ workers of a process: any subset of the run queue and the resource queues,
+ * so each kind can be scaled on its own (DESIGN.md, apps/worker).
+ */
+import {
+  RESOURCE_QUEUES,
+  type Resource,
+  type ResourceJobData,
+  RUNS_QUEUE,
+  type RunJobData,
+} from '@historical-sync/contracts';
+import { type Job, UnrecoverableError, Worker } from 'bullmq';
+import { StaleCheckpointError } from '../errors';
+import { finishResource, finishRun } from '../runs';
+import { createResourceProcessor, type ProcessorDeps } from './resource-processor';
+import { createRunProcessor } from './run-processor';
+
+export interface WorkerOptions {
+  /** Which queues this process serves. */
+  queues: ReadonlyArray<'runs' | Resource>;
+  /** Jobs processed at once per queue. */
+  concurrency: number;
+  /** How long a job's lock lasts without renewal: the time before a dead worker's job is retaken. */
+  lockDurationMs: number;
+  /** How often stalled jobs (lock expired) are looked for. */
+  stalledIntervalMs: number;
+}
+
+export interface BackfillWorkers {
+  workers: Worker[];
+  /** Stops taking jobs, waits for the current ones, closes the workers; safe to call twice. */
+  close(): Promise<void>;
+}
+
+export function startBackfillWorkers(deps: ProcessorDeps, options: WorkerOptions): BackfillWorkers {
+  const common = {
+    connection: deps.redis,
+    prefix: deps.settings.queuePrefix,
+    concurrency: options.concurrency,
+    lockDuration: options.lockDurationMs,
+    stalledInterval: options.stalledIntervalMs,
+    // A stalled job is retaken (that is how a killed worker's job resumes) rather than failed.
+    maxStalledCount: 1_000,
+  };
+  const workers: Worker[] = [];
+
+  if (options.queues.includes('runs')) {
+    workers.push(new Worker<RunJobData>(RUNS_QUEUE, createRunProcessor(deps), common));
+  }
+  const processResource = createResourceProcessor(deps);
+  for (const resource of Object.keys(RESOURCE_QUEUES) as Resource[]) {
+    if (!options.queues.includes(resource)) continue;
+    const worker = new Worker<ResourceJobData>(RESOURCE_QUEUES[resource], processResource, common);
+    worker.on('failed', (job, error) => {
+      if (job) void onResourceFailed(deps, job, error);
+    });
+    workers.push(worker);
+  }
+  for (const worker of workers) {
+    worker.on('error', (error) =>
+      deps.logger.error({ err: error, queue: worker.name }, 'worker error'),
+    );
+  }
+
+  let closing: Promise<void> | undefined;
+  return {
+    workers,
+    close: () => {
+      closing ??= Promise.allSettled(workers.map((w) => w.close())).then(() => undefined);
+      return closing;
+    },
+  };
+}
+
+/** After the last attempt (or an error no retry can fix) the run fails with the reason. */
+async function onResourceFailed(deps: ProcessorDeps, job: Job<ResourceJobData>, error: Error) {
+  const { runId, tenantId, appCode, resource } = job.data;
+  const log = deps.logger.child({ tenantId, appCode, runId, jobId: job.id, resource });
+  if (error instanceof StaleCheckpointError) return; // another worker owns the job now
+  const final = error instanceof UnrecoverableError || job.attemptsMade >= (job.opts.attempts ?? 1);
+  if (!final) {
+    log.warn({ err: error, attempt: job.attemptsMade }, 'resource job failed; it will be retried');
+    return;
+  }
+  try {
+    const progress = job.progress as { published?: number } | undefined;
+    await finishResource(deps.db, runId, resource, {
+      status: 'failed',
+      published: progress?.published ?? 0,
+      error: error.message,
+    });
+    await finishRun(deps.db, runId, { status: 'failed', error: `${resource}: ${error.message}` });
+    log.error(
+      { err: error },
+      `Historical sync failed for tenant ${tenantId}, application ${appCode}: ${error.message}`,
+    );
+  } catch (recordError) {
+    log.error({ err: recordError }, 'could not record the failed run');
+  }
+}

@@ -1,0 +1,30 @@
+import { z } from 'zod';
+
+export const isoDateTime = z.iso.datetime({ offset: true });
+export const uuid = z.uuid({ version: undefined });
+
+/** Fields every event carries (DESIGN.md decision 5). */
+export const eventBase = {
+  /** Deterministic: `<resource>:<rowId>:v<version>`; the same row state always has the same id. */
+  eventId: z.string().min(1).max(200),
+  tenantId: uuid,
+  /** The row's version; consumers apply an event only when it is newer than what they hold. */
+  version: z.number().int().min(1),
+  /** When the row reached this state (its `updated_at`), for live and historical events alike. */
+  occurredAt: isoDateTime,
+  /** The backfill run that published it; null for live events. */
+  runId: uuid.nullable(),
+};
+
+export const metadataBase = {
+  targetApplication: z.string().min(1),
+  isHistoricalSync: z.boolean(),
+};
+
+export function eventIdFor(
+  resource: 'credit' | 'organization' | 'membership',
+  rowId: string,
+  version: number,
+) {
+  return `${resource}:${rowId}:v${version}`;
+}

@@ -1,0 +1,19 @@
+import { z } from 'zod';
+import { eventBase, isoDateTime, metadataBase, uuid } from './common';
+
+/** A credit allocation's full state: published on allocation and by the backfill. */
+export const CreditAllocatedEvent = z.object({
+  ...eventBase,
+  eventType: z.literal('credit.allocated'),
+  /** The entity the credits are allocated to. */
+  entityId: uuid,
+  amount: z.number().int().min(0),
+  availableCredits: z.number().int().min(0),
+  expiresAt: isoDateTime.nullable(),
+  metadata: z.object({
+    ...metadataBase,
+    allocationId: uuid,
+    originalAllocatedAt: isoDateTime,
+  }),
+});
+export type CreditAllocatedEvent = z.infer<typeof CreditAllocatedEvent>;

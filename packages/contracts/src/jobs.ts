@@ -1,0 +1,29 @@
+/** The job catalog: queue names and the payload each queue's jobs carry. */
+import { z } from 'zod';
+import { RESOURCES, type Resource } from './resources';
+
+export const RUNS_QUEUE = 'backfill-runs';
+export const RESOURCE_QUEUES = {
+  credits: 'backfill-credits',
+  organizations: 'backfill-organizations',
+  memberships: 'backfill-memberships',
+} as const satisfies Record<Resource, string>;
+
+/** The parent job of a run; it completes the run once every resource job has. */
+export const RunJobData = z.object({
+  runId: z.uuid(),
+  tenantId: z.uuid(),
+  appCode: z.string(),
+});
+export type RunJobData = z.infer<typeof RunJobData>;
+
+/** One resource of one run: pages through its rows and publishes them. */
+export const ResourceJobData = RunJobData.extend({
+  resource: z.enum(RESOURCES),
+  sinceDate: z.iso.datetime({ offset: true }).nullable(),
+  pageSize: z.number().int().min(1).max(10_000),
+});
+export type ResourceJobData = z.infer<typeof ResourceJobData>;
+
+// BullMQ reserves ":" in custom job ids.
+export const resourceJobId = (runId: string, resource: Resource) => `${runId}-${resource}`;

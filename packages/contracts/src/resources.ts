@@ -1,0 +1,10 @@
+/** What a backfill can sync, each with its own queue and checkpoint. */
+export const RESOURCES = ['credits', 'organizations', 'memberships'] as const;
+export type Resource = (typeof RESOURCES)[number];
+
+/** The event type the backfill publishes for each resource's rows (the spec's three). */
+export const HISTORICAL_EVENT_TYPE = {
+  credits: 'credit.allocated',
+  organizations: 'org.created',
+  memberships: 'org.assignment.created',
+} as const satisfies Record<Resource, string>;

@@ -1,0 +1,32 @@
+/**
+ * The one place that names streams (DESIGN.md decision 7). Credit events share `credit-events`
+ * (consumers tell applications apart by `metadata.targetApplication`); organization and
+ * membership events go to per-application streams named `<app>:sync:organization:<kind>`.
+ * `prefix` namespaces every name (tests, or several environments sharing one Redis).
+ */
+import type { EventType } from './events/index';
+
+export const CREDIT_EVENTS_STREAM = 'credit-events';
+
+const ORGANIZATION_STREAM_KIND = {
+  'org.created': 'org_created',
+  'org.assignment.created': 'assignment_created',
+} as const satisfies Partial<Record<EventType, string>>;
+
+export function streamName(eventType: EventType, appCode: string, prefix = ''): string {
+  if (eventType === 'credit.allocated') return `${prefix}${CREDIT_EVENTS_STREAM}`;
+  return `${prefix}${appCode}:sync:organization:${ORGANIZATION_STREAM_KIND[eventType]}`;
+}
+
+/** Every stream an application's consumer reads. */
+export function applicationStreams(appCode: string, prefix = ''): string[] {
+  return [
+    `${prefix}${CREDIT_EVENTS_STREAM}`,
+    ...Object.values(ORGANIZATION_STREAM_KIND).map(
+      (kind) => `${prefix}${appCode}:sync:organization:${kind}`,
+    ),
+  ];
+}
+
+/** Entries carry the event as JSON in this one field. */
+export const EVENT_FIELD = 'event';
