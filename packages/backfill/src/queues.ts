@@ -90,7 +90,7 @@ export class BackfillQueues {
 export function enqueueInBackground(
   queues: BackfillQueues,
   run: RunWithResources,
-  logger: Logger,
+  logger: Pick<Logger, 'warn'>,
 ): void {
   queues.enqueueRun(run).catch((error: unknown) => {
     logger.warn({ err: error, runId: run.id }, 'enqueue failed; the sweeper will retry the run');

@@ -5,7 +5,7 @@
  */
 import { ResourceJobData, streamName } from '@historical-sync/contracts';
 import type { Db } from '@historical-sync/db';
-import { type Job, UnrecoverableError } from 'bullmq';
+import { type Job, UnrecoverableError, WaitingError } from 'bullmq';
 import type { Logger } from 'pino';
 import { StaleCheckpointError } from '../errors';
 import { checkpointKey, publishPage, type RedisClient, readCheckpoint } from '../publisher';
@@ -37,7 +37,11 @@ export interface ResourceJobResult {
 const PROGRESS_INTERVAL_MS = 250;
 
 export function createResourceProcessor(deps: ProcessorDeps) {
-  return async (job: Job<ResourceJobData>): Promise<ResourceJobResult> => {
+  return async (
+    job: Job<ResourceJobData>,
+    token?: string,
+    signal?: AbortSignal,
+  ): Promise<ResourceJobResult> => {
     const data = ResourceJobData.parse(job.data);
     const { runId, tenantId, appCode, resource } = data;
     const log = deps.logger.child({ tenantId, appCode, runId, jobId: job.id, resource });
@@ -104,6 +108,15 @@ export function createResourceProcessor(deps: ProcessorDeps) {
       });
       if (!result.ok) throw new StaleCheckpointError(key, checkpoint.cursor, result.cursor);
       checkpoint = result;
+
+      if (signal?.aborted) {
+        // The process is stopping: hand the job back between pages (no attempt used up); the
+        // next worker to take it resumes after the page just published.
+        await recordResourceProgress(deps.db, runId, resource, checkpoint.published);
+        await job.moveToWait(token);
+        log.info({ checkpoint }, 'stopping: job handed back after the current page');
+        throw new WaitingError();
+      }
 
       if (Date.now() - lastReport >= PROGRESS_INTERVAL_MS) {
         lastReport = Date.now();

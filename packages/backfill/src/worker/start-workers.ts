@@ -66,6 +66,8 @@ export function startBackfillWorkers(deps: ProcessorDeps, options: WorkerOptions
   return {
     workers,
     close: () => {
+      // Abort running jobs first: each stops after its current page instead of running to the end.
+      for (const worker of workers) worker.cancelAllJobs('process stopping');
       closing ??= Promise.allSettled(workers.map((w) => w.close())).then(() => undefined);
       return closing;
     },

@@ -1,0 +1,34 @@
+/** Builds the Fastify app (never listens: main.ts does), so tests drive it with inject(). */
+import type { BackfillQueues, BackfillSettings } from '@historical-sync/backfill';
+import type { Db } from '@historical-sync/db';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { requireAdminKey } from './plugins/admin-auth';
+import { registerErrorHandling } from './plugins/errors';
+import { applicationRoutes } from './routes/applications';
+
+export interface AppDeps {
+  db: Db;
+  queues: BackfillQueues;
+  settings: BackfillSettings;
+  logger: Logger;
+  adminApiKey: string;
+  bodyLimitBytes: number;
+}
+
+export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: deps.logger as FastifyBaseLogger,
+    bodyLimit: deps.bodyLimitBytes,
+    disableRequestLogging: false,
+  });
+  registerErrorHandling(app);
+
+  app.get('/health', async () => ({ status: 'ok' }));
+
+  await app.register(async (admin) => {
+    requireAdminKey(admin, deps.adminApiKey);
+    applicationRoutes(admin, deps);
+  });
+  return app;
+}

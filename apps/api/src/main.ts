@@ -1,0 +1,43 @@
+/** The API process: config, connections, listen, graceful stop. */
+import { BackfillQueues, backfillSettingsFrom } from '@historical-sync/backfill';
+import { createDb } from '@historical-sync/db';
+import { createLogger, createRedis, onStopSignal } from '@historical-sync/runtime';
+import { buildApp } from './app';
+import { DEV_ADMIN_API_KEY, loadConfig } from './config';
+
+const config = loadConfig();
+const logger = createLogger('api', config.LOG_LEVEL);
+const db = createDb({
+  connectionString: config.DATABASE_URL,
+  applicationName: 'historical-sync-api',
+});
+const redis = createRedis(config.REDIS_URL, 'historical-sync-api');
+const settings = backfillSettingsFrom(config);
+const queues = new BackfillQueues(redis, settings.queuePrefix);
+const app = await buildApp({
+  db,
+  queues,
+  settings,
+  logger,
+  adminApiKey: config.ADMIN_API_KEY,
+  bodyLimitBytes: config.BODY_LIMIT_BYTES,
+});
+
+onStopSignal(logger, async () => {
+  await app.close(); // stops accepting, lets in-flight requests finish
+  await queues.close();
+  redis.disconnect();
+  await db.destroy();
+});
+
+const address = await app.listen({ port: config.PORT, host: config.HOST });
+if (config.ADMIN_API_KEY === DEV_ADMIN_API_KEY) {
+  logger.warn('ADMIN_API_KEY is the development default; set your own outside development');
+}
+logger.info(
+  {
+    address,
+    adminApiKey: config.ADMIN_API_KEY === DEV_ADMIN_API_KEY ? DEV_ADMIN_API_KEY : '(set)',
+  },
+  `API listening on ${address}`,
+);

@@ -1,0 +1,49 @@
+/**
+ * One error shape for every failure: `{ error, message, field? }`. Known errors keep their status;
+ * anything else is logged whole and answered with a generic 500 that leaks nothing.
+ */
+import { SyncError } from '@historical-sync/backfill';
+import type { FastifyError, FastifyInstance } from 'fastify';
+
+export function registerErrorHandling(app: FastifyInstance): void {
+  app.setErrorHandler((error: FastifyError | SyncError | Error, request, reply) => {
+    if (error instanceof SyncError) {
+      return reply.status(error.statusCode).send({
+        error: error.code,
+        message: error.message,
+        ...(error.field ? { field: error.field } : {}),
+      });
+    }
+    const status =
+      'statusCode' in error && typeof error.statusCode === 'number' ? error.statusCode : 500;
+    if (status >= 400 && status < 500) {
+      // Fastify's own client errors: malformed JSON, body too large, wrong content type, ...
+      return reply.status(status).send({ error: errorCode(status), message: error.message });
+    }
+    request.log.error({ err: error }, 'unhandled error');
+    return reply.status(500).send({ error: 'internal', message: 'internal error' });
+  });
+
+  app.setNotFoundHandler((request, reply) =>
+    reply
+      .status(404)
+      .send({ error: 'not_found', message: `no route ${request.method} ${request.url}` }),
+  );
+}
+
+function errorCode(status: number): string {
+  switch (status) {
+    case 400:
+      return 'bad_request';
+    case 401:
+      return 'unauthorized';
+    case 404:
+      return 'not_found';
+    case 413:
+      return 'body_too_large';
+    case 415:
+      return 'unsupported_media_type';
+    default:
+      return 'client_error';
+  }
+}

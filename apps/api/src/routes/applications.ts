@@ -1,0 +1,119 @@
+/**
+ * The spec's routes under /admin/organizations/:orgId (the tenant): toggle an application,
+ * request a historical sync, read the sync status and one run.
+ */
+import {
+  type BackfillQueues,
+  type BackfillSettings,
+  enqueueInBackground,
+  getRun,
+  getSyncStatus,
+  getTenant,
+  NotFoundError,
+  requestSync,
+  toggleApplication,
+  viewRun,
+} from '@historical-sync/backfill';
+import type { Resource } from '@historical-sync/contracts';
+import type { Db } from '@historical-sync/db';
+import type { FastifyInstance } from 'fastify';
+import { parseRequest } from '../http/parse';
+import { AppCodeParams, RunParams, SyncBody, ToggleBody, ToggleParams } from './schemas';
+
+export interface ApplicationRoutesDeps {
+  db: Db;
+  queues: BackfillQueues;
+  settings: BackfillSettings;
+}
+
+const runUrl = (tenantId: string, runId: string) =>
+  `/admin/organizations/${tenantId}/sync-runs/${runId}`;
+
+export function applicationRoutes(app: FastifyInstance, deps: ApplicationRoutesDeps): void {
+  const { db, queues, settings } = deps;
+
+  app.post('/admin/organizations/:orgId/applications/:appId/toggle', async (request) => {
+    const params = parseRequest(ToggleParams, request.params, 'params');
+    const body = parseRequest(ToggleBody, request.body, 'body');
+    const result = await toggleApplication(db, {
+      tenantId: params.orgId,
+      application: params.appId,
+      isEnabled: body.isEnabled,
+      skipHistoricalSync: body.skipHistoricalSync,
+      pageSize: settings.pageSize,
+    });
+    const log = request.log.child({ tenantId: params.orgId, appCode: result.application.code });
+    if (result.run && result.runCreated) {
+      log.info({ runId: result.run.id }, 'application enabled; historical sync queued');
+      enqueueInBackground(queues, result.run, log);
+    } else if (result.changed) {
+      log.info({ isEnabled: result.isEnabled }, 'application toggled');
+    }
+    return {
+      tenantId: params.orgId,
+      application: { id: result.application.id, code: result.application.code },
+      isEnabled: result.isEnabled,
+      changed: result.changed,
+      enabledAt: result.enabledAt?.toISOString() ?? null,
+      disabledAt: result.disabledAt?.toISOString() ?? null,
+      runId: result.run?.id ?? null,
+      statusUrl: result.run ? runUrl(params.orgId, result.run.id) : null,
+    };
+  });
+
+  app.post(
+    '/admin/organizations/:orgId/applications/:appCode/sync-historical',
+    async (request, reply) => {
+      const params = parseRequest(AppCodeParams, request.params, 'params');
+      const body = parseRequest(SyncBody, request.body, 'body');
+      const resources: Resource[] = [
+        ...(body.syncCredits ? (['credits'] as const) : []),
+        ...(body.syncOrganizations ? (['organizations'] as const) : []),
+        ...(body.syncAssignments ? (['memberships'] as const) : []),
+      ];
+      const result = await requestSync(db, {
+        tenantId: params.orgId,
+        application: params.appCode,
+        resources,
+        sinceDate: body.sinceDate,
+        dryRun: body.dryRun,
+        pageSize: settings.pageSize,
+      });
+      if (result.dryRun) {
+        const counts = result.counts;
+        return {
+          dryRun: true,
+          appCode: result.application.code,
+          sinceDate: body.sinceDate?.toISOString() ?? null,
+          counts,
+          total: Object.values(counts).reduce((sum, n) => sum + n, 0),
+        };
+      }
+      if (result.created) {
+        enqueueInBackground(queues, result.run, request.log.child({ tenantId: params.orgId }));
+      }
+      return reply.status(result.created ? 202 : 200).send({
+        runId: result.run.id,
+        status: result.run.status,
+        created: result.created,
+        statusUrl: runUrl(params.orgId, result.run.id),
+      });
+    },
+  );
+
+  app.get('/admin/organizations/:orgId/applications/:appCode/sync-status', async (request) => {
+    const params = parseRequest(AppCodeParams, request.params, 'params');
+    return getSyncStatus(db, params.orgId, params.appCode);
+  });
+
+  app.get('/admin/organizations/:orgId/sync-runs/:runId', async (request) => {
+    const params = parseRequest(RunParams, request.params, 'params');
+    await getTenant(db, params.orgId);
+    const run = await getRun(db, params.runId);
+    // Another tenant's run is as unknown as a missing one.
+    if (!run || run.tenant_id !== params.orgId) {
+      throw new NotFoundError(`run ${params.runId} not found`, 'runId');
+    }
+    return { tenantId: run.tenant_id, appCode: run.app_code, ...viewRun(run) };
+  });
+}

@@ -1,0 +1,42 @@
+/** Request schemas of the admin routes, strict: an unknown field is a 400 naming it. */
+import { z } from 'zod';
+
+export const OrgParams = z.object({
+  orgId: z.uuid({ error: 'must be a UUID' }),
+});
+
+const applicationRef = z
+  .string()
+  .min(1)
+  .max(64)
+  .regex(/^[A-Za-z0-9_-]+$/, 'must be an application id or code');
+
+export const ToggleParams = OrgParams.extend({ appId: applicationRef });
+export const AppCodeParams = OrgParams.extend({ appCode: applicationRef });
+export const RunParams = OrgParams.extend({ runId: z.uuid({ error: 'must be a UUID' }) });
+
+export const ToggleBody = z.strictObject({
+  isEnabled: z.boolean(),
+  skipHistoricalSync: z.boolean().default(false),
+});
+
+/** ISO-8601 instant with an offset, or a plain date (midnight UTC). */
+const sinceDate = z
+  .union([z.iso.datetime({ offset: true }), z.iso.date()], {
+    error: 'must be an ISO-8601 date or date-time, e.g. 2024-01-01T00:00:00Z',
+  })
+  .transform((value) => new Date(value.length === 10 ? `${value}T00:00:00Z` : value))
+  .refine((date) => !Number.isNaN(date.getTime()), 'is not a valid date');
+
+export const SyncBody = z
+  .strictObject({
+    syncCredits: z.boolean().default(true),
+    syncOrganizations: z.boolean().default(true),
+    syncAssignments: z.boolean().default(true),
+    dryRun: z.boolean().default(false),
+    sinceDate: sinceDate.nullable().default(null),
+  })
+  .refine((body) => body.syncCredits || body.syncOrganizations || body.syncAssignments, {
+    error: 'at least one of syncCredits, syncOrganizations, syncAssignments must be true',
+    path: ['syncCredits'],
+  });

@@ -1,0 +1,38 @@
+/** The worker's configuration: one zod schema over the environment, parsed once at start. */
+import { BackfillSettingsEnv } from '@historical-sync/backfill';
+import { RESOURCES } from '@historical-sync/contracts';
+import { z } from 'zod';
+
+const QUEUE_NAMES = ['runs', ...RESOURCES] as const;
+
+export const WorkerEnv = BackfillSettingsEnv.extend({
+  DATABASE_URL: z.string().min(1),
+  REDIS_URL: z.string().min(1),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** Which queues this process serves: `all`, or a comma list of runs,credits,organizations,memberships. */
+  WORKER_QUEUES: z
+    .string()
+    .default('all')
+    .transform((value) =>
+      value === 'all' ? [...QUEUE_NAMES] : value.split(',').map((q) => q.trim()),
+    )
+    .pipe(z.array(z.enum(QUEUE_NAMES)).min(1)),
+  /** Jobs processed at once per queue. */
+  WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(2),
+  /** A dead worker's job is retaken after at most this long. */
+  WORKER_LOCK_DURATION_MS: z.coerce.number().int().min(1000).default(30_000),
+  WORKER_STALLED_INTERVAL_MS: z.coerce.number().int().min(500).default(15_000),
+  /** Runs still queued after this long are enqueued again (their first enqueue may have failed). */
+  SWEEP_QUEUED_AFTER_MS: z.coerce.number().int().min(0).default(30_000),
+  SWEEP_INTERVAL_MS: z.coerce.number().int().min(100).default(10_000),
+});
+export type WorkerConfig = z.infer<typeof WorkerEnv>;
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): WorkerConfig {
+  const parsed = WorkerEnv.safeParse(env);
+  if (!parsed.success) {
+    const issues = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
+    throw new Error(`invalid configuration: ${issues.join('; ')}`);
+  }
+  return parsed.data;
+}

@@ -1,0 +1,3 @@
+export { createLogger } from './logger';
+export { createRedis } from './redis';
+export { onStopSignal, STOP_SIGNALS } from './signals';
