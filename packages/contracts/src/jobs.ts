@@ -11,8 +11,8 @@ export const RESOURCE_QUEUES = {
 
 /** The parent job of a run; it completes the run once every resource job has. */
 export const RunJobData = z.object({
-  runId: z.uuid(),
-  tenantId: z.uuid(),
+  runId: z.guid(),
+  tenantId: z.guid(),
   appCode: z.string(),
 });
 export type RunJobData = z.infer<typeof RunJobData>;

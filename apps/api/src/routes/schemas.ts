@@ -2,7 +2,7 @@
 import { z } from 'zod';
 
 export const OrgParams = z.object({
-  orgId: z.uuid({ error: 'must be a UUID' }),
+  orgId: z.guid({ error: 'must be a UUID' }),
 });
 
 const applicationRef = z
@@ -13,7 +13,7 @@ const applicationRef = z
 
 export const ToggleParams = OrgParams.extend({ appId: applicationRef });
 export const AppCodeParams = OrgParams.extend({ appCode: applicationRef });
-export const RunParams = OrgParams.extend({ runId: z.uuid({ error: 'must be a UUID' }) });
+export const RunParams = OrgParams.extend({ runId: z.guid({ error: 'must be a UUID' }) });
 
 export const ToggleBody = z.strictObject({
   isEnabled: z.boolean(),

@@ -1,7 +1,8 @@
 import { z } from 'zod';
 
 export const isoDateTime = z.iso.datetime({ offset: true });
-export const uuid = z.uuid({ version: undefined });
+// Any 8-4-4-4-12 hex id: Postgres accepts every such value, not only RFC 9562 versions.
+export const uuid = z.guid();
 
 /** Fields every event carries (DESIGN.md decision 5). */
 export const eventBase = {

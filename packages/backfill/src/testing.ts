@@ -1,0 +1,118 @@
+/**
+ * Test context for integration tests of the backfill: a fresh database, a Redis connection, and
+ * queue and stream names unique to the test file, so files never see each other's jobs or events.
+ */
+import { randomBytes } from 'node:crypto';
+import { EVENT_FIELD, SyncEvent } from '@historical-sync/contracts';
+import type { Db, RunStatus } from '@historical-sync/db';
+import { createTestDatabase } from '@historical-sync/db/testing';
+import { Redis } from 'ioredis';
+import pino, { type Logger } from 'pino';
+import { BackfillQueues } from './queues';
+import { getRun, type RunWithResources } from './runs';
+import type { BackfillSettings } from './settings';
+import {
+  type BackfillWorkers,
+  startBackfillWorkers,
+  type WorkerOptions,
+} from './worker/start-workers';
+
+export interface BackfillTestContext {
+  db: Db;
+  databaseUrl: string;
+  redisUrl: string;
+  redis: Redis;
+  settings: BackfillSettings;
+  queues: BackfillQueues;
+  logger: Logger;
+  /** Environment for a child process (worker, API) that must share this context's names. */
+  env: Record<string, string>;
+  startWorkers(options?: Partial<WorkerOptions>): BackfillWorkers;
+  /** Every event on `stream` (a name from `streamName`/`applicationStreams`, prefix included). */
+  readEvents(stream: string): Promise<SyncEvent[]>;
+  waitForRun(runId: string, statuses?: RunStatus[], timeoutMs?: number): Promise<RunWithResources>;
+  close(): Promise<void>;
+}
+
+export async function createBackfillTestContext(
+  label: string,
+  settings: Partial<BackfillSettings> = {},
+): Promise<BackfillTestContext> {
+  const redisUrl = process.env.REDIS_URL;
+  if (!redisUrl) throw new Error('REDIS_URL is not set: run tests with `npm test` from the root.');
+  const database = await createTestDatabase(label);
+  const unique = `t${randomBytes(4).toString('hex')}`;
+  const fullSettings: BackfillSettings = {
+    queuePrefix: unique,
+    streamPrefix: `${unique}:`,
+    pageSize: 100,
+    ...settings,
+  };
+  const redis = new Redis(redisUrl, { maxRetriesPerRequest: null });
+  const queues = new BackfillQueues(redis, fullSettings.queuePrefix);
+  const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
+  const workers: BackfillWorkers[] = [];
+
+  const context: BackfillTestContext = {
+    db: database.db,
+    databaseUrl: database.url,
+    redisUrl,
+    redis,
+    settings: fullSettings,
+    queues,
+    logger,
+    env: {
+      DATABASE_URL: database.url,
+      REDIS_URL: redisUrl,
+      QUEUE_PREFIX: fullSettings.queuePrefix,
+      STREAM_PREFIX: fullSettings.streamPrefix,
+      BACKFILL_PAGE_SIZE: String(fullSettings.pageSize),
+    },
+    startWorkers: (options = {}) => {
+      const started = startBackfillWorkers(
+        { db: database.db, redis, settings: fullSettings, logger },
+        {
+          queues: ['runs', 'credits', 'organizations', 'memberships'],
+          concurrency: 2,
+          lockDurationMs: 5_000,
+          stalledIntervalMs: 1_000,
+          ...options,
+        },
+      );
+      workers.push(started);
+      return started;
+    },
+    readEvents: async (stream) => {
+      const entries = await redis.xrange(stream, '-', '+');
+      return entries.map(([, fields]) => {
+        const index = fields.indexOf(EVENT_FIELD);
+        return SyncEvent.parse(JSON.parse(fields[index + 1] as string));
+      });
+    },
+    waitForRun: async (
+      runId,
+      statuses = ['completed', 'failed', 'cancelled'],
+      timeoutMs = 30_000,
+    ) => {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const run = await getRun(database.db, runId);
+        if (run && statuses.includes(run.status)) return run;
+        if (Date.now() > deadline) {
+          throw new Error(`run ${runId} is ${run?.status ?? 'missing'}, not ${statuses.join('/')}`);
+        }
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    },
+    close: async () => {
+      await Promise.all(workers.map((w) => w.close()));
+      await queues.close();
+      // Remove this file's keys so the shared Redis stays small across the suite.
+      const keys = await redis.keys(`*${unique}*`);
+      for (let i = 0; i < keys.length; i += 500) await redis.del(...keys.slice(i, i + 500));
+      redis.disconnect();
+      await database.destroy();
+    },
+  };
+  return context;
+}
