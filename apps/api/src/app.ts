@@ -20,7 +20,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: deps.logger as FastifyBaseLogger,
     bodyLimit: deps.bodyLimitBytes,
-    disableRequestLogging: false,
   });
   registerErrorHandling(app);
 
