@@ -6,11 +6,13 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createDb, migrateToLatest, seedTenant } from '@historical-sync/db';
-import { findWorkspaceRoot } from '@historical-sync/local-stack';
+import { findFreePort, findWorkspaceRoot } from '@historical-sync/local-stack';
 import { presentApps } from './lib/apps';
 import { runMain, startDevServices } from './lib/dev-services';
 
 const DEMO_TENANT = 'demo';
+/** Development default of the API's ADMIN_API_KEY (apps/api/src/config.ts). */
+const DEV_ADMIN_API_KEY = 'dev-admin-key';
 const SHUTDOWN_TIMEOUT_MS = 20_000;
 
 const say = (line = '') => process.stdout.write(`${line}\n`);
@@ -34,6 +36,19 @@ async function prepareDatabase(databaseUrl: string) {
   } finally {
     await db.destroy();
   }
+}
+
+async function waitForHealth(apiUrl: string, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const ok = await fetch(`${apiUrl}/health`).then(
+      (r) => r.ok,
+      () => false,
+    );
+    if (ok) return;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  throw new Error(`the API did not answer at ${apiUrl}/health within ${timeoutMs / 1000}s`);
 }
 
 runMain(async () => {
@@ -74,10 +89,14 @@ runMain(async () => {
 
   try {
     const { seeded, tenant } = await prepareDatabase(services.databaseUrl);
+    const host = process.env.HOST ?? '127.0.0.1';
+    const port = process.env.PORT ?? String(await findFreePort(3000));
     const env = {
       ...process.env,
       DATABASE_URL: services.databaseUrl,
       REDIS_URL: services.redisUrl,
+      HOST: host,
+      PORT: port,
     };
     for (const app of presentApps(root)) {
       const child = spawn(process.execPath, ['--import', 'tsx', app.entry], {
@@ -95,6 +114,9 @@ runMain(async () => {
       children.push(child);
     }
 
+    const apiUrl = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+    if (presentApps(root).some((a) => a.name === 'api')) await waitForHealth(apiUrl);
+
     const origin = (started: boolean) => (started ? 'started here, data in .data/dev' : 'given');
     say('historical-sync is up');
     say(`  Postgres  ${services.databaseUrl} (${origin(services.started.postgres)})`);
@@ -105,7 +127,18 @@ runMain(async () => {
         : '  Database already had tenants: reusing its data',
     );
     const apps = presentApps(root).map((a) => a.name);
-    say(`  Apps      ${apps.length ? apps.join(', ') : 'none yet'}`);
+    say(`  Apps      ${apps.join(', ')}`);
+    if (apps.includes('api')) {
+      say(
+        `  API       ${apiUrl} (admin key: ${process.env.ADMIN_API_KEY ? 'from ADMIN_API_KEY' : DEV_ADMIN_API_KEY})`,
+      );
+      if (tenant) {
+        say(
+          `  Try       curl -H 'authorization: Bearer ${process.env.ADMIN_API_KEY ? '$ADMIN_API_KEY' : DEV_ADMIN_API_KEY}' ` +
+            `${apiUrl}/admin/organizations/${tenant.tenantId}/applications/crm/sync-status`,
+        );
+      }
+    }
     say('Press Ctrl-C to stop.');
     // Stay up until a signal, even when every server is external and no app runs yet.
     setInterval(() => {}, 1 << 30);

@@ -57,7 +57,11 @@ runMain(async () => {
     };
     const bin = (name: string) => join(root, 'node_modules', '.bin', name);
     // Two at a time: the machine this must fit has two cores, and each vitest runs files in parallel.
-    const workspaces = await run(bin('turbo'), ['run', 'test', '--concurrency=2'], env);
+    const workspaces = await run(
+      bin('turbo'),
+      ['run', 'test', '--concurrency=2', '--continue'],
+      env,
+    );
     const rootTests = await run(bin('vitest'), ['run', '--configLoader', 'runner'], env);
     const totals = await sumReports(reportDir);
     exitCode = workspaces || rootTests || (totals.failed > 0 ? 1 : 0);

@@ -21,7 +21,41 @@ describe('npm start', () => {
     await first.waitFor(/Press Ctrl-C to stop/);
     const databaseUrl = (await first.waitFor(/Postgres\s+(\S+) \(started here/))[1] as string;
     const redisUrl = (await first.waitFor(/Redis\s+(\S+) \(started here/))[1] as string;
-    expect(first.output()).toMatch(/Demo tenant "demo" created: [0-9a-f-]{36}/);
+    const tenantId = (first.output().match(/Demo tenant "demo" created: ([0-9a-f-]{36})/) ?? [])[1];
+    expect(tenantId).toBeDefined();
+    // The apps are up: the API answers, and the worker completes the demo tenant's crm backfill.
+    const apiUrl = (await first.waitFor(/API\s+(http:\S+)/))[1] as string;
+    expect((await fetch(`${apiUrl}/health`)).status).toBe(200);
+    const status = await fetch(
+      `${apiUrl}/admin/organizations/${tenantId}/applications/crm/sync-status`,
+      { headers: { authorization: 'Bearer dev-admin-key' } },
+    );
+    expect(status.status).toBe(200);
+    expect(await status.json()).toMatchObject({
+      isEnabled: false,
+      counts: { activeCreditAllocations: 1, organizations: 5, activeMemberships: 10 },
+    });
+    const headers = { authorization: 'Bearer dev-admin-key', 'content-type': 'application/json' };
+    const toggle = await fetch(
+      `${apiUrl}/admin/organizations/${tenantId}/applications/crm/toggle`,
+      {
+        method: 'POST',
+        headers,
+        body: JSON.stringify({ isEnabled: true }),
+      },
+    );
+    const { runId } = (await toggle.json()) as { runId: string };
+    await expect
+      .poll(
+        async () => {
+          const run = await fetch(`${apiUrl}/admin/organizations/${tenantId}/sync-runs/${runId}`, {
+            headers,
+          });
+          return ((await run.json()) as { status: string; published: number }).published;
+        },
+        { timeout: 30_000, interval: 200 },
+      )
+      .toBe(16);
 
     const db = createDb({ connectionString: databaseUrl, maxConnections: 1 });
     const counts = async () => ({

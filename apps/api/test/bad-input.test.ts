@@ -1,0 +1,250 @@
+/**
+ * Bad and hostile input: every case gets a 4xx with a message, never a 5xx, and nothing is
+ * enqueued or recorded.
+ */
+import { seedTenant } from '@historical-sync/db';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type ApiTestContext, auth, createApiTestContext } from './helpers';
+
+describe('bad and hostile input', () => {
+  let t: ApiTestContext;
+  let tenantId: string;
+  const unknownTenant = '00000000-0000-4000-8000-000000000000';
+
+  beforeAll(async () => {
+    t = await createApiTestContext('bad_input');
+    ({ tenantId } = await seedTenant(t.db, {
+      tenantName: 'hostile',
+      organizations: 1,
+      memberships: 1,
+      creditAllocations: 1,
+      app: 'crm',
+      seed: 1,
+    }));
+  });
+  afterAll(async () => {
+    await t.close();
+  });
+
+  const toggleUrl = (tenant?: string, app = 'crm') =>
+    `/admin/organizations/${tenant ?? tenantId}/applications/${app}/toggle`;
+  const syncUrl = (tenant?: string, app = 'crm') =>
+    `/admin/organizations/${tenant ?? tenantId}/applications/${app}/sync-historical`;
+
+  const cases: Array<{
+    name: string;
+    url: () => string;
+    payload?: unknown;
+    rawBody?: string;
+    headers?: Record<string, string>;
+    status: number;
+    message: RegExp;
+    field?: string;
+  }> = [
+    {
+      name: 'isEnabled of the wrong type',
+      url: () => toggleUrl(),
+      payload: { isEnabled: 'yes' },
+      status: 400,
+      message: /body\.isEnabled/,
+      field: 'isEnabled',
+    },
+    {
+      name: 'missing isEnabled',
+      url: () => toggleUrl(),
+      payload: {},
+      status: 400,
+      message: /body\.isEnabled/,
+      field: 'isEnabled',
+    },
+    {
+      name: 'an unknown field',
+      url: () => toggleUrl(),
+      payload: { isEnabled: true, admin: true },
+      status: 400,
+      message: /unknown field "admin"/,
+      field: 'admin',
+    },
+    {
+      name: 'a prototype-polluting key',
+      url: () => toggleUrl(),
+      rawBody: '{"isEnabled":true,"__proto__":{"x":1}}',
+      status: 400,
+      message: /./,
+    },
+    {
+      name: 'skipHistoricalSync as a string',
+      url: () => toggleUrl(),
+      payload: { isEnabled: true, skipHistoricalSync: 'true' },
+      status: 400,
+      message: /body\.skipHistoricalSync/,
+      field: 'skipHistoricalSync',
+    },
+    {
+      name: 'an array body',
+      url: () => toggleUrl(),
+      payload: [{ isEnabled: true }],
+      status: 400,
+      message: /body/,
+    },
+    {
+      name: 'malformed JSON',
+      url: () => toggleUrl(),
+      rawBody: '{"isEnabled": tru',
+      status: 400,
+      message: /JSON/i,
+    },
+    {
+      name: 'a huge body',
+      url: () => toggleUrl(),
+      payload: { isEnabled: true, pad: 'x'.repeat(200_000) },
+      status: 413,
+      message: /too large/i,
+    },
+    {
+      name: 'a tenant id that is not a UUID',
+      url: () => toggleUrl("1' OR '1'='1"),
+      payload: { isEnabled: true },
+      status: 400,
+      message: /params\.orgId/,
+      field: 'orgId',
+    },
+    {
+      name: 'an unknown tenant',
+      url: () => toggleUrl(unknownTenant),
+      payload: { isEnabled: true },
+      status: 404,
+      message: /tenant .* not found/,
+      field: 'orgId',
+    },
+    {
+      name: 'an unknown application',
+      url: () => toggleUrl(undefined, 'nope'),
+      payload: { isEnabled: true },
+      status: 404,
+      message: /application nope not found/,
+      field: 'appId',
+    },
+    {
+      name: 'an application ref with odd characters',
+      url: () => toggleUrl(undefined, '%F0%9F%92%A5'),
+      payload: { isEnabled: true },
+      status: 400,
+      message: /params\.appId/,
+      field: 'appId',
+    },
+    {
+      name: 'a malformed sinceDate',
+      url: () => syncUrl(),
+      payload: { sinceDate: 'last tuesday' },
+      status: 400,
+      message: /body\.sinceDate/,
+      field: 'sinceDate',
+    },
+    {
+      name: 'an impossible sinceDate',
+      url: () => syncUrl(),
+      payload: { sinceDate: '2024-02-31T00:00:00Z' },
+      status: 400,
+      message: /body\.sinceDate/,
+      field: 'sinceDate',
+    },
+    {
+      name: 'a sinceDate number',
+      url: () => syncUrl(),
+      payload: { sinceDate: 1700000000 },
+      status: 400,
+      message: /body\.sinceDate/,
+      field: 'sinceDate',
+    },
+    {
+      name: 'dryRun as a number',
+      url: () => syncUrl(),
+      payload: { dryRun: 1 },
+      status: 400,
+      message: /body\.dryRun/,
+      field: 'dryRun',
+    },
+    {
+      name: 'no resource selected',
+      url: () => syncUrl(),
+      payload: { syncCredits: false, syncOrganizations: false, syncAssignments: false },
+      status: 400,
+      message: /at least one of/,
+    },
+    {
+      name: 'sync for an unknown tenant',
+      url: () => syncUrl(unknownTenant),
+      payload: {},
+      status: 404,
+      message: /tenant .* not found/,
+    },
+    {
+      name: 'sync of an application not enabled',
+      url: () => syncUrl(),
+      payload: {},
+      status: 409,
+      message: /not enabled/,
+    },
+    {
+      name: 'no credentials',
+      url: () => toggleUrl(),
+      payload: { isEnabled: true },
+      headers: {},
+      status: 401,
+      message: /bearer/,
+    },
+    {
+      name: 'a wrong key',
+      url: () => toggleUrl(),
+      payload: { isEnabled: true },
+      headers: { authorization: 'Bearer wrong' },
+      status: 401,
+      message: /bearer/,
+    },
+    {
+      name: 'another auth scheme',
+      url: () => toggleUrl(),
+      payload: { isEnabled: true },
+      headers: { authorization: 'Basic YWRtaW46YWRtaW4=' },
+      status: 401,
+      message: /bearer/,
+    },
+  ];
+
+  for (const c of cases) {
+    it(`answers ${c.status} to ${c.name}`, async () => {
+      const response = await t.app.inject({
+        method: 'POST',
+        url: c.url(),
+        headers: { ...(c.headers ?? auth), 'content-type': 'application/json' },
+        ...(c.rawBody !== undefined ? { body: c.rawBody } : { payload: c.payload as object }),
+      });
+      expect(response.statusCode, response.body).toBe(c.status);
+      const body = response.json();
+      expect(body.message).toMatch(c.message);
+      if (c.field) expect(body.field).toBe(c.field);
+    });
+  }
+
+  it('left nothing behind: no enablement, no run, no job', async () => {
+    expect(await t.db.selectFrom('organization_applications').selectAll().execute()).toEqual([]);
+    expect(await t.db.selectFrom('backfill_runs').selectAll().execute()).toEqual([]);
+    for (const queue of t.queues.all()) {
+      const counts = await queue.getJobCounts();
+      expect(Object.values(counts).every((n) => n === 0)).toBe(true);
+    }
+  });
+
+  it('answers 404 with JSON for unknown routes and unknown runs', async () => {
+    const route = await t.app.inject({ method: 'GET', url: '/admin/nothing', headers: auth });
+    expect(route.statusCode).toBe(404);
+    const run = await t.app.inject({
+      method: 'GET',
+      url: `/admin/organizations/${tenantId}/sync-runs/${unknownTenant}`,
+      headers: auth,
+    });
+    expect(run.statusCode).toBe(404);
+    expect(run.json()).toMatchObject({ field: 'runId' });
+  });
+});

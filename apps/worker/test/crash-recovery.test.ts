@@ -1,0 +1,85 @@
+/**
+ * A worker process killed with SIGKILL in the middle of a run, then a new one started: the run
+ * completes and every row's event is on its stream exactly once.
+ */
+import { toggleApplication } from '@historical-sync/backfill';
+import {
+  type BackfillTestContext,
+  createBackfillTestContext,
+} from '@historical-sync/backfill/testing';
+import { applicationStreams } from '@historical-sync/contracts';
+import { seedTenant } from '@historical-sync/db';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { killWorker, spawnWorker, type WorkerProcess } from './worker-process';
+
+describe('worker killed mid-run', () => {
+  let t: BackfillTestContext;
+  const workers: WorkerProcess[] = [];
+  beforeAll(async () => {
+    t = await createBackfillTestContext('crash_recovery', { pageSize: 50 });
+  });
+  afterAll(async () => {
+    await Promise.all(workers.map(killWorker));
+    await t.close();
+  });
+
+  it('completes after a restart with every row published exactly once', async () => {
+    const rows = { organizations: 500, memberships: 20_000, creditAllocations: 1_000 };
+    const { tenantId } = await seedTenant(t.db, {
+      tenantName: 'big',
+      app: 'crm',
+      seed: 9,
+      ...rows,
+    });
+    const { run } = await toggleApplication(t.db, {
+      tenantId,
+      application: 'crm',
+      isEnabled: true,
+      skipHistoricalSync: false,
+      pageSize: t.settings.pageSize,
+    });
+    if (!run) throw new Error('expected a run');
+    await t.queues.enqueueRun(run);
+    const [credits, organizations, memberships] = applicationStreams(
+      'crm',
+      t.settings.streamPrefix,
+    ) as [string, string, string];
+
+    const first = spawnWorker(t.env);
+    workers.push(first);
+    // Kill it once it is well into the memberships, mid-run.
+    await expect
+      .poll(() => t.redis.xlen(memberships), { timeout: 30_000, interval: 5 })
+      .toBeGreaterThan(2_000);
+    first.child.kill('SIGKILL');
+    await first.exited;
+    const publishedAtKill = await t.redis.xlen(memberships);
+    expect(publishedAtKill).toBeLessThan(rows.memberships);
+    expect((await t.waitForRun(run.id, ['running'])).status).toBe('running');
+
+    const second = spawnWorker(t.env);
+    workers.push(second);
+    const finished = await t.waitForRun(run.id, ['completed', 'failed'], 60_000);
+    expect(finished.status, second.output()).toBe('completed');
+    expect(second.output()).toMatch(/resuming after the last published page/);
+
+    for (const [stream, expected] of [
+      [credits, rows.creditAllocations],
+      [organizations, rows.organizations],
+      [memberships, rows.memberships],
+    ] as const) {
+      const events = await t.readEvents(stream);
+      expect(events).toHaveLength(expected);
+      expect(new Set(events.map((e) => e.eventId)).size).toBe(expected);
+      expect(events.every((e) => e.runId === run.id)).toBe(true);
+    }
+    expect(finished.resources.map((r) => [r.resource, r.published])).toEqual([
+      ['credits', rows.creditAllocations],
+      ['memberships', rows.memberships],
+      ['organizations', rows.organizations],
+    ]);
+
+    second.child.kill('SIGTERM');
+    expect((await second.exited).code).toBe(0);
+  });
+});
