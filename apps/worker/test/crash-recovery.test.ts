@@ -82,4 +82,44 @@ describe('worker killed mid-run', () => {
     second.child.kill('SIGTERM');
     expect((await second.exited).code).toBe(0);
   });
+
+  it('stops cleanly on SIGTERM mid-run, handing the job back, and a restart completes it exactly once', async () => {
+    const rows = { organizations: 10, memberships: 20_000, creditAllocations: 10 };
+    const { tenantId } = await seedTenant(t.db, { tenantName: 'term', app: 'hr', seed: 10, ...rows });
+    const { run } = await toggleApplication(t.db, {
+      tenantId,
+      application: 'hr',
+      isEnabled: true,
+      skipHistoricalSync: false,
+      pageSize: t.settings.pageSize,
+    });
+    if (!run) throw new Error('expected a run');
+    await t.queues.enqueueRun(run);
+    const memberships = applicationStreams('hr', t.settings.streamPrefix)[2] as string;
+
+    const first = spawnWorker(t.env);
+    workers.push(first);
+    await expect
+      .poll(() => t.redis.xlen(memberships), { timeout: 30_000, interval: 5 })
+      .toBeGreaterThan(2_000);
+    const stoppingAt = Date.now();
+    first.child.kill('SIGTERM');
+    expect(await first.exited).toEqual({ code: 0, signal: null });
+    expect(Date.now() - stoppingAt).toBeLessThan(5_000);
+    expect(first.output()).toMatch(/job handed back after the current page/);
+    expect(await t.redis.xlen(memberships)).toBeLessThan(rows.memberships);
+    // Handed back, not failed: no attempt was used up.
+    const job = await t.queues.resources.memberships.getJob(`${run.id}-memberships`);
+    expect(await job?.getState()).toBe('waiting');
+    expect(job?.attemptsMade).toBe(0);
+
+    const second = spawnWorker(t.env);
+    workers.push(second);
+    expect((await t.waitForRun(run.id, ['completed', 'failed'], 60_000)).status).toBe('completed');
+    const events = await t.readEvents(memberships);
+    expect(events).toHaveLength(rows.memberships);
+    expect(new Set(events.map((e) => e.eventId)).size).toBe(rows.memberships);
+    second.child.kill('SIGTERM');
+    expect((await second.exited).code).toBe(0);
+  });
 });
