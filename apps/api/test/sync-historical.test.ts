@@ -26,6 +26,12 @@ describe('POST .../applications/:appCode/sync-historical', () => {
       payload: { isEnabled: true, skipHistoricalSync: true },
     });
     expect(enabled.json().runId).toBeNull();
+    // skipHistoricalSync: no run, no job, so nothing can publish.
+    expect(await t.db.selectFrom('backfill_runs').selectAll().execute()).toHaveLength(0);
+    for (const queue of t.queues.all()) {
+      expect(Object.values(await queue.getJobCounts()).every((n) => n === 0)).toBe(true);
+    }
+    expect(await t.redis.exists(...Object.values(t.streams('crm')))).toBe(0);
   });
   afterAll(async () => {
     await t.close();

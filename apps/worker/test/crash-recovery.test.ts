@@ -62,6 +62,8 @@ describe('worker killed mid-run', () => {
     const finished = await t.waitForRun(run.id, ['completed', 'failed'], 60_000);
     expect(finished.status, second.output()).toBe('completed');
     expect(second.output()).toMatch(/resuming after the last published page/);
+    expect(first.output()).toMatch(/Starting historical sync for tenant/);
+    expect(second.output()).toMatch(/Historical sync completed for tenant/);
 
     for (const [stream, expected] of [
       [credits, rows.creditAllocations],
@@ -85,7 +87,12 @@ describe('worker killed mid-run', () => {
 
   it('stops cleanly on SIGTERM mid-run, handing the job back, and a restart completes it exactly once', async () => {
     const rows = { organizations: 10, memberships: 20_000, creditAllocations: 10 };
-    const { tenantId } = await seedTenant(t.db, { tenantName: 'term', app: 'hr', seed: 10, ...rows });
+    const { tenantId } = await seedTenant(t.db, {
+      tenantName: 'term',
+      app: 'hr',
+      seed: 10,
+      ...rows,
+    });
     const { run } = await toggleApplication(t.db, {
       tenantId,
       application: 'hr',
