@@ -2,7 +2,7 @@ import {
   type BackfillTestContext,
   createBackfillTestContext,
 } from '@historical-sync/backfill/testing';
-import { applicationStreams } from '@historical-sync/contracts';
+import { HISTORICAL_EVENT_TYPE, streamName } from '@historical-sync/contracts';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../src/app';
 
@@ -11,7 +11,7 @@ export const auth = { authorization: `Bearer ${ADMIN_KEY}` };
 
 export interface ApiTestContext extends BackfillTestContext {
   app: FastifyInstance;
-  /** The application's streams, prefixed for this test file: [credits, org_created, assignment_created]. */
+  /** The streams the backfill publishes each resource to, prefixed for this test file. */
   streams(appCode: string): { credits: string; organizations: string; memberships: string };
 }
 
@@ -29,11 +29,13 @@ export async function createApiTestContext(label: string): Promise<ApiTestContex
     ...context,
     app,
     streams: (appCode) => {
-      const [credits, organizations, memberships] = applicationStreams(
-        appCode,
-        context.settings.streamPrefix,
-      ) as [string, string, string];
-      return { credits, organizations, memberships };
+      const name = (resource: keyof typeof HISTORICAL_EVENT_TYPE) =>
+        streamName(HISTORICAL_EVENT_TYPE[resource], appCode, context.settings.streamPrefix);
+      return {
+        credits: name('credits'),
+        organizations: name('organizations'),
+        memberships: name('memberships'),
+      };
     },
     close: async () => {
       await app.close();

@@ -1,4 +1,4 @@
-import type { SyncEvent } from '@historical-sync/contracts';
+import { type SyncEvent, subjectIdOf } from '@historical-sync/contracts';
 import { seedTenant } from '@historical-sync/db';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ApiTestContext, auth, createApiTestContext } from './helpers';
@@ -54,13 +54,7 @@ describe('POST .../applications/:appCode/sync-historical', () => {
       memberships: await read(streams.memberships),
     };
   };
-  const rowId = (event: SyncEvent) =>
-    event.eventType === 'credit.allocated'
-      ? event.metadata.allocationId
-      : event.eventType === 'org.created'
-        ? event.entityId
-        : event.membershipId;
-  const ids = (events: SyncEvent[]) => events.map(rowId).sort();
+  const ids = (events: SyncEvent[]) => events.map(subjectIdOf).sort();
 
   it('answers 409 when the application is not enabled for the tenant', async () => {
     const response = await sync({}, 'hr');

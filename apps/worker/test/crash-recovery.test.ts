@@ -7,7 +7,7 @@ import {
   type BackfillTestContext,
   createBackfillTestContext,
 } from '@historical-sync/backfill/testing';
-import { applicationStreams } from '@historical-sync/contracts';
+import { HISTORICAL_EVENT_TYPE, type Resource, streamName } from '@historical-sync/contracts';
 import { seedTenant } from '@historical-sync/db';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { killWorker, spawnWorker, type WorkerProcess } from './worker-process';
@@ -40,10 +40,13 @@ describe('worker killed mid-run', () => {
     });
     if (!run) throw new Error('expected a run');
     await t.queues.enqueueRun(run);
-    const [credits, organizations, memberships] = applicationStreams(
-      'crm',
-      t.settings.streamPrefix,
-    ) as [string, string, string];
+    const stream = (resource: Resource) =>
+      streamName(HISTORICAL_EVENT_TYPE[resource], 'crm', t.settings.streamPrefix);
+    const [credits, organizations, memberships] = [
+      stream('credits'),
+      stream('organizations'),
+      stream('memberships'),
+    ];
 
     const first = spawnWorker(t.env);
     workers.push(first);
@@ -102,7 +105,7 @@ describe('worker killed mid-run', () => {
     });
     if (!run) throw new Error('expected a run');
     await t.queues.enqueueRun(run);
-    const memberships = applicationStreams('hr', t.settings.streamPrefix)[2] as string;
+    const memberships = streamName('org.assignment.created', 'hr', t.settings.streamPrefix);
 
     const first = spawnWorker(t.env);
     workers.push(first);

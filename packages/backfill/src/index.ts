@@ -1,5 +1,10 @@
+export {
+  ConflictError,
+  NotFoundError,
+  StaleCheckpointError,
+  SyncError,
+} from '@historical-sync/domain';
 export { type ToggleRequest, type ToggleResult, toggleApplication } from './enablement';
-export { ConflictError, NotFoundError, StaleCheckpointError, SyncError } from './errors';
 export {
   type Checkpoint,
   checkpointKey,

@@ -5,7 +5,6 @@
  */
 import {
   CreditAllocatedEvent,
-  eventIdFor,
   HISTORICAL_EVENT_TYPE,
   OrgAssignmentCreatedEvent,
   OrgCreatedEvent,
@@ -13,6 +12,15 @@ import {
   type SyncEvent,
 } from '@historical-sync/contracts';
 import type { Db } from '@historical-sync/db';
+import {
+  type CreditRow,
+  creditStateEvent,
+  type Delivery,
+  type MembershipRow,
+  membershipCreatedEvent,
+  type OrganizationRow,
+  organizationStateEvent,
+} from '@historical-sync/domain';
 import type { z } from 'zod';
 
 export interface ResourceScope {
@@ -42,18 +50,13 @@ interface ResourceDefinition<Row extends { id: string }> {
   toEvent(row: Row, context: EventContext): SyncEvent;
 }
 
-const iso = (date: Date) => date.toISOString();
+const historical = (context: EventContext): Delivery => ({
+  targetApplication: context.appCode,
+  isHistoricalSync: true,
+  runId: context.runId,
+});
 
-const credits: ResourceDefinition<{
-  id: string;
-  entity_id: string;
-  allocated_amount: number;
-  available_credits: number;
-  expires_at: Date | null;
-  allocated_at: Date;
-  updated_at: Date;
-  version: number;
-}> = {
+const credits: ResourceDefinition<CreditRow> = {
   eventType: HISTORICAL_EVENT_TYPE.credits,
   schema: CreditAllocatedEvent,
   count: async (db, scope) => {
@@ -72,6 +75,7 @@ const credits: ResourceDefinition<{
       .select([
         'id',
         'entity_id',
+        'target_application',
         'allocated_amount',
         'available_credits',
         'expires_at',
@@ -86,39 +90,11 @@ const credits: ResourceDefinition<{
     if (request.after) query = query.where('id', '>', request.after);
     return query.orderBy('id').limit(request.limit).execute();
   },
-  toEvent: (row, context) => ({
-    eventId: eventIdFor('credit', row.id, row.version),
-    eventType: 'credit.allocated',
-    tenantId: context.tenantId,
-    version: row.version,
-    occurredAt: iso(row.updated_at),
-    runId: context.runId,
-    entityId: row.entity_id,
-    amount: row.allocated_amount,
-    availableCredits: row.available_credits,
-    expiresAt: row.expires_at ? iso(row.expires_at) : null,
-    metadata: {
-      allocationId: row.id,
-      targetApplication: context.appCode,
-      isHistoricalSync: true,
-      originalAllocatedAt: iso(row.allocated_at),
-    },
-  }),
+  toEvent: (row, context) =>
+    creditStateEvent('credit.allocated', context.tenantId, row, historical(context)),
 };
 
-const organizations: ResourceDefinition<{
-  id: string;
-  code: string;
-  name: string;
-  description: string | null;
-  industry: string | null;
-  website: string | null;
-  parent_id: string | null;
-  is_active: boolean;
-  created_at: Date;
-  updated_at: Date;
-  version: number;
-}> = {
+const organizations: ResourceDefinition<OrganizationRow> = {
   eventType: HISTORICAL_EVENT_TYPE.organizations,
   schema: OrgCreatedEvent,
   count: async (db, scope) => {
@@ -152,38 +128,11 @@ const organizations: ResourceDefinition<{
     if (request.after) query = query.where('id', '>', request.after);
     return query.orderBy('id').limit(request.limit).execute();
   },
-  toEvent: (row, context) => ({
-    eventId: eventIdFor('organization', row.id, row.version),
-    eventType: 'org.created',
-    tenantId: context.tenantId,
-    version: row.version,
-    occurredAt: iso(row.updated_at),
-    runId: context.runId,
-    entityId: row.id,
-    code: row.code,
-    name: row.name,
-    description: row.description,
-    industry: row.industry,
-    website: row.website,
-    parentId: row.parent_id,
-    isActive: row.is_active,
-    metadata: {
-      targetApplication: context.appCode,
-      isHistoricalSync: true,
-      originalCreatedAt: iso(row.created_at),
-    },
-  }),
+  toEvent: (row, context) =>
+    organizationStateEvent('org.created', context.tenantId, row, historical(context)),
 };
 
-const memberships: ResourceDefinition<{
-  id: string;
-  user_id: string;
-  organization_id: string;
-  role: string;
-  created_at: Date;
-  updated_at: Date;
-  version: number;
-}> = {
+const memberships: ResourceDefinition<MembershipRow> = {
   eventType: HISTORICAL_EVENT_TYPE.memberships,
   schema: OrgAssignmentCreatedEvent,
   count: async (db, scope) => {
@@ -205,23 +154,7 @@ const memberships: ResourceDefinition<{
     if (request.after) query = query.where('id', '>', request.after);
     return query.orderBy('id').limit(request.limit).execute();
   },
-  toEvent: (row, context) => ({
-    eventId: eventIdFor('membership', row.id, row.version),
-    eventType: 'org.assignment.created',
-    tenantId: context.tenantId,
-    version: row.version,
-    occurredAt: iso(row.updated_at),
-    runId: context.runId,
-    membershipId: row.id,
-    userId: row.user_id,
-    entityId: row.organization_id,
-    role: row.role,
-    metadata: {
-      targetApplication: context.appCode,
-      isHistoricalSync: true,
-      originalCreatedAt: iso(row.created_at),
-    },
-  }),
+  toEvent: (row, context) => membershipCreatedEvent(context.tenantId, row, historical(context)),
 };
 
 // biome-ignore lint/suspicious/noExplicitAny: each definition has its own row type

@@ -1,7 +1,7 @@
 /** The manual sync (spec: `sync-historical`): a dry-run count, or a run for the selected resources. */
 import type { Resource } from '@historical-sync/contracts';
 import type { Application, Db } from '@historical-sync/db';
-import { ConflictError } from './errors';
+import { ConflictError } from '@historical-sync/domain';
 import { countResources } from './resources';
 import { createRun, getRun, type RunWithResources } from './runs';
 import { getApplication, getTenant } from './tenants';

@@ -1,5 +1,5 @@
 import type { Application, Db, Tenant } from '@historical-sync/db';
-import { NotFoundError } from './errors';
+import { NotFoundError } from '@historical-sync/domain';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 

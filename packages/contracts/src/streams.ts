@@ -10,15 +10,19 @@ export const CREDIT_EVENTS_STREAM = 'credit-events';
 
 const ORGANIZATION_STREAM_KIND = {
   'org.created': 'org_created',
+  'org.updated': 'org_updated',
+  'org.deleted': 'org_deleted',
   'org.assignment.created': 'assignment_created',
-} as const satisfies Partial<Record<EventType, string>>;
+  'org.assignment.removed': 'assignment_removed',
+} as const satisfies Record<Exclude<EventType, `credit.${string}`>, string>;
 
 export function streamName(eventType: EventType, appCode: string, prefix = ''): string {
-  if (eventType === 'credit.allocated') return `${prefix}${CREDIT_EVENTS_STREAM}`;
-  return `${prefix}${appCode}:sync:organization:${ORGANIZATION_STREAM_KIND[eventType]}`;
+  if (eventType.startsWith('credit.')) return `${prefix}${CREDIT_EVENTS_STREAM}`;
+  const kind = ORGANIZATION_STREAM_KIND[eventType as keyof typeof ORGANIZATION_STREAM_KIND];
+  return `${prefix}${appCode}:sync:organization:${kind}`;
 }
 
-/** Every stream an application's consumer reads. */
+/** Every stream an application's consumer reads; credit events first. */
 export function applicationStreams(appCode: string, prefix = ''): string[] {
   return [
     `${prefix}${CREDIT_EVENTS_STREAM}`,

@@ -92,6 +92,7 @@ export interface Database {
   organization_applications: OrganizationApplicationsTable;
   backfill_runs: BackfillRunsTable;
   backfill_run_resources: BackfillRunResourcesTable;
+  outbox: OutboxTable;
 }
 
 export type Tenant = Selectable<TenantsTable>;
@@ -140,3 +141,17 @@ export interface BackfillRunResourcesTable {
 
 export type BackfillRun = Selectable<BackfillRunsTable>;
 export type BackfillRunResource = Selectable<BackfillRunResourcesTable>;
+
+export interface OutboxTable {
+  id: Generated<number>;
+  tenant_id: string;
+  aggregate: 'credit' | 'organization' | 'membership';
+  aggregate_id: string;
+  event_type: string;
+  version: number;
+  /** The event as built at write time; the relay sets its delivery metadata per application. */
+  payload: ColumnType<unknown, string, string>;
+  created_at: Timestamp;
+  published_at: ColumnType<Date | null, Date | null | undefined, Date | null>;
+}
+export type OutboxRow = Selectable<OutboxTable>;

@@ -5,9 +5,9 @@
  */
 import { ResourceJobData, streamName } from '@historical-sync/contracts';
 import type { Db } from '@historical-sync/db';
+import { StaleCheckpointError } from '@historical-sync/domain';
 import { type Job, UnrecoverableError, WaitingError } from 'bullmq';
 import type { Logger } from 'pino';
-import { StaleCheckpointError } from '../errors';
 import { checkpointKey, publishPage, type RedisClient, readCheckpoint } from '../publisher';
 import { RESOURCE_DEFINITIONS } from '../resources';
 import {

@@ -9,8 +9,8 @@ import {
   RUNS_QUEUE,
   type RunJobData,
 } from '@historical-sync/contracts';
+import { StaleCheckpointError } from '@historical-sync/domain';
 import { type Job, UnrecoverableError, Worker } from 'bullmq';
-import { StaleCheckpointError } from '../errors';
 import { finishResource, finishRun } from '../runs';
 import { createResourceProcessor, type ProcessorDeps } from './resource-processor';
 import { createRunProcessor } from './run-processor';

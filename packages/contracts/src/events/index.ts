@@ -1,16 +1,61 @@
 import { z } from 'zod';
 import { CreditAllocatedEvent } from './credit-allocated';
+import { CreditDeactivatedEvent } from './credit-deactivated';
+import { CreditUpdatedEvent } from './credit-updated';
 import { OrgAssignmentCreatedEvent } from './org-assignment-created';
+import { OrgAssignmentRemovedEvent } from './org-assignment-removed';
 import { OrgCreatedEvent } from './org-created';
+import { OrgDeletedEvent } from './org-deleted';
+import { OrgUpdatedEvent } from './org-updated';
 
 export { eventIdFor } from './common';
-export { CreditAllocatedEvent, OrgAssignmentCreatedEvent, OrgCreatedEvent };
+export {
+  CreditAllocatedEvent,
+  CreditDeactivatedEvent,
+  CreditUpdatedEvent,
+  OrgAssignmentCreatedEvent,
+  OrgAssignmentRemovedEvent,
+  OrgCreatedEvent,
+  OrgDeletedEvent,
+  OrgUpdatedEvent,
+};
 
 /** Any event on the streams, told apart by `eventType`. */
 export const SyncEvent = z.discriminatedUnion('eventType', [
   CreditAllocatedEvent,
+  CreditUpdatedEvent,
+  CreditDeactivatedEvent,
   OrgCreatedEvent,
+  OrgUpdatedEvent,
+  OrgDeletedEvent,
   OrgAssignmentCreatedEvent,
+  OrgAssignmentRemovedEvent,
 ]);
 export type SyncEvent = z.infer<typeof SyncEvent>;
 export type EventType = SyncEvent['eventType'];
+export const EVENT_TYPES = SyncEvent.options.map((o) => o.shape.eventType.value) as EventType[];
+
+/** What an event is about: the row kind behind `eventId`. */
+export type Aggregate = 'credit' | 'organization' | 'membership';
+export function aggregateOf(eventType: EventType): Aggregate {
+  if (eventType.startsWith('credit.')) return 'credit';
+  if (eventType.startsWith('org.assignment.')) return 'membership';
+  return 'organization';
+}
+
+/** The id of the row an event is about: allocation, organization or membership. */
+export function subjectIdOf(event: SyncEvent): string {
+  switch (event.eventType) {
+    case 'credit.allocated':
+    case 'credit.updated':
+    case 'credit.deactivated':
+      return event.metadata.allocationId;
+    case 'org.created':
+    case 'org.updated':
+    case 'org.deleted':
+      return event.entityId;
+    case 'org.assignment.created':
+    case 'org.assignment.removed':
+      return event.membershipId;
+  }
+}
