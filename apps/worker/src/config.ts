@@ -3,20 +3,25 @@ import { BackfillSettingsEnv } from '@historical-sync/backfill';
 import { RESOURCES } from '@historical-sync/contracts';
 import { z } from 'zod';
 
-const QUEUE_NAMES = ['runs', ...RESOURCES] as const;
+/** What one worker process can do; containers pick a subset to scale each on its own. */
+export const WORKER_ROLES = ['runs', ...RESOURCES, 'relay', 'sweeper'] as const;
+export type WorkerRole = (typeof WORKER_ROLES)[number];
 
 export const WorkerEnv = BackfillSettingsEnv.extend({
   DATABASE_URL: z.string().min(1),
   REDIS_URL: z.string().min(1),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  /** Which queues this process serves: `all`, or a comma list of runs,credits,organizations,memberships. */
-  WORKER_QUEUES: z
+  /**
+   * What this process does: `all`, or a comma list of runs, credits, organizations, memberships
+   * (backfill queues), relay (outbox to streams) and sweeper (re-enqueues stuck queued runs).
+   */
+  WORKER_ROLES: z
     .string()
     .default('all')
     .transform((value) =>
-      value === 'all' ? [...QUEUE_NAMES] : value.split(',').map((q) => q.trim()),
+      value === 'all' ? [...WORKER_ROLES] : value.split(',').map((q) => q.trim()),
     )
-    .pipe(z.array(z.enum(QUEUE_NAMES)).min(1)),
+    .pipe(z.array(z.enum(WORKER_ROLES)).min(1)),
   /** Jobs processed at once per queue. */
   WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(2),
   /** A dead worker's job is retaken after at most this long. */
@@ -25,6 +30,16 @@ export const WorkerEnv = BackfillSettingsEnv.extend({
   /** Runs still queued after this long are enqueued again (their first enqueue may have failed). */
   SWEEP_QUEUED_AFTER_MS: z.coerce.number().int().min(0).default(30_000),
   SWEEP_INTERVAL_MS: z.coerce.number().int().min(100).default(10_000),
+  /** Outbox rows per relay batch. */
+  RELAY_BATCH_SIZE: z.coerce.number().int().min(1).max(10_000).default(500),
+  /** The relay polls this often when no NOTIFY arrives. */
+  RELAY_POLL_INTERVAL_MS: z.coerce.number().int().min(10).default(1_000),
+  /** Published outbox rows are deleted after this long. */
+  OUTBOX_RETENTION_MS: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .default(7 * 24 * 3600 * 1000),
 });
 export type WorkerConfig = z.infer<typeof WorkerEnv>;
 

@@ -1,6 +1,7 @@
 /**
- * The worker process: backfill workers for the configured queues, and the sweeper that enqueues
- * runs whose first enqueue failed. SIGTERM stops taking jobs and waits for the current pages.
+ * The worker process, doing what WORKER_ROLES lists: backfill workers for the resource and run
+ * queues, the outbox relay, and the sweeper that enqueues runs whose first enqueue failed.
+ * SIGTERM stops taking work, finishes the current page or batch, closes connections, exits.
  */
 import {
   BackfillQueues,
@@ -8,8 +9,11 @@ import {
   startBackfillWorkers,
   sweepQueuedRuns,
 } from '@historical-sync/backfill';
+import { RESOURCES, type Resource } from '@historical-sync/contracts';
 import { createDb } from '@historical-sync/db';
+import { OutboxRelay } from '@historical-sync/relay';
 import { createLogger, createRedis, onStopSignal } from '@historical-sync/runtime';
+import { Redis } from 'ioredis';
 import { loadConfig } from './config';
 
 const config = loadConfig();
@@ -22,32 +26,64 @@ const redis = createRedis(config.REDIS_URL, 'historical-sync-worker');
 const settings = backfillSettingsFrom(config);
 const queues = new BackfillQueues(redis, settings.queuePrefix);
 
+const roles = new Set(config.WORKER_ROLES);
+const queueRoles = config.WORKER_ROLES.filter(
+  (role): role is 'runs' | Resource => role === 'runs' || RESOURCES.includes(role as Resource),
+);
+
 const workers = startBackfillWorkers(
   { db, redis, settings, logger },
   {
-    queues: config.WORKER_QUEUES,
+    queues: queueRoles,
     concurrency: config.WORKER_CONCURRENCY,
     lockDurationMs: config.WORKER_LOCK_DURATION_MS,
     stalledIntervalMs: config.WORKER_STALLED_INTERVAL_MS,
   },
 );
 
-const sweeper = setInterval(() => {
-  sweepQueuedRuns(db, queues, config.SWEEP_QUEUED_AFTER_MS).then(
-    (enqueued) => enqueued && logger.info({ enqueued }, 'sweeper enqueued queued runs'),
-    (error: unknown) => logger.warn({ err: error }, 'sweep failed; will try again'),
-  );
-}, config.SWEEP_INTERVAL_MS);
+const sweeper = roles.has('sweeper')
+  ? setInterval(() => {
+      sweepQueuedRuns(db, queues, config.SWEEP_QUEUED_AFTER_MS).then(
+        (enqueued) => enqueued && logger.info({ enqueued }, 'sweeper enqueued queued runs'),
+        (error: unknown) => logger.warn({ err: error }, 'sweep failed; will try again'),
+      );
+    }, config.SWEEP_INTERVAL_MS)
+  : undefined;
+
+// The relay gets its own connection that fails fast while Redis is down: a batch then rolls back
+// and is retried, instead of waiting in an offline queue with its rows locked.
+const relayRedis = roles.has('relay')
+  ? new Redis(config.REDIS_URL, {
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 1,
+      connectionName: 'historical-sync-relay',
+    })
+  : undefined;
+relayRedis?.on('error', () => {}); // reported by the relay's failed batches
+const relay = relayRedis
+  ? new OutboxRelay({
+      db,
+      databaseUrl: config.DATABASE_URL,
+      redis: relayRedis,
+      streamPrefix: settings.streamPrefix,
+      logger: logger.child({ role: 'relay' }),
+      batchSize: config.RELAY_BATCH_SIZE,
+      pollIntervalMs: config.RELAY_POLL_INTERVAL_MS,
+      retentionMs: config.OUTBOX_RETENTION_MS,
+    })
+  : undefined;
+relay?.start();
 
 onStopSignal(logger, async () => {
   clearInterval(sweeper);
-  await workers.close();
+  await Promise.all([workers.close(), relay?.stop()]);
+  relayRedis?.disconnect();
   await queues.close();
   redis.disconnect();
   await db.destroy();
 });
 
 logger.info(
-  { queues: config.WORKER_QUEUES, concurrency: config.WORKER_CONCURRENCY },
+  { roles: config.WORKER_ROLES, concurrency: config.WORKER_CONCURRENCY },
   'worker started',
 );

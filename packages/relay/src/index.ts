@@ -1,0 +1,7 @@
+export {
+  type BatchResult,
+  deliveries,
+  OUTBOX_CHANNEL,
+  OutboxRelay,
+  type RelayOptions,
+} from './relay';

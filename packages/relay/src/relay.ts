@@ -1,0 +1,274 @@
+/**
+ * The outbox relay (DESIGN.md decision 6). Each batch, in one transaction: lock unpublished rows
+ * with FOR UPDATE SKIP LOCKED (several relays never take the same row), publish each row to the
+ * streams of the applications enabled for its tenant now, then mark the rows published. Delivery
+ * is at least once: a crash between XADD and commit re-publishes the same events, same eventIds.
+ *
+ * Per-entity order: a row is held back while an earlier unpublished row of the same entity is
+ * held by another relay, so the entity's events reach each stream in version order.
+ */
+import {
+  EVENT_FIELD,
+  type SyncEvent,
+  SyncEvent as SyncEventSchema,
+  streamName,
+} from '@historical-sync/contracts';
+import type { Db, OutboxRow } from '@historical-sync/db';
+import { outboxBacklog } from '@historical-sync/domain';
+import type { Cluster, Redis } from 'ioredis';
+import { sql } from 'kysely';
+import type { Logger } from 'pino';
+import { OutboxListener } from './listener';
+
+export const OUTBOX_CHANNEL = 'outbox_new';
+
+export interface RelayOptions {
+  db: Db;
+  /** For LISTEN/NOTIFY; omit to rely on polling alone. */
+  databaseUrl?: string;
+  /** Fails fast while Redis is down (no offline queue), so a batch rolls back and is retried. */
+  redis: Redis | Cluster;
+  streamPrefix: string;
+  logger: Logger;
+  batchSize?: number;
+  /** Poll interval when no notification arrives; also the cap on a missed notification. */
+  pollIntervalMs?: number;
+  /** Published rows older than this are deleted. */
+  retentionMs?: number;
+  pruneIntervalMs?: number;
+  /** How often the backlog is logged while it is not empty. */
+  backlogLogIntervalMs?: number;
+}
+
+export interface BatchResult {
+  /** Outbox rows marked published (including rows no enabled application wanted). */
+  rows: number;
+  /** Stream entries added. */
+  entries: number;
+  /** Rows left for a later batch to keep an entity's order. */
+  heldBack: number;
+}
+
+const MAX_BACKOFF_MS = 5_000;
+
+export class OutboxRelay {
+  private readonly batchSize: number;
+  private readonly pollIntervalMs: number;
+  private readonly retentionMs: number;
+  private readonly pruneIntervalMs: number;
+  private readonly backlogLogIntervalMs: number;
+  private listener: OutboxListener | undefined;
+  private running: Promise<void> | undefined;
+  private stopped = false;
+  private wake: (() => void) | undefined;
+  private pendingWake = false;
+
+  constructor(private readonly options: RelayOptions) {
+    this.batchSize = options.batchSize ?? 500;
+    this.pollIntervalMs = options.pollIntervalMs ?? 1_000;
+    this.retentionMs = options.retentionMs ?? 7 * 24 * 3600 * 1000;
+    this.pruneIntervalMs = options.pruneIntervalMs ?? 60_000;
+    this.backlogLogIntervalMs = options.backlogLogIntervalMs ?? 30_000;
+  }
+
+  /** Starts the relay loop (and LISTEN when a database URL was given). */
+  start(): void {
+    if (this.running) return;
+    if (this.options.databaseUrl) {
+      this.listener = new OutboxListener(
+        this.options.databaseUrl,
+        OUTBOX_CHANNEL,
+        () => this.notify(),
+        this.options.logger,
+      );
+      void this.listener.start();
+    }
+    this.running = this.loop();
+  }
+
+  /** Finishes the current batch, then stops; safe to call twice. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.notify();
+    await this.listener?.close();
+    await this.running;
+  }
+
+  private notify() {
+    this.pendingWake = true;
+    this.wake?.();
+  }
+
+  private async sleep(ms: number): Promise<void> {
+    if (this.pendingWake || this.stopped) {
+      this.pendingWake = false;
+      return;
+    }
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      this.wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+    this.wake = undefined;
+    this.pendingWake = false;
+  }
+
+  private async loop(): Promise<void> {
+    const { logger } = this.options;
+    let backoffMs = 0;
+    let lastPrune = 0;
+    let lastBacklogLog = 0;
+    while (!this.stopped) {
+      try {
+        const result = await this.relayBatch();
+        if (backoffMs) logger.info('relay publishing again');
+        backoffMs = 0;
+        const now = Date.now();
+        if (now - lastPrune >= this.pruneIntervalMs) {
+          lastPrune = now;
+          const pruned = await this.prune();
+          if (pruned) logger.info({ pruned }, 'pruned published outbox rows');
+        }
+        if (now - lastBacklogLog >= this.backlogLogIntervalMs) {
+          const backlog = await outboxBacklog(this.options.db);
+          if (backlog.unpublished > 0) {
+            lastBacklogLog = now;
+            logger.info({ outboxBacklog: backlog }, 'outbox backlog');
+          }
+        }
+        // A full batch (or rows held back) means more is waiting: go again at once.
+        if (result.rows === this.batchSize || result.heldBack > 0) {
+          if (result.rows === 0) await this.sleep(20);
+          continue;
+        }
+        await this.sleep(this.pollIntervalMs);
+      } catch (error) {
+        backoffMs = Math.min(MAX_BACKOFF_MS, backoffMs ? backoffMs * 2 : 100);
+        logger.warn(
+          { err: error, retryInMs: backoffMs },
+          'relay batch failed; rolled back, will retry',
+        );
+        await new Promise((resolve) => setTimeout(resolve, backoffMs));
+      }
+    }
+  }
+
+  /** One batch: publish what is unpublished, up to the batch size. Exposed for tests. */
+  async relayBatch(): Promise<BatchResult> {
+    const { db, redis, streamPrefix } = this.options;
+    return db.transaction().execute(async (trx) => {
+      const locked = await trx
+        .selectFrom('outbox')
+        .selectAll()
+        .where('published_at', 'is', null)
+        .orderBy('id')
+        .limit(this.batchSize)
+        .forUpdate()
+        .skipLocked()
+        .execute();
+      if (locked.length === 0) return { rows: 0, entries: 0, heldBack: 0 };
+
+      const rows = await this.inEntityOrder(trx, locked);
+      const heldBack = locked.length - rows.length;
+      if (rows.length === 0) return { rows: 0, entries: 0, heldBack };
+
+      const tenants = [...new Set(rows.map((r) => r.tenant_id))];
+      const enabled = await trx
+        .selectFrom('organization_applications as oa')
+        .innerJoin('applications as a', 'a.id', 'oa.application_id')
+        .select(['oa.tenant_id', 'a.code'])
+        .where('oa.tenant_id', 'in', tenants)
+        .where('oa.is_enabled', '=', true)
+        .execute();
+      const appsByTenant = new Map<string, string[]>();
+      for (const { tenant_id, code } of enabled) {
+        appsByTenant.set(tenant_id, [...(appsByTenant.get(tenant_id) ?? []), code]);
+      }
+
+      const pipeline = redis.pipeline();
+      let entries = 0;
+      for (const row of rows) {
+        for (const event of deliveries(row, appsByTenant.get(row.tenant_id) ?? [])) {
+          pipeline.xadd(
+            streamName(event.eventType, event.metadata.targetApplication, streamPrefix),
+            '*',
+            EVENT_FIELD,
+            JSON.stringify(event),
+          );
+          entries += 1;
+        }
+      }
+      if (entries > 0) {
+        const results = (await pipeline.exec()) ?? [];
+        const failed = results.find(([error]) => error);
+        if (failed) throw failed[0];
+      }
+
+      await trx
+        .updateTable('outbox')
+        .set({ published_at: sql`now()` })
+        .where(
+          'id',
+          'in',
+          rows.map((r) => r.id),
+        )
+        .execute();
+      return { rows: rows.length, entries, heldBack };
+    });
+  }
+
+  /**
+   * Drops from the batch every row of an entity that has an earlier unpublished row outside the
+   * batch (held by another relay): publishing it now could overtake that earlier event.
+   */
+  private async inEntityOrder(trx: Db, locked: OutboxRow[]): Promise<OutboxRow[]> {
+    const ids = locked.map((r) => r.id);
+    const maxId = ids[ids.length - 1] as number;
+    const blocked = await trx
+      .selectFrom('outbox')
+      .select('aggregate_id')
+      .distinct()
+      .where('published_at', 'is', null)
+      .where('aggregate_id', 'in', [...new Set(locked.map((r) => r.aggregate_id))])
+      .where('id', '<', maxId)
+      .where('id', 'not in', ids)
+      .execute();
+    if (blocked.length === 0) return locked;
+    const blockedIds = new Set(blocked.map((b) => b.aggregate_id));
+    return locked.filter((r) => !blockedIds.has(r.aggregate_id));
+  }
+
+  /** Deletes published rows past the retention; returns how many. */
+  async prune(): Promise<number> {
+    const result = await sql<{ n: number }>`
+      WITH doomed AS (
+        SELECT id FROM outbox
+        WHERE published_at IS NOT NULL
+          AND published_at < now() - ${`${this.retentionMs} milliseconds`}::interval
+        LIMIT 10000
+      )
+      DELETE FROM outbox WHERE id IN (SELECT id FROM doomed)
+    `.execute(this.options.db);
+    return Number(result.numAffectedRows ?? 0);
+  }
+}
+
+/**
+ * The events one outbox row becomes: a credit event for its own application when that is enabled,
+ * an organization or membership event for every enabled application.
+ */
+export function deliveries(row: OutboxRow, enabledApps: string[]): SyncEvent[] {
+  const event = row.payload as SyncEvent;
+  const targets = event.eventType.startsWith('credit.')
+    ? enabledApps.filter((app) => app === event.metadata.targetApplication)
+    : enabledApps;
+  return targets.map((app) =>
+    SyncEventSchema.parse({
+      ...event,
+      runId: null,
+      metadata: { ...event.metadata, targetApplication: app, isHistoricalSync: false },
+    }),
+  );
+}
