@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import { requireAdminKey } from './plugins/admin-auth';
 import { registerErrorHandling } from './plugins/errors';
 import { applicationRoutes } from './routes/applications';
+import { writeRoutes } from './routes/writes';
 
 export interface AppDeps {
   db: Db;
@@ -28,6 +29,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(async (admin) => {
     requireAdminKey(admin, deps.adminApiKey);
     applicationRoutes(admin, deps);
+    writeRoutes(admin, deps);
   });
   return app;
 }

@@ -1,6 +1,7 @@
 /** The spec's `sync-status`: what the application should hold, and how the latest run went. */
 import { RESOURCES, type Resource } from '@historical-sync/contracts';
 import type { Db } from '@historical-sync/db';
+import { outboxBacklog } from '@historical-sync/domain';
 import { countResources } from './resources';
 import { ACTIVE_RUN_STATUSES, getLatestRun, type RunWithResources } from './runs';
 import { getApplication, getTenant } from './tenants';
@@ -66,7 +67,7 @@ export function viewRun(run: RunWithResources): RunView {
 export async function getSyncStatus(db: Db, tenantId: string, appCode: string) {
   await getTenant(db, tenantId);
   const application = await getApplication(db, appCode, 'appCode');
-  const [enablement, counts, latest] = await Promise.all([
+  const [enablement, counts, latest, backlog] = await Promise.all([
     db
       .selectFrom('organization_applications')
       .selectAll()
@@ -75,6 +76,7 @@ export async function getSyncStatus(db: Db, tenantId: string, appCode: string) {
       .executeTakeFirst(),
     countResources(db, { tenantId, appCode: application.code, sinceDate: null }, RESOURCES),
     getLatestRun(db, tenantId, application.id),
+    outboxBacklog(db, tenantId),
   ]);
   const isEnabled = enablement?.is_enabled ?? false;
   const active = latest && (ACTIVE_RUN_STATUSES as readonly string[]).includes(latest.status);
@@ -95,5 +97,7 @@ export async function getSyncStatus(db: Db, tenantId: string, appCode: string) {
     },
     syncNeeded: isEnabled && !coveredSinceEnable,
     latestRun: latest ? viewRun(latest) : null,
+    /** Live events of this tenant not yet relayed to the streams. */
+    outboxBacklog: backlog,
   };
 }
