@@ -145,6 +145,31 @@ describe('enabling crm for the spec example tenant', () => {
     expect(credit.metadata.originalAllocatedAt).toMatch(/^2024-/);
   });
 
+  it('brackets each stream with one sync.started and one sync.completed marker', async () => {
+    const run = await t.db
+      .selectFrom('backfill_runs')
+      .select('id')
+      .where('tenant_id', '=', tenantId)
+      .executeTakeFirstOrThrow();
+    const streams = t.streams('crm');
+    const expectedTotals = { credits: 1, organizations: 5, memberships: 10 } as const;
+    for (const resource of ['credits', 'organizations', 'memberships'] as const) {
+      const entries = await t.redis.xrange(streams[resource], '-', '+');
+      const types = entries.map(([, fields]) => JSON.parse(fields[1] as string).eventType);
+      expect(types[0]).toBe('sync.started');
+      expect(types.at(-1)).toBe('sync.completed');
+      expect(types.filter((type) => type.startsWith('sync.'))).toHaveLength(2);
+      const markers = await t.readMarkers(streams[resource]);
+      expect(markers[0]).toMatchObject({
+        runId: run.id,
+        resource,
+        total: expectedTotals[resource],
+        resources: ['credits', 'memberships', 'organizations'],
+      });
+      expect(markers[1]).toMatchObject({ runId: run.id, resource, counts: expectedTotals });
+    }
+  });
+
   it('reports the completed run in sync-status', async () => {
     const response = await t.app.inject({
       method: 'GET',

@@ -3,7 +3,13 @@
  * queue and stream names unique to the test file, so files never see each other's jobs or events.
  */
 import { randomBytes } from 'node:crypto';
-import { EVENT_FIELD, SyncEvent } from '@historical-sync/contracts';
+import {
+  EVENT_FIELD,
+  isSyncMarker,
+  StreamEvent,
+  type SyncEvent,
+  type SyncMarker,
+} from '@historical-sync/contracts';
 import type { Db, RunStatus } from '@historical-sync/db';
 import { createTestDatabase } from '@historical-sync/db/testing';
 import { Redis } from 'ioredis';
@@ -28,8 +34,10 @@ export interface BackfillTestContext {
   /** Environment for a child process (worker, API) that must share this context's names. */
   env: Record<string, string>;
   startWorkers(options?: Partial<WorkerOptions>): BackfillWorkers;
-  /** Every event on `stream` (a name from `streamName`/`applicationStreams`, prefix included). */
+  /** Every row event on `stream` (a name from `streamName`, prefix included), markers left out. */
   readEvents(stream: string): Promise<SyncEvent[]>;
+  /** The run markers on `stream`. */
+  readMarkers(stream: string): Promise<SyncMarker[]>;
   waitForRun(runId: string, statuses?: RunStatus[], timeoutMs?: number): Promise<RunWithResources>;
   close(): Promise<void>;
 }
@@ -82,13 +90,9 @@ export async function createBackfillTestContext(
       workers.push(started);
       return started;
     },
-    readEvents: async (stream) => {
-      const entries = await redis.xrange(stream, '-', '+');
-      return entries.map(([, fields]) => {
-        const index = fields.indexOf(EVENT_FIELD);
-        return SyncEvent.parse(JSON.parse(fields[index + 1] as string));
-      });
-    },
+    readEvents: async (stream) =>
+      (await readStream(redis, stream)).filter((e): e is SyncEvent => !isSyncMarker(e)),
+    readMarkers: async (stream) => (await readStream(redis, stream)).filter(isSyncMarker),
     waitForRun: async (
       runId,
       statuses = ['completed', 'failed', 'cancelled'],
@@ -115,4 +119,11 @@ export async function createBackfillTestContext(
     },
   };
   return context;
+}
+
+async function readStream(redis: Redis, stream: string): Promise<StreamEvent[]> {
+  const entries = await redis.xrange(stream, '-', '+');
+  return entries.map(([, fields]) =>
+    StreamEvent.parse(JSON.parse(fields[fields.indexOf(EVENT_FIELD) + 1] as string)),
+  );
 }

@@ -8,10 +8,12 @@ import type { Db } from '@historical-sync/db';
 import { StaleCheckpointError } from '@historical-sync/domain';
 import { type Job, UnrecoverableError, WaitingError } from 'bullmq';
 import type { Logger } from 'pino';
+import { publishStartedMarker } from '../markers';
 import { checkpointKey, publishPage, type RedisClient, readCheckpoint } from '../publisher';
 import { RESOURCE_DEFINITIONS } from '../resources';
 import {
   finishResource,
+  getRun,
   getRunStatus,
   markResourceStarted,
   markRunStarted,
@@ -66,6 +68,19 @@ export function createResourceProcessor(deps: ProcessorDeps) {
 
     const stream = streamName(definition.eventType, appCode, deps.settings.streamPrefix);
     const key = checkpointKey(stream, runId, resource);
+    const run = await getRun(deps.db, runId);
+    await publishStartedMarker(
+      {
+        redis: deps.redis,
+        streamPrefix: deps.settings.streamPrefix,
+        tenantId,
+        appCode,
+        runId,
+        resources: run?.resources.map((r) => r.resource) ?? [resource],
+      },
+      resource,
+      total,
+    );
     let checkpoint = await readCheckpoint(deps.redis, key);
     if (checkpoint.cursor) log.info({ checkpoint }, 'resuming after the last published page');
     const context = { tenantId, appCode, runId };

@@ -4,19 +4,36 @@
  */
 import { RunJobData } from '@historical-sync/contracts';
 import type { Job } from 'bullmq';
+import { publishCompletedMarkers } from '../markers';
 import { finishRun, getRun } from '../runs';
 import type { ProcessorDeps } from './resource-processor';
 
-export function createRunProcessor(deps: Omit<ProcessorDeps, 'redis'>) {
+export function createRunProcessor(deps: ProcessorDeps) {
   return async (job: Job<RunJobData>) => {
     const { runId, tenantId, appCode } = RunJobData.parse(job.data);
     const log = deps.logger.child({ tenantId, appCode, runId, jobId: job.id });
     const run = await getRun(deps.db, runId);
     if (!run) throw new Error(`run ${runId} not found`);
     const counts = Object.fromEntries(run.resources.map((r) => [r.resource, r.published]));
-    if (!(await finishRun(deps.db, runId, { status: 'completed' }))) {
+    if (run.status !== 'running' && run.status !== 'queued') {
       log.info({ status: run.status, counts }, 'run already finished');
       return { status: run.status, counts };
+    }
+    // Markers first: a retry after a crash here publishes the missing ones, never twice.
+    await publishCompletedMarkers(
+      {
+        redis: deps.redis,
+        streamPrefix: deps.settings.streamPrefix,
+        tenantId,
+        appCode,
+        runId,
+        resources: run.resources.map((r) => r.resource),
+      },
+      counts,
+    );
+    if (!(await finishRun(deps.db, runId, { status: 'completed' }))) {
+      log.info({ counts }, 'run finished meanwhile');
+      return { status: 'finished', counts };
     }
     const durationMs = run.started_at ? Date.now() - run.started_at.getTime() : null;
     log.info(

@@ -7,6 +7,7 @@ import { OrgAssignmentRemovedEvent } from './org-assignment-removed';
 import { OrgCreatedEvent } from './org-created';
 import { OrgDeletedEvent } from './org-deleted';
 import { OrgUpdatedEvent } from './org-updated';
+import { SyncCompletedMarker, SyncStartedMarker } from './sync-marker';
 
 export { eventIdFor } from './common';
 export {
@@ -18,6 +19,8 @@ export {
   OrgCreatedEvent,
   OrgDeletedEvent,
   OrgUpdatedEvent,
+  SyncCompletedMarker,
+  SyncStartedMarker,
 };
 
 /** Any event on the streams, told apart by `eventType`. */
@@ -34,6 +37,25 @@ export const SyncEvent = z.discriminatedUnion('eventType', [
 export type SyncEvent = z.infer<typeof SyncEvent>;
 export type EventType = SyncEvent['eventType'];
 export const EVENT_TYPES = SyncEvent.options.map((o) => o.shape.eventType.value) as EventType[];
+
+/** A run's progress marker (not about a row). */
+export const SyncMarker = z.discriminatedUnion('eventType', [
+  SyncStartedMarker,
+  SyncCompletedMarker,
+]);
+export type SyncMarker = z.infer<typeof SyncMarker>;
+
+/** Anything a consumer finds on a stream: a row event or a run marker. */
+export const StreamEvent = z.discriminatedUnion('eventType', [
+  ...SyncEvent.options,
+  SyncStartedMarker,
+  SyncCompletedMarker,
+]);
+export type StreamEvent = z.infer<typeof StreamEvent>;
+
+export function isSyncMarker(event: StreamEvent): event is SyncMarker {
+  return event.eventType === 'sync.started' || event.eventType === 'sync.completed';
+}
 
 /** What an event is about: the row kind behind `eventId`. */
 export type Aggregate = 'credit' | 'organization' | 'membership';

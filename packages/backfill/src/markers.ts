@@ -1,0 +1,73 @@
+/**
+ * Run markers (sync.started / sync.completed) on the streams a run publishes to, so an
+ * application knows when its historical state is complete. Each is published once per run,
+ * resource and kind through the same checked publish as the pages, with its own checkpoint key.
+ */
+import {
+  HISTORICAL_EVENT_TYPE,
+  type Resource,
+  type SyncCompletedMarker,
+  type SyncStartedMarker,
+  streamName,
+} from '@historical-sync/contracts';
+import { checkpointKey, publishPage, type RedisClient } from './publisher';
+
+export interface MarkerContext {
+  redis: RedisClient;
+  streamPrefix: string;
+  tenantId: string;
+  appCode: string;
+  runId: string;
+  resources: readonly Resource[];
+}
+
+async function publishOnce(
+  context: MarkerContext,
+  resource: Resource,
+  kind: 'started' | 'completed',
+  marker: SyncStartedMarker | SyncCompletedMarker,
+) {
+  const stream = streamName(HISTORICAL_EVENT_TYPE[resource], context.appCode, context.streamPrefix);
+  await publishPage(context.redis, {
+    checkpointKey: checkpointKey(stream, context.runId, `${resource}:${kind}`),
+    stream,
+    expectedCursor: '',
+    nextCursor: 'published',
+    events: [JSON.stringify(marker)],
+  });
+}
+
+const common = (context: MarkerContext, resource: Resource, kind: string) => ({
+  eventId: `run:${context.runId}:${kind}:${resource}`,
+  tenantId: context.tenantId,
+  runId: context.runId,
+  resource,
+  resources: [...context.resources],
+  occurredAt: new Date().toISOString(),
+  metadata: { targetApplication: context.appCode, isHistoricalSync: true as const },
+});
+
+export async function publishStartedMarker(
+  context: MarkerContext,
+  resource: Resource,
+  total: number,
+) {
+  await publishOnce(context, resource, 'started', {
+    ...common(context, resource, 'started'),
+    eventType: 'sync.started',
+    total,
+  });
+}
+
+export async function publishCompletedMarkers(
+  context: MarkerContext,
+  counts: Partial<Record<Resource, number>>,
+) {
+  for (const resource of context.resources) {
+    await publishOnce(context, resource, 'completed', {
+      ...common(context, resource, 'completed'),
+      eventType: 'sync.completed',
+      counts,
+    });
+  }
+}
