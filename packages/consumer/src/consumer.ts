@@ -1,0 +1,302 @@
+/**
+ * A Redis Streams consumer for historical-sync events. It creates its group idempotently, reads
+ * several streams at once with XREADGROUP (blocking, batched), acknowledges an entry only after
+ * its handler succeeded, reclaims entries left pending by dead consumers with XAUTOCLAIM, and
+ * moves invalid or repeatedly failing entries to a dead-letter stream with the reason, instead of
+ * looping on them.
+ */
+import { EVENT_FIELD, StreamEvent } from '@historical-sync/contracts';
+import type { Redis } from 'ioredis';
+
+export interface EntryContext {
+  stream: string;
+  /** The stream entry id. */
+  id: string;
+  /** How many times this entry has been delivered to the group (1 on first delivery). */
+  deliveries: number;
+}
+
+export interface ConsumerHooks {
+  /** After each handled batch: counts and how long the handlers took. */
+  onBatch?(stats: { stream: string; handled: number; failed: number; durationMs: number }): void;
+  onDeadLetter?(entry: { stream: string; id: string; reason: string }): void;
+  onError?(error: unknown): void;
+}
+
+export interface ConsumerOptions {
+  /** A connection for this consumer; it is duplicated for the blocking reads. */
+  redis: Redis;
+  streams: string[];
+  group: string;
+  /** This consumer's name in the group; unique per process. */
+  consumer: string;
+  handler: (event: StreamEvent, context: EntryContext) => Promise<void>;
+  /** Where a new group starts: '0' reads each stream's history (default), '$' only new entries. */
+  startId?: string;
+  /** Entries read per stream per call. */
+  batchSize?: number;
+  blockMs?: number;
+  /** Entries handled at once within a batch. */
+  concurrency?: number;
+  /** An entry pending this long (its consumer died or failed it) is claimed again. */
+  claimIdleMs?: number;
+  claimIntervalMs?: number;
+  /** After this many deliveries, a failing entry goes to the dead-letter stream. */
+  maxDeliveries?: number;
+  /** Defaults to `<group>:dead-letter`. */
+  deadLetterStream?: string;
+  hooks?: ConsumerHooks;
+}
+
+type RawEntry = [id: string, fields: string[]];
+
+export class StreamConsumer {
+  private readonly reader: Redis;
+  private readonly options: Required<Omit<ConsumerOptions, 'hooks'>> & { hooks: ConsumerHooks };
+  private running: Promise<void> | undefined;
+  private stopping = false;
+  private lastClaim = 0;
+  private readonly failures = new Map<string, string>();
+
+  constructor(options: ConsumerOptions) {
+    this.options = {
+      startId: '0',
+      batchSize: 100,
+      blockMs: 1_000,
+      concurrency: 1,
+      claimIdleMs: 30_000,
+      claimIntervalMs: 5_000,
+      maxDeliveries: 5,
+      deadLetterStream: `${options.group}:dead-letter`,
+      hooks: {},
+      ...options,
+    };
+    this.reader = options.redis.duplicate();
+  }
+
+  /** Creates the group on every stream (a no-op where it exists), then starts reading. */
+  async start(): Promise<void> {
+    for (const stream of this.options.streams) {
+      try {
+        await this.options.redis.xgroup(
+          'CREATE',
+          stream,
+          this.options.group,
+          this.options.startId,
+          'MKSTREAM',
+        );
+      } catch (error) {
+        if (!(error instanceof Error) || !error.message.includes('BUSYGROUP')) throw error;
+      }
+    }
+    this.running = this.loop();
+  }
+
+  /** Finishes the batch in hand, acknowledges it, and stops; safe to call twice. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    await this.running;
+    this.reader.disconnect();
+  }
+
+  /** Entries not yet delivered to the group plus entries delivered but not acknowledged. */
+  async lag(): Promise<{ stream: string; lag: number; pending: number }[]> {
+    const result = [];
+    for (const stream of this.options.streams) {
+      const groups = (await this.options.redis.xinfo('GROUPS', stream)) as unknown[][];
+      const group = groups.map(toObject).find((g) => g.name === this.options.group);
+      result.push({ stream, lag: Number(group?.lag ?? 0), pending: Number(group?.pending ?? 0) });
+    }
+    return result;
+  }
+
+  private async loop(): Promise<void> {
+    const { streams, group, consumer, batchSize, blockMs } = this.options;
+    while (!this.stopping) {
+      try {
+        if (Date.now() - this.lastClaim >= this.options.claimIntervalMs) {
+          this.lastClaim = Date.now();
+          await this.reclaim();
+        }
+        const reply = (await this.reader.xreadgroup(
+          'GROUP',
+          group,
+          consumer,
+          'COUNT',
+          batchSize,
+          'BLOCK',
+          blockMs,
+          'STREAMS',
+          ...streams,
+          ...streams.map(() => '>'),
+        )) as [string, RawEntry[]][] | null;
+        for (const [stream, entries] of reply ?? []) {
+          await this.handleBatch(
+            stream,
+            entries.map((entry) => ({ entry, deliveries: 1 })),
+          );
+        }
+      } catch (error) {
+        this.options.hooks.onError?.(error);
+        if (!this.stopping) await new Promise((resolve) => setTimeout(resolve, 500));
+      }
+    }
+  }
+
+  /** Claims entries idle past `claimIdleMs` (their consumer died or failed them) and handles them. */
+  private async reclaim(): Promise<void> {
+    const { redis, group, consumer, claimIdleMs, batchSize } = this.options;
+    for (const stream of this.options.streams) {
+      let cursor = '0-0';
+      do {
+        const [next, claimed] = (await redis.xautoclaim(
+          stream,
+          group,
+          consumer,
+          claimIdleMs,
+          cursor,
+          'COUNT',
+          batchSize,
+        )) as [string, RawEntry[], string[]];
+        cursor = next;
+        if (claimed.length === 0) continue;
+        const deliveries = await this.deliveryCounts(stream, claimed);
+        await this.handleBatch(
+          stream,
+          claimed.map((entry) => ({ entry, deliveries: deliveries.get(entry[0]) ?? 1 })),
+        );
+      } while (cursor !== '0-0' && !this.stopping);
+    }
+  }
+
+  private async deliveryCounts(stream: string, entries: RawEntry[]): Promise<Map<string, number>> {
+    const first = entries[0]?.[0] as string;
+    const last = entries[entries.length - 1]?.[0] as string;
+    const pending = (await this.options.redis.xpending(
+      stream,
+      this.options.group,
+      first,
+      last,
+      entries.length,
+      this.options.consumer,
+    )) as [string, string, number, number][];
+    return new Map(pending.map(([id, , , count]) => [id, Number(count)]));
+  }
+
+  private async handleBatch(
+    stream: string,
+    batch: { entry: RawEntry; deliveries: number }[],
+  ): Promise<void> {
+    const started = performance.now();
+    const acks: string[] = [];
+    let failed = 0;
+    let next = 0;
+    const work = async () => {
+      for (let i = next++; i < batch.length; i = next++) {
+        const { entry, deliveries } = batch[i] as { entry: RawEntry; deliveries: number };
+        const outcome = await this.handleEntry(stream, entry, deliveries);
+        if (outcome === 'failed') failed += 1;
+        else acks.push(entry[0]);
+      }
+    };
+    await Promise.all(
+      Array.from({ length: Math.min(this.options.concurrency, batch.length) }, work),
+    );
+    if (acks.length > 0) await this.options.redis.xack(stream, this.options.group, ...acks);
+    this.options.hooks.onBatch?.({
+      stream,
+      handled: acks.length,
+      failed,
+      durationMs: performance.now() - started,
+    });
+  }
+
+  private async handleEntry(
+    stream: string,
+    [id, fields]: RawEntry,
+    deliveries: number,
+  ): Promise<'handled' | 'dead' | 'failed'> {
+    const raw = fields[fields.indexOf(EVENT_FIELD) + 1];
+    let event: StreamEvent;
+    try {
+      const parsed = StreamEvent.safeParse(JSON.parse(raw ?? 'null'));
+      if (!parsed.success) {
+        const issue = parsed.error.issues[0];
+        await this.deadLetter(
+          stream,
+          id,
+          fields,
+          deliveries,
+          `invalid event: ${issue?.path.join('.') || 'event'}: ${issue?.message}`,
+        );
+        return 'dead';
+      }
+      event = parsed.data;
+    } catch (error) {
+      await this.deadLetter(
+        stream,
+        id,
+        fields,
+        deliveries,
+        `invalid event: ${error instanceof Error ? error.message : String(error)}`,
+      );
+      return 'dead';
+    }
+    if (deliveries > this.options.maxDeliveries) {
+      const last = this.failures.get(`${stream}/${id}`) ?? 'handler failed on earlier deliveries';
+      await this.deadLetter(
+        stream,
+        id,
+        fields,
+        deliveries,
+        `gave up after ${deliveries - 1} deliveries: ${last}`,
+      );
+      return 'dead';
+    }
+    try {
+      await this.options.handler(event, { stream, id, deliveries });
+      this.failures.delete(`${stream}/${id}`);
+      return 'handled';
+    } catch (error) {
+      // Left pending: claimed again after claimIdleMs, by this consumer or another.
+      this.failures.set(`${stream}/${id}`, error instanceof Error ? error.message : String(error));
+      this.options.hooks.onError?.(error);
+      return 'failed';
+    }
+  }
+
+  private async deadLetter(
+    stream: string,
+    id: string,
+    fields: string[],
+    deliveries: number,
+    reason: string,
+  ) {
+    await this.options.redis.xadd(
+      this.options.deadLetterStream,
+      '*',
+      'stream',
+      stream,
+      'id',
+      id,
+      'group',
+      this.options.group,
+      'reason',
+      reason,
+      'deliveries',
+      String(deliveries),
+      'fields',
+      JSON.stringify(fields),
+      'failedAt',
+      new Date().toISOString(),
+    );
+    this.failures.delete(`${stream}/${id}`);
+    this.options.hooks.onDeadLetter?.({ stream, id, reason });
+  }
+}
+
+function toObject(pairs: unknown[]): Record<string, unknown> {
+  const object: Record<string, unknown> = {};
+  for (let i = 0; i < pairs.length; i += 2) object[String(pairs[i])] = pairs[i + 1];
+  return object;
+}

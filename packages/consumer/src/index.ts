@@ -1,0 +1,7 @@
+export { isNewer } from './apply';
+export {
+  type ConsumerHooks,
+  type ConsumerOptions,
+  type EntryContext,
+  StreamConsumer,
+} from './consumer';
