@@ -7,6 +7,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createDb, migrateToLatest, seedTenant } from '@historical-sync/db';
 import { findFreePort, findWorkspaceRoot } from '@historical-sync/local-stack';
+import { sql } from 'kysely';
 import { presentApps } from './lib/apps';
 import { runMain, startDevServices } from './lib/dev-services';
 
@@ -36,6 +37,24 @@ async function prepareDatabase(databaseUrl: string) {
   } finally {
     await db.destroy();
   }
+}
+
+/** The CRM's own database: CRM_DATABASE_URL, else a `historical_sync_crm` database beside the wrapper's. */
+async function crmDatabaseUrl(databaseUrl: string): Promise<string> {
+  if (process.env.CRM_DATABASE_URL) return process.env.CRM_DATABASE_URL;
+  const url = new URL(databaseUrl);
+  url.pathname = '/historical_sync_crm';
+  const db = createDb({ connectionString: databaseUrl, maxConnections: 1 });
+  try {
+    await sql`CREATE DATABASE historical_sync_crm`.execute(db);
+  } catch (error) {
+    // 42P04: it exists already, from an earlier start.
+    if (!(typeof error === 'object' && error && 'code' in error && error.code === '42P04'))
+      throw error;
+  } finally {
+    await db.destroy();
+  }
+  return url.toString();
 }
 
 async function waitForHealth(apiUrl: string, timeoutMs = 60_000): Promise<void> {
@@ -97,6 +116,7 @@ runMain(async () => {
       REDIS_URL: services.redisUrl,
       HOST: host,
       PORT: port,
+      CRM_DATABASE_URL: await crmDatabaseUrl(services.databaseUrl),
     };
     for (const app of presentApps(root)) {
       const child = spawn(process.execPath, ['--import', 'tsx', app.entry], {

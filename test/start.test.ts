@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createDb } from '@historical-sync/db';
 import { ping } from '@historical-sync/local-stack';
+import { sql } from 'kysely';
 import { afterAll, describe, expect, it } from 'vitest';
 import { envWithout, runScript } from './helpers';
 
@@ -56,6 +57,22 @@ describe('npm start', () => {
         { timeout: 30_000, interval: 200 },
       )
       .toBe(16);
+    // The CRM consumer projects the demo tenant into its own database.
+    const crmUrl = new URL(databaseUrl);
+    crmUrl.pathname = '/historical_sync_crm';
+    const crm = createDb({ connectionString: crmUrl.toString(), maxConnections: 1 });
+    await expect
+      .poll(
+        async () => {
+          const { rows } = await sql<{ n: number }>`SELECT count(*)::int AS n FROM crm_memberships`
+            .execute(crm)
+            .catch(() => ({ rows: [{ n: -1 }] }));
+          return rows[0]?.n;
+        },
+        { timeout: 30_000, interval: 200 },
+      )
+      .toBe(10);
+    await crm.destroy();
 
     const db = createDb({ connectionString: databaseUrl, maxConnections: 1 });
     const counts = async () => ({

@@ -190,18 +190,24 @@ export class StreamConsumer {
     const started = performance.now();
     const acks: string[] = [];
     let failed = 0;
-    let next = 0;
-    const work = async () => {
-      for (let i = next++; i < batch.length; i = next++) {
-        const { entry, deliveries } = batch[i] as { entry: RawEntry; deliveries: number };
-        const outcome = await this.handleEntry(stream, entry, deliveries);
-        if (outcome === 'failed') failed += 1;
-        else acks.push(entry[0]);
-      }
+    const handle = async ({ entry, deliveries }: { entry: RawEntry; deliveries: number }) => {
+      const outcome = await this.handleEntry(stream, entry, deliveries);
+      if (outcome === 'failed') failed += 1;
+      else acks.push(entry[0]);
     };
-    await Promise.all(
-      Array.from({ length: Math.min(this.options.concurrency, batch.length) }, work),
-    );
+    // Entries run `concurrency` at a time, but a run marker waits for every entry before it,
+    // so "sync.completed" is handled only after the run's events ahead of it on the stream.
+    let segment: typeof batch = [];
+    for (const item of batch) {
+      if (isMarker(item.entry)) {
+        await this.inParallel(segment, handle);
+        segment = [];
+        await handle(item);
+      } else {
+        segment.push(item);
+      }
+    }
+    await this.inParallel(segment, handle);
     if (acks.length > 0) await this.options.redis.xack(stream, this.options.group, ...acks);
     this.options.hooks.onBatch?.({
       stream,
@@ -209,6 +215,16 @@ export class StreamConsumer {
       failed,
       durationMs: performance.now() - started,
     });
+  }
+
+  private async inParallel<T>(items: T[], fn: (item: T) => Promise<void>): Promise<void> {
+    let next = 0;
+    const work = async () => {
+      for (let i = next++; i < items.length; i = next++) await fn(items[i] as T);
+    };
+    await Promise.all(
+      Array.from({ length: Math.min(this.options.concurrency, items.length) }, work),
+    );
   }
 
   private async handleEntry(
@@ -293,6 +309,10 @@ export class StreamConsumer {
     this.failures.delete(`${stream}/${id}`);
     this.options.hooks.onDeadLetter?.({ stream, id, reason });
   }
+}
+
+function isMarker([, fields]: RawEntry): boolean {
+  return (fields[fields.indexOf(EVENT_FIELD) + 1] ?? '').includes('"eventType":"sync.');
 }
 
 function toObject(pairs: unknown[]): Record<string, unknown> {

@@ -1,5 +1,5 @@
 export { createDb, createPool, type Db, type DbOptions } from './client';
-export { migrateToLatest } from './migrate';
+export { migrateToLatest, runMigrations } from './migrate';
 export type * from './schema';
 export {
   SeedError,

@@ -1,5 +1,5 @@
-import { type Kysely, type MigrationResultSet, Migrator, sql } from 'kysely';
-import { migrations } from '../migrations/index';
+import { type Kysely, type Migration, type MigrationResultSet, Migrator, sql } from 'kysely';
+import { migrations as wrapperMigrations } from '../migrations/index';
 
 // Arbitrary constant naming this project's migration lock among other advisory locks.
 const MIGRATION_LOCK_KEY = 7_303_114_911;
@@ -11,6 +11,15 @@ const MIGRATION_LOCK_KEY = 7_303_114_911;
  */
 // biome-ignore lint/suspicious/noExplicitAny: migrations run on any Kysely, whatever its table types
 export async function migrateToLatest(db: Kysely<any>): Promise<MigrationResultSet> {
+  return runMigrations(db, wrapperMigrations);
+}
+
+/** The same, for another database's own migrations (an application's projection, say). */
+export async function runMigrations(
+  // biome-ignore lint/suspicious/noExplicitAny: migrations run on any Kysely, whatever its table types
+  db: Kysely<any>,
+  migrations: Record<string, Migration>,
+): Promise<MigrationResultSet> {
   return db.connection().execute(async (connection) => {
     await sql`SELECT pg_advisory_lock(${MIGRATION_LOCK_KEY})`.execute(connection);
     try {

@@ -1,0 +1,69 @@
+/**
+ * Applies one stream event to the CRM's projection, in one transaction: dedupe by eventId, then
+ * the version-gated change. Events for other applications (credit-events is shared) are ignored.
+ */
+
+import { firstDelivery } from '@historical-sync/consumer/postgres';
+import { isSyncMarker, type StreamEvent } from '@historical-sync/contracts';
+import { applyCreditDeactivated, applyCreditState } from './handlers/credit';
+import { applyMembershipCreated, applyMembershipRemoved } from './handlers/membership';
+import { applyOrganizationDeleted, applyOrganizationState } from './handlers/organization';
+import { applySyncMarker } from './handlers/sync-marker';
+import type { CrmDb } from './schema';
+
+export type ApplyOutcome =
+  | { kind: 'applied' | 'stale' | 'duplicate' | 'ignored' }
+  | { kind: 'marker'; runCompletedAt: Date | null };
+
+export async function applyEvent(
+  db: CrmDb,
+  event: StreamEvent,
+  appCode: string,
+): Promise<ApplyOutcome> {
+  if (event.metadata.targetApplication !== appCode) return { kind: 'ignored' };
+  return db.transaction().execute(async (trx) => {
+    if (!(await firstDelivery(trx, 'crm_processed_events', event.eventId)))
+      return { kind: 'duplicate' };
+    if (isSyncMarker(event)) {
+      const { completedAt } = await applySyncMarker(trx, event);
+      return { kind: 'marker', runCompletedAt: completedAt };
+    }
+    let applied: boolean;
+    switch (event.eventType) {
+      case 'org.created':
+      case 'org.updated':
+        applied = await applyOrganizationState(trx, event);
+        break;
+      case 'org.deleted':
+        applied = await applyOrganizationDeleted(trx, event);
+        break;
+      case 'org.assignment.created':
+        applied = await applyMembershipCreated(trx, event);
+        break;
+      case 'org.assignment.removed':
+        applied = await applyMembershipRemoved(trx, event);
+        break;
+      case 'credit.allocated':
+      case 'credit.updated':
+        applied = await applyCreditState(trx, event);
+        break;
+      case 'credit.deactivated':
+        applied = await applyCreditDeactivated(trx, event);
+        break;
+    }
+    return { kind: applied ? 'applied' : 'stale' };
+  });
+}
+
+/** When the tenant's latest complete backfill finished, as recorded from its markers. */
+export async function inSyncSince(db: CrmDb, tenantId: string): Promise<Date | null> {
+  const row = await db
+    .selectFrom('crm_sync_runs')
+    .select('completed_at')
+    .where('tenant_id', '=', tenantId)
+    .where('completed_at', 'is not', null)
+    .orderBy('completed_at', 'desc')
+    .limit(1)
+    .executeTakeFirst();
+  return row?.completed_at ?? null;
+}
