@@ -5,9 +5,9 @@
 
 import { firstDelivery } from '@historical-sync/consumer/postgres';
 import { isSyncMarker, type StreamEvent } from '@historical-sync/contracts';
-import { applyCreditDeactivated, applyCreditState } from './handlers/credit';
-import { applyMembershipCreated, applyMembershipRemoved } from './handlers/membership';
-import { applyOrganizationDeleted, applyOrganizationState } from './handlers/organization';
+import { applyCredit } from './handlers/credit';
+import { applyMembership } from './handlers/membership';
+import { applyOrganization } from './handlers/organization';
 import { applySyncMarker } from './handlers/sync-marker';
 import type { CrmDb } from './schema';
 
@@ -32,23 +32,17 @@ export async function applyEvent(
     switch (event.eventType) {
       case 'org.created':
       case 'org.updated':
-        applied = await applyOrganizationState(trx, event);
-        break;
       case 'org.deleted':
-        applied = await applyOrganizationDeleted(trx, event);
+        applied = await applyOrganization(trx, event);
         break;
       case 'org.assignment.created':
-        applied = await applyMembershipCreated(trx, event);
-        break;
       case 'org.assignment.removed':
-        applied = await applyMembershipRemoved(trx, event);
+        applied = await applyMembership(trx, event);
         break;
       case 'credit.allocated':
       case 'credit.updated':
-        applied = await applyCreditState(trx, event);
-        break;
       case 'credit.deactivated':
-        applied = await applyCreditDeactivated(trx, event);
+        applied = await applyCredit(trx, event);
         break;
     }
     return { kind: applied ? 'applied' : 'stale' };

@@ -70,21 +70,12 @@ describe('CRM projection', () => {
 
   it('keeps a removal as a tombstone, even when it arrives before the creation', async () => {
     const entityId = randomUUID();
-    const deleted = {
-      eventId: `organization:${entityId}:v2`,
-      eventType: 'org.deleted',
-      tenantId,
-      version: 2,
-      occurredAt: at,
-      runId: null,
-      entityId,
-      metadata: { targetApplication: 'crm', isHistoricalSync: false },
-    } as StreamEvent;
+    const deleted = org(2, { entityId, eventType: 'org.deleted', isActive: false, name: 'final' });
     expect(await applyEvent(db, deleted, 'crm')).toEqual({ kind: 'applied' });
     expect(await applyEvent(db, org(1, { entityId, eventType: 'org.created' }), 'crm')).toEqual({
       kind: 'stale',
     });
-    expect(await row(entityId)).toMatchObject({ is_active: false, version: 2, name: null });
+    expect(await row(entityId)).toMatchObject({ is_active: false, version: 2, name: 'final' });
   });
 
   it("ignores another application's events", async () => {

@@ -2,8 +2,11 @@
  * Row -> event, the one place that shapes events from wrapper rows: the backfill and the live
  * services both build here, so a historical and a live event of the same row version agree.
  */
-import { eventIdFor, type SyncEvent } from '@historical-sync/contracts';
+import { type EventType, eventIdFor, type SyncEvent } from '@historical-sync/contracts';
 import type { CreditAllocation, Entity, OrganizationMembership } from '@historical-sync/db';
+
+/** The event type `T`'s own shape. */
+type EventOf<T extends EventType> = Extract<SyncEvent, { eventType: T }>;
 
 /** How an event is being delivered: to which application, by the backfill or live. */
 export interface Delivery {
@@ -39,12 +42,12 @@ export type CreditRow = Pick<
   | 'version'
 >;
 
-export function creditStateEvent(
-  eventType: 'credit.allocated' | 'credit.updated',
+export function creditStateEvent<T extends 'credit.allocated' | 'credit.updated'>(
+  eventType: T,
   tenantId: string,
   row: CreditRow,
   delivery: Delivery,
-): SyncEvent {
+): EventOf<T> {
   return {
     ...base(eventIdFor('credit', row.id, row.version), row, tenantId, delivery),
     eventType,
@@ -59,7 +62,7 @@ export function creditStateEvent(
       isHistoricalSync: delivery.isHistoricalSync,
       originalAllocatedAt: iso(row.allocated_at),
     },
-  };
+  } as EventOf<T>;
 }
 
 export function creditDeactivatedEvent(
@@ -67,17 +70,11 @@ export function creditDeactivatedEvent(
   row: CreditRow,
   reason: 'deactivated' | 'expired',
   delivery: Delivery,
-): SyncEvent {
+): EventOf<'credit.deactivated'> {
   return {
-    ...base(eventIdFor('credit', row.id, row.version), row, tenantId, delivery),
+    ...creditStateEvent('credit.allocated', tenantId, row, delivery),
     eventType: 'credit.deactivated',
-    entityId: row.entity_id,
     reason,
-    metadata: {
-      allocationId: row.id,
-      targetApplication: row.target_application,
-      isHistoricalSync: delivery.isHistoricalSync,
-    },
   };
 }
 
@@ -96,12 +93,12 @@ export type OrganizationRow = Pick<
   | 'version'
 >;
 
-export function organizationStateEvent(
-  eventType: 'org.created' | 'org.updated',
+export function organizationStateEvent<T extends 'org.created' | 'org.updated'>(
+  eventType: T,
   tenantId: string,
   row: OrganizationRow,
   delivery: Delivery,
-): SyncEvent {
+): EventOf<T> {
   return {
     ...base(eventIdFor('organization', row.id, row.version), row, tenantId, delivery),
     eventType,
@@ -118,22 +115,17 @@ export function organizationStateEvent(
       isHistoricalSync: delivery.isHistoricalSync,
       originalCreatedAt: iso(row.created_at),
     },
-  };
+  } as EventOf<T>;
 }
 
 export function organizationDeletedEvent(
   tenantId: string,
-  row: Pick<Entity, 'id' | 'updated_at' | 'version'>,
+  row: OrganizationRow,
   delivery: Delivery,
-): SyncEvent {
+): EventOf<'org.deleted'> {
   return {
-    ...base(eventIdFor('organization', row.id, row.version), row, tenantId, delivery),
+    ...organizationStateEvent('org.created', tenantId, row, delivery),
     eventType: 'org.deleted',
-    entityId: row.id,
-    metadata: {
-      targetApplication: delivery.targetApplication,
-      isHistoricalSync: delivery.isHistoricalSync,
-    },
   };
 }
 
@@ -146,7 +138,7 @@ export function membershipCreatedEvent(
   tenantId: string,
   row: MembershipRow,
   delivery: Delivery,
-): SyncEvent {
+): EventOf<'org.assignment.created'> {
   return {
     ...base(eventIdFor('membership', row.id, row.version), row, tenantId, delivery),
     eventType: 'org.assignment.created',
@@ -166,16 +158,9 @@ export function membershipRemovedEvent(
   tenantId: string,
   row: MembershipRow,
   delivery: Delivery,
-): SyncEvent {
+): EventOf<'org.assignment.removed'> {
   return {
-    ...base(eventIdFor('membership', row.id, row.version), row, tenantId, delivery),
+    ...membershipCreatedEvent(tenantId, row, delivery),
     eventType: 'org.assignment.removed',
-    membershipId: row.id,
-    userId: row.user_id,
-    entityId: row.organization_id,
-    metadata: {
-      targetApplication: delivery.targetApplication,
-      isHistoricalSync: delivery.isHistoricalSync,
-    },
   };
 }

@@ -6,7 +6,11 @@ import type {
 } from '@historical-sync/contracts';
 import type { CrmDb } from '../schema';
 
-export function applyCreditState(db: CrmDb, event: CreditAllocatedEvent | CreditUpdatedEvent) {
+/** Credit allocation state, or its deactivation (kept as a tombstone), applied when newer. */
+export function applyCredit(
+  db: CrmDb,
+  event: CreditAllocatedEvent | CreditUpdatedEvent | CreditDeactivatedEvent,
+) {
   return upsertIfNewer(db, 'crm_credit_allocations', ['id'], {
     id: event.metadata.allocationId,
     tenant_id: event.tenantId,
@@ -14,18 +18,7 @@ export function applyCreditState(db: CrmDb, event: CreditAllocatedEvent | Credit
     amount: event.amount,
     available_credits: event.availableCredits,
     expires_at: event.expiresAt ? new Date(event.expiresAt) : null,
-    is_active: true,
-    version: event.version,
-    synced_at: new Date(),
-  });
-}
-
-export function applyCreditDeactivated(db: CrmDb, event: CreditDeactivatedEvent) {
-  return upsertIfNewer(db, 'crm_credit_allocations', ['id'], {
-    id: event.metadata.allocationId,
-    tenant_id: event.tenantId,
-    entity_id: event.entityId,
-    is_active: false,
+    is_active: event.eventType !== 'credit.deactivated',
     version: event.version,
     synced_at: new Date(),
   });

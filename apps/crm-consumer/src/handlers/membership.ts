@@ -5,26 +5,18 @@ import type {
 } from '@historical-sync/contracts';
 import type { CrmDb } from '../schema';
 
-export function applyMembershipCreated(db: CrmDb, event: OrgAssignmentCreatedEvent) {
+/** Membership created or removed (kept as a tombstone), applied when newer. */
+export function applyMembership(
+  db: CrmDb,
+  event: OrgAssignmentCreatedEvent | OrgAssignmentRemovedEvent,
+) {
   return upsertIfNewer(db, 'crm_memberships', ['id'], {
     id: event.membershipId,
     tenant_id: event.tenantId,
     user_id: event.userId,
     organization_id: event.entityId,
     role: event.role,
-    is_active: true,
-    version: event.version,
-    synced_at: new Date(),
-  });
-}
-
-export function applyMembershipRemoved(db: CrmDb, event: OrgAssignmentRemovedEvent) {
-  return upsertIfNewer(db, 'crm_memberships', ['id'], {
-    id: event.membershipId,
-    tenant_id: event.tenantId,
-    user_id: event.userId,
-    organization_id: event.entityId,
-    is_active: false,
+    is_active: event.eventType === 'org.assignment.created',
     version: event.version,
     synced_at: new Date(),
   });

@@ -2,8 +2,14 @@ import { upsertIfNewer } from '@historical-sync/consumer/postgres';
 import type { OrgCreatedEvent, OrgDeletedEvent, OrgUpdatedEvent } from '@historical-sync/contracts';
 import type { CrmDb } from '../schema';
 
-/** org.created / org.updated: the organization's full state, applied when newer. */
-export function applyOrganizationState(db: CrmDb, event: OrgCreatedEvent | OrgUpdatedEvent) {
+/**
+ * org.created / org.updated / org.deleted all carry the organization's full state (a deleted one
+ * with `isActive: false`), applied when newer; a deleted organization stays as a tombstone.
+ */
+export function applyOrganization(
+  db: CrmDb,
+  event: OrgCreatedEvent | OrgUpdatedEvent | OrgDeletedEvent,
+) {
   return upsertIfNewer(db, 'crm_organizations', ['id'], {
     id: event.entityId,
     tenant_id: event.tenantId,
@@ -13,18 +19,7 @@ export function applyOrganizationState(db: CrmDb, event: OrgCreatedEvent | OrgUp
     industry: event.industry,
     website: event.website,
     parent_id: event.parentId,
-    is_active: event.isActive,
-    version: event.version,
-    synced_at: new Date(),
-  });
-}
-
-/** org.deleted: a tombstone that keeps the other columns (or creates the row bare). */
-export function applyOrganizationDeleted(db: CrmDb, event: OrgDeletedEvent) {
-  return upsertIfNewer(db, 'crm_organizations', ['id'], {
-    id: event.entityId,
-    tenant_id: event.tenantId,
-    is_active: false,
+    is_active: event.eventType !== 'org.deleted' && event.isActive,
     version: event.version,
     synced_at: new Date(),
   });

@@ -1,15 +1,12 @@
 import { z } from 'zod';
-import { eventBase, metadataBase, uuid } from './common';
+import { CreditAllocatedEvent } from './credit-allocated';
 
-/** A credit allocation is no longer active (deactivated or expired): remove it. */
-export const CreditDeactivatedEvent = z.object({
-  ...eventBase,
+/**
+ * A credit allocation is no longer active (deactivated or expired). It carries the allocation's
+ * final state, so an application can keep it as a complete tombstone.
+ */
+export const CreditDeactivatedEvent = CreditAllocatedEvent.extend({
   eventType: z.literal('credit.deactivated'),
-  entityId: uuid,
   reason: z.enum(['deactivated', 'expired']),
-  metadata: z.object({
-    ...metadataBase,
-    allocationId: uuid,
-  }),
 });
 export type CreditDeactivatedEvent = z.infer<typeof CreditDeactivatedEvent>;

@@ -1,13 +1,8 @@
 import { z } from 'zod';
-import { eventBase, metadataBase, uuid } from './common';
+import { OrgAssignmentCreatedEvent } from './org-assignment-created';
 
-/** A membership ended: remove it. */
-export const OrgAssignmentRemovedEvent = z.object({
-  ...eventBase,
+/** A membership ended. It carries the membership's final state, for a complete tombstone. */
+export const OrgAssignmentRemovedEvent = OrgAssignmentCreatedEvent.extend({
   eventType: z.literal('org.assignment.removed'),
-  membershipId: uuid,
-  userId: uuid,
-  entityId: uuid,
-  metadata: z.object(metadataBase),
 });
 export type OrgAssignmentRemovedEvent = z.infer<typeof OrgAssignmentRemovedEvent>;

@@ -1,11 +1,11 @@
 import { z } from 'zod';
-import { eventBase, metadataBase, uuid } from './common';
+import { OrgCreatedEvent } from './org-created';
 
-/** An organization was deleted (deactivated in the wrapper): remove it. */
-export const OrgDeletedEvent = z.object({
-  ...eventBase,
+/**
+ * An organization was deleted (deactivated in the wrapper; `isActive` is false). It carries the
+ * organization's final state, so an application can keep it as a complete tombstone.
+ */
+export const OrgDeletedEvent = OrgCreatedEvent.extend({
   eventType: z.literal('org.deleted'),
-  entityId: uuid,
-  metadata: z.object(metadataBase),
 });
 export type OrgDeletedEvent = z.infer<typeof OrgDeletedEvent>;
