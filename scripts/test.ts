@@ -2,6 +2,7 @@
  * `npm test`: the whole suite against real Postgres and Redis. Starts one throw-away pair for the
  * run unless DATABASE_URL / REDIS_URL are set, runs every workspace's tests through turbo and the
  * root-level tests, stops the servers, and closes with one "N passed, N failed" line.
+ * `npm test -- test/convergence.test.ts` runs only the named root-level test files.
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -57,12 +58,12 @@ runMain(async () => {
     };
     const bin = (name: string) => join(root, 'node_modules', '.bin', name);
     // Two at a time: the machine this must fit has two cores, and each vitest runs files in parallel.
-    const workspaces = await run(
-      bin('turbo'),
-      ['run', 'test', '--concurrency=2', '--continue'],
-      env,
-    );
-    const rootTests = await run(bin('vitest'), ['run', '--configLoader', 'runner'], env);
+    // `npm test -- <root test files>` runs just those root tests (e.g. the convergence test).
+    const only = process.argv.slice(2);
+    const workspaces = only.length
+      ? 0
+      : await run(bin('turbo'), ['run', 'test', '--concurrency=2', '--continue'], env);
+    const rootTests = await run(bin('vitest'), ['run', '--configLoader', 'runner', ...only], env);
     const totals = await sumReports(reportDir);
     exitCode = workspaces || rootTests || (totals.failed > 0 ? 1 : 0);
     if (totals.files === 0) exitCode = 1;

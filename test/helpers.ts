@@ -14,7 +14,16 @@ export interface Command {
 
 /** Runs one of the root scripts as `npm run` would, with the given environment. */
 export function runScript(script: string, args: string[], env: NodeJS.ProcessEnv): Command {
-  const child = spawn(process.execPath, ['--import', 'tsx', `scripts/${script}.ts`, ...args], {
+  return runEntry(`scripts/${script}.ts`, args, env);
+}
+
+/** Runs an app's entry point (e.g. `apps/worker/src/main.ts`) as its own process. */
+export function runApp(app: 'api' | 'worker' | 'crm-consumer', env: NodeJS.ProcessEnv): Command {
+  return runEntry(`apps/${app}/src/main.ts`, [], env);
+}
+
+function runEntry(entry: string, args: string[], env: NodeJS.ProcessEnv): Command {
+  const child = spawn(process.execPath, ['--import', 'tsx', entry, ...args], {
     cwd: ROOT,
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -66,4 +75,11 @@ export function envWithout(...names: string[]): NodeJS.ProcessEnv {
   const env = { ...process.env };
   for (const name of names) delete env[name];
   return env;
+}
+
+/** Ends a process a test left running (a failed assertion must not leak processes). */
+export async function killCommand(command: Command | undefined): Promise<void> {
+  if (!command || command.child.exitCode !== null || command.child.signalCode !== null) return;
+  command.child.kill('SIGKILL');
+  await command.exit();
 }
