@@ -1,7 +1,7 @@
 /**
  * The whole hybrid design, end to end, as separate processes (API, worker, CRM consumer): a tenant
  * with data enables crm while random creates, updates and deletes go through the write API during
- * the backfill, and the worker is SIGKILLed and restarted mid-run. Once every queue and stream is
+ * the backfill, and the worker and the CRM consumer are SIGKILLed and restarted mid-run. Once every queue and stream is
  * drained, the CRM's projection equals the wrapper's state for that tenant, row by row.
  *
  * CI runs it small. A larger run is the same test with bigger numbers, e.g.:
@@ -320,6 +320,11 @@ describe('convergence: CRM projection equals the wrapper after backfill + live w
       worker?.child.kill('SIGKILL');
       await worker?.exit();
       worker = runApp('worker', env);
+      // The CRM consumer dies mid-batch too; its successor (another name in the same group)
+      // claims the entries it left pending.
+      consumer?.child.kill('SIGKILL');
+      await consumer?.exit();
+      consumer = runApp('crm-consumer', env);
       const succeeded = await writing;
       expect(succeeded).toBeGreaterThan(WRITES / 2);
 
