@@ -15,6 +15,8 @@ export interface ToggleRequest {
   isEnabled: boolean;
   skipHistoricalSync: boolean;
   pageSize: number;
+  /** Cap on the run's publish rate; null or absent = unlimited. */
+  maxEventsPerSecond?: number | null;
 }
 
 export interface ToggleResult {
@@ -76,6 +78,7 @@ export async function toggleApplication(db: Db, request: ToggleRequest): Promise
         resources: RESOURCES,
         sinceDate: null,
         pageSize: request.pageSize,
+        maxEventsPerSecond: request.maxEventsPerSecond ?? null,
       });
       run = (await getRun(trx, created.run.id)) ?? null;
       runCreated = created.created;

@@ -4,6 +4,7 @@ export {
   StaleCheckpointError,
   SyncError,
 } from '@historical-sync/domain';
+export { controlRun, type RunAction } from './controls';
 export { type ToggleRequest, type ToggleResult, toggleApplication } from './enablement';
 export {
   type Checkpoint,

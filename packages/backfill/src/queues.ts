@@ -69,7 +69,8 @@ export class BackfillQueues {
           jobId: resourceJobId(run.id, resource),
           attempts: RESOURCE_JOB_ATTEMPTS,
           backoff: { type: 'exponential', delay: 1_000 },
-          failParentOnFailure: true,
+          // No failParentOnFailure: after a child's last attempt the parent keeps waiting, so
+          // retrying the failed child (e.g. from Bull Board) resumes it and then completes the run.
           removeOnComplete: { age: 7 * DAY_S },
           removeOnFail: { age: 30 * DAY_S },
         },

@@ -13,6 +13,7 @@ export interface RunRequest {
   resources: readonly Resource[];
   sinceDate: Date | null;
   pageSize: number;
+  maxEventsPerSecond: number | null;
 }
 
 export interface RunWithResources extends BackfillRun {
@@ -37,6 +38,7 @@ export async function createRun(
       trigger: request.trigger,
       since_date: request.sinceDate,
       page_size: request.pageSize,
+      max_events_per_second: request.maxEventsPerSecond,
     })
     .onConflict((oc) =>
       oc

@@ -11,12 +11,16 @@ export const BackfillSettingsEnv = z.object({
   STREAM_PREFIX: z.string().default(''),
   /** Rows per page, and so events per atomic publish, unless a run says otherwise. */
   BACKFILL_PAGE_SIZE: z.coerce.number().int().min(1).max(10_000).default(1000),
+  /** Default cap on a run's publish rate, across all its resources; 0 = unlimited. */
+  BACKFILL_MAX_EVENTS_PER_SECOND: z.coerce.number().int().min(0).default(0),
 });
 
 export interface BackfillSettings {
   queuePrefix: string;
   streamPrefix: string;
   pageSize: number;
+  /** null = unlimited. */
+  maxEventsPerSecond: number | null;
 }
 
 export function backfillSettingsFrom(env: z.infer<typeof BackfillSettingsEnv>): BackfillSettings {
@@ -24,5 +28,6 @@ export function backfillSettingsFrom(env: z.infer<typeof BackfillSettingsEnv>): 
     queuePrefix: env.QUEUE_PREFIX,
     streamPrefix: env.STREAM_PREFIX,
     pageSize: env.BACKFILL_PAGE_SIZE,
+    maxEventsPerSecond: env.BACKFILL_MAX_EVENTS_PER_SECOND || null,
   };
 }

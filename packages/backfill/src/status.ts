@@ -19,6 +19,8 @@ export interface RunView {
   status: string;
   trigger: string;
   sinceDate: string | null;
+  pageSize: number;
+  maxEventsPerSecond: number | null;
   createdAt: string;
   startedAt: string | null;
   finishedAt: string | null;
@@ -53,6 +55,8 @@ export function viewRun(run: RunWithResources): RunView {
     status: run.status,
     trigger: run.trigger,
     sinceDate: isoOrNull(run.since_date),
+    pageSize: run.page_size,
+    maxEventsPerSecond: run.max_events_per_second,
     createdAt: run.created_at.toISOString(),
     startedAt: isoOrNull(run.started_at),
     finishedAt: isoOrNull(run.finished_at),

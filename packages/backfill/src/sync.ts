@@ -14,6 +14,8 @@ export interface SyncRequest {
   sinceDate: Date | null;
   dryRun: boolean;
   pageSize: number;
+  /** Cap on the run's publish rate; null or absent = unlimited. */
+  maxEventsPerSecond?: number | null;
 }
 
 export type SyncResult =
@@ -51,6 +53,7 @@ export async function requestSync(db: Db, request: SyncRequest): Promise<SyncRes
       resources: request.resources,
       sinceDate: request.sinceDate,
       pageSize: request.pageSize,
+      maxEventsPerSecond: request.maxEventsPerSecond ?? null,
     });
     return { run: await getRun(trx, result.run.id), created: result.created };
   });

@@ -54,6 +54,7 @@ export async function createBackfillTestContext(
     queuePrefix: unique,
     streamPrefix: `${unique}:`,
     pageSize: 100,
+    maxEventsPerSecond: null,
     ...settings,
   };
   const redis = new Redis(redisUrl, { maxRetriesPerRequest: null });

@@ -120,6 +120,7 @@ export interface BackfillRunsTable {
   trigger: 'enable' | 'manual';
   since_date: Date | null;
   page_size: number;
+  max_events_per_second: ColumnType<number | null, number | null | undefined, number | null>;
   last_error: ColumnType<string | null, string | null | undefined, string | null>;
   created_at: Timestamp;
   started_at: ColumnType<Date | null, Date | null | undefined, Date | null>;

@@ -5,6 +5,7 @@
 import {
   type BackfillQueues,
   type BackfillSettings,
+  controlRun,
   enqueueInBackground,
   getRun,
   getSyncStatus,
@@ -41,6 +42,7 @@ export function applicationRoutes(app: FastifyInstance, deps: ApplicationRoutesD
       isEnabled: body.isEnabled,
       skipHistoricalSync: body.skipHistoricalSync,
       pageSize: settings.pageSize,
+      maxEventsPerSecond: settings.maxEventsPerSecond,
     });
     const log = request.log.child({ tenantId: params.orgId, appCode: result.application.code });
     if (result.run && result.runCreated) {
@@ -77,7 +79,8 @@ export function applicationRoutes(app: FastifyInstance, deps: ApplicationRoutesD
         resources,
         sinceDate: body.sinceDate,
         dryRun: body.dryRun,
-        pageSize: settings.pageSize,
+        pageSize: body.pageSize ?? settings.pageSize,
+        maxEventsPerSecond: body.maxEventsPerSecond ?? settings.maxEventsPerSecond,
       });
       if (result.dryRun) {
         const counts = result.counts;
@@ -105,6 +108,18 @@ export function applicationRoutes(app: FastifyInstance, deps: ApplicationRoutesD
     const params = parseRequest(AppCodeParams, request.params, 'params');
     return getSyncStatus(db, params.orgId, params.appCode);
   });
+
+  for (const action of ['pause', 'resume', 'cancel'] as const) {
+    app.post(`/admin/organizations/:orgId/sync-runs/:runId/${action}`, async (request) => {
+      const params = parseRequest(RunParams, request.params, 'params');
+      await getTenant(db, params.orgId);
+      await controlRun(db, params.orgId, params.runId, action);
+      request.log.info({ tenantId: params.orgId, runId: params.runId, action }, `run ${action}`);
+      const run = await getRun(db, params.runId);
+      if (!run) throw new NotFoundError(`run ${params.runId} not found`, 'runId');
+      return { tenantId: run.tenant_id, appCode: run.app_code, ...viewRun(run) };
+    });
+  }
 
   app.get('/admin/organizations/:orgId/sync-runs/:runId', async (request) => {
     const params = parseRequest(RunParams, request.params, 'params');

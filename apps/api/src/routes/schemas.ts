@@ -35,6 +35,10 @@ export const SyncBody = z
     syncAssignments: z.boolean().default(true),
     dryRun: z.boolean().default(false),
     sinceDate: sinceDate.nullable().default(null),
+    /** Rows per page for this run (default BACKFILL_PAGE_SIZE). */
+    pageSize: z.number().int().min(1).max(10_000).optional(),
+    /** Cap on this run's publish rate (default BACKFILL_MAX_EVENTS_PER_SECOND). */
+    maxEventsPerSecond: z.number().int().min(1).max(10_000_000).optional(),
   })
   .refine((body) => body.syncCredits || body.syncOrganizations || body.syncAssignments, {
     error: 'at least one of syncCredits, syncOrganizations, syncAssignments must be true',

@@ -6,8 +6,9 @@
 import { ResourceJobData, streamName } from '@historical-sync/contracts';
 import type { Db } from '@historical-sync/db';
 import { StaleCheckpointError } from '@historical-sync/domain';
-import { type Job, UnrecoverableError, WaitingError } from 'bullmq';
+import { DelayedError, type Job, UnrecoverableError, WaitingError } from 'bullmq';
 import type { Logger } from 'pino';
+import { reviveFailedRun } from '../controls';
 import { publishStartedMarker } from '../markers';
 import { checkpointKey, publishPage, type RedisClient, readCheckpoint } from '../publisher';
 import { RESOURCE_DEFINITIONS } from '../resources';
@@ -20,6 +21,7 @@ import {
   recordResourceProgress,
 } from '../runs';
 import type { BackfillSettings } from '../settings';
+import { throttle } from '../throttle';
 
 export interface ProcessorDeps {
   db: Db;
@@ -37,6 +39,8 @@ export interface ResourceJobResult {
 
 /** How often progress is mirrored to Postgres and the job, and the run's status re-read. */
 const PROGRESS_INTERVAL_MS = 250;
+/** A paused run's job looks again this often. */
+const PAUSED_RECHECK_MS = 1_000;
 
 export function createResourceProcessor(deps: ProcessorDeps) {
   return async (
@@ -49,7 +53,13 @@ export function createResourceProcessor(deps: ProcessorDeps) {
     const log = deps.logger.child({ tenantId, appCode, runId, jobId: job.id, resource });
     const definition = RESOURCE_DEFINITIONS[resource];
 
-    const status = await getRunStatus(deps.db, runId);
+    let status = await getRunStatus(deps.db, runId);
+    // A failed run's job runs again only when someone retried it (Bull Board, or the API).
+    if (status === 'failed' && (await reviveFailedRun(deps.db, runId))) {
+      log.info('failed run retried: resuming from its checkpoint');
+      status = 'running';
+    }
+    if (status === 'paused') return waitWhilePaused(job, token);
     if (status !== 'queued' && status !== 'running') {
       log.info({ status }, 'run is not active; nothing to publish');
       return { resource, published: 0, total: 0, outcome: 'skipped' };
@@ -91,6 +101,7 @@ export function createResourceProcessor(deps: ProcessorDeps) {
       return page;
     };
 
+    const maxEventsPerSecond = run?.max_events_per_second ?? null;
     let lastReport = 0;
     let next = fetchPage(checkpoint.cursor);
     for (;;) {
@@ -114,6 +125,7 @@ export function createResourceProcessor(deps: ProcessorDeps) {
         return JSON.stringify(event);
       });
 
+      if (maxEventsPerSecond) await throttle(deps.redis, runId, events.length, maxEventsPerSecond);
       const result = await publishPage(deps.redis, {
         checkpointKey: key,
         stream,
@@ -139,7 +151,9 @@ export function createResourceProcessor(deps: ProcessorDeps) {
           job.updateProgress({ published: checkpoint.published, total }),
           recordResourceProgress(deps.db, runId, resource, checkpoint.published),
         ]);
-        if ((await getRunStatus(deps.db, runId)) === 'cancelled') {
+        const now = await getRunStatus(deps.db, runId);
+        if (now === 'paused') return waitWhilePaused(job, token);
+        if (now === 'cancelled') {
           await finishResource(deps.db, runId, resource, {
             status: 'cancelled',
             published: checkpoint.published,
@@ -158,4 +172,13 @@ export function createResourceProcessor(deps: ProcessorDeps) {
     log.info({ published: checkpoint.published, total }, `${resource} published`);
     return { resource, published: checkpoint.published, total, outcome: 'completed' };
   };
+}
+
+/** Parks the job (delayed, no attempt used) until the run is resumed or cancelled. */
+async function waitWhilePaused(
+  job: Job<ResourceJobData>,
+  token: string | undefined,
+): Promise<never> {
+  await job.moveToDelayed(Date.now() + PAUSED_RECHECK_MS, token);
+  throw new DelayedError();
 }
