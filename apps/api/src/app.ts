@@ -4,6 +4,7 @@ import type { Db } from '@historical-sync/db';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { requireAdminKey } from './plugins/admin-auth';
+import { registerBullBoard } from './plugins/bull-board';
 import { registerErrorHandling } from './plugins/errors';
 import { applicationRoutes } from './routes/applications';
 import { writeRoutes } from './routes/writes';
@@ -26,6 +27,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   app.get('/health', async () => ({ status: 'ok' }));
 
+  await registerBullBoard(app, deps.queues, deps.adminApiKey);
   await app.register(async (admin) => {
     requireAdminKey(admin, deps.adminApiKey);
     applicationRoutes(admin, deps);

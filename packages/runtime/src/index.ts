@@ -1,3 +1,11 @@
 export { createLogger } from './logger';
+export {
+  Counter,
+  Gauge,
+  Histogram,
+  MetricsRegistry,
+  PROMETHEUS_CONTENT_TYPE,
+  serveMetrics,
+} from './metrics';
 export { createRedis } from './redis';
 export { onStopSignal, STOP_SIGNALS } from './signals';

@@ -7,8 +7,8 @@ export const OrgCreatedEvent = z.object({
   eventType: z.literal('org.created'),
   /** The organization's id. */
   entityId: uuid,
-  code: z.string(),
-  name: z.string(),
+  code: z.string().min(1),
+  name: z.string().min(1),
   description: z.string().nullable(),
   industry: z.string().nullable(),
   website: z.string().nullable(),
