@@ -16,6 +16,7 @@ const settings = backfillSettingsFrom(config);
 const queues = new BackfillQueues(redis, settings.queuePrefix);
 const app = await buildApp({
   db,
+  redis,
   queues,
   settings,
   logger,

@@ -19,6 +19,7 @@ export async function createApiTestContext(label: string): Promise<ApiTestContex
   const context = await createBackfillTestContext(label);
   const app = await buildApp({
     db: context.db,
+    redis: context.redis,
     queues: context.queues,
     settings: context.settings,
     logger: context.logger,

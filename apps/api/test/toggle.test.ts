@@ -112,6 +112,7 @@ describe('POST .../applications/:appId/toggle', () => {
     for (const queue of brokenQueues.all()) queue.on('error', () => {});
     const app = await buildApp({
       db: t.db,
+      redis: down,
       queues: brokenQueues,
       settings: t.settings,
       logger: t.logger,

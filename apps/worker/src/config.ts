@@ -34,6 +34,8 @@ export const WorkerEnv = BackfillSettingsEnv.extend({
   RELAY_BATCH_SIZE: z.coerce.number().int().min(1).max(10_000).default(500),
   /** The relay polls this often when no NOTIFY arrives. */
   RELAY_POLL_INTERVAL_MS: z.coerce.number().int().min(10).default(1_000),
+  /** Serve Prometheus metrics (and /health) on this port; 0 = off. */
+  WORKER_METRICS_PORT: z.coerce.number().int().min(0).max(65_535).default(0),
   /** Published outbox rows are deleted after this long. */
   OUTBOX_RETENTION_MS: z.coerce
     .number()

@@ -9,10 +9,18 @@ import {
   startBackfillWorkers,
   sweepQueuedRuns,
 } from '@historical-sync/backfill';
-import { RESOURCES, type Resource } from '@historical-sync/contracts';
+import { aggregateOf, RESOURCES, type Resource } from '@historical-sync/contracts';
 import { createDb } from '@historical-sync/db';
 import { OutboxRelay } from '@historical-sync/relay';
-import { createLogger, createRedis, onStopSignal } from '@historical-sync/runtime';
+import {
+  Counter,
+  createLogger,
+  createRedis,
+  Histogram,
+  MetricsRegistry,
+  onStopSignal,
+  serveMetrics,
+} from '@historical-sync/runtime';
 import { Redis } from 'ioredis';
 import { loadConfig } from './config';
 
@@ -31,8 +39,40 @@ const queueRoles = config.WORKER_ROLES.filter(
   (role): role is 'runs' | Resource => role === 'runs' || RESOURCES.includes(role as Resource),
 );
 
+const registry = new MetricsRegistry();
+const eventsPublished = registry.register(
+  new Counter(
+    'hs_events_published_total',
+    'Events published to the streams, by resource, application and source',
+  ),
+);
+const pageDuration = registry.register(
+  new Histogram(
+    'hs_page_publish_seconds',
+    'Duration of one atomic page publish',
+    [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+  ),
+);
+const RESOURCE_OF = {
+  credit: 'credits',
+  organization: 'organizations',
+  membership: 'memberships',
+} as const;
+
 const workers = startBackfillWorkers(
-  { db, redis, settings, logger },
+  {
+    db,
+    redis,
+    settings,
+    logger,
+    onPagePublished: (page) => {
+      eventsPublished.inc(
+        { resource: page.resource, app: page.appCode, source: 'historical' },
+        page.events,
+      );
+      pageDuration.observe({ resource: page.resource }, page.seconds);
+    },
+  },
   {
     queues: queueRoles,
     concurrency: config.WORKER_CONCURRENCY,
@@ -70,12 +110,23 @@ const relay = relayRedis
       batchSize: config.RELAY_BATCH_SIZE,
       pollIntervalMs: config.RELAY_POLL_INTERVAL_MS,
       retentionMs: config.OUTBOX_RETENTION_MS,
+      onPublished: (events) => {
+        for (const event of events) {
+          const resource = RESOURCE_OF[aggregateOf(event.eventType)];
+          eventsPublished.inc({ resource, app: event.metadata.targetApplication, source: 'live' });
+        }
+      },
     })
   : undefined;
 relay?.start();
 
+const metricsServer = config.WORKER_METRICS_PORT
+  ? await serveMetrics(registry, config.WORKER_METRICS_PORT)
+  : undefined;
+
 onStopSignal(logger, async () => {
   clearInterval(sweeper);
+  metricsServer?.close();
   await Promise.all([workers.close(), relay?.stop()]);
   relayRedis?.disconnect();
   await queues.close();

@@ -38,6 +38,8 @@ export interface RelayOptions {
   pruneIntervalMs?: number;
   /** How often the backlog is logged while it is not empty. */
   backlogLogIntervalMs?: number;
+  /** Told about every published batch, for the process's metrics. */
+  onPublished?: (events: SyncEvent[]) => void;
 }
 
 export interface BatchResult {
@@ -187,24 +189,32 @@ export class OutboxRelay {
         appsByTenant.set(tenant_id, [...(appsByTenant.get(tenant_id) ?? []), code]);
       }
 
-      const pipeline = redis.pipeline();
-      let entries = 0;
+      // One pipeline per stream: on Redis Cluster a pipeline must stay within one slot.
+      const byStream = new Map<string, string[]>();
+      const published: SyncEvent[] = [];
       for (const row of rows) {
         for (const event of deliveries(row, appsByTenant.get(row.tenant_id) ?? [])) {
-          pipeline.xadd(
-            streamName(event.eventType, event.metadata.targetApplication, streamPrefix),
-            '*',
-            EVENT_FIELD,
-            JSON.stringify(event),
+          const stream = streamName(
+            event.eventType,
+            event.metadata.targetApplication,
+            streamPrefix,
           );
-          entries += 1;
+          const list = byStream.get(stream) ?? [];
+          list.push(JSON.stringify(event));
+          byStream.set(stream, list);
+          published.push(event);
         }
       }
-      if (entries > 0) {
-        const results = (await pipeline.exec()) ?? [];
-        const failed = results.find(([error]) => error);
-        if (failed) throw failed[0];
-      }
+      await Promise.all(
+        [...byStream].map(async ([stream, events]) => {
+          const pipeline = redis.pipeline();
+          for (const event of events) pipeline.xadd(stream, '*', EVENT_FIELD, event);
+          const failed = ((await pipeline.exec()) ?? []).find(([error]) => error);
+          if (failed) throw failed[0];
+        }),
+      );
+      const entries = published.length;
+      this.options.onPublished?.(published);
 
       await trx
         .updateTable('outbox')

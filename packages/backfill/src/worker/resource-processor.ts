@@ -28,6 +28,13 @@ export interface ProcessorDeps {
   redis: RedisClient;
   settings: BackfillSettings;
   logger: Logger;
+  /** Told about every published page, for the process's metrics. */
+  onPagePublished?: (page: {
+    resource: string;
+    appCode: string;
+    events: number;
+    seconds: number;
+  }) => void;
 }
 
 export interface ResourceJobResult {
@@ -126,6 +133,7 @@ export function createResourceProcessor(deps: ProcessorDeps) {
       });
 
       if (maxEventsPerSecond) await throttle(deps.redis, runId, events.length, maxEventsPerSecond);
+      const publishStarted = performance.now();
       const result = await publishPage(deps.redis, {
         checkpointKey: key,
         stream,
@@ -135,6 +143,12 @@ export function createResourceProcessor(deps: ProcessorDeps) {
       });
       if (!result.ok) throw new StaleCheckpointError(key, checkpoint.cursor, result.cursor);
       checkpoint = result;
+      deps.onPagePublished?.({
+        resource,
+        appCode,
+        events: events.length,
+        seconds: (performance.now() - publishStarted) / 1000,
+      });
 
       if (signal?.aborted) {
         // The process is stopping: hand the job back between pages (no attempt used up); the

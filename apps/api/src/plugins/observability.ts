@@ -1,0 +1,154 @@
+/**
+ * /health (the process is up), /ready (Postgres and Redis answer) and /metrics (Prometheus text,
+ * admin-only), the latter collected at scrape time from the queues, Postgres and Redis, so it
+ * holds across every worker process without them reporting here.
+ */
+import type { BackfillQueues, RedisClient } from '@historical-sync/backfill';
+import { applicationStreams } from '@historical-sync/contracts';
+import type { Db } from '@historical-sync/db';
+import { outboxBacklog } from '@historical-sync/domain';
+import { Gauge, MetricsRegistry, PROMETHEUS_CONTENT_TYPE } from '@historical-sync/runtime';
+import type { FastifyInstance } from 'fastify';
+import { sql } from 'kysely';
+
+export interface ObservabilityDeps {
+  db: Db;
+  redis: RedisClient;
+  queues: BackfillQueues;
+  streamPrefix: string;
+}
+
+const withTimeout = <T>(promise: Promise<T>, ms: number) =>
+  Promise.race([
+    promise,
+    new Promise<never>((_, reject) =>
+      setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms),
+    ),
+  ]);
+
+export function healthRoutes(app: FastifyInstance, deps: ObservabilityDeps): void {
+  app.get('/health', async () => ({ status: 'ok' }));
+  app.get('/ready', async (_request, reply) => {
+    const check = async (probe: () => Promise<unknown>) =>
+      withTimeout(probe(), 2_000).then(
+        () => 'ok',
+        (error: unknown) => (error instanceof Error ? error.message : String(error)),
+      );
+    const [postgres, redis] = await Promise.all([
+      check(() => sql`SELECT 1`.execute(deps.db)),
+      check(() => deps.redis.ping()),
+    ]);
+    const ready = postgres === 'ok' && redis === 'ok';
+    return reply
+      .status(ready ? 200 : 503)
+      .send({ status: ready ? 'ready' : 'not ready', postgres, redis });
+  });
+}
+
+export function metricsRoute(admin: FastifyInstance, deps: ObservabilityDeps): void {
+  const registry = new MetricsRegistry();
+  const jobs = registry.register(new Gauge('hs_queue_jobs', 'Jobs per queue and state'));
+  const runs = registry.register(new Gauge('hs_backfill_runs', 'Backfill runs per status'));
+  const published = registry.register(
+    new Gauge(
+      'hs_historical_events_published',
+      'Historical events published, all runs, per application and resource',
+    ),
+  );
+  const progress = registry.register(
+    new Gauge('hs_run_progress_ratio', 'Published / total of each active run'),
+  );
+  const runPublished = registry.register(
+    new Gauge('hs_run_events_published', 'Events published by each active run, per resource'),
+  );
+  const runTotal = registry.register(
+    new Gauge('hs_run_events_total', 'Events each active run will publish, per resource'),
+  );
+  const backlog = registry.register(new Gauge('hs_outbox_backlog_rows', 'Unpublished outbox rows'));
+  const backlogAge = registry.register(
+    new Gauge('hs_outbox_oldest_age_seconds', 'Age of the oldest unpublished outbox row'),
+  );
+  const lag = registry.register(
+    new Gauge('hs_consumer_lag', 'Entries not yet delivered to a consumer group'),
+  );
+  const pending = registry.register(
+    new Gauge('hs_consumer_pending', 'Entries delivered to a consumer group but not acknowledged'),
+  );
+
+  admin.get('/metrics', async (_request, reply) => {
+    for (const gauge of [jobs, runs, published, progress, runPublished, runTotal, lag, pending])
+      gauge.reset();
+    for (const queue of deps.queues.all()) {
+      const counts = await queue.getJobCounts(
+        'active',
+        'waiting',
+        'delayed',
+        'failed',
+        'completed',
+        'waiting-children',
+      );
+      for (const [state, n] of Object.entries(counts)) jobs.set({ queue: queue.name, state }, n);
+    }
+    for (const row of await deps.db
+      .selectFrom('backfill_runs')
+      .select(['status', (eb) => eb.fn.countAll<number>().as('n')])
+      .groupBy('status')
+      .execute()) {
+      runs.set({ status: row.status }, row.n);
+    }
+    const totals = await deps.db
+      .selectFrom('backfill_run_resources as r')
+      .innerJoin('backfill_runs as b', 'b.id', 'r.run_id')
+      .select(['b.app_code', 'r.resource', (eb) => eb.fn.sum<number>('r.published').as('n')])
+      .groupBy(['b.app_code', 'r.resource'])
+      .execute();
+    for (const row of totals)
+      published.set(
+        { app: row.app_code, resource: row.resource, source: 'historical' },
+        Number(row.n),
+      );
+    const active = await deps.db
+      .selectFrom('backfill_run_resources as r')
+      .innerJoin('backfill_runs as b', 'b.id', 'r.run_id')
+      .select(['b.id', 'b.tenant_id', 'b.app_code', 'r.resource', 'r.published', 'r.total'])
+      .where('b.status', 'in', ['queued', 'running', 'paused'])
+      .execute();
+    const byRun = new Map<
+      string,
+      { labels: Record<string, string>; published: number; total: number }
+    >();
+    for (const row of active) {
+      const labels = { run_id: row.id, tenant_id: row.tenant_id, app: row.app_code };
+      runPublished.set({ ...labels, resource: row.resource }, row.published);
+      runTotal.set({ ...labels, resource: row.resource }, row.total ?? 0);
+      const run = byRun.get(row.id) ?? { labels, published: 0, total: 0 };
+      run.published += row.published;
+      run.total += row.total ?? 0;
+      byRun.set(row.id, run);
+    }
+    for (const run of byRun.values())
+      progress.set(run.labels, run.total ? run.published / run.total : 0);
+    const outbox = await outboxBacklog(deps.db);
+    backlog.set({}, outbox.unpublished);
+    backlogAge.set({}, (outbox.oldestAgeMs ?? 0) / 1000);
+    const apps = await deps.db.selectFrom('applications').select('code').execute();
+    const streams = [
+      ...new Set(apps.flatMap((a) => applicationStreams(a.code, deps.streamPrefix))),
+    ];
+    for (const stream of streams) {
+      const groups = (await deps.redis.xinfo('GROUPS', stream).catch(() => [])) as unknown[][];
+      for (const group of groups) {
+        const info = Object.fromEntries(
+          Array.from({ length: group.length / 2 }, (_, i) => [
+            String(group[2 * i]),
+            group[2 * i + 1],
+          ]),
+        );
+        const labels = { stream, group: String(info.name) };
+        lag.set(labels, Number(info.lag ?? 0));
+        pending.set(labels, Number(info.pending ?? 0));
+      }
+    }
+    return reply.header('content-type', PROMETHEUS_CONTENT_TYPE).send(registry.render());
+  });
+}

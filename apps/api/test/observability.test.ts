@@ -1,0 +1,59 @@
+import { seedTenant } from '@historical-sync/db';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type ApiTestContext, auth, createApiTestContext } from './helpers';
+
+describe('health, readiness and metrics', () => {
+  let t: ApiTestContext;
+  beforeAll(async () => {
+    t = await createApiTestContext('observability');
+    t.startWorkers();
+  });
+  afterAll(async () => {
+    await t.close();
+  });
+
+  it('answers /health and /ready without credentials', async () => {
+    expect((await t.app.inject({ method: 'GET', url: '/health' })).json()).toEqual({
+      status: 'ok',
+    });
+    const ready = await t.app.inject({ method: 'GET', url: '/ready' });
+    expect(ready.statusCode).toBe(200);
+    expect(ready.json()).toEqual({ status: 'ready', postgres: 'ok', redis: 'ok' });
+  });
+
+  it('exposes the named series in Prometheus format, to admins only', async () => {
+    expect((await t.app.inject({ method: 'GET', url: '/metrics' })).statusCode).toBe(401);
+    const { tenantId } = await seedTenant(t.db, {
+      tenantName: 'metrics',
+      organizations: 3,
+      memberships: 7,
+      creditAllocations: 2,
+      app: 'crm',
+      seed: 1,
+    });
+    const enabled = await t.app.inject({
+      method: 'POST',
+      url: `/admin/organizations/${tenantId}/applications/crm/toggle`,
+      headers: auth,
+      payload: { isEnabled: true },
+    });
+    await t.waitForRun(enabled.json().runId, ['completed']);
+    await t.redis.xgroup('CREATE', t.streams('crm').organizations, 'crm', '0', 'MKSTREAM');
+
+    const response = await t.app.inject({ method: 'GET', url: '/metrics', headers: auth });
+    expect(response.statusCode).toBe(200);
+    expect(response.headers['content-type']).toMatch(/^text\/plain; version=0\.0\.4/);
+    const text = response.body;
+    expect(text).toMatch(/^hs_queue_jobs\{queue="backfill-memberships",state="completed"\} 1$/m);
+    expect(text).toMatch(/^hs_backfill_runs\{status="completed"\} 1$/m);
+    expect(text).toMatch(
+      /^hs_historical_events_published\{app="crm",resource="memberships",source="historical"\} 7$/m,
+    );
+    expect(text).toMatch(/^hs_outbox_backlog_rows 0$/m);
+    expect(text).toMatch(/^# TYPE hs_run_progress_ratio gauge$/m);
+    // 3 organization events plus the run's two markers, none read yet by the crm group.
+    expect(text).toContain(
+      `hs_consumer_lag{stream="${t.streams('crm').organizations}",group="crm"} 5`,
+    );
+  });
+});

@@ -1,0 +1,171 @@
+/**
+ * docker-compose.yml and the Dockerfile, checked as text: every container runs a command the test
+ * suite itself runs, with settings the apps know. No Docker and no network involved.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { ROOT } from './helpers';
+
+/** The entry points the tests start (test/helpers.ts runs them as `node --import tsx <entry>`). */
+const ENTRIES = {
+  api: 'apps/api/src/main.ts',
+  worker: 'apps/worker/src/main.ts',
+  crmConsumer: 'apps/crm-consumer/src/main.ts',
+  migrate: 'scripts/db-migrate.ts',
+} as const;
+const command = (entry: string) => `node --import tsx ${entry}`;
+
+/** Each service built from the Dockerfile, and the entry point it must run. */
+const APP_SERVICES: Record<string, string> = {
+  migrate: ENTRIES.migrate,
+  api: ENTRIES.api,
+  worker: ENTRIES.worker,
+  relay: ENTRIES.worker,
+  'crm-consumer': ENTRIES.crmConsumer,
+};
+
+interface Service {
+  image?: string;
+  build?: unknown;
+  command?: unknown;
+  environment?: Record<string, unknown> | string[];
+  depends_on?: Record<string, { condition?: string }> | string[];
+  healthcheck?: { test?: unknown };
+  deploy?: { replicas?: number };
+  restart?: string;
+}
+
+const read = (file: string) => readFileSync(join(ROOT, file), 'utf8');
+// Compose resolves `<<` merge keys (the x-app anchor); YAML 1.2 parsers need asking.
+const compose = parse(read('docker-compose.yml'), { merge: true }) as {
+  services: Record<string, Service>;
+};
+const services = compose.services;
+const readme = read('README.md');
+
+function envNames(service: Service): string[] {
+  const env = service.environment ?? {};
+  return Array.isArray(env) ? env.map((entry) => entry.split('=')[0] as string) : Object.keys(env);
+}
+
+describe('docker-compose.yml', () => {
+  it('parses, with the infrastructure and every application service', () => {
+    expect(Object.keys(services)).toEqual(
+      expect.arrayContaining(['postgres', 'redis', ...Object.keys(APP_SERVICES)]),
+    );
+    expect(services.postgres?.image).toMatch(/^postgres:17/);
+    expect(services.redis?.image).toMatch(/^redis:7/);
+    expect(services.redis?.command).toEqual([
+      'redis-server',
+      '--appendonly',
+      'yes',
+      '--appendfsync',
+      'everysec',
+    ]);
+  });
+
+  it('checks every service built from the Dockerfile here', () => {
+    const built = Object.entries(services)
+      .filter(([, service]) => service.build !== undefined)
+      .map(([name]) => name);
+    expect(built.sort()).toEqual(Object.keys(APP_SERVICES).sort());
+  });
+
+  it.each(Object.entries(APP_SERVICES))('%s runs %s, exec form, as the tests do', (name, entry) => {
+    const service = services[name] as Service;
+    expect(Array.isArray(service.command), 'exec form: a list, so node gets the signals').toBe(
+      true,
+    );
+    const args = service.command as unknown[];
+    expect(args.every((arg) => typeof arg === 'string')).toBe(true);
+    expect(Object.values(ENTRIES).map(command)).toContain(args.join(' '));
+    expect(args.join(' ')).toBe(command(entry));
+    expect(existsSync(join(ROOT, entry)), `${entry} exists`).toBe(true);
+  });
+
+  it('sets only environment variables the README configuration documents', () => {
+    const start = readme.indexOf('\n## Configuration\n');
+    expect(start).toBeGreaterThan(0);
+    const end = readme.indexOf('\n## ', start + 1);
+    const configuration = readme.slice(start, end === -1 ? undefined : end);
+    for (const name of Object.keys(APP_SERVICES)) {
+      const service = services[name] as Service;
+      const names = envNames(service);
+      expect(names, name).toEqual(expect.arrayContaining(['DATABASE_URL', 'REDIS_URL']));
+      for (const variable of names) {
+        expect(configuration, `${name} sets ${variable}`).toContain(`\`${variable}\``);
+      }
+    }
+  });
+
+  it('gives the worker roles that exist and scales the workers out', () => {
+    const roles = (env: Service['environment']) =>
+      String((env as Record<string, string>).WORKER_ROLES).split(',');
+    const known = ['runs', 'credits', 'organizations', 'memberships', 'relay', 'sweeper'];
+    for (const name of ['worker', 'relay']) {
+      const service = services[name] as Service;
+      for (const role of roles(service.environment)) expect(known).toContain(role);
+    }
+    expect(services.worker?.deploy?.replicas).toBeGreaterThanOrEqual(2);
+    expect(roles(services.relay?.environment)).toEqual(['relay']);
+  });
+
+  it('health-checks the api, postgres and redis, the api on GET /health', () => {
+    for (const name of ['api', 'postgres', 'redis']) {
+      const test = services[name]?.healthcheck?.test;
+      expect(Array.isArray(test), `${name} healthcheck`).toBe(true);
+      expect((test as unknown[]).every((part) => typeof part === 'string')).toBe(true);
+    }
+    expect(String(services.api?.healthcheck?.test)).toContain('/health');
+  });
+
+  it('starts what uses the schema only after migrate completed', () => {
+    expect(services.migrate?.restart).toBe('no');
+    expect(services.migrate?.depends_on).toMatchObject({
+      postgres: { condition: 'service_healthy' },
+    });
+    for (const name of ['api', 'worker', 'relay']) {
+      expect(services[name]?.depends_on, name).toMatchObject({
+        migrate: { condition: 'service_completed_successfully' },
+        redis: { condition: 'service_healthy' },
+      });
+    }
+  });
+
+  it('points the CRM consumer at its own database', () => {
+    const env = services['crm-consumer']?.environment as Record<string, string>;
+    expect(env.CRM_DATABASE_URL).toMatch(/\/historical_sync_crm$/);
+  });
+});
+
+describe('Dockerfile', () => {
+  const lines = read('Dockerfile')
+    .replace(/\\\n/g, ' ')
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line && !line.startsWith('#'));
+  const instructions = (name: string) =>
+    lines.filter((line) => line.toUpperCase().startsWith(`${name} `));
+
+  it('has build and runtime stages', () => {
+    expect(instructions('FROM').length).toBeGreaterThanOrEqual(2);
+  });
+
+  it('installs from the lockfile with every workspace manifest', () => {
+    expect(instructions('RUN').some((line) => /\bnpm ci\b/.test(line))).toBe(true);
+    const workspaces = JSON.parse(read('package.json')).workspaces as string[];
+    const text = lines.join('\n');
+    expect(text).toContain('package-lock.json');
+    for (const glob of workspaces) expect(text).toContain(`${glob}/package.json`);
+  });
+
+  it('runs as a user that is not root, the API by default in exec form', () => {
+    const user = instructions('USER').at(-1)?.split(/\s+/)[1];
+    expect(user).toBeDefined();
+    expect(['root', '0']).not.toContain(user?.split(':')[0]);
+    const cmd = instructions('CMD').at(-1)?.slice('CMD '.length) ?? '';
+    expect(JSON.parse(cmd)).toEqual(command(ENTRIES.api).split(' '));
+  });
+});
