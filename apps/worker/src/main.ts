@@ -21,7 +21,6 @@ import {
   onStopSignal,
   serveMetrics,
 } from '@historical-sync/runtime';
-import { Redis } from 'ioredis';
 import { loadConfig } from './config';
 
 const config = loadConfig();
@@ -93,10 +92,9 @@ const sweeper = roles.has('sweeper')
 // The relay gets its own connection that fails fast while Redis is down: a batch then rolls back
 // and is retried, instead of waiting in an offline queue with its rows locked.
 const relayRedis = roles.has('relay')
-  ? new Redis(config.REDIS_URL, {
+  ? createRedis(config.REDIS_URL, 'historical-sync-relay', {
       enableOfflineQueue: false,
       maxRetriesPerRequest: 1,
-      connectionName: 'historical-sync-relay',
     })
   : undefined;
 relayRedis?.on('error', () => {}); // reported by the relay's failed batches

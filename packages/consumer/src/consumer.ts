@@ -6,7 +6,7 @@
  * looping on them.
  */
 import { EVENT_FIELD, StreamEvent } from '@historical-sync/contracts';
-import type { Redis } from 'ioredis';
+import { Cluster, type Redis } from 'ioredis';
 
 export interface EntryContext {
   stream: string;
@@ -24,8 +24,12 @@ export interface ConsumerHooks {
 }
 
 export interface ConsumerOptions {
-  /** A connection for this consumer; it is duplicated for the blocking reads. */
-  redis: Redis;
+  /**
+   * A connection (or Cluster client) for this consumer; duplicated for the blocking reads. On a
+   * Cluster, one XREADGROUP reads streams of one slot only: give the streams a shared hash tag
+   * (e.g. STREAM_PREFIX `{crm}:`).
+   */
+  redis: Redis | Cluster;
   streams: string[];
   group: string;
   /** This consumer's name in the group; unique per process. */
@@ -51,7 +55,7 @@ export interface ConsumerOptions {
 type RawEntry = [id: string, fields: string[]];
 
 export class StreamConsumer {
-  private readonly reader: Redis;
+  private readonly reader: Redis | Cluster;
   private readonly options: Required<Omit<ConsumerOptions, 'hooks'>> & { hooks: ConsumerHooks };
   private running: Promise<void> | undefined;
   private stopping = false;
@@ -71,7 +75,8 @@ export class StreamConsumer {
       hooks: {},
       ...options,
     };
-    this.reader = options.redis.duplicate();
+    this.reader =
+      options.redis instanceof Cluster ? options.redis.duplicate() : options.redis.duplicate();
   }
 
   /** Creates the group on every stream (a no-op where it exists), then starts reading. */

@@ -12,6 +12,8 @@ export interface RedisOptions {
   preferredPort?: number;
   /** Append-only file on (durable across restarts) or off (throw-away test servers). */
   appendOnly: boolean;
+  /** More redis-server arguments, e.g. cluster mode. */
+  extraArgs?: string[];
 }
 
 const INSTALL_HINT =
@@ -65,6 +67,7 @@ export async function startRedis(options: RedisOptions): Promise<RunningService>
       'no',
       '--loglevel',
       'warning',
+      ...(options.extraArgs ?? []),
     ],
     { cwd: options.dataDir },
   );
