@@ -17,6 +17,8 @@ export interface ToggleRequest {
   pageSize: number;
   /** Cap on the run's publish rate; null or absent = unlimited. */
   maxEventsPerSecond?: number | null;
+  /** Id-range partitions per resource (default 1). */
+  partitions?: number;
 }
 
 export interface ToggleResult {
@@ -79,6 +81,7 @@ export async function toggleApplication(db: Db, request: ToggleRequest): Promise
         sinceDate: null,
         pageSize: request.pageSize,
         maxEventsPerSecond: request.maxEventsPerSecond ?? null,
+        partitions: request.partitions ?? 1,
       });
       run = (await getRun(trx, created.run.id)) ?? null;
       runCreated = created.created;

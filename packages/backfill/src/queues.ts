@@ -56,25 +56,29 @@ export class BackfillQueues {
         removeOnComplete: { age: 7 * DAY_S },
         removeOnFail: { age: 30 * DAY_S },
       },
-      children: run.resources.map(({ resource }) => ({
-        name: resource,
-        queueName: RESOURCE_QUEUES[resource],
-        data: {
-          ...base,
-          resource,
-          sinceDate: run.since_date ? run.since_date.toISOString() : null,
-          pageSize: run.page_size,
-        } satisfies ResourceJobData,
-        opts: {
-          jobId: resourceJobId(run.id, resource),
-          attempts: RESOURCE_JOB_ATTEMPTS,
-          backoff: { type: 'exponential', delay: 1_000 },
-          // No failParentOnFailure: after a child's last attempt the parent keeps waiting, so
-          // retrying the failed child (e.g. from Bull Board) resumes it and then completes the run.
-          removeOnComplete: { age: 7 * DAY_S },
-          removeOnFail: { age: 30 * DAY_S },
-        },
-      })),
+      children: run.resources.flatMap(({ resource }) =>
+        Array.from({ length: run.partitions }, (_, partition) => ({
+          name: resource,
+          queueName: RESOURCE_QUEUES[resource],
+          data: {
+            ...base,
+            resource,
+            sinceDate: run.since_date ? run.since_date.toISOString() : null,
+            pageSize: run.page_size,
+            partition,
+            partitions: run.partitions,
+          } satisfies ResourceJobData,
+          opts: {
+            jobId: resourceJobId(run.id, resource, partition, run.partitions),
+            attempts: RESOURCE_JOB_ATTEMPTS,
+            backoff: { type: 'exponential', delay: 1_000 },
+            // No failParentOnFailure: after a child's last attempt the parent keeps waiting, so
+            // retrying the failed child (e.g. from Bull Board) resumes it and then completes the run.
+            removeOnComplete: { age: 7 * DAY_S },
+            removeOnFail: { age: 30 * DAY_S },
+          },
+        })),
+      ),
     });
     return true;
   }

@@ -28,6 +28,38 @@ export interface ResourceScope {
   appCode: string;
   /** Only rows created (credits: allocated) at or after this instant. */
   sinceDate: Date | null;
+  /** Only ids in [lower, upper): one partition of the resource; absent = all. */
+  range?: IdRange;
+}
+
+export interface IdRange {
+  lower: string | null;
+  upper: string | null;
+}
+
+/**
+ * Partition `index` of `count` equal slices of the uuid space, by the id's first 32 bits. Ids
+ * here are random (gen_random_uuid, or hashes), so slices hold about the same number of rows.
+ */
+export function partitionRange(index: number, count: number): IdRange {
+  const bound = (i: number) =>
+    i <= 0 || i >= count
+      ? null
+      : `${Math.floor((i * 2 ** 32) / count)
+          .toString(16)
+          .padStart(8, '0')}-0000-0000-0000-000000000000`;
+  return { lower: bound(index), upper: bound(index + 1) };
+}
+
+// biome-ignore lint/suspicious/noExplicitAny: applies to each resource's own query builder
+function inRange<Q extends { where: (...args: any[]) => Q }>(
+  query: Q,
+  range: IdRange | undefined,
+): Q {
+  let q = query;
+  if (range?.lower) q = q.where('id', '>=', range.lower);
+  if (range?.upper) q = q.where('id', '<', range.upper);
+  return q;
 }
 
 export interface PageRequest extends ResourceScope {
@@ -67,7 +99,7 @@ const credits: ResourceDefinition<CreditRow> = {
       .where('target_application', '=', scope.appCode)
       .where('is_active', '=', true);
     if (scope.sinceDate) query = query.where('allocated_at', '>=', scope.sinceDate);
-    return (await query.executeTakeFirstOrThrow()).n;
+    return (await inRange(query, scope.range).executeTakeFirstOrThrow()).n;
   },
   page: async (db, request) => {
     let query = db
@@ -88,7 +120,7 @@ const credits: ResourceDefinition<CreditRow> = {
       .where('is_active', '=', true);
     if (request.sinceDate) query = query.where('allocated_at', '>=', request.sinceDate);
     if (request.after) query = query.where('id', '>', request.after);
-    return query.orderBy('id').limit(request.limit).execute();
+    return inRange(query, request.range).orderBy('id').limit(request.limit).execute();
   },
   toEvent: (row, context) =>
     creditStateEvent('credit.allocated', context.tenantId, row, historical(context)),
@@ -104,7 +136,7 @@ const organizations: ResourceDefinition<OrganizationRow> = {
       .where('tenant_id', '=', scope.tenantId)
       .where('entity_type', '=', 'organization');
     if (scope.sinceDate) query = query.where('created_at', '>=', scope.sinceDate);
-    return (await query.executeTakeFirstOrThrow()).n;
+    return (await inRange(query, scope.range).executeTakeFirstOrThrow()).n;
   },
   page: async (db, request) => {
     let query = db
@@ -126,7 +158,7 @@ const organizations: ResourceDefinition<OrganizationRow> = {
       .where('entity_type', '=', 'organization');
     if (request.sinceDate) query = query.where('created_at', '>=', request.sinceDate);
     if (request.after) query = query.where('id', '>', request.after);
-    return query.orderBy('id').limit(request.limit).execute();
+    return inRange(query, request.range).orderBy('id').limit(request.limit).execute();
   },
   toEvent: (row, context) =>
     organizationStateEvent('org.created', context.tenantId, row, historical(context)),
@@ -142,7 +174,7 @@ const memberships: ResourceDefinition<MembershipRow> = {
       .where('tenant_id', '=', scope.tenantId)
       .where('is_active', '=', true);
     if (scope.sinceDate) query = query.where('created_at', '>=', scope.sinceDate);
-    return (await query.executeTakeFirstOrThrow()).n;
+    return (await inRange(query, scope.range).executeTakeFirstOrThrow()).n;
   },
   page: async (db, request) => {
     let query = db
@@ -152,7 +184,7 @@ const memberships: ResourceDefinition<MembershipRow> = {
       .where('is_active', '=', true);
     if (request.sinceDate) query = query.where('created_at', '>=', request.sinceDate);
     if (request.after) query = query.where('id', '>', request.after);
-    return query.orderBy('id').limit(request.limit).execute();
+    return inRange(query, request.range).orderBy('id').limit(request.limit).execute();
   },
   toEvent: (row, context) => membershipCreatedEvent(context.tenantId, row, historical(context)),
 };

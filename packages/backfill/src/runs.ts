@@ -14,6 +14,8 @@ export interface RunRequest {
   sinceDate: Date | null;
   pageSize: number;
   maxEventsPerSecond: number | null;
+  /** Id-range partitions per resource (1 = one job per resource). */
+  partitions?: number;
 }
 
 export interface RunWithResources extends BackfillRun {
@@ -39,6 +41,7 @@ export async function createRun(
       since_date: request.sinceDate,
       page_size: request.pageSize,
       max_events_per_second: request.maxEventsPerSecond,
+      partitions: request.partitions ?? 1,
     })
     .onConflict((oc) =>
       oc
@@ -52,6 +55,18 @@ export async function createRun(
     await db
       .insertInto('backfill_run_resources')
       .values(request.resources.map((resource) => ({ run_id: inserted.id, resource })))
+      .execute();
+    await db
+      .insertInto('backfill_run_partitions')
+      .values(
+        request.resources.flatMap((resource) =>
+          Array.from({ length: inserted.partitions }, (_, partition) => ({
+            run_id: inserted.id,
+            resource,
+            partition,
+          })),
+        ),
+      )
       .execute();
     return { run: inserted, created: true };
   }
@@ -122,59 +137,96 @@ export async function markRunStarted(db: Db, runId: string): Promise<boolean> {
   return result.numUpdatedRows > 0n;
 }
 
-export async function markResourceStarted(
+/** One partition (id range) of one resource of one run: the unit a resource job works on. */
+export interface PartitionRef {
+  runId: string;
+  resource: Resource;
+  partition: number;
+}
+
+const partitionWhere = (ref: PartitionRef) =>
+  sql`run_id = ${ref.runId} AND resource = ${ref.resource} AND partition = ${ref.partition}`;
+
+export async function markPartitionStarted(
   db: Db,
-  runId: string,
-  resource: Resource,
+  ref: PartitionRef,
   total: number,
 ): Promise<void> {
-  await db
-    .updateTable('backfill_run_resources')
-    .set({
-      status: 'running',
-      // Keep the first attempt's total and start time across retries.
-      total: sql`coalesce(total, ${total})`,
-      started_at: sql`coalesce(started_at, now())`,
-      last_error: null,
-      updated_at: sql`now()`,
-    })
-    .where('run_id', '=', runId)
-    .where('resource', '=', resource)
-    .execute();
+  // Keep the first attempt's total across retries.
+  await sql`
+    UPDATE backfill_run_partitions
+    SET status = 'running', total = coalesce(total, ${total}), updated_at = now()
+    WHERE ${partitionWhere(ref)}
+  `.execute(db);
+  await refreshResource(db, ref.runId, ref.resource, { clearError: true });
 }
 
-export async function recordResourceProgress(
+export async function recordPartitionProgress(
   db: Db,
-  runId: string,
-  resource: Resource,
+  ref: PartitionRef,
   published: number,
 ): Promise<void> {
-  await db
-    .updateTable('backfill_run_resources')
-    .set({ published, updated_at: sql`now()` })
-    .where('run_id', '=', runId)
-    .where('resource', '=', resource)
-    .execute();
+  await sql`
+    UPDATE backfill_run_partitions SET published = ${published}, updated_at = now()
+    WHERE ${partitionWhere(ref)}
+  `.execute(db);
+  await refreshResource(db, ref.runId, ref.resource);
 }
 
-export async function finishResource(
+export async function finishPartition(
+  db: Db,
+  ref: PartitionRef,
+  outcome: { status: 'completed' | 'failed' | 'cancelled'; published: number; error?: string },
+): Promise<void> {
+  await sql`
+    UPDATE backfill_run_partitions
+    SET status = ${outcome.status}, published = ${outcome.published}, updated_at = now()
+    WHERE ${partitionWhere(ref)}
+  `.execute(db);
+  await refreshResource(db, ref.runId, ref.resource, outcome.error ? { error: outcome.error } : {});
+}
+
+/**
+ * The resource row sums its partitions: published and total, and a status that is failed or
+ * cancelled if any partition is, completed once all are, running while any has started.
+ */
+async function refreshResource(
   db: Db,
   runId: string,
   resource: Resource,
-  outcome: { status: 'completed' | 'failed' | 'cancelled'; published: number; error?: string },
+  options: { error?: string; clearError?: boolean } = {},
 ): Promise<void> {
-  await db
-    .updateTable('backfill_run_resources')
-    .set({
-      status: outcome.status,
-      published: outcome.published,
-      last_error: outcome.error ?? null,
-      finished_at: sql`now()`,
-      updated_at: sql`now()`,
-    })
-    .where('run_id', '=', runId)
-    .where('resource', '=', resource)
-    .execute();
+  await sql`
+    UPDATE backfill_run_resources r SET
+      published = s.published,
+      total = CASE WHEN s.unknown = 0 THEN s.total ELSE r.total END,
+      status = CASE
+        WHEN s.failed > 0 THEN 'failed'
+        WHEN s.cancelled > 0 THEN 'cancelled'
+        WHEN s.completed = s.n THEN 'completed'
+        WHEN s.pending < s.n THEN 'running'
+        ELSE r.status END,
+      started_at = CASE WHEN s.pending < s.n THEN coalesce(r.started_at, now()) ELSE r.started_at END,
+      finished_at = CASE WHEN s.completed + s.failed + s.cancelled = s.n THEN coalesce(r.finished_at, now()) ELSE NULL END,
+      last_error = CASE
+        WHEN ${options.error ?? null}::text IS NOT NULL THEN ${options.error ?? null}::text
+        WHEN ${options.clearError ?? false} THEN NULL
+        ELSE r.last_error END,
+      updated_at = now()
+    FROM (
+      SELECT count(*) AS n,
+        coalesce(sum(published), 0)::int AS published,
+        coalesce(sum(total), 0)::int AS total,
+        count(*) FILTER (WHERE total IS NULL) AS unknown,
+        count(*) FILTER (WHERE status = 'pending') AS pending,
+        count(*) FILTER (WHERE status = 'completed') AS completed,
+        count(*) FILTER (WHERE status = 'failed') AS failed,
+        count(*) FILTER (WHERE status = 'cancelled') AS cancelled
+      FROM backfill_run_partitions
+      WHERE run_id = ${runId} AND resource = ${resource}
+    ) s
+    WHERE r.run_id = ${runId} AND r.resource = ${resource}
+  `.execute(db);
 }
 
 /** Moves an active run to a final state; false when it had already left the active states. */

@@ -11,6 +11,8 @@ export const BackfillSettingsEnv = z.object({
   STREAM_PREFIX: z.string().default(''),
   /** Rows per page, and so events per atomic publish, unless a run says otherwise. */
   BACKFILL_PAGE_SIZE: z.coerce.number().int().min(1).max(10_000).default(1000),
+  /** Id-range partitions per resource, each its own job: more lets more workers share a resource. */
+  BACKFILL_PARTITIONS: z.coerce.number().int().min(1).max(256).default(1),
   /** Default cap on a run's publish rate, across all its resources; 0 = unlimited. */
   BACKFILL_MAX_EVENTS_PER_SECOND: z.coerce.number().int().min(0).default(0),
 });
@@ -21,6 +23,7 @@ export interface BackfillSettings {
   pageSize: number;
   /** null = unlimited. */
   maxEventsPerSecond: number | null;
+  partitions: number;
 }
 
 export function backfillSettingsFrom(env: z.infer<typeof BackfillSettingsEnv>): BackfillSettings {
@@ -29,5 +32,6 @@ export function backfillSettingsFrom(env: z.infer<typeof BackfillSettingsEnv>): 
     streamPrefix: env.STREAM_PREFIX,
     pageSize: env.BACKFILL_PAGE_SIZE,
     maxEventsPerSecond: env.BACKFILL_MAX_EVENTS_PER_SECOND || null,
+    partitions: env.BACKFILL_PARTITIONS,
   };
 }

@@ -21,6 +21,7 @@ export interface RunView {
   sinceDate: string | null;
   pageSize: number;
   maxEventsPerSecond: number | null;
+  partitions: number;
   createdAt: string;
   startedAt: string | null;
   finishedAt: string | null;
@@ -57,6 +58,7 @@ export function viewRun(run: RunWithResources): RunView {
     sinceDate: isoOrNull(run.since_date),
     pageSize: run.page_size,
     maxEventsPerSecond: run.max_events_per_second,
+    partitions: run.partitions,
     createdAt: run.created_at.toISOString(),
     startedAt: isoOrNull(run.started_at),
     finishedAt: isoOrNull(run.finished_at),

@@ -16,6 +16,8 @@ export interface SyncRequest {
   pageSize: number;
   /** Cap on the run's publish rate; null or absent = unlimited. */
   maxEventsPerSecond?: number | null;
+  /** Id-range partitions per resource (default 1). */
+  partitions?: number;
 }
 
 export type SyncResult =
@@ -54,6 +56,7 @@ export async function requestSync(db: Db, request: SyncRequest): Promise<SyncRes
       sinceDate: request.sinceDate,
       pageSize: request.pageSize,
       maxEventsPerSecond: request.maxEventsPerSecond ?? null,
+      partitions: request.partitions ?? 1,
     });
     return { run: await getRun(trx, result.run.id), created: result.created };
   });

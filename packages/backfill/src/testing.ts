@@ -55,6 +55,7 @@ export async function createBackfillTestContext(
     streamPrefix: `${unique}:`,
     pageSize: 100,
     maxEventsPerSecond: null,
+    partitions: 1,
     ...settings,
   };
   const redis = new Redis(redisUrl, { maxRetriesPerRequest: null });

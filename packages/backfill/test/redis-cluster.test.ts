@@ -41,6 +41,7 @@ describe('backfill on Redis Cluster', () => {
       streamPrefix: '',
       pageSize: 50,
       maxEventsPerSecond: null,
+      partitions: 2,
     };
     const queues = new BackfillQueues(redis, settings.queuePrefix);
     const workers = startBackfillWorkers(
@@ -67,6 +68,7 @@ describe('backfill on Redis Cluster', () => {
         skipHistoricalSync: false,
         pageSize: 50,
         maxEventsPerSecond: 50_000,
+        partitions: 2,
       });
       if (!run) throw new Error('expected a run');
       await queues.enqueueRun(run);

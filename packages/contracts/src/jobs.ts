@@ -22,8 +22,12 @@ export const ResourceJobData = RunJobData.extend({
   resource: z.enum(RESOURCES),
   sinceDate: z.iso.datetime({ offset: true }).nullable(),
   pageSize: z.number().int().min(1).max(10_000),
+  /** Which id-range partition of the resource this job covers, of how many. */
+  partition: z.number().int().min(0).default(0),
+  partitions: z.number().int().min(1).max(256).default(1),
 });
 export type ResourceJobData = z.infer<typeof ResourceJobData>;
 
-// BullMQ reserves ":" in custom job ids.
-export const resourceJobId = (runId: string, resource: Resource) => `${runId}-${resource}`;
+// BullMQ reserves ":" in custom job ids. An unpartitioned resource's job is `<runId>-<resource>`.
+export const resourceJobId = (runId: string, resource: Resource, partition = 0, partitions = 1) =>
+  partitions === 1 ? `${runId}-${resource}` : `${runId}-${resource}-${partition}`;

@@ -93,6 +93,7 @@ export interface Database {
   backfill_runs: BackfillRunsTable;
   backfill_run_resources: BackfillRunResourcesTable;
   outbox: OutboxTable;
+  backfill_run_partitions: BackfillRunPartitionsTable;
 }
 
 export type Tenant = Selectable<TenantsTable>;
@@ -121,6 +122,8 @@ export interface BackfillRunsTable {
   since_date: Date | null;
   page_size: number;
   max_events_per_second: ColumnType<number | null, number | null | undefined, number | null>;
+  /** Id-range partitions per resource, each its own job. */
+  partitions: ColumnType<number, number | undefined, number>;
   last_error: ColumnType<string | null, string | null | undefined, string | null>;
   created_at: Timestamp;
   started_at: ColumnType<Date | null, Date | null | undefined, Date | null>;
@@ -137,6 +140,16 @@ export interface BackfillRunResourcesTable {
   last_error: ColumnType<string | null, string | null | undefined, string | null>;
   started_at: ColumnType<Date | null, Date | null | undefined, Date | null>;
   finished_at: ColumnType<Date | null, Date | null | undefined, Date | null>;
+  updated_at: Timestamp;
+}
+
+export interface BackfillRunPartitionsTable {
+  run_id: string;
+  resource: 'credits' | 'organizations' | 'memberships';
+  partition: number;
+  status: ColumnType<RunResourceStatus, RunResourceStatus | undefined, RunResourceStatus>;
+  total: ColumnType<number | null, number | null | undefined, number | null>;
+  published: ColumnType<number, number | undefined, number>;
   updated_at: Timestamp;
 }
 

@@ -43,6 +43,7 @@ export function applicationRoutes(app: FastifyInstance, deps: ApplicationRoutesD
       skipHistoricalSync: body.skipHistoricalSync,
       pageSize: settings.pageSize,
       maxEventsPerSecond: settings.maxEventsPerSecond,
+      partitions: settings.partitions,
     });
     const log = request.log.child({ tenantId: params.orgId, appCode: result.application.code });
     if (result.run && result.runCreated) {
@@ -81,6 +82,7 @@ export function applicationRoutes(app: FastifyInstance, deps: ApplicationRoutesD
         dryRun: body.dryRun,
         pageSize: body.pageSize ?? settings.pageSize,
         maxEventsPerSecond: body.maxEventsPerSecond ?? settings.maxEventsPerSecond,
+        partitions: body.partitions ?? settings.partitions,
       });
       if (result.dryRun) {
         const counts = result.counts;

@@ -39,6 +39,8 @@ export const SyncBody = z
     pageSize: z.number().int().min(1).max(10_000).optional(),
     /** Cap on this run's publish rate (default BACKFILL_MAX_EVENTS_PER_SECOND). */
     maxEventsPerSecond: z.number().int().min(1).max(10_000_000).optional(),
+    /** Id-range partitions per resource, each its own job (default BACKFILL_PARTITIONS). */
+    partitions: z.number().int().min(1).max(256).optional(),
   })
   .refine((body) => body.syncCredits || body.syncOrganizations || body.syncAssignments, {
     error: 'at least one of syncCredits, syncOrganizations, syncAssignments must be true',

@@ -11,14 +11,15 @@ import type { Logger } from 'pino';
 import { reviveFailedRun } from '../controls';
 import { publishStartedMarker } from '../markers';
 import { checkpointKey, publishPage, type RedisClient, readCheckpoint } from '../publisher';
-import { RESOURCE_DEFINITIONS } from '../resources';
+import { partitionRange, RESOURCE_DEFINITIONS } from '../resources';
 import {
-  finishResource,
+  finishPartition,
   getRun,
   getRunStatus,
-  markResourceStarted,
+  markPartitionStarted,
   markRunStarted,
-  recordResourceProgress,
+  type PartitionRef,
+  recordPartitionProgress,
 } from '../runs';
 import type { BackfillSettings } from '../settings';
 import { throttle } from '../throttle';
@@ -79,12 +80,18 @@ export function createResourceProcessor(deps: ProcessorDeps) {
       tenantId,
       appCode,
       sinceDate: data.sinceDate ? new Date(data.sinceDate) : null,
+      range: partitionRange(data.partition, data.partitions),
     };
+    const ref: PartitionRef = { runId, resource, partition: data.partition };
     const total = await definition.count(deps.db, scope);
-    await markResourceStarted(deps.db, runId, resource, total);
+    await markPartitionStarted(deps.db, ref, total);
 
     const stream = streamName(definition.eventType, appCode, deps.settings.streamPrefix);
-    const key = checkpointKey(stream, runId, resource);
+    const key = checkpointKey(
+      stream,
+      runId,
+      data.partitions === 1 ? resource : `${resource}:${data.partition}of${data.partitions}`,
+    );
     const run = await getRun(deps.db, runId);
     await publishStartedMarker(
       {
@@ -153,7 +160,7 @@ export function createResourceProcessor(deps: ProcessorDeps) {
       if (signal?.aborted) {
         // The process is stopping: hand the job back between pages (no attempt used up); the
         // next worker to take it resumes after the page just published.
-        await recordResourceProgress(deps.db, runId, resource, checkpoint.published);
+        await recordPartitionProgress(deps.db, ref, checkpoint.published);
         await job.moveToWait(token);
         log.info({ checkpoint }, 'stopping: job handed back after the current page');
         throw new WaitingError();
@@ -163,12 +170,12 @@ export function createResourceProcessor(deps: ProcessorDeps) {
         lastReport = Date.now();
         await Promise.all([
           job.updateProgress({ published: checkpoint.published, total }),
-          recordResourceProgress(deps.db, runId, resource, checkpoint.published),
+          recordPartitionProgress(deps.db, ref, checkpoint.published),
         ]);
         const now = await getRunStatus(deps.db, runId);
         if (now === 'paused') return waitWhilePaused(job, token);
         if (now === 'cancelled') {
-          await finishResource(deps.db, runId, resource, {
+          await finishPartition(deps.db, ref, {
             status: 'cancelled',
             published: checkpoint.published,
           });
@@ -179,7 +186,7 @@ export function createResourceProcessor(deps: ProcessorDeps) {
     }
 
     await job.updateProgress({ published: checkpoint.published, total });
-    await finishResource(deps.db, runId, resource, {
+    await finishPartition(deps.db, ref, {
       status: 'completed',
       published: checkpoint.published,
     });

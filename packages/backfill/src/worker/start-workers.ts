@@ -11,7 +11,7 @@ import {
 } from '@historical-sync/contracts';
 import { StaleCheckpointError } from '@historical-sync/domain';
 import { type Job, UnrecoverableError, Worker } from 'bullmq';
-import { finishResource, finishRun } from '../runs';
+import { finishPartition, finishRun } from '../runs';
 import { createResourceProcessor, type ProcessorDeps } from './resource-processor';
 import { createRunProcessor } from './run-processor';
 
@@ -76,7 +76,7 @@ export function startBackfillWorkers(deps: ProcessorDeps, options: WorkerOptions
 
 /** After the last attempt (or an error no retry can fix) the run fails with the reason. */
 async function onResourceFailed(deps: ProcessorDeps, job: Job<ResourceJobData>, error: Error) {
-  const { runId, tenantId, appCode, resource } = job.data;
+  const { runId, tenantId, appCode, resource, partition = 0 } = job.data;
   const log = deps.logger.child({ tenantId, appCode, runId, jobId: job.id, resource });
   if (error instanceof StaleCheckpointError) return; // another worker owns the job now
   const final = error instanceof UnrecoverableError || job.attemptsMade >= (job.opts.attempts ?? 1);
@@ -86,11 +86,15 @@ async function onResourceFailed(deps: ProcessorDeps, job: Job<ResourceJobData>, 
   }
   try {
     const progress = job.progress as { published?: number } | undefined;
-    await finishResource(deps.db, runId, resource, {
-      status: 'failed',
-      published: progress?.published ?? 0,
-      error: error.message,
-    });
+    await finishPartition(
+      deps.db,
+      { runId, resource, partition },
+      {
+        status: 'failed',
+        published: progress?.published ?? 0,
+        error: error.message,
+      },
+    );
     await finishRun(deps.db, runId, { status: 'failed', error: `${resource}: ${error.message}` });
     log.error(
       { err: error },
