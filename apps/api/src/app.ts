@@ -3,6 +3,7 @@ import type { BackfillQueues, BackfillSettings, RedisClient } from '@historical-
 import type { Db } from '@historical-sync/db';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
+import { openApiDocument } from './openapi';
 import { requireAdminKey } from './plugins/admin-auth';
 import { registerBullBoard } from './plugins/bull-board';
 import { registerErrorHandling } from './plugins/errors';
@@ -29,6 +30,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   const observability = { ...deps, streamPrefix: deps.settings.streamPrefix };
   healthRoutes(app, observability);
+  const openApi = openApiDocument();
+  app.get('/docs', async () => openApi);
 
   await registerBullBoard(app, deps.queues, deps.adminApiKey);
   await app.register(async (admin) => {

@@ -57,3 +57,43 @@ describe('health, readiness and metrics', () => {
     );
   });
 });
+
+describe('/docs', () => {
+  it('serves an OpenAPI document generated from the request schemas', async () => {
+    const { buildApp } = await import('../src/app');
+    const { createApiTestContext } = await import('./helpers');
+    const t = await createApiTestContext('openapi');
+    try {
+      const app = t.app ?? (await buildApp({} as never));
+      const response = await app.inject({ method: 'GET', url: '/docs' });
+      expect(response.statusCode).toBe(200);
+      const doc = response.json();
+      expect(doc.openapi).toBe('3.1.0');
+      const toggle = doc.paths['/admin/organizations/{orgId}/applications/{appId}/toggle'].post;
+      expect(toggle.requestBody.content['application/json'].schema).toMatchObject({
+        type: 'object',
+        properties: { isEnabled: { type: 'boolean' }, skipHistoricalSync: { type: 'boolean' } },
+        required: ['isEnabled'],
+        additionalProperties: false,
+      });
+      const sync =
+        doc.paths['/admin/organizations/{orgId}/applications/{appCode}/sync-historical'].post;
+      expect(Object.keys(sync.requestBody.content['application/json'].schema.properties)).toEqual(
+        expect.arrayContaining([
+          'syncCredits',
+          'syncOrganizations',
+          'syncAssignments',
+          'dryRun',
+          'sinceDate',
+          'pageSize',
+          'maxEventsPerSecond',
+          'partitions',
+        ]),
+      );
+      expect(toggle.parameters.map((p: { name: string }) => p.name)).toEqual(['orgId', 'appId']);
+      expect(Object.keys(doc.paths).length).toBeGreaterThanOrEqual(15);
+    } finally {
+      await t.close();
+    }
+  });
+});

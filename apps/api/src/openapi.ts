@@ -1,0 +1,226 @@
+/**
+ * The OpenAPI document, generated from the same zod schemas the routes validate with, so the
+ * docs cannot drift from what the API accepts. Served at /docs.
+ */
+import { z } from 'zod';
+import {
+  AppCodeParams,
+  OrgParams,
+  RunParams,
+  SyncBody,
+  ToggleBody,
+  ToggleParams,
+} from './routes/schemas';
+import {
+  AddMembershipBody,
+  AllocateCreditsBody,
+  AllocationParams,
+  CreateOrganizationBody,
+  DeactivateAllocationBody,
+  EntityParams,
+  MembershipParams,
+  UpdateAllocationBody,
+  UpdateOrganizationBody,
+} from './routes/write-schemas';
+
+interface RouteDoc {
+  method: 'get' | 'post' | 'patch' | 'delete';
+  path: string;
+  summary: string;
+  params?: z.ZodObject;
+  body?: z.ZodType;
+  success: number;
+  auth?: 'bearer' | 'none';
+}
+
+const ROUTES: RouteDoc[] = [
+  {
+    method: 'post',
+    path: '/admin/organizations/{orgId}/applications/{appId}/toggle',
+    summary:
+      'Enable or disable an application; an enable that changes the state starts one backfill run',
+    params: ToggleParams,
+    body: ToggleBody,
+    success: 200,
+  },
+  {
+    method: 'post',
+    path: '/admin/organizations/{orgId}/applications/{appCode}/sync-historical',
+    summary: 'Manual historical sync (or dry run counts)',
+    params: AppCodeParams,
+    body: SyncBody,
+    success: 202,
+  },
+  {
+    method: 'get',
+    path: '/admin/organizations/{orgId}/applications/{appCode}/sync-status',
+    summary: 'Counts, whether a sync is needed, the latest run and the outbox backlog',
+    params: AppCodeParams,
+    success: 200,
+  },
+  {
+    method: 'get',
+    path: '/admin/organizations/{orgId}/sync-runs/{runId}',
+    summary: "One run's progress",
+    params: RunParams,
+    success: 200,
+  },
+  {
+    method: 'post',
+    path: '/admin/organizations/{orgId}/sync-runs/{runId}/pause',
+    summary: 'Pause a run',
+    params: RunParams,
+    success: 200,
+  },
+  {
+    method: 'post',
+    path: '/admin/organizations/{orgId}/sync-runs/{runId}/resume',
+    summary: 'Resume a paused run',
+    params: RunParams,
+    success: 200,
+  },
+  {
+    method: 'post',
+    path: '/admin/organizations/{orgId}/sync-runs/{runId}/cancel',
+    summary: 'Cancel a run',
+    params: RunParams,
+    success: 200,
+  },
+  {
+    method: 'post',
+    path: '/admin/organizations/{orgId}/organizations',
+    summary: 'Create an organization (org.created)',
+    params: OrgParams,
+    body: CreateOrganizationBody,
+    success: 201,
+  },
+  {
+    method: 'patch',
+    path: '/admin/organizations/{orgId}/organizations/{entityId}',
+    summary: 'Update an organization (org.updated)',
+    params: EntityParams,
+    body: UpdateOrganizationBody,
+    success: 200,
+  },
+  {
+    method: 'delete',
+    path: '/admin/organizations/{orgId}/organizations/{entityId}',
+    summary: 'Delete (deactivate) an organization (org.deleted)',
+    params: EntityParams,
+    success: 200,
+  },
+  {
+    method: 'post',
+    path: '/admin/organizations/{orgId}/credit-allocations',
+    summary: 'Allocate credits (credit.allocated)',
+    params: OrgParams,
+    body: AllocateCreditsBody,
+    success: 201,
+  },
+  {
+    method: 'patch',
+    path: '/admin/organizations/{orgId}/credit-allocations/{allocationId}',
+    summary: 'Update an allocation (credit.updated)',
+    params: AllocationParams,
+    body: UpdateAllocationBody,
+    success: 200,
+  },
+  {
+    method: 'post',
+    path: '/admin/organizations/{orgId}/credit-allocations/{allocationId}/deactivate',
+    summary: 'Deactivate or expire an allocation (credit.deactivated)',
+    params: AllocationParams,
+    body: DeactivateAllocationBody,
+    success: 200,
+  },
+  {
+    method: 'post',
+    path: '/admin/organizations/{orgId}/memberships',
+    summary: 'Add a membership (org.assignment.created)',
+    params: OrgParams,
+    body: AddMembershipBody,
+    success: 201,
+  },
+  {
+    method: 'delete',
+    path: '/admin/organizations/{orgId}/memberships/{membershipId}',
+    summary: 'Remove a membership (org.assignment.removed)',
+    params: MembershipParams,
+    success: 200,
+  },
+  { method: 'get', path: '/admin/outbox', summary: 'Outbox backlog', success: 200 },
+  { method: 'get', path: '/metrics', summary: 'Prometheus metrics', success: 200 },
+  { method: 'get', path: '/health', summary: 'The process is up', success: 200, auth: 'none' },
+  {
+    method: 'get',
+    path: '/ready',
+    summary: 'Postgres and Redis are reachable',
+    success: 200,
+    auth: 'none',
+  },
+];
+
+const ERROR = {
+  type: 'object',
+  required: ['error', 'message'],
+  properties: { error: { type: 'string' }, message: { type: 'string' }, field: { type: 'string' } },
+};
+
+// Request schemas describe what a client sends: defaults make fields optional, transforms apply later.
+const jsonSchema = (schema: z.ZodType) =>
+  z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' });
+
+export function openApiDocument(): Record<string, unknown> {
+  const paths: Record<string, Record<string, unknown>> = {};
+  for (const route of ROUTES) {
+    const params = route.params
+      ? (jsonSchema(route.params) as { properties?: Record<string, unknown> })
+      : undefined;
+    paths[route.path] ??= {};
+    (paths[route.path] as Record<string, unknown>)[route.method] = {
+      summary: route.summary,
+      ...(route.auth === 'none' ? { security: [] } : {}),
+      parameters: Object.entries(params?.properties ?? {}).map(([name, schema]) => ({
+        name,
+        in: 'path',
+        required: true,
+        schema,
+      })),
+      ...(route.body
+        ? {
+            requestBody: {
+              required: true,
+              content: { 'application/json': { schema: jsonSchema(route.body) } },
+            },
+          }
+        : {}),
+      responses: {
+        [route.success]: { description: 'success' },
+        ...(route.auth === 'none'
+          ? {}
+          : {
+              401: {
+                description: 'missing or invalid credentials',
+                content: { 'application/json': { schema: ERROR } },
+              },
+            }),
+        400: {
+          description: 'invalid input; `field` names it',
+          content: { 'application/json': { schema: ERROR } },
+        },
+        404: {
+          description: 'unknown tenant, application or row',
+          content: { 'application/json': { schema: ERROR } },
+        },
+        409: { description: 'conflict', content: { 'application/json': { schema: ERROR } } },
+      },
+    };
+  }
+  return {
+    openapi: '3.1.0',
+    info: { title: 'historical-sync admin API', version: '0.1.0' },
+    components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+    security: [{ bearer: [] }],
+    paths,
+  };
+}

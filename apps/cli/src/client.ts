@@ -1,0 +1,87 @@
+/** A small fetch wrapper for the admin API: bearer auth, JSON in and out, one error type. */
+import type { ApiErrorBody } from './api-types';
+
+/** Anything that stops a command: printed as one line, exit code 1. */
+export class CliError extends Error {
+  /** For `--json`: the API's error body, printed as is. */
+  readonly body: unknown;
+
+  constructor(message: string, body?: unknown) {
+    super(message);
+    this.body = body;
+  }
+}
+
+export interface ApiClient {
+  get<T>(path: string): Promise<T>;
+  post<T>(path: string, body?: unknown): Promise<T>;
+}
+
+export interface ClientOptions {
+  baseUrl: string;
+  apiKey: string;
+  /** A request that takes longer is abandoned, so a hung API never hangs a script. */
+  timeoutMs?: number;
+}
+
+export function createClient(options: ClientOptions): ApiClient {
+  const base = options.baseUrl.replace(/\/+$/, '');
+  const timeoutMs = options.timeoutMs ?? 30_000;
+
+  async function request<T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
+    const url = `${base}${path}`;
+    let response: Response;
+    try {
+      response = await fetch(url, {
+        method,
+        headers: {
+          authorization: `Bearer ${options.apiKey}`,
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        },
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal: AbortSignal.timeout(timeoutMs),
+      });
+    } catch (error) {
+      throw new CliError(`cannot reach the API at ${base}: ${reason(error)}`);
+    }
+    const text = await response.text();
+    let parsed: unknown;
+    try {
+      parsed = text ? JSON.parse(text) : undefined;
+    } catch {
+      // A proxy or something else than the API answered.
+      throw new CliError(
+        `${method} ${url} answered ${response.status} with a body that is not JSON`,
+      );
+    }
+    if (!response.ok) throw new CliError(describeApiError(response.status, parsed), parsed);
+    return parsed as T;
+  }
+
+  return {
+    get: (path) => request('GET', path),
+    post: (path, body) => request('POST', path, body ?? {}),
+  };
+}
+
+/** `API 404 not_found: tenant … not found (field orgId)`: the API's own words, status first. */
+export function describeApiError(status: number, body: unknown): string {
+  const error = isErrorBody(body) ? body : undefined;
+  const field = error?.field ? ` (field ${error.field})` : '';
+  return `API ${status}${error ? ` ${error.error}: ${error.message}${field}` : ''}`;
+}
+
+function isErrorBody(body: unknown): body is ApiErrorBody {
+  return typeof body === 'object' && body !== null && 'message' in body && 'error' in body;
+}
+
+/** fetch() hides the useful part (ECONNREFUSED, ENOTFOUND, timeout) in `cause`. */
+function reason(error: unknown): string {
+  if (error instanceof Error && error.name === 'TimeoutError') return 'timed out';
+  const cause = error instanceof Error ? error.cause : undefined;
+  if (cause && typeof cause === 'object') {
+    if ('code' in cause && typeof cause.code === 'string') return cause.code;
+    if (cause instanceof Error) return cause.message;
+  }
+  return error instanceof Error ? error.message : String(error);
+}

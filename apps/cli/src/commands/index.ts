@@ -1,0 +1,15 @@
+/** Every command, in the order `hsync --help` lists them. */
+import type { Command } from '../command';
+import { controlCommands, runCommand } from './runs';
+import { statusCommand } from './status';
+import { syncCommand } from './sync';
+import { disableCommand, enableCommand } from './toggle';
+
+export const COMMANDS: readonly Command[] = [
+  enableCommand,
+  disableCommand,
+  syncCommand,
+  statusCommand,
+  runCommand,
+  ...controlCommands,
+];

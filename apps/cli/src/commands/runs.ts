@@ -1,0 +1,49 @@
+/** `hsync run` (one run's progress) and `hsync pause|resume|cancel` (run controls). */
+import { z } from 'zod';
+import type { RunResponse } from '../api-types';
+import { defineCommand, orgPath, printJson, printLines, runId, tenantId } from '../command';
+import { formatRun } from '../format';
+
+const RunArgs = z.object({ tenantId, runId });
+const runPath = (args: z.infer<typeof RunArgs>) =>
+  `${orgPath(args.tenantId)}/sync-runs/${encodeURIComponent(args.runId)}`;
+
+export const runCommand = defineCommand({
+  name: 'run',
+  summary: "one run's progress",
+  usage: 'run <tenantId> <runId>',
+  details: ['<runId> is what enable and sync print.'],
+  positionals: ['tenantId', 'runId'],
+  options: {},
+  schema: RunArgs,
+  run: async (context, args) => {
+    const run = await context.client.get<RunResponse>(runPath(args));
+    if (context.json) printJson(context, run);
+    else printLines(context, [`${run.appCode} for tenant ${run.tenantId}`, ...formatRun(run)]);
+    return 0;
+  },
+});
+
+const CONTROLS = {
+  pause: 'pause a queued or running run (its jobs wait without publishing)',
+  resume: 'resume a paused run where it stopped',
+  cancel: 'cancel a run that has not completed (final)',
+} as const;
+
+export const controlCommands = Object.entries(CONTROLS).map(([action, summary]) =>
+  defineCommand({
+    name: action,
+    summary,
+    usage: `${action} <tenantId> <runId>`,
+    details: ['Prints the run with its new state. A transition the run does not allow is a 409.'],
+    positionals: ['tenantId', 'runId'],
+    options: {},
+    schema: RunArgs,
+    run: async (context, args) => {
+      const run = await context.client.post<RunResponse>(`${runPath(args)}/${action}`);
+      if (context.json) printJson(context, run);
+      else printLines(context, [`run ${run.runId} is now ${run.status}`, ...formatRun(run)]);
+      return 0;
+    },
+  }),
+);
