@@ -7,11 +7,11 @@ import { createServer, type Server } from 'node:http';
 type Labels = Record<string, string>;
 
 const key = (labels: Labels) => JSON.stringify(Object.entries(labels).sort());
-const escape = (value: string) =>
+const escapeLabel = (value: string) =>
   value.replaceAll('\\', '\\\\').replaceAll('"', '\\"').replaceAll('\n', '\\n');
 const render = (labels: Labels, extra: Labels = {}) => {
   const all = { ...labels, ...extra };
-  const parts = Object.entries(all).map(([k, v]) => `${k}="${escape(v)}"`);
+  const parts = Object.entries(all).map(([k, v]) => `${k}="${escapeLabel(v)}"`);
   return parts.length ? `{${parts.join(',')}}` : '';
 };
 
@@ -88,9 +88,9 @@ export class Histogram implements Metric {
   render(): string {
     const lines = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} histogram`];
     for (const { labels, counts, sum, count } of this.series.values()) {
-      this.buckets.forEach((bound, i) =>
-        lines.push(`${this.name}_bucket${render(labels, { le: String(bound) })} ${counts[i]}`),
-      );
+      this.buckets.forEach((bound, i) => {
+        lines.push(`${this.name}_bucket${render(labels, { le: String(bound) })} ${counts[i]}`);
+      });
       lines.push(`${this.name}_bucket${render(labels, { le: '+Inf' })} ${count}`);
       lines.push(`${this.name}_sum${render(labels)} ${sum}`);
       lines.push(`${this.name}_count${render(labels)} ${count}`);
