@@ -1,0 +1,258 @@
+/**
+ * `npm run bench -- [--memberships 1000000] [--orgs 100000] [--credits 100000] [--page-size 1000]
+ *                   [--partitions 1] [--naive-sample 20000] [--ceiling-sample 200000] [--api-load-seconds 10]`
+ *
+ * A full backfill through the real path (HTTP enable -> queue -> worker process -> Redis Streams)
+ * on a seeded tenant, with two references measured in the same invocation on the same data:
+ *   naive    the spec's method: OFFSET pages, one awaited XADD per event (on a sample);
+ *   ceiling  the same events prebuilt as XADD commands and sent with `redis-cli --pipe`.
+ * While the backfill runs, the toggle and status endpoints are loaded with autocannon.
+ * The last line printed is one JSON object with the headline figures.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { seedTenant } from '@historical-sync/db';
+import { createTestDatabase } from '@historical-sync/db/testing';
+import { findFreePort, localStateDir, startLocalServices } from '@historical-sync/local-stack';
+import autocannon from 'autocannon';
+import { Redis } from 'ioredis';
+import { z } from 'zod';
+import { ceiling } from './lib/ceiling';
+import { naiveBackfill } from './lib/naive';
+import { peakRssMb, startApp } from './lib/processes';
+import { round } from './lib/stats';
+
+const count = (fallback: number) => z.coerce.number().int().min(0).default(fallback);
+const Args = z.object({
+  memberships: count(1_000_000),
+  orgs: count(100_000),
+  credits: count(100_000),
+  'page-size': count(1000),
+  partitions: count(1),
+  'naive-sample': count(20_000),
+  'ceiling-sample': count(200_000),
+  'api-load-seconds': count(10),
+});
+
+const say = (line: string) => process.stdout.write(`${line}\n`);
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const ADMIN_KEY = 'bench-admin-key';
+
+async function main() {
+  const { values } = parseArgs({
+    options: Object.fromEntries(Object.keys(Args.shape).map((k) => [k, { type: 'string' }])),
+  });
+  const args = Args.parse(values);
+  const command = `npm run bench -- ${Object.entries(args)
+    .map(([k, v]) => `--${k} ${v}`)
+    .join(' ')}`;
+  const work = await mkdtemp(join(tmpdir(), 'hs-bench-'));
+  const services = await startLocalServices({
+    stateDir: localStateDir(`bench-${process.pid}`),
+    databaseUrl: process.env.DATABASE_URL,
+    redisUrl: process.env.REDIS_URL,
+    ephemeral: true,
+  });
+  process.env.DATABASE_URL = services.databaseUrl;
+  const database = await createTestDatabase('bench');
+  const redis = new Redis(services.redisUrl);
+  const prefix = `bench${process.pid}`;
+  const apps: ReturnType<typeof startApp>[] = [];
+  try {
+    say(
+      `seeding ${args.memberships} memberships, ${args.orgs} organizations, ${args.credits} credit allocations...`,
+    );
+    const seedStarted = performance.now();
+    const { tenantId } = await seedTenant(database.db, {
+      tenantName: 'bench',
+      organizations: args.orgs,
+      memberships: args.memberships,
+      creditAllocations: args.credits,
+      app: 'crm',
+      seed: 1,
+    });
+    const { tenantId: otherTenant } = await seedTenant(database.db, {
+      tenantName: 'bench-other',
+      organizations: 1,
+      memberships: 1,
+      creditAllocations: 0,
+      app: 'crm',
+      seed: 2,
+    });
+    await database.db
+      .executeQuery({ sql: 'VACUUM ANALYZE', parameters: [], query: { kind: 'RawNode' } } as never)
+      .catch(() => {});
+    say(`seeded in ${round((performance.now() - seedStarted) / 1000, 1)} s`);
+
+    const naive = await naiveBackfill(
+      database.db,
+      redis,
+      tenantId,
+      Math.min(args['naive-sample'], args.memberships),
+      `${prefix}-naive:`,
+    );
+    say(
+      `naive    ${naive.events} events in ${round(naive.seconds, 2)} s: ${round(naive.eventsPerSecond)} events/s (OFFSET pages of 100, one awaited XADD per event)`,
+    );
+    const roof = await ceiling(
+      database.db,
+      redis,
+      services.redisUrl,
+      tenantId,
+      Math.min(args['ceiling-sample'], args.memberships),
+      work,
+      `${prefix}-ceiling:`,
+    );
+    say(
+      `ceiling  ${roof.events} events in ${round(roof.seconds, 2)} s: ${round(roof.eventsPerSecond)} events/s (redis-cli --pipe of prebuilt XADDs)`,
+    );
+
+    const port = await findFreePort();
+    const env = {
+      ...process.env,
+      DATABASE_URL: database.url,
+      REDIS_URL: services.redisUrl,
+      QUEUE_PREFIX: prefix,
+      STREAM_PREFIX: `${prefix}:`,
+      BACKFILL_PAGE_SIZE: String(args['page-size']),
+      BACKFILL_PARTITIONS: String(args.partitions),
+      PORT: String(port),
+      ADMIN_API_KEY: ADMIN_KEY,
+      LOG_LEVEL: 'warn',
+    };
+    const api = startApp('api', env);
+    const worker = startApp('worker', {
+      ...env,
+      WORKER_ROLES: 'runs,credits,organizations,memberships',
+    });
+    apps.push(api, worker);
+    const base = `http://127.0.0.1:${port}`;
+    const headers = { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json' };
+    for (
+      let i = 0;
+      !(await fetch(`${base}/health`).then(
+        (r) => r.ok,
+        () => false,
+      ));
+      i++
+    ) {
+      if (i > 300) throw new Error(`API did not start: ${api.output()}`);
+      await sleep(100);
+    }
+    await sleep(1_000); // the worker connects
+    const memoryBefore = Number((await redis.info('memory')).match(/used_memory:(\d+)/)?.[1]);
+
+    const started = performance.now();
+    const enable = await fetch(`${base}/admin/organizations/${tenantId}/applications/crm/toggle`, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({ isEnabled: true }),
+    });
+    const { runId } = (await enable.json()) as { runId: string };
+    const load = args['api-load-seconds']
+      ? Promise.all([
+          autocannon({
+            url: `${base}/admin/organizations/${otherTenant}/applications/crm/toggle`,
+            method: 'POST',
+            headers,
+            body: JSON.stringify({ isEnabled: true }),
+            connections: 10,
+            overallRate: 500,
+            duration: args['api-load-seconds'],
+          }),
+          autocannon({
+            url: `${base}/admin/organizations/${otherTenant}/applications/crm/sync-status`,
+            headers,
+            connections: 4,
+            overallRate: 50,
+            duration: args['api-load-seconds'],
+          }),
+        ])
+      : undefined;
+    let run:
+      | {
+          status: string;
+          published: number;
+          total: number;
+          resources: Record<string, { published: number }>;
+        }
+      | undefined;
+    for (;;) {
+      run = (await (
+        await fetch(`${base}/admin/organizations/${tenantId}/sync-runs/${runId}`, { headers })
+      ).json()) as typeof run;
+      if (run?.status === 'completed' || run?.status === 'failed') break;
+      await sleep(50);
+    }
+    const seconds = (performance.now() - started) / 1000;
+    const workerPeakRssMb = await peakRssMb(worker.child.pid);
+    const memoryAfter = Number((await redis.info('memory')).match(/used_memory:(\d+)/)?.[1]);
+    const [toggleLoad, statusLoad] = (await load) ?? [];
+    if (run?.status !== 'completed') throw new Error(`run ${run?.status}: ${worker.output()}`);
+
+    const events = run.published;
+    const eventsPerSecond = events / seconds;
+    say(
+      `ours     ${events} events in ${round(seconds, 2)} s: ${round(eventsPerSecond)} events/s end to end (HTTP enable -> queue -> worker -> streams)`,
+    );
+    const perResource = await database.db
+      .selectFrom('backfill_run_resources')
+      .select(['resource', 'published', 'started_at', 'finished_at'])
+      .where('run_id', '=', runId)
+      .execute();
+    for (const r of perResource) {
+      const s =
+        r.started_at && r.finished_at
+          ? (r.finished_at.getTime() - r.started_at.getTime()) / 1000
+          : Number.NaN;
+      say(
+        `  ${r.resource.padEnd(14)} ${r.published} events in ${round(s, 2)} s: ${round(r.published / s)} events/s`,
+      );
+    }
+    say(
+      `worker peak RSS ${round(workerPeakRssMb)} MB; Redis memory growth ${round((memoryAfter - memoryBefore) / 2 ** 20)} MB`,
+    );
+    if (toggleLoad && statusLoad) {
+      say(
+        `API under load during the backfill: toggle ${round(toggleLoad.requests.average)} req/s p50 ${toggleLoad.latency.p50} ms p99 ${toggleLoad.latency.p99} ms (${toggleLoad.non2xx} non-2xx); sync-status ${round(statusLoad.requests.average)} req/s p50 ${statusLoad.latency.p50} ms p99 ${statusLoad.latency.p99} ms`,
+      );
+    }
+    const ratioToNaive = eventsPerSecond / naive.eventsPerSecond;
+    const ratioToCeiling = eventsPerSecond / roof.eventsPerSecond;
+    say(
+      `ours / naive = ${round(ratioToNaive, 1)}x; ours / ceiling = ${round(ratioToCeiling, 2)}x; naive at this size would take ${round(events / naive.eventsPerSecond / 60, 1)} min`,
+    );
+    say(`command: ${command}`);
+    say(
+      JSON.stringify({
+        rows: events,
+        eventsPerSecond: round(eventsPerSecond),
+        naiveEventsPerSecond: round(naive.eventsPerSecond),
+        ceilingEventsPerSecond: round(roof.eventsPerSecond),
+        ratioToNaive: round(ratioToNaive, 1),
+        ratioToCeiling: round(ratioToCeiling, 2),
+        workerPeakRssMb: round(workerPeakRssMb),
+        redisMemoryGrowthMb: round((memoryAfter - memoryBefore) / 2 ** 20),
+        ...(toggleLoad
+          ? { toggleP50Ms: toggleLoad.latency.p50, toggleP99Ms: toggleLoad.latency.p99 }
+          : {}),
+        ...(statusLoad
+          ? { statusP50Ms: statusLoad.latency.p50, statusP99Ms: statusLoad.latency.p99 }
+          : {}),
+      }),
+    );
+  } finally {
+    await Promise.all(apps.map((app) => app.stop()));
+    redis.disconnect();
+    await database.destroy();
+    await services.stop();
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`error: ${error instanceof Error ? error.stack : String(error)}\n`);
+  process.exit(1);
+});
