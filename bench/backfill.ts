@@ -20,6 +20,7 @@ import autocannon from 'autocannon';
 import { Redis } from 'ioredis';
 import { z } from 'zod';
 import { ceiling } from './lib/ceiling';
+import { cpuByComponent, cpuDelta } from './lib/cpu';
 import { naiveBackfill } from './lib/naive';
 import { peakRssMb, startApp } from './lib/processes';
 import { round } from './lib/stats';
@@ -34,6 +35,8 @@ const Args = z.object({
   'naive-sample': count(20_000),
   'ceiling-sample': count(200_000),
   'api-load-seconds': count(10),
+  /** Write the worker's CPU profile (.cpuprofile) to this folder. */
+  'profile-dir': z.string().optional(),
 });
 
 const say = (line: string) => process.stdout.write(`${line}\n`);
@@ -60,6 +63,16 @@ async function main() {
   const redis = new Redis(services.redisUrl);
   const prefix = `bench${process.pid}`;
   const apps: ReturnType<typeof startApp>[] = [];
+  let stopping = false;
+  // Ctrl-C still stops every process and server this benchmark started.
+  const onSignal = () => {
+    stopping = true;
+    void Promise.all(apps.map((app) => app.stop()))
+      .then(() => services.stop())
+      .finally(() => process.exit(130));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
   try {
     say(
       `seeding ${args.memberships} memberships, ${args.orgs} organizations, ${args.credits} credit allocations...`,
@@ -81,9 +94,6 @@ async function main() {
       app: 'crm',
       seed: 2,
     });
-    await database.db
-      .executeQuery({ sql: 'VACUUM ANALYZE', parameters: [], query: { kind: 'RawNode' } } as never)
-      .catch(() => {});
     say(`seeded in ${round((performance.now() - seedStarted) / 1000, 1)} s`);
 
     const naive = await naiveBackfill(
@@ -123,10 +133,17 @@ async function main() {
       LOG_LEVEL: 'warn',
     };
     const api = startApp('api', env);
-    const worker = startApp('worker', {
-      ...env,
-      WORKER_ROLES: 'runs,credits,organizations,memberships',
-    });
+    const worker = startApp(
+      'worker',
+      { ...env, WORKER_ROLES: 'runs,credits,organizations,memberships' },
+      args['profile-dir'] ? ['--cpu-prof', `--cpu-prof-dir=${args['profile-dir']}`] : [],
+    );
+    for (const app of [api, worker]) {
+      app.child.once('exit', (code) => {
+        if (!stopping)
+          process.stderr.write(`error: an app exited early (${code}):\n${app.output()}\n`);
+      });
+    }
     apps.push(api, worker);
     const base = `http://127.0.0.1:${port}`;
     const headers = { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json' };
@@ -144,6 +161,7 @@ async function main() {
     await sleep(1_000); // the worker connects
     const memoryBefore = Number((await redis.info('memory')).match(/used_memory:(\d+)/)?.[1]);
 
+    const cpuBefore = await cpuByComponent(worker.child.pid);
     const started = performance.now();
     const enable = await fetch(`${base}/admin/organizations/${tenantId}/applications/crm/toggle`, {
       method: 'POST',
@@ -151,26 +169,6 @@ async function main() {
       body: JSON.stringify({ isEnabled: true }),
     });
     const { runId } = (await enable.json()) as { runId: string };
-    const load = args['api-load-seconds']
-      ? Promise.all([
-          autocannon({
-            url: `${base}/admin/organizations/${otherTenant}/applications/crm/toggle`,
-            method: 'POST',
-            headers,
-            body: JSON.stringify({ isEnabled: true }),
-            connections: 10,
-            overallRate: 500,
-            duration: args['api-load-seconds'],
-          }),
-          autocannon({
-            url: `${base}/admin/organizations/${otherTenant}/applications/crm/sync-status`,
-            headers,
-            connections: 4,
-            overallRate: 50,
-            duration: args['api-load-seconds'],
-          }),
-        ])
-      : undefined;
     let run:
       | {
           status: string;
@@ -184,12 +182,13 @@ async function main() {
         await fetch(`${base}/admin/organizations/${tenantId}/sync-runs/${runId}`, { headers })
       ).json()) as typeof run;
       if (run?.status === 'completed' || run?.status === 'failed') break;
+      if (worker.child.exitCode !== null) throw new Error(`the worker exited: ${worker.output()}`);
       await sleep(50);
     }
     const seconds = (performance.now() - started) / 1000;
     const workerPeakRssMb = await peakRssMb(worker.child.pid);
+    const cpu = cpuDelta(cpuBefore, await cpuByComponent(worker.child.pid));
     const memoryAfter = Number((await redis.info('memory')).match(/used_memory:(\d+)/)?.[1]);
-    const [toggleLoad, statusLoad] = (await load) ?? [];
     if (run?.status !== 'completed') throw new Error(`run ${run?.status}: ${worker.output()}`);
 
     const events = run.published;
@@ -212,11 +211,61 @@ async function main() {
       );
     }
     say(
+      `CPU seconds during the run (${round(seconds, 1)} s on ${(await import('node:os')).availableParallelism()} cores): ` +
+        Object.entries(cpu)
+          .map(([k, v]) => `${k} ${round(v, 1)}`)
+          .join(', '),
+    );
+    say(
       `worker peak RSS ${round(workerPeakRssMb)} MB; Redis memory growth ${round((memoryAfter - memoryBefore) / 2 ** 20)} MB`,
     );
+    // API under load while a backfill runs: a second run (memberships again), measured apart
+    // from the headline figure so the load generator does not slow the run it measures.
+    let toggleLoad: Awaited<ReturnType<typeof autocannon>> | undefined;
+    let statusLoad: typeof toggleLoad;
+    let loadOverlapped = false;
+    if (args['api-load-seconds']) {
+      await redis.unlink(...(await redis.keys(`${prefix}:*`)));
+      const second = await fetch(
+        `${base}/admin/organizations/${tenantId}/applications/crm/sync-historical`,
+        {
+          method: 'POST',
+          headers,
+          body: JSON.stringify({ syncCredits: false, syncOrganizations: false }),
+        },
+      );
+      const { runId: loadRunId } = (await second.json()) as { runId: string };
+      await sleep(500);
+      [toggleLoad, statusLoad] = await Promise.all([
+        autocannon({
+          url: `${base}/admin/organizations/${otherTenant}/applications/crm/toggle`,
+          method: 'POST',
+          headers,
+          body: JSON.stringify({ isEnabled: true }),
+          connections: 10,
+          overallRate: 500,
+          duration: args['api-load-seconds'],
+        }),
+        autocannon({
+          url: `${base}/admin/organizations/${otherTenant}/applications/crm/sync-status`,
+          headers,
+          connections: 4,
+          overallRate: 50,
+          duration: args['api-load-seconds'],
+        }),
+      ]);
+      const loadRun = (await (
+        await fetch(`${base}/admin/organizations/${tenantId}/sync-runs/${loadRunId}`, { headers })
+      ).json()) as { status: string };
+      loadOverlapped = loadRun.status === 'running';
+      await fetch(`${base}/admin/organizations/${tenantId}/sync-runs/${loadRunId}/cancel`, {
+        method: 'POST',
+        headers,
+      });
+    }
     if (toggleLoad && statusLoad) {
       say(
-        `API under load during the backfill: toggle ${round(toggleLoad.requests.average)} req/s p50 ${toggleLoad.latency.p50} ms p99 ${toggleLoad.latency.p99} ms (${toggleLoad.non2xx} non-2xx); sync-status ${round(statusLoad.requests.average)} req/s p50 ${statusLoad.latency.p50} ms p99 ${statusLoad.latency.p99} ms`,
+        `API under load${loadOverlapped ? ' while a backfill ran the whole time' : ' (the backfill ended before the load did)'}: toggle ${round(toggleLoad.requests.average)} req/s p50 ${toggleLoad.latency.p50} ms p99 ${toggleLoad.latency.p99} ms (${toggleLoad.non2xx} non-2xx); sync-status ${round(statusLoad.requests.average)} req/s p50 ${statusLoad.latency.p50} ms p99 ${statusLoad.latency.p99} ms`,
       );
     }
     const ratioToNaive = eventsPerSecond / naive.eventsPerSecond;
@@ -244,6 +293,7 @@ async function main() {
       }),
     );
   } finally {
+    stopping = true;
     await Promise.all(apps.map((app) => app.stop()));
     redis.disconnect();
     await database.destroy();

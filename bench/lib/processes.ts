@@ -15,12 +15,18 @@ export interface AppProcess {
 export function startApp(
   app: 'api' | 'worker' | 'crm-consumer',
   env: NodeJS.ProcessEnv,
+  /** Flags for node itself, e.g. --cpu-prof (NODE_OPTIONS refuses those). */
+  nodeArgs: string[] = [],
 ): AppProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', `apps/${app}/src/main.ts`], {
-    cwd: ROOT,
-    env,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    [...nodeArgs, '--import', 'tsx', `apps/${app}/src/main.ts`],
+    {
+      cwd: ROOT,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   let output = '';
   const keep = (chunk: Buffer) => {
     output = (output + chunk.toString()).slice(-20_000);

@@ -11,7 +11,13 @@ import type { Logger } from 'pino';
 import { reviveFailedRun } from '../controls';
 import { publishStartedMarker } from '../markers';
 import { checkpointKey, publishPage, type RedisClient, readCheckpoint } from '../publisher';
-import { partitionRange, RESOURCE_DEFINITIONS } from '../resources';
+import {
+  countRows,
+  partitionRange,
+  RESOURCE_DEFINITIONS,
+  type RenderedRow,
+  renderPage,
+} from '../resources';
 import {
   finishPartition,
   getRun,
@@ -83,7 +89,7 @@ export function createResourceProcessor(deps: ProcessorDeps) {
       range: partitionRange(data.partition, data.partitions),
     };
     const ref: PartitionRef = { runId, resource, partition: data.partition };
-    const total = await definition.count(deps.db, scope);
+    const total = await countRows(deps.db, resource, scope);
     await markPartitionStarted(deps.db, ref, total);
 
     const stream = streamName(definition.eventType, appCode, deps.settings.streamPrefix);
@@ -109,7 +115,12 @@ export function createResourceProcessor(deps: ProcessorDeps) {
     if (checkpoint.cursor) log.info({ checkpoint }, 'resuming after the last published page');
     const context = { tenantId, appCode, runId };
     const fetchPage = (after: string) => {
-      const page = definition.page(deps.db, { ...scope, after, limit: data.pageSize });
+      const page = renderPage(
+        deps.db,
+        resource,
+        { ...scope, after, limit: data.pageSize },
+        context,
+      );
       // Handled where it is awaited; this keeps an abandoned prefetch from being "unhandled".
       page.catch(() => {});
       return page;
@@ -119,25 +130,15 @@ export function createResourceProcessor(deps: ProcessorDeps) {
     let lastReport = 0;
     let next = fetchPage(checkpoint.cursor);
     for (;;) {
-      const rows = await next;
-      if (rows.length === 0) break;
-      const lastId = rows[rows.length - 1].id as string;
+      const rows: RenderedRow[] = await next;
+      const lastRow = rows[rows.length - 1];
+      if (!lastRow) break;
+      const lastId = lastRow.id;
       // Read the next page while this one is published.
       next = rows.length < data.pageSize ? Promise.resolve([]) : fetchPage(lastId);
 
-      const events = rows.map((row) => {
-        const event = definition.toEvent(row, context);
-        const checked = definition.schema.safeParse(event);
-        if (!checked.success) {
-          // Retrying cannot fix a row: fail the run with a reason a person can act on.
-          const issue = checked.error.issues[0];
-          throw new UnrecoverableError(
-            `${resource} row ${row.id} is not a valid ${definition.eventType} event: ` +
-              `${issue?.path.join('.')}: ${issue?.message}`,
-          );
-        }
-        return JSON.stringify(event);
-      });
+      const events = rows.map((row) => row.event);
+      checkPage(rows, definition, resource);
 
       if (maxEventsPerSecond) await throttle(deps.redis, runId, events.length, maxEventsPerSecond);
       const publishStarted = performance.now();
@@ -202,4 +203,30 @@ async function waitWhilePaused(
 ): Promise<never> {
   await job.moveToDelayed(Date.now() + PAUSED_RECHECK_MS, token);
   throw new DelayedError();
+}
+
+/**
+ * Validation where it pays at this rate: the page's first event against the whole contract (the
+ * rendering's shape), every row's data-dependent fields against their part of the contract. A
+ * row that fails cannot be fixed by retrying: the run fails with a reason a person can act on.
+ */
+function checkPage(
+  rows: RenderedRow[],
+  definition: (typeof RESOURCE_DEFINITIONS)[keyof typeof RESOURCE_DEFINITIONS],
+  resource: string,
+): void {
+  const fail = (row: RenderedRow, issue: { path: PropertyKey[]; message: string } | undefined) => {
+    throw new UnrecoverableError(
+      `${resource} row ${row.id} is not a valid ${definition.eventType} event: ` +
+        `${issue?.path.join('.')}: ${issue?.message}`,
+    );
+  };
+  for (const row of rows) {
+    const checked = definition.rowSchema?.safeParse(row);
+    if (checked && !checked.success) fail(row, checked.error.issues[0]);
+  }
+  const first = rows[0];
+  if (!first) return;
+  const full = definition.schema.safeParse(JSON.parse(first.event));
+  if (!full.success) fail(first, full.error.issues[0]);
 }

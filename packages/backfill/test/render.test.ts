@@ -1,0 +1,121 @@
+/**
+ * Postgres renders historical events; the TypeScript builders of packages/domain render live
+ * ones. This pins them together: for the same rows, both give the same event, field for field.
+ */
+import { randomUUID } from 'node:crypto';
+import { seedTenant } from '@historical-sync/db';
+import { createTestDatabase, type TestDatabase } from '@historical-sync/db/testing';
+import {
+  creditStateEvent,
+  membershipCreatedEvent,
+  organizationStateEvent,
+} from '@historical-sync/domain';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { renderPage } from '../src/resources';
+
+describe('events rendered by Postgres', () => {
+  let test: TestDatabase;
+  let tenantId: string;
+  const context = { appCode: 'crm', runId: randomUUID() };
+  const delivery = { targetApplication: 'crm', isHistoricalSync: true, runId: context.runId };
+
+  beforeAll(async () => {
+    test = await createTestDatabase('render');
+    ({ tenantId } = await seedTenant(test.db, {
+      tenantName: 'render',
+      organizations: 6,
+      memberships: 12,
+      creditAllocations: 5,
+      app: 'crm',
+      seed: 3,
+    }));
+    const [parent, child] = await test.db
+      .selectFrom('entities')
+      .select('id')
+      .where('tenant_id', '=', tenantId)
+      .orderBy('id')
+      .limit(2)
+      .execute();
+    // Nulls, a parent, an odd string, a deactivated organization, an updated version, an expiry.
+    await test.db
+      .updateTable('entities')
+      .set({
+        parent_id: parent?.id ?? null,
+        description: null,
+        website: 'https://x.example/"quoted"\\n',
+        name: 'Ünïcode ✓',
+      })
+      .where('id', '=', child?.id ?? '')
+      .execute();
+    await test.db
+      .updateTable('entities')
+      .set({ is_active: false })
+      .where('id', '=', parent?.id ?? '')
+      .execute();
+    const [credit] = await test.db
+      .selectFrom('credit_allocations')
+      .select('id')
+      .where('tenant_id', '=', tenantId)
+      .orderBy('id')
+      .limit(1)
+      .execute();
+    await test.db
+      .updateTable('credit_allocations')
+      .set({ expires_at: null })
+      .where('id', '=', credit?.id ?? '')
+      .execute();
+  });
+  afterAll(async () => {
+    await test.destroy();
+  });
+
+  const render = (resource: 'credits' | 'organizations' | 'memberships') =>
+    renderPage(
+      test.db,
+      resource,
+      { tenantId, appCode: 'crm', sinceDate: null, after: '', limit: 100 },
+      { tenantId, ...context },
+    );
+
+  it('match the builders for organizations', async () => {
+    const rendered = await render('organizations');
+    const rows = await test.db
+      .selectFrom('entities')
+      .selectAll()
+      .where('tenant_id', '=', tenantId)
+      .orderBy('id')
+      .execute();
+    expect(rendered.map((r) => JSON.parse(r.event))).toEqual(
+      rows.map((row) => organizationStateEvent('org.created', tenantId, row, delivery)),
+    );
+    expect(rendered.some((r) => JSON.parse(r.event).parentId)).toBe(true);
+  });
+
+  it('match the builders for memberships', async () => {
+    const rendered = await render('memberships');
+    const rows = await test.db
+      .selectFrom('organization_memberships')
+      .selectAll()
+      .where('tenant_id', '=', tenantId)
+      .orderBy('id')
+      .execute();
+    expect(rendered.map((r) => JSON.parse(r.event))).toEqual(
+      rows.map((row) => membershipCreatedEvent(tenantId, row, delivery)),
+    );
+  });
+
+  it('match the builders for credit allocations', async () => {
+    const rendered = await render('credits');
+    const rows = await test.db
+      .selectFrom('credit_allocations')
+      .selectAll()
+      .where('tenant_id', '=', tenantId)
+      .orderBy('id')
+      .execute();
+    expect(rendered.map((r) => JSON.parse(r.event))).toEqual(
+      rows.map((row) => creditStateEvent('credit.allocated', tenantId, row, delivery)),
+    );
+    expect(rendered.some((r) => JSON.parse(r.event).expiresAt === null)).toBe(true);
+    expect(rendered.some((r) => JSON.parse(r.event).expiresAt !== null)).toBe(true);
+  });
+});
