@@ -21,6 +21,7 @@ import { Redis } from 'ioredis';
 import { z } from 'zod';
 import { ceiling } from './lib/ceiling';
 import { cpuByComponent, cpuDelta } from './lib/cpu';
+import { flowControlPhase } from './lib/flow';
 import { naiveBackfill } from './lib/naive';
 import { peakRssMb, startApp } from './lib/processes';
 import { round } from './lib/stats';
@@ -35,6 +36,10 @@ const Args = z.object({
   'naive-sample': count(20_000),
   'ceiling-sample': count(200_000),
   'api-load-seconds': count(10),
+  /** Flow control phase: the backlog bound, and how fast the slow consumer acknowledges. */
+  'flow-bound': count(50_000),
+  'slow-consumer-rate': count(20_000),
+  'flow-seconds': count(10),
   /** Write the worker's CPU profile (.cpuprofile) to this folder. */
   'profile-dir': z.string().optional(),
 });
@@ -135,7 +140,11 @@ async function main() {
     const api = startApp('api', env);
     const worker = startApp(
       'worker',
-      { ...env, WORKER_ROLES: 'runs,credits,organizations,memberships' },
+      {
+        ...env,
+        WORKER_ROLES: 'runs,credits,organizations,memberships',
+        BACKFILL_MAX_STREAM_BACKLOG: String(args['flow-bound']),
+      },
       args['profile-dir'] ? ['--cpu-prof', `--cpu-prof-dir=${args['profile-dir']}`] : [],
     );
     for (const app of [api, worker]) {
@@ -235,7 +244,8 @@ async function main() {
         },
       );
       const { runId: loadRunId } = (await second.json()) as { runId: string };
-      await sleep(500);
+      // Warm the API up (JIT, connection pools) so the measurement is of a running service.
+      await autocannon({ url: `${base}/health`, connections: 4, duration: 1 });
       [toggleLoad, statusLoad] = await Promise.all([
         autocannon({
           url: `${base}/admin/organizations/${otherTenant}/applications/crm/toggle`,
@@ -266,6 +276,24 @@ async function main() {
     if (toggleLoad && statusLoad) {
       say(
         `API under load${loadOverlapped ? ' while a backfill ran the whole time' : ' (the backfill ended before the load did)'}: toggle ${round(toggleLoad.requests.average)} req/s p50 ${toggleLoad.latency.p50} ms p99 ${toggleLoad.latency.p99} ms (${toggleLoad.non2xx} non-2xx); sync-status ${round(statusLoad.requests.average)} req/s p50 ${statusLoad.latency.p50} ms p99 ${statusLoad.latency.p99} ms`,
+      );
+    }
+    const flow = args['flow-seconds']
+      ? await flowControlPhase({
+          redis,
+          base,
+          headers,
+          tenantId,
+          prefix,
+          bound: args['flow-bound'],
+          rate: args['slow-consumer-rate'],
+          seconds: args['flow-seconds'],
+        })
+      : undefined;
+    if (flow) {
+      say(
+        `flow control: slow consumer at ${args['slow-consumer-rate']}/s for ${args['flow-seconds']} s, bound ${args['flow-bound']}: ` +
+          `largest backlog ${flow.largestBacklog}, ${flow.published} events published (${round(flow.published / args['flow-seconds'])}/s), Redis memory growth ${round(flow.redisGrowthMb)} MB`,
       );
     }
     const ratioToNaive = eventsPerSecond / naive.eventsPerSecond;

@@ -38,6 +38,26 @@ export async function toggleApplication(db: Db, request: ToggleRequest): Promise
   await getTenant(db, request.tenantId);
   const application = await getApplication(db, request.application);
 
+  // Already in the requested state: answer from one read, without a transaction or a row lock
+  // (client retries and repeated enables are common, and must stay cheap under load).
+  const current = await db
+    .selectFrom('organization_applications')
+    .selectAll()
+    .where('tenant_id', '=', request.tenantId)
+    .where('application_id', '=', application.id)
+    .executeTakeFirst();
+  if (current && current.is_enabled === request.isEnabled) {
+    return {
+      application,
+      isEnabled: current.is_enabled,
+      changed: false,
+      enabledAt: current.enabled_at,
+      disabledAt: current.disabled_at,
+      run: null,
+      runCreated: false,
+    };
+  }
+
   return db.transaction().execute(async (trx) => {
     // Make sure the row exists, then lock it: concurrent toggles serialize here.
     await trx

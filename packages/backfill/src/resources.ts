@@ -3,7 +3,7 @@
  * the application, organizations, active memberships), paged by keyset on `(tenant_id, id)`
  * (DESIGN.md decision 3), each row rendered as its historical event.
  *
- * Postgres renders the event JSON (json_build_object) on its own core, so the worker passes
+ * Postgres renders the event JSON (string concatenation) on its own core, so the worker passes
  * strings from Postgres to Redis without building, formatting or serializing objects: that was
  * most of the worker's per-row cost. The rendering is pinned to the TypeScript builders of
  * packages/domain (the live path) by a test, and each page's first event is checked against the
@@ -86,16 +86,22 @@ interface ResourceDefinition {
   render(context: EventContext): RawBuilder<string>;
 }
 
-const iso = (column: string) =>
-  sql`to_char(${sql.ref(column)} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
+// JSON fragments built by string concatenation: about three times cheaper for Postgres than
+// json_build_object. Values that need escaping (text) go through to_json; uuids, numbers and
+// booleans need none; NULL becomes JSON null (a NULL would otherwise null the whole string).
+const text = (column: string) => `to_json(${column})::text`;
+const textOrNull = (column: string) => `coalesce(to_json(${column})::text, 'null')`;
+const uuidOrNull = (column: string) => `coalesce('"' || ${column} || '"', 'null')`;
+/** ISO-8601 in UTC with a Z, microseconds when the value has them. */
+const instant = (column: string) =>
+  `(left(to_json(${column} AT TIME ZONE 'UTC')::text, -1) || 'Z"')`;
+const instantOrNull = (column: string) => `coalesce(${instant(column)}, 'null')`;
 
-const eventBase = (prefix: string, eventType: string, context: EventContext) => sql`
-  'eventId', ${prefix} || id || ':v' || version,
-  'tenantId', tenant_id,
-  'version', version,
-  'occurredAt', ${iso('updated_at')},
-  'runId', ${context.runId}::text,
-  'eventType', ${eventType}::text`;
+/** The fields every event starts with; context values are bound parameters, JSON-encoded here. */
+const eventHead = (prefix: string, eventType: string, context: EventContext) =>
+  sql`'{"eventId":"${sql.raw(prefix)}:' || id || ':v' || version || '","tenantId":"' || tenant_id || '","version":' || version || ',"occurredAt":' || ${sql.raw(instant('updated_at'))} || ${`,"runId":${JSON.stringify(context.runId)},"eventType":${JSON.stringify(eventType)}`}`;
+const delivery = (context: EventContext) =>
+  `"targetApplication":${JSON.stringify(context.appCode)},"isHistoricalSync":true`;
 
 const credits: ResourceDefinition = {
   eventType: HISTORICAL_EVENT_TYPE.credits,
@@ -103,17 +109,12 @@ const credits: ResourceDefinition = {
   table: 'credit_allocations',
   dateColumn: 'allocated_at',
   where: (scope) => sql`target_application = ${scope.appCode} AND is_active`,
-  render: (context) => sql<string>`json_build_object(
-    ${eventBase('credit:', 'credit.allocated', context)},
-    'entityId', entity_id,
-    'amount', allocated_amount,
-    'availableCredits', available_credits,
-    'expiresAt', ${iso('expires_at')},
-    'metadata', json_build_object(
-      'allocationId', id,
-      'targetApplication', target_application,
-      'isHistoricalSync', true,
-      'originalAllocatedAt', ${iso('allocated_at')}))::text`,
+  render: (context) => sql<string>`${eventHead('credit', 'credit.allocated', context)}
+    || ',"entityId":"' || entity_id || '","amount":' || allocated_amount
+    || ',"availableCredits":' || available_credits
+    || ',"expiresAt":' || ${sql.raw(instantOrNull('expires_at'))}
+    || ',"metadata":{"allocationId":"' || id || '","targetApplication":' || ${sql.raw(text('target_application'))}
+    || ',"isHistoricalSync":true,"originalAllocatedAt":' || ${sql.raw(instant('allocated_at'))} || '}}'`,
 };
 
 const organizations: ResourceDefinition = {
@@ -123,20 +124,15 @@ const organizations: ResourceDefinition = {
   table: 'entities',
   dateColumn: 'created_at',
   where: () => sql`entity_type = 'organization'`,
-  render: (context) => sql<string>`json_build_object(
-    ${eventBase('organization:', 'org.created', context)},
-    'entityId', id,
-    'code', code,
-    'name', name,
-    'description', description,
-    'industry', industry,
-    'website', website,
-    'parentId', parent_id,
-    'isActive', is_active,
-    'metadata', json_build_object(
-      'targetApplication', ${context.appCode}::text,
-      'isHistoricalSync', true,
-      'originalCreatedAt', ${iso('created_at')}))::text`,
+  render: (context) => sql<string>`${eventHead('organization', 'org.created', context)}
+    || ',"entityId":"' || id || '","code":' || ${sql.raw(text('code'))}
+    || ',"name":' || ${sql.raw(text('name'))}
+    || ',"description":' || ${sql.raw(textOrNull('description'))}
+    || ',"industry":' || ${sql.raw(textOrNull('industry'))}
+    || ',"website":' || ${sql.raw(textOrNull('website'))}
+    || ',"parentId":' || ${sql.raw(uuidOrNull('parent_id'))}
+    || ',"isActive":' || is_active::text
+    || ${`,"metadata":{${delivery(context)},"originalCreatedAt":`} || ${sql.raw(instant('created_at'))} || '}}'`,
 };
 
 const memberships: ResourceDefinition = {
@@ -145,16 +141,10 @@ const memberships: ResourceDefinition = {
   table: 'organization_memberships',
   dateColumn: 'created_at',
   where: () => sql`is_active`,
-  render: (context) => sql<string>`json_build_object(
-    ${eventBase('membership:', 'org.assignment.created', context)},
-    'membershipId', id,
-    'userId', user_id,
-    'entityId', organization_id,
-    'role', role,
-    'metadata', json_build_object(
-      'targetApplication', ${context.appCode}::text,
-      'isHistoricalSync', true,
-      'originalCreatedAt', ${iso('created_at')}))::text`,
+  render: (context) => sql<string>`${eventHead('membership', 'org.assignment.created', context)}
+    || ',"membershipId":"' || id || '","userId":"' || user_id
+    || '","entityId":"' || organization_id || '","role":' || ${sql.raw(text('role'))}
+    || ${`,"metadata":{${delivery(context)},"originalCreatedAt":`} || ${sql.raw(instant('created_at'))} || '}}'`,
 };
 
 export const RESOURCE_DEFINITIONS: Record<Resource, ResourceDefinition> = {

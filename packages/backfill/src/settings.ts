@@ -13,6 +13,11 @@ export const BackfillSettingsEnv = z.object({
   BACKFILL_PAGE_SIZE: z.coerce.number().int().min(1).max(10_000).default(1000),
   /** Id-range partitions per resource, each its own job: more lets more workers share a resource. */
   BACKFILL_PARTITIONS: z.coerce.number().int().min(1).max(256).default(1),
+  /**
+   * Flow control: a backfill waits while any consumer group of its target stream has more than
+   * this many unacknowledged entries; 0 = never wait.
+   */
+  BACKFILL_MAX_STREAM_BACKLOG: z.coerce.number().int().min(0).default(1_000_000),
   /** Default cap on a run's publish rate, across all its resources; 0 = unlimited. */
   BACKFILL_MAX_EVENTS_PER_SECOND: z.coerce.number().int().min(0).default(0),
 });
@@ -24,6 +29,8 @@ export interface BackfillSettings {
   /** null = unlimited. */
   maxEventsPerSecond: number | null;
   partitions: number;
+  /** null = no flow control. */
+  maxStreamBacklog: number | null;
 }
 
 export function backfillSettingsFrom(env: z.infer<typeof BackfillSettingsEnv>): BackfillSettings {
@@ -33,5 +40,6 @@ export function backfillSettingsFrom(env: z.infer<typeof BackfillSettingsEnv>): 
     pageSize: env.BACKFILL_PAGE_SIZE,
     maxEventsPerSecond: env.BACKFILL_MAX_EVENTS_PER_SECOND || null,
     partitions: env.BACKFILL_PARTITIONS,
+    maxStreamBacklog: env.BACKFILL_MAX_STREAM_BACKLOG || null,
   };
 }

@@ -56,6 +56,7 @@ export async function createBackfillTestContext(
     pageSize: 100,
     maxEventsPerSecond: null,
     partitions: 1,
+    maxStreamBacklog: null,
     ...settings,
   };
   const redis = new Redis(redisUrl, { maxRetriesPerRequest: null });

@@ -42,6 +42,7 @@ describe('backfill on Redis Cluster', () => {
       pageSize: 50,
       maxEventsPerSecond: null,
       partitions: 2,
+      maxStreamBacklog: null,
     };
     const queues = new BackfillQueues(redis, settings.queuePrefix);
     const workers = startBackfillWorkers(

@@ -1,8 +1,10 @@
 /**
  * Postgres renders historical events; the TypeScript builders of packages/domain render live
- * ones. This pins them together: for the same rows, both give the same event, field for field.
+ * ones. This pins them together: for the same rows, both give the same event, field for field
+ * (timestamps compared as instants), and every rendered event passes the contract.
  */
 import { randomUUID } from 'node:crypto';
+import { SyncEvent } from '@historical-sync/contracts';
 import { seedTenant } from '@historical-sync/db';
 import { createTestDatabase, type TestDatabase } from '@historical-sync/db/testing';
 import {
@@ -69,6 +71,13 @@ describe('events rendered by Postgres', () => {
     await test.destroy();
   });
 
+  // Postgres keeps microseconds, a JS Date milliseconds: compare instants at millisecond precision.
+  const normalized = (json: string) =>
+    JSON.parse(json, (key, value) =>
+      typeof value === 'string' && /At$|^expiresAt$/.test(key)
+        ? new Date(value).toISOString()
+        : value,
+    );
   const render = (resource: 'credits' | 'organizations' | 'memberships') =>
     renderPage(
       test.db,
@@ -85,10 +94,11 @@ describe('events rendered by Postgres', () => {
       .where('tenant_id', '=', tenantId)
       .orderBy('id')
       .execute();
-    expect(rendered.map((r) => JSON.parse(r.event))).toEqual(
+    expect(rendered.map((r) => normalized(r.event))).toEqual(
       rows.map((row) => organizationStateEvent('org.created', tenantId, row, delivery)),
     );
     expect(rendered.some((r) => JSON.parse(r.event).parentId)).toBe(true);
+    for (const r of rendered) expect(SyncEvent.safeParse(JSON.parse(r.event)).success).toBe(true);
   });
 
   it('match the builders for memberships', async () => {
@@ -99,7 +109,7 @@ describe('events rendered by Postgres', () => {
       .where('tenant_id', '=', tenantId)
       .orderBy('id')
       .execute();
-    expect(rendered.map((r) => JSON.parse(r.event))).toEqual(
+    expect(rendered.map((r) => normalized(r.event))).toEqual(
       rows.map((row) => membershipCreatedEvent(tenantId, row, delivery)),
     );
   });
@@ -112,7 +122,7 @@ describe('events rendered by Postgres', () => {
       .where('tenant_id', '=', tenantId)
       .orderBy('id')
       .execute();
-    expect(rendered.map((r) => JSON.parse(r.event))).toEqual(
+    expect(rendered.map((r) => normalized(r.event))).toEqual(
       rows.map((row) => creditStateEvent('credit.allocated', tenantId, row, delivery)),
     );
     expect(rendered.some((r) => JSON.parse(r.event).expiresAt === null)).toBe(true);

@@ -9,6 +9,7 @@ import { StaleCheckpointError } from '@historical-sync/domain';
 import { DelayedError, type Job, UnrecoverableError, WaitingError } from 'bullmq';
 import type { Logger } from 'pino';
 import { reviveFailedRun } from '../controls';
+import { waitForBacklog } from '../flow-control';
 import { publishStartedMarker } from '../markers';
 import { checkpointKey, publishPage, type RedisClient, readCheckpoint } from '../publisher';
 import {
@@ -140,6 +141,18 @@ export function createResourceProcessor(deps: ProcessorDeps) {
       const events = rows.map((row) => row.event);
       checkPage(rows, definition, resource);
 
+      const bound = deps.settings.maxStreamBacklog;
+      if (bound) {
+        const waitedMs = await waitForBacklog(
+          deps.redis,
+          stream,
+          bound,
+          async () =>
+            Boolean(signal?.aborted) || (await getRunStatus(deps.db, runId)) !== 'running',
+        );
+        if (waitedMs > 0)
+          log.info({ waitedMs, bound }, 'waited for the stream consumers to catch up');
+      }
       if (maxEventsPerSecond) await throttle(deps.redis, runId, events.length, maxEventsPerSecond);
       const publishStarted = performance.now();
       const result = await publishPage(deps.redis, {

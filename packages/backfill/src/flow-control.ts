@@ -1,0 +1,40 @@
+/**
+ * Flow control: a backfill waits while a consumer group of its target stream holds more
+ * unacknowledged entries (not yet delivered + delivered but not acknowledged) than the bound, so a
+ * slow consumer cannot make a large backfill fill Redis's memory. Streams without consumer groups
+ * have nobody to wait for.
+ */
+import type { RedisClient } from './publisher';
+
+/** The largest backlog among the stream's consumer groups (0 without groups). */
+export async function streamBacklog(redis: RedisClient, stream: string): Promise<number> {
+  const groups = (await redis.xinfo('GROUPS', stream).catch(() => [])) as unknown[][];
+  let largest = 0;
+  for (const group of groups) {
+    const info: Record<string, unknown> = {};
+    for (let i = 0; i < group.length; i += 2) info[String(group[i])] = group[i + 1];
+    // lag is null when Redis cannot tell (e.g. after deletions); pending is then the best known.
+    const backlog = Number(info.lag ?? 0) + Number(info.pending ?? 0);
+    largest = Math.max(largest, backlog);
+  }
+  return largest;
+}
+
+/**
+ * Resolves once the stream's backlog is at or below `bound`, checking every `intervalMs`;
+ * `shouldStop` ends the wait early (pause, cancel, shutdown). Returns how long it waited.
+ */
+export async function waitForBacklog(
+  redis: RedisClient,
+  stream: string,
+  bound: number,
+  shouldStop: () => Promise<boolean> | boolean,
+  intervalMs = 250,
+): Promise<number> {
+  const started = Date.now();
+  while ((await streamBacklog(redis, stream)) > bound) {
+    if (await shouldStop()) break;
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+  return Date.now() - started;
+}
