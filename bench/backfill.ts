@@ -20,7 +20,7 @@ import autocannon from 'autocannon';
 import { Redis } from 'ioredis';
 import { z } from 'zod';
 import { ceiling } from './lib/ceiling';
-import { cpuByComponent, cpuDelta } from './lib/cpu';
+import { cpuDelta, cpuSnapshot } from './lib/cpu';
 import { flowControlPhase } from './lib/flow';
 import { naiveBackfill } from './lib/naive';
 import { peakRssMb, startApp } from './lib/processes';
@@ -105,11 +105,13 @@ async function main() {
       database.db,
       redis,
       tenantId,
+      args.memberships,
       Math.min(args['naive-sample'], args.memberships),
       `${prefix}-naive:`,
     );
     say(
-      `naive    ${naive.events} events in ${round(naive.seconds, 2)} s: ${round(naive.eventsPerSecond)} events/s (OFFSET pages of 100, one awaited XADD per event)`,
+      `naive    ${naive.events} events sampled in 10 slices across the table, ${round(naive.seconds, 2)} s: ` +
+        `${round(naive.eventsPerSecond)} events/s at equal size (OFFSET pages of 100, one awaited XADD per event)`,
     );
     const roof = await ceiling(
       database.db,
@@ -170,7 +172,7 @@ async function main() {
     await sleep(1_000); // the worker connects
     const memoryBefore = Number((await redis.info('memory')).match(/used_memory:(\d+)/)?.[1]);
 
-    const cpuBefore = await cpuByComponent(worker.child.pid);
+    const cpuBefore = await cpuSnapshot(worker.child.pid);
     const started = performance.now();
     const enable = await fetch(`${base}/admin/organizations/${tenantId}/applications/crm/toggle`, {
       method: 'POST',
@@ -196,7 +198,7 @@ async function main() {
     }
     const seconds = (performance.now() - started) / 1000;
     const workerPeakRssMb = await peakRssMb(worker.child.pid);
-    const cpu = cpuDelta(cpuBefore, await cpuByComponent(worker.child.pid));
+    const cpu = cpuDelta(cpuBefore, await cpuSnapshot(worker.child.pid));
     const memoryAfter = Number((await redis.info('memory')).match(/used_memory:(\d+)/)?.[1]);
     if (run?.status !== 'completed') throw new Error(`run ${run?.status}: ${worker.output()}`);
 
@@ -299,7 +301,7 @@ async function main() {
     const ratioToNaive = eventsPerSecond / naive.eventsPerSecond;
     const ratioToCeiling = eventsPerSecond / roof.eventsPerSecond;
     say(
-      `ours / naive = ${round(ratioToNaive, 1)}x; ours / ceiling = ${round(ratioToCeiling, 2)}x; naive at this size would take ${round(events / naive.eventsPerSecond / 60, 1)} min`,
+      `ours / naive = ${round(ratioToNaive, 1)}x; ours / ceiling = ${round(ratioToCeiling, 2)}x; naive at this size would take ${round(naive.estimatedSeconds / 60, 1)} min`,
     );
     say(`command: ${command}`);
     say(
