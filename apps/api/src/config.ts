@@ -1,5 +1,6 @@
 /** The API's configuration: one zod schema over the environment, parsed once at start. */
 import { BackfillSettingsEnv } from '@historical-sync/backfill';
+import { parseEnv } from '@historical-sync/runtime';
 import { z } from 'zod';
 
 /** Documented development default; the start command prints it, production must override it. */
@@ -26,10 +27,5 @@ export const ApiEnv = BackfillSettingsEnv.extend({
 export type ApiConfig = z.infer<typeof ApiEnv>;
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): ApiConfig {
-  const parsed = ApiEnv.safeParse(env);
-  if (!parsed.success) {
-    const issues = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
-    throw new Error(`invalid configuration: ${issues.join('; ')}`);
-  }
-  return parsed.data;
+  return parseEnv(ApiEnv, env);
 }

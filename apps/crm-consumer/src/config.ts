@@ -1,5 +1,6 @@
 /** The CRM consumer's configuration: one zod schema over the environment, parsed once at start. */
 import { hostname } from 'node:os';
+import { parseEnv } from '@historical-sync/runtime';
 import { z } from 'zod';
 
 export const CrmEnv = z.object({
@@ -23,10 +24,5 @@ export const CrmEnv = z.object({
 export type CrmConfig = z.infer<typeof CrmEnv>;
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): CrmConfig {
-  const parsed = CrmEnv.safeParse(env);
-  if (!parsed.success) {
-    const issues = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
-    throw new Error(`invalid configuration: ${issues.join('; ')}`);
-  }
-  return parsed.data;
+  return parseEnv(CrmEnv, env);
 }

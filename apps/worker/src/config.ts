@@ -1,6 +1,7 @@
 /** The worker's configuration: one zod schema over the environment, parsed once at start. */
 import { BackfillSettingsEnv } from '@historical-sync/backfill';
 import { RESOURCES } from '@historical-sync/contracts';
+import { parseEnv } from '@historical-sync/runtime';
 import { z } from 'zod';
 
 /** What one worker process can do; containers pick a subset to scale each on its own. */
@@ -46,10 +47,5 @@ export const WorkerEnv = BackfillSettingsEnv.extend({
 export type WorkerConfig = z.infer<typeof WorkerEnv>;
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): WorkerConfig {
-  const parsed = WorkerEnv.safeParse(env);
-  if (!parsed.success) {
-    const issues = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
-    throw new Error(`invalid configuration: ${issues.join('; ')}`);
-  }
-  return parsed.data;
+  return parseEnv(WorkerEnv, env);
 }

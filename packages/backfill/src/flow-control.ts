@@ -4,20 +4,14 @@
  * slow consumer cannot make a large backfill fill Redis's memory. Streams without consumer groups
  * have nobody to wait for.
  */
+import { consumerGroups } from '@historical-sync/consumer';
 import type { RedisClient } from './publisher';
 
 /** The largest backlog among the stream's consumer groups (0 without groups). */
 export async function streamBacklog(redis: RedisClient, stream: string): Promise<number> {
-  const groups = (await redis.xinfo('GROUPS', stream).catch(() => [])) as unknown[][];
-  let largest = 0;
-  for (const group of groups) {
-    const info: Record<string, unknown> = {};
-    for (let i = 0; i < group.length; i += 2) info[String(group[i])] = group[i + 1];
-    // lag is null when Redis cannot tell (e.g. after deletions); pending is then the best known.
-    const backlog = Number(info.lag ?? 0) + Number(info.pending ?? 0);
-    largest = Math.max(largest, backlog);
-  }
-  return largest;
+  // lag is null when Redis cannot tell (e.g. after deletions); pending is then the best known.
+  const backlogs = (await consumerGroups(redis, stream)).map((g) => (g.lag ?? 0) + g.pending);
+  return Math.max(0, ...backlogs);
 }
 
 /**

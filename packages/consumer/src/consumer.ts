@@ -7,6 +7,7 @@
  */
 import { EVENT_FIELD, StreamEvent } from '@historical-sync/contracts';
 import { Cluster, type Redis } from 'ioredis';
+import { consumerGroups } from './groups';
 
 export interface EntryContext {
   stream: string;
@@ -108,9 +109,10 @@ export class StreamConsumer {
   async lag(): Promise<{ stream: string; lag: number; pending: number }[]> {
     const result = [];
     for (const stream of this.options.streams) {
-      const groups = (await this.options.redis.xinfo('GROUPS', stream)) as unknown[][];
-      const group = groups.map(toObject).find((g) => g.name === this.options.group);
-      result.push({ stream, lag: Number(group?.lag ?? 0), pending: Number(group?.pending ?? 0) });
+      const group = (await consumerGroups(this.options.redis, stream)).find(
+        (g) => g.name === this.options.group,
+      );
+      result.push({ stream, lag: group?.lag ?? 0, pending: group?.pending ?? 0 });
     }
     return result;
   }
@@ -318,10 +320,4 @@ export class StreamConsumer {
 
 function isMarker([, fields]: RawEntry): boolean {
   return (fields[fields.indexOf(EVENT_FIELD) + 1] ?? '').includes('"eventType":"sync.');
-}
-
-function toObject(pairs: unknown[]): Record<string, unknown> {
-  const object: Record<string, unknown> = {};
-  for (let i = 0; i < pairs.length; i += 2) object[String(pairs[i])] = pairs[i + 1];
-  return object;
 }

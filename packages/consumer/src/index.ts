@@ -5,3 +5,4 @@ export {
   type EntryContext,
   StreamConsumer,
 } from './consumer';
+export { type ConsumerGroupInfo, consumerGroups } from './groups';

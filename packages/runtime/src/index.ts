@@ -1,3 +1,4 @@
+export { parseEnv } from './env';
 export { createLogger } from './logger';
 export {
   Counter,

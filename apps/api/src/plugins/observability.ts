@@ -4,6 +4,7 @@
  * holds across every worker process without them reporting here.
  */
 import type { BackfillQueues, RedisClient } from '@historical-sync/backfill';
+import { consumerGroups } from '@historical-sync/consumer';
 import { applicationStreams } from '@historical-sync/contracts';
 import type { Db } from '@historical-sync/db';
 import { outboxBacklog } from '@historical-sync/domain';
@@ -136,17 +137,10 @@ export function metricsRoute(admin: FastifyInstance, deps: ObservabilityDeps): v
       ...new Set(apps.flatMap((a) => applicationStreams(a.code, deps.streamPrefix))),
     ];
     for (const stream of streams) {
-      const groups = (await deps.redis.xinfo('GROUPS', stream).catch(() => [])) as unknown[][];
-      for (const group of groups) {
-        const info = Object.fromEntries(
-          Array.from({ length: group.length / 2 }, (_, i) => [
-            String(group[2 * i]),
-            group[2 * i + 1],
-          ]),
-        );
-        const labels = { stream, group: String(info.name) };
-        lag.set(labels, Number(info.lag ?? 0));
-        pending.set(labels, Number(info.pending ?? 0));
+      for (const group of await consumerGroups(deps.redis, stream)) {
+        const labels = { stream, group: group.name };
+        lag.set(labels, group.lag ?? 0);
+        pending.set(labels, group.pending);
       }
     }
     return reply.header('content-type', PROMETHEUS_CONTENT_TYPE).send(registry.render());
