@@ -61,13 +61,23 @@ export async function controlRun(
   });
 }
 
-/** failed -> running when one of its jobs is tried again; true when the run is (now) running. */
-export async function reviveFailedRun(db: Db, runId: string): Promise<boolean> {
-  const result = await db
-    .updateTable('backfill_runs')
-    .set({ status: 'running', last_error: null, finished_at: null, updated_at: sql`now()` })
-    .where('id', '=', runId)
-    .where('status', '=', 'failed')
-    .executeTakeFirst();
-  return result.numUpdatedRows > 0n;
+/**
+ * failed -> running when a failed job is tried again, unless another of the run's jobs is still
+ * failed (the run stays failed until that one is retried too). True when this call revived it.
+ */
+export async function reviveFailedRun(
+  db: Db,
+  runId: string,
+  self: { resource: string; partition: number },
+): Promise<boolean> {
+  const result = await sql`
+    UPDATE backfill_runs SET status = 'running', last_error = NULL, finished_at = NULL, updated_at = now()
+    WHERE id = ${runId} AND status = 'failed'
+      AND NOT EXISTS (
+        SELECT 1 FROM backfill_run_partitions
+        WHERE run_id = ${runId} AND status = 'failed'
+          AND (resource, partition) <> (${self.resource}, ${self.partition})
+      )
+  `.execute(db);
+  return (result.numAffectedRows ?? 0n) > 0n;
 }

@@ -24,8 +24,11 @@ return {1, ARGV[2], published}
 `;
 const PUBLISH_PAGE_SHA = createHash('sha1').update(PUBLISH_PAGE_LUA).digest('hex');
 
-/** Checkpoints outlive their run by a week: long enough to inspect, then Redis drops them. */
-const CHECKPOINT_TTL_MS = 7 * 24 * 3600 * 1000;
+/**
+ * Checkpoints (and markers' keys) outlive the 30 days a failed job is kept for retry: a retry or a
+ * resume within that time continues from its checkpoint. Then Redis drops them.
+ */
+const CHECKPOINT_TTL_MS = 35 * 24 * 3600 * 1000;
 
 export type RedisClient = Redis | Cluster;
 
@@ -44,7 +47,10 @@ export interface PublishResult extends Checkpoint {
  * script's two keys live in one slot on Redis Cluster.
  */
 export function checkpointKey(stream: string, runId: string, resource: string): string {
-  return `{${stream}}:checkpoint:${runId}:${resource}`;
+  // A stream name that already has a hash tag (e.g. a `{crm}:` prefix) keeps it; otherwise the
+  // whole name becomes the tag. Either way both keys hash to the stream's slot.
+  const tag = /\{[^}]+\}/.test(stream) ? stream : `{${stream}}`;
+  return `${tag}:checkpoint:${runId}:${resource}`;
 }
 
 export async function readCheckpoint(redis: RedisClient, key: string): Promise<Checkpoint> {

@@ -53,6 +53,9 @@ export class BackfillQueues {
       data: base,
       opts: {
         jobId: run.id,
+        // Completing a run (markers, then the row) is safe to repeat: retry it through blips.
+        attempts: RESOURCE_JOB_ATTEMPTS,
+        backoff: { type: 'exponential', delay: 1_000 },
         removeOnComplete: { age: 7 * DAY_S },
         removeOnFail: { age: 30 * DAY_S },
       },

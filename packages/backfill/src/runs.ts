@@ -173,6 +173,14 @@ export async function recordPartitionProgress(
   await refreshResource(db, ref.runId, ref.resource);
 }
 
+/** What Postgres recorded as published for a partition (the mirror of its Redis checkpoint). */
+export async function partitionPublished(db: Db, ref: PartitionRef): Promise<number> {
+  const { rows } = await sql<{ published: number }>`
+    SELECT published FROM backfill_run_partitions WHERE ${partitionWhere(ref)}
+  `.execute(db);
+  return rows[0]?.published ?? 0;
+}
+
 export async function finishPartition(
   db: Db,
   ref: PartitionRef,
@@ -195,6 +203,22 @@ async function refreshResource(
   runId: string,
   resource: Resource,
   options: { error?: string; clearError?: boolean } = {},
+): Promise<void> {
+  // Lock the resource row first, so the sums below are read after any concurrent refresh of a
+  // sibling partition committed (an UPDATE ... FROM would otherwise sum from an older snapshot).
+  await db.transaction().execute(async (trx) => {
+    await sql`
+      SELECT 1 FROM backfill_run_resources WHERE run_id = ${runId} AND resource = ${resource} FOR UPDATE
+    `.execute(trx);
+    await refreshLockedResource(trx, runId, resource, options);
+  });
+}
+
+async function refreshLockedResource(
+  db: Db,
+  runId: string,
+  resource: Resource,
+  options: { error?: string; clearError?: boolean },
 ): Promise<void> {
   await sql`
     UPDATE backfill_run_resources r SET
@@ -229,11 +253,12 @@ async function refreshResource(
   `.execute(db);
 }
 
-/** Moves an active run to a final state; false when it had already left the active states. */
+/** Moves a run to a final state from one of `from`; false when it was in none of them. */
 export async function finishRun(
   db: Db,
   runId: string,
   outcome: { status: 'completed' | 'failed' | 'cancelled'; error?: string },
+  from: readonly RunStatus[] = ACTIVE_RUN_STATUSES,
 ): Promise<boolean> {
   const result = await db
     .updateTable('backfill_runs')
@@ -244,7 +269,7 @@ export async function finishRun(
       updated_at: sql`now()`,
     })
     .where('id', '=', runId)
-    .where('status', 'in', ACTIVE_RUN_STATUSES)
+    .where('status', 'in', from)
     .executeTakeFirst();
   return result.numUpdatedRows > 0n;
 }

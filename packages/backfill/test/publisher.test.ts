@@ -62,6 +62,8 @@ describe('publishPage', () => {
       'credit-events',
       'crm:sync:organization:org_created',
       'p:hr:sync:organization:assignment_created',
+      // A prefix with its own hash tag (how a consumer reads several streams on Cluster).
+      '{crm}:crm:sync:organization:org_created',
     ]) {
       expect(calculateSlot(checkpointKey(stream, randomUUID(), 'credits'))).toBe(
         calculateSlot(stream),

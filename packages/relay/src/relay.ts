@@ -230,24 +230,23 @@ export class OutboxRelay {
   }
 
   /**
-   * Drops from the batch every row of an entity that has an earlier unpublished row outside the
-   * batch (held by another relay): publishing it now could overtake that earlier event.
+   * Drops from the batch every row of an entity that comes after an unpublished row of the same
+   * entity outside the batch (held by another relay): publishing it now could overtake that one.
    */
   private async inEntityOrder(trx: Db, locked: OutboxRow[]): Promise<OutboxRow[]> {
     const ids = locked.map((r) => r.id);
-    const maxId = ids[ids.length - 1] as number;
-    const blocked = await trx
+    const earliestElsewhere = await trx
       .selectFrom('outbox')
-      .select('aggregate_id')
-      .distinct()
+      .select(['aggregate_id', (eb) => eb.fn.min('id').as('first')])
       .where('published_at', 'is', null)
       .where('aggregate_id', 'in', [...new Set(locked.map((r) => r.aggregate_id))])
-      .where('id', '<', maxId)
       .where('id', 'not in', ids)
+      .groupBy('aggregate_id')
       .execute();
-    if (blocked.length === 0) return locked;
-    const blockedIds = new Set(blocked.map((b) => b.aggregate_id));
-    return locked.filter((r) => !blockedIds.has(r.aggregate_id));
+    if (earliestElsewhere.length === 0) return locked;
+    const first = new Map(earliestElsewhere.map((r) => [r.aggregate_id, Number(r.first)]));
+    // Only rows after an entity's earliest row held elsewhere wait; earlier ones go now.
+    return locked.filter((r) => r.id < (first.get(r.aggregate_id) ?? Number.POSITIVE_INFINITY));
   }
 
   /** Deletes published rows past the retention; returns how many. */

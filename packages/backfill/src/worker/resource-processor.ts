@@ -26,6 +26,7 @@ import {
   markPartitionStarted,
   markRunStarted,
   type PartitionRef,
+  partitionPublished,
   recordPartitionProgress,
 } from '../runs';
 import type { BackfillSettings } from '../settings';
@@ -68,14 +69,14 @@ export function createResourceProcessor(deps: ProcessorDeps) {
     const log = deps.logger.child({ tenantId, appCode, runId, jobId: job.id, resource });
     const definition = RESOURCE_DEFINITIONS[resource];
 
-    let status = await getRunStatus(deps.db, runId);
-    // A failed run's job runs again only when someone retried it (Bull Board, or the API).
-    if (status === 'failed' && (await reviveFailedRun(deps.db, runId))) {
+    const status = await getRunStatus(deps.db, runId);
+    // A failed run's jobs still publish (a retried one, or one that had not started yet); the run
+    // is running again once none of its jobs is failed any more.
+    if (status === 'failed' && (await reviveFailedRun(deps.db, runId, data))) {
       log.info('failed run retried: resuming from its checkpoint');
-      status = 'running';
     }
     if (status === 'paused') return waitWhilePaused(job, token);
-    if (status !== 'queued' && status !== 'running') {
+    if (status !== 'queued' && status !== 'running' && status !== 'failed') {
       log.info({ status }, 'run is not active; nothing to publish');
       return { resource, published: 0, total: 0, outcome: 'skipped' };
     }
@@ -114,6 +115,13 @@ export function createResourceProcessor(deps: ProcessorDeps) {
     );
     let checkpoint = await readCheckpoint(deps.redis, key);
     if (checkpoint.cursor) log.info({ checkpoint }, 'resuming after the last published page');
+    else if ((await partitionPublished(deps.db, ref)) > 0) {
+      // Pages were published but the checkpoint is gone (Redis lost data, or it expired):
+      // starting over would publish them twice. A new run is the way forward.
+      throw new UnrecoverableError(
+        `checkpoint ${key} is missing although pages were published; start a new sync`,
+      );
+    }
     const context = { tenantId, appCode, runId };
     const fetchPage = (after: string) => {
       const page = renderPage(

@@ -15,7 +15,9 @@ export function createRunProcessor(deps: ProcessorDeps) {
     const run = await getRun(deps.db, runId);
     if (!run) throw new Error(`run ${runId} not found`);
     const counts = Object.fromEntries(run.resources.map((r) => [r.resource, r.published]));
-    if (run.status !== 'running' && run.status !== 'queued') {
+    // Every resource job has completed (that is when BullMQ runs this), so the run is complete
+    // unless someone cancelled it: a pause or a failure recorded meanwhile is moot now.
+    if (run.status === 'completed' || run.status === 'cancelled') {
       log.info({ status: run.status, counts }, 'run already finished');
       return { status: run.status, counts };
     }
@@ -31,7 +33,14 @@ export function createRunProcessor(deps: ProcessorDeps) {
       },
       counts,
     );
-    if (!(await finishRun(deps.db, runId, { status: 'completed' }))) {
+    if (
+      !(await finishRun(deps.db, runId, { status: 'completed' }, [
+        'queued',
+        'running',
+        'paused',
+        'failed',
+      ]))
+    ) {
       log.info({ counts }, 'run finished meanwhile');
       return { status: 'finished', counts };
     }
