@@ -47,15 +47,22 @@ const common = (context: MarkerContext, resource: Resource, kind: string) => ({
   metadata: { targetApplication: context.appCode, isHistoricalSync: true as const },
 });
 
+/**
+ * Publishes the resource's sync.started marker unless it is out already. `total` is asked for
+ * only then: with partitions it means counting the whole resource, which only the first needs.
+ */
 export async function publishStartedMarker(
   context: MarkerContext,
   resource: Resource,
-  total: number,
+  total: () => Promise<number>,
 ) {
+  const stream = streamName(HISTORICAL_EVENT_TYPE[resource], context.appCode, context.streamPrefix);
+  if (await context.redis.exists(checkpointKey(stream, context.runId, `${resource}:started`)))
+    return;
   await publishOnce(context, resource, 'started', {
     ...common(context, resource, 'started'),
     eventType: 'sync.started',
-    total,
+    total: await total(),
   });
 }
 

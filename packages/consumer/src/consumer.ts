@@ -6,7 +6,7 @@
  * looping on them.
  */
 import { EVENT_FIELD, StreamEvent } from '@historical-sync/contracts';
-import { Cluster, type Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import { consumerGroups } from './groups';
 
 export interface EntryContext {
@@ -76,8 +76,7 @@ export class StreamConsumer {
       hooks: {},
       ...options,
     };
-    this.reader =
-      options.redis instanceof Cluster ? options.redis.duplicate() : options.redis.duplicate();
+    this.reader = (options.redis as Redis).duplicate();
   }
 
   /** Creates the group on every stream (a no-op where it exists), then starts reading. */
@@ -205,17 +204,25 @@ export class StreamConsumer {
     // Entries run `concurrency` at a time, but a run marker waits for every entry before it,
     // so "sync.completed" is handled only after the run's events ahead of it on the stream.
     let segment: typeof batch = [];
+    let acked = 0;
+    const flushAcks = async () => {
+      if (acks.length > acked)
+        await this.options.redis.xack(stream, this.options.group, ...acks.slice(acked));
+      acked = acks.length;
+    };
     for (const item of batch) {
       if (isMarker(item.entry)) {
         await this.inParallel(segment, handle);
         segment = [];
+        // Acknowledge what came before, so the marker's own pending check sees it done.
+        await flushAcks();
         await handle(item);
       } else {
         segment.push(item);
       }
     }
     await this.inParallel(segment, handle);
-    if (acks.length > 0) await this.options.redis.xack(stream, this.options.group, ...acks);
+    await flushAcks();
     this.options.hooks.onBatch?.({
       stream,
       handled: acks.length,
@@ -264,6 +271,19 @@ export class StreamConsumer {
         `invalid event: ${error instanceof Error ? error.message : String(error)}`,
       );
       return 'dead';
+    }
+    if (event.eventType === 'sync.started' || event.eventType === 'sync.completed') {
+      // A marker means "everything before me is on the stream". Entries before it still pending
+      // in this group (failed, or held by a consumer that died) are not applied yet: wait for
+      // them by leaving the marker pending; it is claimed and tried again later.
+      const earlier = await this.options.redis.xpending(
+        stream,
+        this.options.group,
+        '-',
+        `(${id}`,
+        1,
+      );
+      if ((earlier as unknown[]).length > 0) return 'failed';
     }
     if (deliveries > this.options.maxDeliveries) {
       const last = this.failures.get(`${stream}/${id}`) ?? 'handler failed on earlier deliveries';

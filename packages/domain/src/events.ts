@@ -15,7 +15,7 @@ export interface Delivery {
   runId: string | null;
 }
 
-/** A timestamp as a Date, or already as ISO-8601 text (the backfill reads it so from Postgres). */
+/** A timestamp as a Date, or already as ISO-8601 text (e.g. read so from Postgres). */
 export type Instant = Date | string;
 const iso = (instant: Instant) => (typeof instant === 'string' ? instant : instant.toISOString());
 type WithInstants<T, K extends keyof T> = Omit<T, K> & {
@@ -144,8 +144,8 @@ export function membershipCreatedEvent(
   return membershipEvent('org.assignment.created', tenantId, row, delivery);
 }
 
-// Object literals, not spreads: building events is on the backfill's hot path, and V8 copies
-// spread properties through a slow generic path (about 100x slower here).
+// Object literals, not spreads: V8 copies spread properties through a slow generic path (about
+// 100x slower here), and the relay builds an event per write.
 function membershipEvent<T extends 'org.assignment.created' | 'org.assignment.removed'>(
   eventType: T,
   tenantId: string,

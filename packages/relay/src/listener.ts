@@ -31,6 +31,12 @@ export class OutboxListener {
     client.on('end', () => this.reconnectSoon(client));
     try {
       await client.connect();
+      if (this.closed) {
+        // close() ran while connecting: this connection is nobody's to end but ours.
+        client.removeAllListeners('end');
+        await client.end().catch(() => {});
+        return;
+      }
       await client.query(`LISTEN ${pg.escapeIdentifier(this.channel)}`);
       this.client = client;
       // Rows may have arrived while not listening.

@@ -29,11 +29,15 @@ const withTimeout = <T>(promise: Promise<T>, ms: number) =>
 
 export function healthRoutes(app: FastifyInstance, deps: ObservabilityDeps): void {
   app.get('/health', async () => ({ status: 'ok' }));
-  app.get('/ready', async (_request, reply) => {
+  app.get('/ready', async (request, reply) => {
+    // Unauthenticated: say which dependency is down, log the details (hosts, ports) instead.
     const check = async (probe: () => Promise<unknown>) =>
       withTimeout(probe(), 2_000).then(
         () => 'ok',
-        (error: unknown) => (error instanceof Error ? error.message : String(error)),
+        (error: unknown) => {
+          request.log.warn({ err: error }, 'readiness check failed');
+          return 'unreachable';
+        },
       );
     const [postgres, redis] = await Promise.all([
       check(() => sql`SELECT 1`.execute(deps.db)),

@@ -111,7 +111,11 @@ export function createResourceProcessor(deps: ProcessorDeps) {
         resources: run?.resources.map((r) => r.resource) ?? [resource],
       },
       resource,
-      total,
+      // The marker counts the whole resource, not just this partition.
+      async () =>
+        data.partitions === 1
+          ? total
+          : countRows(deps.db, resource, { ...scope, range: undefined }),
     );
     let checkpoint = await readCheckpoint(deps.redis, key);
     if (checkpoint.cursor) log.info({ checkpoint }, 'resuming after the last published page');
