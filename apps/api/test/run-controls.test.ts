@@ -98,6 +98,29 @@ describe('run controls', () => {
     ).toBe(404);
   });
 
+  it('pauses and cancels a slowly throttled run without waiting out the throttle', async () => {
+    await t.redis.del(t.streams('crm').memberships);
+    // 100 events per page at 20 events/s: each page after the first waits 5 s.
+    const { tenantId, runId } = await start('slow-throttle', 1_000, {
+      pageSize: 100,
+      maxEventsPerSecond: 20,
+    });
+    await expect.poll(published, { interval: 20, timeout: 10_000 }).toBeGreaterThanOrEqual(100);
+    await sleep(300); // the job is now waiting on the throttle for its second page
+    const pausedAt = Date.now();
+    expect((await control(tenantId, runId, 'pause')).json().status).toBe('paused');
+    await expect
+      .poll(
+        async () =>
+          (await t.queues.resources.memberships.getJob(`${runId}-memberships`))?.getState(),
+        { interval: 50, timeout: 3_000 },
+      )
+      .toBe('delayed');
+    expect(Date.now() - pausedAt).toBeLessThan(2_000);
+    expect(await published()).toBe(100 + 1); // the first page and the sync.started marker
+    expect((await control(tenantId, runId, 'cancel')).json().status).toBe('cancelled');
+  });
+
   it('keeps a throttled run within its events-per-second limit', async () => {
     await t.redis.del(t.streams('crm').memberships);
     const rows = 3_000;

@@ -24,10 +24,16 @@ export async function throttle(
   runId: string,
   events: number,
   maxEventsPerSecond: number,
-): Promise<void> {
+  shouldStop: () => Promise<boolean>,
+): Promise<number> {
   const msPerEvent = 1000 / maxEventsPerSecond;
   const waitMs = Number(
     await redis.eval(RESERVE_LUA, 1, `{hs-throttle}:${runId}`, String(events), String(msPerEvent)),
   );
-  if (waitMs > 0) await new Promise((resolve) => setTimeout(resolve, waitMs));
+  // Wait in short slices, so a pause, a cancel or a shutdown is not held up by a slow rate.
+  const until = Date.now() + waitMs;
+  while (Date.now() < until && !(await shouldStop())) {
+    await new Promise((resolve) => setTimeout(resolve, Math.min(250, until - Date.now())));
+  }
+  return waitMs;
 }

@@ -153,19 +153,44 @@ export function createResourceProcessor(deps: ProcessorDeps) {
       const events = rows.map((row) => row.event);
       checkPage(rows, definition, resource);
 
+      // Flow control and throttle may wait; either stops early for a pause, a cancel or a
+      // shutdown, which are then handled before this page is published.
+      const interrupted = async () =>
+        Boolean(signal?.aborted) ||
+        ['paused', 'cancelled'].includes((await getRunStatus(deps.db, runId)) ?? '');
+      let waitedMs = 0;
       const bound = deps.settings.maxStreamBacklog;
       if (bound) {
-        const waitedMs = await waitForBacklog(
-          deps.redis,
-          stream,
-          bound,
-          async () =>
-            Boolean(signal?.aborted) || (await getRunStatus(deps.db, runId)) !== 'running',
-        );
-        if (waitedMs > 0)
-          log.info({ waitedMs, bound }, 'waited for the stream consumers to catch up');
+        const backlogWaitMs = await waitForBacklog(deps.redis, stream, bound, interrupted);
+        if (backlogWaitMs > 0)
+          log.info(
+            { waitedMs: backlogWaitMs, bound },
+            'waited for the stream consumers to catch up',
+          );
+        waitedMs += backlogWaitMs;
       }
-      if (maxEventsPerSecond) await throttle(deps.redis, runId, events.length, maxEventsPerSecond);
+      if (maxEventsPerSecond) {
+        waitedMs += await throttle(
+          deps.redis,
+          runId,
+          events.length,
+          maxEventsPerSecond,
+          interrupted,
+        );
+      }
+      if (waitedMs > 0) {
+        if (signal?.aborted) return handBack(job, token, log, checkpoint);
+        const now = await getRunStatus(deps.db, runId);
+        if (now === 'paused') return waitWhilePaused(job, token);
+        if (now === 'cancelled') {
+          await finishPartition(deps.db, ref, {
+            status: 'cancelled',
+            published: checkpoint.published,
+          });
+          log.info({ published: checkpoint.published }, 'run cancelled; stopped publishing');
+          return { resource, published: checkpoint.published, total, outcome: 'cancelled' };
+        }
+      }
       const publishStarted = performance.now();
       const result = await publishPage(deps.redis, {
         checkpointKey: key,
@@ -184,12 +209,8 @@ export function createResourceProcessor(deps: ProcessorDeps) {
       });
 
       if (signal?.aborted) {
-        // The process is stopping: hand the job back between pages (no attempt used up); the
-        // next worker to take it resumes after the page just published.
         await recordPartitionProgress(deps.db, ref, checkpoint.published);
-        await job.moveToWait(token);
-        log.info({ checkpoint }, 'stopping: job handed back after the current page');
-        throw new WaitingError();
+        return handBack(job, token, log, checkpoint);
       }
 
       if (Date.now() - lastReport >= PROGRESS_INTERVAL_MS) {
@@ -254,4 +275,19 @@ function checkPage(
   if (!first) return;
   const full = definition.schema.safeParse(JSON.parse(first.event));
   if (!full.success) fail(first, full.error.issues[0]);
+}
+
+/**
+ * The process is stopping: hand the job back between pages (no attempt used up); the next
+ * worker to take it resumes after the last page published.
+ */
+async function handBack(
+  job: Job<ResourceJobData>,
+  token: string | undefined,
+  log: Logger,
+  checkpoint: { cursor: string; published: number },
+): Promise<never> {
+  await job.moveToWait(token);
+  log.info({ checkpoint }, 'stopping: job handed back after the current page');
+  throw new WaitingError();
 }
