@@ -139,6 +139,15 @@ export function createResourceProcessor(deps: ProcessorDeps) {
       return page;
     };
 
+    // Between pages: a paused run parks the job, a cancelled one ends it here.
+    const obeyRunControls = async (): Promise<ResourceJobResult | undefined> => {
+      const now = await getRunStatus(deps.db, runId);
+      if (now === 'paused') return waitWhilePaused(job, token);
+      if (now !== 'cancelled') return undefined;
+      await finishPartition(deps.db, ref, { status: 'cancelled', published: checkpoint.published });
+      log.info({ published: checkpoint.published }, 'run cancelled; stopped publishing');
+      return { resource, published: checkpoint.published, total, outcome: 'cancelled' };
+    };
     const maxEventsPerSecond = run?.max_events_per_second ?? null;
     let lastReport = 0;
     let next = fetchPage(checkpoint.cursor);
@@ -180,16 +189,8 @@ export function createResourceProcessor(deps: ProcessorDeps) {
       }
       if (waitedMs > 0) {
         if (signal?.aborted) return handBack(job, token, log, checkpoint);
-        const now = await getRunStatus(deps.db, runId);
-        if (now === 'paused') return waitWhilePaused(job, token);
-        if (now === 'cancelled') {
-          await finishPartition(deps.db, ref, {
-            status: 'cancelled',
-            published: checkpoint.published,
-          });
-          log.info({ published: checkpoint.published }, 'run cancelled; stopped publishing');
-          return { resource, published: checkpoint.published, total, outcome: 'cancelled' };
-        }
+        const stop = await obeyRunControls();
+        if (stop) return stop;
       }
       const publishStarted = performance.now();
       const result = await publishPage(deps.redis, {
@@ -219,16 +220,8 @@ export function createResourceProcessor(deps: ProcessorDeps) {
           job.updateProgress({ published: checkpoint.published, total }),
           recordPartitionProgress(deps.db, ref, checkpoint.published),
         ]);
-        const now = await getRunStatus(deps.db, runId);
-        if (now === 'paused') return waitWhilePaused(job, token);
-        if (now === 'cancelled') {
-          await finishPartition(deps.db, ref, {
-            status: 'cancelled',
-            published: checkpoint.published,
-          });
-          log.info({ published: checkpoint.published }, 'run cancelled; stopped publishing');
-          return { resource, published: checkpoint.published, total, outcome: 'cancelled' };
-        }
+        const stop = await obeyRunControls();
+        if (stop) return stop;
       }
     }
 
