@@ -8,6 +8,7 @@
  *   CONVERGENCE_SEEDS=1,2,3,4,5 CONVERGENCE_MEMBERSHIPS=50000 CONVERGENCE_WRITES=3000 npm run test:convergence
  */
 import { randomBytes, randomUUID } from 'node:crypto';
+import { consumerGroups } from '@historical-sync/consumer';
 import { applicationStreams } from '@historical-sync/contracts';
 import { createDb, seedTenant } from '@historical-sync/db';
 import { createTestDatabase, type TestDatabase } from '@historical-sync/db/testing';
@@ -193,13 +194,9 @@ describe('convergence: CRM projection equals the wrapper after backfill + live w
       .executeTakeFirstOrThrow();
     if (outbox.n > 0) return `outbox ${outbox.n}`;
     for (const stream of applicationStreams('crm', `${unique}:`)) {
-      const groups = (await redis.xinfo('GROUPS', stream).catch(() => [])) as unknown[][];
-      for (const group of groups) {
-        const info = Object.fromEntries(
-          Array.from({ length: group.length / 2 }, (_, i) => [group[2 * i], group[2 * i + 1]]),
-        );
-        if (Number(info.lag) > 0 || Number(info.pending) > 0)
-          return `${stream} lag ${info.lag} pending ${info.pending}`;
+      for (const group of await consumerGroups(redis, stream)) {
+        if ((group.lag ?? 0) > 0 || group.pending > 0)
+          return `${stream} lag ${group.lag} pending ${group.pending}`;
       }
     }
     return 'drained';

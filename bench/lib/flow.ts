@@ -2,6 +2,7 @@
  * The flow-control phase: a consumer group that acknowledges at a fixed, slow rate, and a backfill
  * of the memberships into its stream. The group's backlog should stay at the bound.
  */
+import { streamBacklog } from '@historical-sync/backfill';
 import { HISTORICAL_EVENT_TYPE, streamName } from '@historical-sync/contracts';
 import type { Redis } from 'ioredis';
 
@@ -50,14 +51,7 @@ export async function flowControlPhase(options: {
     )) as [string, [string, string[]][]][] | null;
     const ids = reply?.[0]?.[1].map(([id]) => id) ?? [];
     if (ids.length) await reader.xack(stream, 'slow-consumer', ...ids);
-    const groups = (await redis.xinfo('GROUPS', stream)) as unknown[][];
-    const info = Object.fromEntries(
-      Array.from({ length: (groups[0]?.length ?? 0) / 2 }, (_, i) => [
-        groups[0]?.[2 * i],
-        groups[0]?.[2 * i + 1],
-      ]),
-    );
-    largestBacklog = Math.max(largestBacklog, Number(info.lag ?? 0) + Number(info.pending ?? 0));
+    largestBacklog = Math.max(largestBacklog, await streamBacklog(redis, stream));
     peakMemory = Math.max(peakMemory, await memory());
     await new Promise((resolve) => setTimeout(resolve, Math.max(0, 100 - (Date.now() - tick))));
   }

@@ -5,7 +5,7 @@
 import { RESOURCES } from '@historical-sync/contracts';
 import type { Application, Db } from '@historical-sync/db';
 import { sql } from 'kysely';
-import { ACTIVE_RUN_STATUSES, createRun, getRun, type RunWithResources } from './runs';
+import { createRun, findActiveRun, finishRun, getRun, type RunWithResources } from './runs';
 import { getApplication, getTenant } from './tenants';
 
 export interface ToggleRequest {
@@ -108,18 +108,9 @@ export async function toggleApplication(db: Db, request: ToggleRequest): Promise
     }
     if (changed && !request.isEnabled) {
       // A disabled application must receive nothing more: stop its active run.
-      await trx
-        .updateTable('backfill_runs')
-        .set({
-          status: 'cancelled',
-          last_error: 'application disabled',
-          finished_at: sql`now()`,
-          updated_at: sql`now()`,
-        })
-        .where('tenant_id', '=', request.tenantId)
-        .where('application_id', '=', application.id)
-        .where('status', 'in', ACTIVE_RUN_STATUSES)
-        .execute();
+      const active = await findActiveRun(trx, request.tenantId, application.id);
+      if (active)
+        await finishRun(trx, active.id, { status: 'cancelled', error: 'application disabled' });
     }
 
     return {

@@ -6,6 +6,7 @@ export {
 } from '@historical-sync/domain';
 export { controlRun, type RunAction } from './controls';
 export { type ToggleRequest, type ToggleResult, toggleApplication } from './enablement';
+export { streamBacklog } from './flow-control';
 export {
   type Checkpoint,
   checkpointKey,
@@ -15,7 +16,13 @@ export {
 } from './publisher';
 export { BackfillQueues, enqueueInBackground, sweepQueuedRuns } from './queues';
 export { countResources, RESOURCE_DEFINITIONS } from './resources';
-export { createRun, getLatestRun, getRun, type RunWithResources } from './runs';
+export {
+  ACTIVE_RUN_STATUSES,
+  createRun,
+  getLatestRun,
+  getRun,
+  type RunWithResources,
+} from './runs';
 export {
   type BackfillSettings,
   BackfillSettingsEnv,

@@ -3,7 +3,11 @@
  * admin-only), the latter collected at scrape time from the queues, Postgres and Redis, so it
  * holds across every worker process without them reporting here.
  */
-import type { BackfillQueues, RedisClient } from '@historical-sync/backfill';
+import {
+  ACTIVE_RUN_STATUSES,
+  type BackfillQueues,
+  type RedisClient,
+} from '@historical-sync/backfill';
 import { consumerGroups } from '@historical-sync/consumer';
 import { applicationStreams } from '@historical-sync/contracts';
 import type { Db } from '@historical-sync/db';
@@ -116,7 +120,7 @@ export function metricsRoute(admin: FastifyInstance, deps: ObservabilityDeps): v
       .selectFrom('backfill_run_resources as r')
       .innerJoin('backfill_runs as b', 'b.id', 'r.run_id')
       .select(['b.id', 'b.tenant_id', 'b.app_code', 'r.resource', 'r.published', 'r.total'])
-      .where('b.status', 'in', ['queued', 'running', 'paused'])
+      .where('b.status', 'in', ACTIVE_RUN_STATUSES)
       .execute();
     const byRun = new Map<
       string,
