@@ -1,13 +1,18 @@
 /** Builds the Fastify app (never listens: main.ts does), so tests drive it with inject(). */
+import helmet from '@fastify/helmet';
+import rateLimit from '@fastify/rate-limit';
 import type { BackfillQueues, BackfillSettings, RedisClient } from '@historical-sync/backfill';
 import type { Db } from '@historical-sync/db';
+import { outboxBacklog } from '@historical-sync/domain';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
+import { ApiKeyStore } from './auth/api-keys';
 import { openApiDocument } from './openapi';
-import { requireAdminKey } from './plugins/admin-auth';
+import { authenticate, limitToOwnTenant, requireAdmin } from './plugins/auth';
 import { registerBullBoard } from './plugins/bull-board';
 import { registerErrorHandling } from './plugins/errors';
 import { healthRoutes, metricsRoute } from './plugins/observability';
+import { apiKeyRoutes } from './routes/api-keys';
 import { applicationRoutes } from './routes/applications';
 import { writeRoutes } from './routes/writes';
 
@@ -19,6 +24,10 @@ export interface AppDeps {
   logger: Logger;
   adminApiKey: string;
   bodyLimitBytes: number;
+  /** Requests per minute per API key; 0 turns the limit off. */
+  rateLimitPerMinute: number;
+  /** How long a key lookup is cached (a revoke elsewhere takes effect within this). */
+  apiKeyCacheMs: number;
 }
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
@@ -27,18 +36,62 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     bodyLimit: deps.bodyLimitBytes,
   });
   registerErrorHandling(app);
+  app.decorateRequest('principal', null);
+  await app.register(helmet, {
+    // Bull Board's page needs its inline bootstrap script and styles; nothing else serves HTML.
+    contentSecurityPolicy: {
+      directives: {
+        defaultSrc: ["'self'"],
+        scriptSrc: ["'self'", "'unsafe-inline'"],
+        styleSrc: ["'self'", "'unsafe-inline'"],
+        imgSrc: ["'self'", 'data:'],
+        frameAncestors: ["'none'"],
+      },
+    },
+  });
 
   const observability = { ...deps, streamPrefix: deps.settings.streamPrefix };
   healthRoutes(app, observability);
   const openApi = openApiDocument();
   app.get('/docs', async () => openApi);
 
-  await registerBullBoard(app, deps.queues, deps.adminApiKey);
+  const keys = new ApiKeyStore(deps.db, {
+    adminKey: deps.adminApiKey,
+    cacheMs: deps.apiKeyCacheMs,
+  });
+  // Everything under /admin needs a key and counts against that key's rate limit.
+  const guarded = async (scope: FastifyInstance, challenge: 'Bearer' | 'Basic') => {
+    authenticate(scope, keys, challenge);
+    if (deps.rateLimitPerMinute > 0) {
+      await scope.register(rateLimit, {
+        max: deps.rateLimitPerMinute,
+        timeWindow: 60_000,
+        // Shared by every API process; a Redis outage must not take the API down with it.
+        redis: deps.redis,
+        nameSpace: `${deps.settings.queuePrefix}:rate-limit:`,
+        skipOnError: true,
+        keyGenerator: (request) => request.principal?.keyId ?? request.ip,
+      });
+    }
+  };
+
+  await app.register(async (tenantScoped) => {
+    await guarded(tenantScoped, 'Bearer');
+    limitToOwnTenant(tenantScoped);
+    applicationRoutes(tenantScoped, deps);
+    writeRoutes(tenantScoped, deps);
+  });
   await app.register(async (admin) => {
-    requireAdminKey(admin, deps.adminApiKey);
-    applicationRoutes(admin, deps);
-    writeRoutes(admin, deps);
+    await guarded(admin, 'Bearer');
+    requireAdmin(admin);
     metricsRoute(admin, observability);
+    admin.get('/admin/outbox', async () => outboxBacklog(deps.db));
+    apiKeyRoutes(admin, keys);
+  });
+  await app.register(async (board) => {
+    await guarded(board, 'Basic');
+    requireAdmin(board);
+    await registerBullBoard(board, deps.queues);
   });
   return app;
 }

@@ -22,6 +22,8 @@ const app = await buildApp({
   logger,
   adminApiKey: config.ADMIN_API_KEY,
   bodyLimitBytes: config.BODY_LIMIT_BYTES,
+  rateLimitPerMinute: config.RATE_LIMIT_PER_MINUTE,
+  apiKeyCacheMs: config.API_KEY_CACHE_MS,
 });
 
 onStopSignal(logger, async () => {

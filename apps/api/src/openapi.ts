@@ -3,6 +3,7 @@
  * docs cannot drift from what the API accepts. Served at /docs.
  */
 import { z } from 'zod';
+import { ApiKeyParams, CreateApiKeyBody } from './routes/api-keys';
 import {
   AppCodeParams,
   OrgParams,
@@ -30,7 +31,8 @@ interface RouteDoc {
   params?: z.ZodObject;
   body?: z.ZodType;
   success: number;
-  auth?: 'bearer' | 'none';
+  /** Default: any key, a tenant key on its own tenant only. */
+  auth?: 'admin' | 'none';
 }
 
 const ROUTES: RouteDoc[] = [
@@ -148,8 +150,31 @@ const ROUTES: RouteDoc[] = [
     params: MembershipParams,
     success: 200,
   },
-  { method: 'get', path: '/admin/outbox', summary: 'Outbox backlog', success: 200 },
-  { method: 'get', path: '/metrics', summary: 'Prometheus metrics', success: 200 },
+  { method: 'get', path: '/admin/outbox', summary: 'Outbox backlog', success: 200, auth: 'admin' },
+  {
+    method: 'get',
+    path: '/metrics',
+    summary: 'Prometheus metrics',
+    success: 200,
+    auth: 'admin',
+  },
+  {
+    method: 'post',
+    path: '/admin/api-keys',
+    summary: 'Create an API key (admin, or scoped to tenantId); the key is in this response only',
+    body: CreateApiKeyBody,
+    success: 201,
+    auth: 'admin',
+  },
+  { method: 'get', path: '/admin/api-keys', summary: 'List API keys', success: 200, auth: 'admin' },
+  {
+    method: 'delete',
+    path: '/admin/api-keys/{keyId}',
+    summary: 'Revoke an API key',
+    params: ApiKeyParams,
+    success: 200,
+    auth: 'admin',
+  },
   { method: 'get', path: '/health', summary: 'The process is up', success: 200, auth: 'none' },
   {
     method: 'get',
@@ -200,16 +225,29 @@ export function openApiDocument(): Record<string, unknown> {
           ? {}
           : {
               401: {
-                description: 'missing or invalid credentials',
+                description: 'missing, invalid or revoked API key',
+                content: { 'application/json': { schema: ERROR } },
+              },
+              429: {
+                description: "over the key's rate limit; see retry-after",
                 content: { 'application/json': { schema: ERROR } },
               },
             }),
+        ...(route.auth === 'admin'
+          ? {
+              403: {
+                description: 'a tenant key on an admin-only route',
+                content: { 'application/json': { schema: ERROR } },
+              },
+            }
+          : {}),
         400: {
           description: 'invalid input; `field` names it',
           content: { 'application/json': { schema: ERROR } },
         },
         404: {
-          description: 'unknown tenant, application or row',
+          description:
+            "unknown tenant, application or row (another tenant's, for a tenant-scoped key)",
           content: { 'application/json': { schema: ERROR } },
         },
         409: { description: 'conflict', content: { 'application/json': { schema: ERROR } } },

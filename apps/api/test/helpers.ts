@@ -15,7 +15,16 @@ export interface ApiTestContext extends BackfillTestContext {
   streams(appCode: string): { credits: string; organizations: string; memberships: string };
 }
 
-export async function createApiTestContext(label: string): Promise<ApiTestContext> {
+export interface ApiTestOptions {
+  /** Off unless a test is about it. */
+  rateLimitPerMinute?: number;
+  apiKeyCacheMs?: number;
+}
+
+export async function createApiTestContext(
+  label: string,
+  options: ApiTestOptions = {},
+): Promise<ApiTestContext> {
   const context = await createBackfillTestContext(label);
   const app = await buildApp({
     db: context.db,
@@ -25,6 +34,8 @@ export async function createApiTestContext(label: string): Promise<ApiTestContex
     logger: context.logger,
     adminApiKey: ADMIN_KEY,
     bodyLimitBytes: 64 * 1024,
+    rateLimitPerMinute: options.rateLimitPerMinute ?? 0,
+    apiKeyCacheMs: options.apiKeyCacheMs ?? 0,
   });
   return {
     ...context,

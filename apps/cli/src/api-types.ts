@@ -82,3 +82,13 @@ export interface ApiErrorBody {
 }
 
 export const FINAL_STATUSES: readonly RunStatus[] = ['completed', 'failed', 'cancelled'];
+
+export interface ApiKeyView {
+  id: string;
+  name: string;
+  prefix: string;
+  scope: 'admin' | 'tenant';
+  tenantId: string | null;
+  createdAt: string;
+  revokedAt: string | null;
+}

@@ -47,11 +47,11 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       Connection,
       {
         api: values.api ?? io.env.HSYNC_API_URL ?? DEFAULT_API_URL,
-        key: values.key ?? io.env.ADMIN_API_KEY ?? DEFAULT_ADMIN_API_KEY,
+        key: values.key ?? io.env.HSYNC_API_KEY ?? io.env.ADMIN_API_KEY ?? DEFAULT_ADMIN_API_KEY,
       },
       [],
       // The value may come from the environment: name both places.
-      { api: '--api / HSYNC_API_URL', key: '--key / ADMIN_API_KEY' },
+      { api: '--api / HSYNC_API_URL', key: '--key / HSYNC_API_KEY / ADMIN_API_KEY' },
     );
     const context: Context = {
       client: createClient({ baseUrl: connection.api, apiKey: connection.key }),

@@ -15,6 +15,7 @@ export class CliError extends Error {
 export interface ApiClient {
   get<T>(path: string): Promise<T>;
   post<T>(path: string, body?: unknown): Promise<T>;
+  delete<T>(path: string): Promise<T>;
 }
 
 export interface ClientOptions {
@@ -28,7 +29,11 @@ export function createClient(options: ClientOptions): ApiClient {
   const base = options.baseUrl.replace(/\/+$/, '');
   const timeoutMs = options.timeoutMs ?? 30_000;
 
-  async function request<T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
+  async function request<T>(
+    method: 'GET' | 'POST' | 'DELETE',
+    path: string,
+    body?: unknown,
+  ): Promise<T> {
     const url = `${base}${path}`;
     let response: Response;
     try {
@@ -61,6 +66,7 @@ export function createClient(options: ClientOptions): ApiClient {
   return {
     get: (path) => request('GET', path),
     post: (path, body) => request('POST', path, body ?? {}),
+    delete: (path) => request('DELETE', path),
   };
 }
 

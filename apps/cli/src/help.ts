@@ -8,7 +8,7 @@ export const DEFAULT_ADMIN_API_KEY = 'dev-admin-key';
 const GLOBAL_OPTIONS = [
   'Global options:',
   `  --api URL    admin API address (env HSYNC_API_URL, default ${DEFAULT_API_URL})`,
-  `  --key KEY    admin API key (env ADMIN_API_KEY, default ${DEFAULT_ADMIN_API_KEY})`,
+  `  --key KEY    API key: admin, or a tenant's own (env HSYNC_API_KEY, else ADMIN_API_KEY,\n               default ${DEFAULT_ADMIN_API_KEY})`,
   "  --json       print the API's JSON answer instead of the human format",
   '  -h, --help   show help',
 ];

@@ -193,7 +193,45 @@ describe('hsync against the API', () => {
     const result = await cli('status', tenant, 'crm', '--key', 'not-the-key');
     expect(result.code).toBe(1);
     expect(result.stderr.trim()).toBe(
-      'hsync: API 401 unauthorized: missing or invalid bearer token',
+      'hsync: API 401 unauthorized: missing, invalid or revoked API key',
+    );
+  });
+
+  it('creates a tenant key that reaches only its tenant, lists it without its secret, revokes it', async () => {
+    const created = await cli('key-create', '--name', 'tenant robot', '--tenant', tenant, '--json');
+    expect(created.code).toBe(0);
+    const key = JSON.parse(created.stdout) as { id: string; key: string; scope: string };
+    expect(key.scope).toBe('tenant');
+    expect(key.key).toMatch(/^hsk_[A-Za-z0-9_-]{43}$/);
+
+    const asTenant = { ...stack.cliEnv, HSYNC_API_KEY: key.key };
+    const own = await hsync(['status', tenant, 'crm'], asTenant);
+    expect(own.code).toBe(0);
+    expect(own.stdout).toContain(`crm for tenant ${tenant}`);
+    const other = randomUUID();
+    const elsewhere = await hsync(['status', other, 'crm'], asTenant);
+    expect(elsewhere.code).toBe(1);
+    expect(elsewhere.stderr.trim()).toBe(
+      `hsync: API 404 not_found: tenant ${other} not found (field orgId)`,
+    );
+    // Key management is for admins only.
+    const listAsTenant = await hsync(['key-list'], asTenant);
+    expect(listAsTenant.code).toBe(1);
+    expect(listAsTenant.stderr).toContain('API 403 forbidden');
+
+    const listed = await cli('key-list');
+    expect(listed.code).toBe(0);
+    expect(listed.stdout).toContain(key.id);
+    expect(listed.stdout).toContain('"tenant robot"');
+    expect(listed.stdout).not.toContain(key.key);
+
+    const revoked = await cli('key-revoke', key.id);
+    expect(revoked.code).toBe(0);
+    expect(revoked.stdout).toContain(`revoked: ${key.id}`);
+    const afterRevoke = await hsync(['status', tenant, 'crm'], asTenant);
+    expect(afterRevoke.code).toBe(1);
+    expect(afterRevoke.stderr.trim()).toBe(
+      'hsync: API 401 unauthorized: missing, invalid or revoked API key',
     );
   });
 

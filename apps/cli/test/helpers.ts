@@ -23,6 +23,7 @@ function cleanEnv(): NodeJS.ProcessEnv {
   const env = { ...process.env };
   delete env.HSYNC_API_URL;
   delete env.ADMIN_API_KEY;
+  delete env.HSYNC_API_KEY;
   return env;
 }
 

@@ -94,6 +94,7 @@ export interface Database {
   backfill_run_resources: BackfillRunResourcesTable;
   outbox: OutboxTable;
   backfill_run_partitions: BackfillRunPartitionsTable;
+  api_keys: ApiKeysTable;
 }
 
 export type Tenant = Selectable<TenantsTable>;
@@ -169,3 +170,17 @@ export interface OutboxTable {
   published_at: ColumnType<Date | null, Date | null | undefined, Date | null>;
 }
 export type OutboxRow = Selectable<OutboxTable>;
+
+export interface ApiKeysTable {
+  id: Generated<string>;
+  name: string;
+  /** SHA-256 of the key; the key itself is shown once, at creation, and never stored. */
+  key_digest: Buffer;
+  /** The key's first characters, so people can tell their keys apart. */
+  key_prefix: string;
+  /** null: a platform-admin key; otherwise the one tenant the key may act on. */
+  tenant_id: string | null;
+  created_at: Timestamp;
+  revoked_at: ColumnType<Date | null, Date | null | undefined, Date | null>;
+}
+export type ApiKey = Selectable<ApiKeysTable>;

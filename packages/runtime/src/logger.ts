@@ -1,7 +1,27 @@
-import pino, { type Logger } from 'pino';
+import pino, { type DestinationStream, type Logger } from 'pino';
+
+/**
+ * Credentials never reach the logs: request headers that carry them are censored wherever they
+ * appear (Fastify logs no headers by default; this holds if someone adds them).
+ */
+const REDACT = [
+  'req.headers.authorization',
+  'req.headers.cookie',
+  'headers.authorization',
+  'headers.cookie',
+  'authorization',
+  'password',
+  '*.password',
+];
 
 /** pino JSON logs; human-readable only when stdout is a terminal. */
-export function createLogger(name: string, level = 'info'): Logger {
+export function createLogger(
+  name: string,
+  level = 'info',
+  destination?: DestinationStream,
+): Logger {
+  const options = { name, level, redact: { paths: REDACT, censor: '[redacted]' } };
+  if (destination) return pino(options, destination);
   const pretty = process.stdout.isTTY
     ? {
         transport: {
@@ -10,5 +30,5 @@ export function createLogger(name: string, level = 'info'): Logger {
         },
       }
     : {};
-  return pino({ name, level, ...pretty });
+  return pino({ ...options, ...pretty });
 }

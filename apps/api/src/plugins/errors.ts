@@ -37,12 +37,16 @@ function errorCode(status: number): string {
       return 'bad_request';
     case 401:
       return 'unauthorized';
+    case 403:
+      return 'forbidden';
     case 404:
       return 'not_found';
     case 413:
       return 'body_too_large';
     case 415:
       return 'unsupported_media_type';
+    case 429:
+      return 'too_many_requests';
     default:
       return 'client_error';
   }

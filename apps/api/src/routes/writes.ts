@@ -11,7 +11,6 @@ import {
   createOrganization,
   deactivateAllocation,
   deleteOrganization,
-  outboxBacklog,
   removeMembership,
   updateAllocation,
   updateOrganization,
@@ -131,6 +130,4 @@ export function writeRoutes(app: FastifyInstance, deps: { db: Db }): void {
     await getTenant(db, orgId);
     return membershipView(await removeMembership(db, orgId, membershipId));
   });
-
-  app.get('/admin/outbox', async () => outboxBacklog(db));
 }

@@ -1,5 +1,6 @@
 /** Every command, in the order `hsync --help` lists them. */
 import type { Command } from '../command';
+import { keyCreateCommand, keyListCommand, keyRevokeCommand } from './keys';
 import { controlCommands, runCommand } from './runs';
 import { statusCommand } from './status';
 import { syncCommand } from './sync';
@@ -12,4 +13,7 @@ export const COMMANDS: readonly Command[] = [
   statusCommand,
   runCommand,
   ...controlCommands,
+  keyCreateCommand,
+  keyListCommand,
+  keyRevokeCommand,
 ];

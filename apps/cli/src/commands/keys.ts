@@ -1,0 +1,74 @@
+/** `hsync key-create`, `key-list`, `key-revoke`: API keys (these need an admin key). */
+import { z } from 'zod';
+import type { ApiKeyView } from '../api-types';
+import { defineCommand, printJson, printLines, tenantId } from '../command';
+
+const describeKey = (key: ApiKeyView) =>
+  `${key.id}  ${key.prefix}…  ${key.scope === 'admin' ? 'admin' : `tenant ${key.tenantId}`}  ` +
+  `"${key.name}"  created ${key.createdAt}${key.revokedAt ? `  revoked ${key.revokedAt}` : ''}`;
+
+export const keyCreateCommand = defineCommand({
+  name: 'key-create',
+  summary: 'create an API key (tenant-scoped with --tenant, else platform admin)',
+  usage: 'key-create --name <name> [--tenant <tenantId>]',
+  details: [
+    'Prints the key once: it is stored only as a digest and cannot be shown again.',
+    '',
+    '  --name <name>         who or what uses the key (1-100 characters)',
+    '  --tenant <tenantId>   limit the key to this tenant; without it the key is an admin key',
+  ],
+  positionals: [],
+  options: { name: { type: 'string' }, tenant: { type: 'string' } },
+  schema: z.object({
+    name: z.string({ error: 'is required' }).trim().min(1, 'must not be empty').max(100),
+    tenant: tenantId.optional(),
+  }),
+  run: async (context, args) => {
+    const created = await context.client.post<ApiKeyView & { key: string }>('/admin/api-keys', {
+      name: args.name,
+      tenantId: args.tenant ?? null,
+    });
+    if (context.json) printJson(context, created);
+    else
+      printLines(context, [
+        describeKey(created),
+        `key: ${created.key}`,
+        'Store it now: it is not shown again.',
+      ]);
+    return 0;
+  },
+});
+
+export const keyListCommand = defineCommand({
+  name: 'key-list',
+  summary: 'list API keys (never their secrets)',
+  usage: 'key-list',
+  details: [],
+  positionals: [],
+  options: {},
+  schema: z.object({}),
+  run: async (context) => {
+    const { keys } = await context.client.get<{ keys: ApiKeyView[] }>('/admin/api-keys');
+    if (context.json) printJson(context, keys);
+    else printLines(context, keys.length ? keys.map(describeKey) : ['no API keys']);
+    return 0;
+  },
+});
+
+export const keyRevokeCommand = defineCommand({
+  name: 'key-revoke',
+  summary: 'revoke an API key: its requests are refused from then on',
+  usage: 'key-revoke <keyId>',
+  details: ['<keyId> is the id key-create and key-list print.'],
+  positionals: ['keyId'],
+  options: {},
+  schema: z.object({ keyId: z.guid({ error: 'must be a UUID (the key id)' }) }),
+  run: async (context, args) => {
+    const key = await context.client.delete<ApiKeyView>(
+      `/admin/api-keys/${encodeURIComponent(args.keyId)}`,
+    );
+    if (context.json) printJson(context, key);
+    else printLines(context, [`revoked: ${describeKey(key)}`]);
+    return 0;
+  },
+});
