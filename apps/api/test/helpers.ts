@@ -1,3 +1,4 @@
+import type { BackfillSettings } from '@historical-sync/backfill';
 import {
   type BackfillTestContext,
   createBackfillTestContext,
@@ -16,6 +17,8 @@ export interface ApiTestContext extends BackfillTestContext {
 }
 
 export interface ApiTestOptions {
+  /** Backfill settings other than the test defaults. */
+  settings?: Partial<BackfillSettings>;
   /** Off unless a test is about it. */
   rateLimitPerMinute?: number;
   apiKeyCacheMs?: number;
@@ -25,7 +28,7 @@ export async function createApiTestContext(
   label: string,
   options: ApiTestOptions = {},
 ): Promise<ApiTestContext> {
-  const context = await createBackfillTestContext(label);
+  const context = await createBackfillTestContext(label, options.settings);
   const app = await buildApp({
     db: context.db,
     redis: context.redis,

@@ -173,12 +173,18 @@ export async function recordPartitionProgress(
   await refreshResource(db, ref.runId, ref.resource);
 }
 
-/** What Postgres recorded as published for a partition (the mirror of its Redis checkpoint). */
-export async function partitionPublished(db: Db, ref: PartitionRef): Promise<number> {
-  const { rows } = await sql<{ published: number }>`
-    SELECT published FROM backfill_run_partitions WHERE ${partitionWhere(ref)}
+/**
+ * What Postgres recorded for a partition: its total (null until first counted) and the mirror of
+ * its Redis checkpoint.
+ */
+export async function readPartition(
+  db: Db,
+  ref: PartitionRef,
+): Promise<{ total: number | null; published: number }> {
+  const { rows } = await sql<{ total: number | null; published: number }>`
+    SELECT total, published FROM backfill_run_partitions WHERE ${partitionWhere(ref)}
   `.execute(db);
-  return rows[0]?.published ?? 0;
+  return rows[0] ?? { total: null, published: 0 };
 }
 
 export async function finishPartition(

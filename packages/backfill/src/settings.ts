@@ -18,6 +18,12 @@ export const BackfillSettingsEnv = z.object({
    * this many unacknowledged entries; 0 = never wait.
    */
   BACKFILL_MAX_STREAM_BACKLOG: z.coerce.number().int().min(0).default(1_000_000),
+  /**
+   * Fairness between tenants: a job that has published for this long goes to the back of its
+   * queue when other jobs are waiting there, and resumes from its checkpoint at its next turn;
+   * 0 = a job runs to its end.
+   */
+  BACKFILL_TIME_SLICE_MS: z.coerce.number().int().min(0).default(2_000),
   /** Default cap on a run's publish rate, across all its resources; 0 = unlimited. */
   BACKFILL_MAX_EVENTS_PER_SECOND: z.coerce.number().int().min(0).default(0),
 });
@@ -31,6 +37,8 @@ export interface BackfillSettings {
   partitions: number;
   /** null = no flow control. */
   maxStreamBacklog: number | null;
+  /** 0 = a job runs to its end even when others wait. */
+  timeSliceMs: number;
 }
 
 export function backfillSettingsFrom(env: z.infer<typeof BackfillSettingsEnv>): BackfillSettings {
@@ -41,5 +49,6 @@ export function backfillSettingsFrom(env: z.infer<typeof BackfillSettingsEnv>): 
     maxEventsPerSecond: env.BACKFILL_MAX_EVENTS_PER_SECOND || null,
     partitions: env.BACKFILL_PARTITIONS,
     maxStreamBacklog: env.BACKFILL_MAX_STREAM_BACKLOG || null,
+    timeSliceMs: env.BACKFILL_TIME_SLICE_MS,
   };
 }

@@ -57,6 +57,7 @@ export async function createBackfillTestContext(
     maxEventsPerSecond: null,
     partitions: 1,
     maxStreamBacklog: null,
+    timeSliceMs: 2_000,
     ...settings,
   };
   const redis = new Redis(redisUrl, { maxRetriesPerRequest: null });

@@ -43,6 +43,7 @@ describe('backfill on Redis Cluster', () => {
       maxEventsPerSecond: null,
       partitions: 2,
       maxStreamBacklog: null,
+      timeSliceMs: 2_000,
     };
     const queues = new BackfillQueues(redis, settings.queuePrefix);
     const workers = startBackfillWorkers(

@@ -26,7 +26,7 @@ import {
   markPartitionStarted,
   markRunStarted,
   type PartitionRef,
-  partitionPublished,
+  readPartition,
   recordPartitionProgress,
 } from '../runs';
 import type { BackfillSettings } from '../settings';
@@ -91,7 +91,9 @@ export function createResourceProcessor(deps: ProcessorDeps) {
       range: partitionRange(data.partition, data.partitions),
     };
     const ref: PartitionRef = { runId, resource, partition: data.partition };
-    const total = await countRows(deps.db, resource, scope);
+    const recorded = await readPartition(deps.db, ref);
+    // Counted once per partition: a job resuming (after a crash, a hand-back or its turn) reuses it.
+    const total = recorded.total ?? (await countRows(deps.db, resource, scope));
     await markPartitionStarted(deps.db, ref, total);
 
     const stream = streamName(definition.eventType, appCode, deps.settings.streamPrefix);
@@ -119,7 +121,7 @@ export function createResourceProcessor(deps: ProcessorDeps) {
     );
     let checkpoint = await readCheckpoint(deps.redis, key);
     if (checkpoint.cursor) log.info({ checkpoint }, 'resuming after the last published page');
-    else if ((await partitionPublished(deps.db, ref)) > 0) {
+    else if (recorded.published > 0) {
       // Pages were published but the checkpoint is gone (Redis lost data, or it expired):
       // starting over would publish them twice. A new run is the way forward.
       throw new UnrecoverableError(
@@ -149,6 +151,7 @@ export function createResourceProcessor(deps: ProcessorDeps) {
       return { resource, published: checkpoint.published, total, outcome: 'cancelled' };
     };
     const maxEventsPerSecond = run?.max_events_per_second ?? null;
+    const turnEndsAt = deps.settings.timeSliceMs > 0 ? Date.now() + deps.settings.timeSliceMs : 0;
     let lastReport = 0;
     let next = fetchPage(checkpoint.cursor);
     for (;;) {
@@ -214,6 +217,14 @@ export function createResourceProcessor(deps: ProcessorDeps) {
         return handBack(job, token, log, checkpoint);
       }
 
+      if (turnEndsAt && Date.now() >= turnEndsAt && (await othersWaiting(deps.redis, job))) {
+        await Promise.all([
+          job.updateProgress({ published: checkpoint.published, total }),
+          recordPartitionProgress(deps.db, ref, checkpoint.published),
+        ]);
+        return yieldTurn(job, token, log, checkpoint);
+      }
+
       if (Date.now() - lastReport >= PROGRESS_INTERVAL_MS) {
         lastReport = Date.now();
         await Promise.all([
@@ -268,6 +279,30 @@ function checkPage(
   if (!first) return;
   const full = definition.schema.safeParse(JSON.parse(first.event));
   if (!full.success) fail(first, full.error.issues[0]);
+}
+
+/**
+ * Whether other jobs wait in this job's queue. Read from the queue's wait list directly: one
+ * LLEN, asked only when a turn is over.
+ */
+async function othersWaiting(redis: RedisClient, job: Job): Promise<boolean> {
+  return (await redis.llen(`${job.queueQualifiedName}:wait`)) > 0;
+}
+
+/**
+ * Fairness: the job goes to the back of its queue (a delayed job due now is promoted behind the
+ * jobs already waiting; no attempt used) and resumes from its checkpoint at its next turn, so a
+ * big tenant's backfill cannot hold a worker while small tenants wait.
+ */
+async function yieldTurn(
+  job: Job<ResourceJobData>,
+  token: string | undefined,
+  log: Logger,
+  checkpoint: { cursor: string; published: number },
+): Promise<never> {
+  await job.moveToDelayed(Date.now(), token);
+  log.debug({ checkpoint }, 'turn over: back of the queue while other jobs wait');
+  throw new DelayedError();
 }
 
 /**
