@@ -58,14 +58,36 @@ runMain(async () => {
     };
     const bin = (name: string) => join(root, 'node_modules', '.bin', name);
     // Two at a time: the machine this must fit has two cores, and each vitest runs files in parallel.
-    // `npm test -- <root test files>` runs just those root tests (e.g. the convergence test).
+    // `npm test -- <test files>` runs just those (e.g. the convergence test): root files from the
+    // root, a workspace's files (apps/api/test/load.test.ts) from that workspace.
     const only = process.argv.slice(2);
-    const workspaces = only.length
-      ? 0
-      : await run(bin('turbo'), ['run', 'test', '--concurrency=2', '--continue'], env);
-    const rootTests = await run(bin('vitest'), ['run', '--configLoader', 'runner', ...only], env);
+    let exitCodes: number[];
+    if (only.length) {
+      const byDir = new Map<string, string[]>();
+      for (const file of only) {
+        const workspace = file.match(/^((?:apps|packages)\/[^/]+)\/(.+)$/);
+        const dir = workspace ? join(root, workspace[1] as string) : root;
+        byDir.set(dir, [...(byDir.get(dir) ?? []), workspace ? (workspace[2] as string) : file]);
+      }
+      exitCodes = [];
+      for (const [dir, files] of byDir) {
+        exitCodes.push(
+          await run(
+            bin('vitest'),
+            ['run', '--configLoader', 'runner', '--root', dir, ...files],
+            env,
+          ),
+        );
+      }
+    } else {
+      exitCodes = [
+        await run(bin('turbo'), ['run', 'test', '--concurrency=2', '--continue'], env),
+        await run(bin('vitest'), ['run', '--configLoader', 'runner'], env),
+      ];
+    }
+    const failedRun = exitCodes.find((code) => code !== 0) ?? 0;
     const totals = await sumReports(reportDir);
-    exitCode = workspaces || rootTests || (totals.failed > 0 ? 1 : 0);
+    exitCode = failedRun || (totals.failed > 0 ? 1 : 0);
     if (totals.files === 0) exitCode = 1;
     process.stdout.write(
       `\n${totals.files} test reports\ntests: ${totals.passed} passed, ${totals.failed} failed` +
