@@ -7,6 +7,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createDb, migrateToLatest, seedTenant } from '@historical-sync/db';
 import { findFreePort, findWorkspaceRoot } from '@historical-sync/local-stack';
+import { redactUrl } from '@historical-sync/runtime';
 import { sql } from 'kysely';
 import { presentApps } from './lib/apps';
 import { runMain, startDevServices } from './lib/dev-services';
@@ -139,8 +140,8 @@ runMain(async () => {
 
     const origin = (started: boolean) => (started ? 'started here, data in .data/dev' : 'given');
     say('historical-sync is up');
-    say(`  Postgres  ${services.databaseUrl} (${origin(services.started.postgres)})`);
-    say(`  Redis     ${services.redisUrl} (${origin(services.started.redis)})`);
+    say(`  Postgres  ${redactUrl(services.databaseUrl)} (${origin(services.started.postgres)})`);
+    say(`  Redis     ${redactUrl(services.redisUrl)} (${origin(services.started.redis)})`);
     say(
       seeded
         ? `  Demo tenant "${DEMO_TENANT}" created: ${tenant?.tenantId}`

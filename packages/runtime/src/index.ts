@@ -1,5 +1,5 @@
 export { parseEnv } from './env';
-export { createLogger } from './logger';
+export { createLogger, redactUrl } from './logger';
 export {
   Counter,
   Gauge,

@@ -32,3 +32,15 @@ export function createLogger(
     : {};
   return pino({ ...options, ...pretty });
 }
+
+/** A connection URL fit to print: its password replaced (`postgres://app:***@db/x`). */
+export function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (!parsed.password) return url;
+    parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return '(unparsable URL)';
+  }
+}
