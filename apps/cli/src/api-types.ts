@@ -71,7 +71,7 @@ export interface SyncStatusResponse {
   counts: { activeCreditAllocations: number; organizations: number; activeMemberships: number };
   syncNeeded: boolean;
   latestRun: RunView | null;
-  outboxBacklog: { unpublished: number; oldestAgeMs: number | null };
+  outboxBacklog: { unpublished: number; oldestAgeMs: number | null; failed: number };
 }
 
 /** Every error answer: `{ error, message, field? }`. */

@@ -168,6 +168,8 @@ export interface OutboxTable {
   payload: ColumnType<unknown, string, string>;
   created_at: Timestamp;
   published_at: ColumnType<Date | null, Date | null | undefined, Date | null>;
+  /** Set (and the row never published) when its payload is not a valid event. */
+  failed_reason: ColumnType<string | null, string | null | undefined, string | null>;
 }
 export type OutboxRow = Selectable<OutboxTable>;
 

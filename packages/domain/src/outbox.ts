@@ -30,6 +30,8 @@ export interface OutboxBacklog {
   unpublished: number;
   /** Age of the oldest unpublished row; null when there is none. */
   oldestAgeMs: number | null;
+  /** Rows set aside by the relay because their payload is not a valid event (`failed_reason`). */
+  failed: number;
 }
 
 /** Unpublished outbox rows, for one tenant or all: a growing number means the relay is behind. */
@@ -37,8 +39,9 @@ export async function outboxBacklog(db: Db, tenantId?: string): Promise<OutboxBa
   let query = db
     .selectFrom('outbox')
     .select((eb) => [
-      eb.fn.countAll<number>().as('unpublished'),
-      eb.fn.min('created_at').as('oldest'),
+      eb.fn.countAll<number>().filterWhere('failed_reason', 'is', null).as('unpublished'),
+      eb.fn.min('created_at').filterWhere('failed_reason', 'is', null).as('oldest'),
+      eb.fn.countAll<number>().filterWhere('failed_reason', 'is not', null).as('failed'),
     ])
     .where('published_at', 'is', null);
   if (tenantId) query = query.where('tenant_id', '=', tenantId);
@@ -47,5 +50,6 @@ export async function outboxBacklog(db: Db, tenantId?: string): Promise<OutboxBa
   return {
     unpublished: row.unpublished,
     oldestAgeMs: oldest ? Math.max(0, Date.now() - oldest.getTime()) : null,
+    failed: row.failed,
   };
 }

@@ -49,6 +49,8 @@ export interface BatchResult {
   entries: number;
   /** Rows left for a later batch to keep an entity's order. */
   heldBack: number;
+  /** Rows set aside because their payload is not a valid event. */
+  failed: number;
 }
 
 const MAX_BACKOFF_MS = 5_000;
@@ -141,7 +143,7 @@ export class OutboxRelay {
           }
         }
         // A full batch (or rows held back) means more is waiting: go again at once.
-        if (result.rows === this.batchSize || result.heldBack > 0) {
+        if (result.rows + result.failed === this.batchSize || result.heldBack > 0) {
           if (result.rows === 0) await this.sleep(20);
           continue;
         }
@@ -165,18 +167,19 @@ export class OutboxRelay {
         .selectFrom('outbox')
         .selectAll()
         .where('published_at', 'is', null)
+        .where('failed_reason', 'is', null)
         .orderBy('id')
         .limit(this.batchSize)
         .forUpdate()
         .skipLocked()
         .execute();
-      if (locked.length === 0) return { rows: 0, entries: 0, heldBack: 0 };
+      if (locked.length === 0) return { rows: 0, entries: 0, heldBack: 0, failed: 0 };
 
-      const rows = await this.inEntityOrder(trx, locked);
-      const heldBack = locked.length - rows.length;
-      if (rows.length === 0) return { rows: 0, entries: 0, heldBack };
+      const inOrder = await this.inEntityOrder(trx, locked);
+      const heldBack = locked.length - inOrder.length;
+      if (inOrder.length === 0) return { rows: 0, entries: 0, heldBack, failed: 0 };
 
-      const tenants = [...new Set(rows.map((r) => r.tenant_id))];
+      const tenants = [...new Set(inOrder.map((r) => r.tenant_id))];
       const enabled = await trx
         .selectFrom('organization_applications as oa')
         .innerJoin('applications as a', 'a.id', 'oa.application_id')
@@ -192,8 +195,19 @@ export class OutboxRelay {
       // One pipeline per stream: on Redis Cluster a pipeline must stay within one slot.
       const byStream = new Map<string, string[]>();
       const published: SyncEvent[] = [];
-      for (const row of rows) {
-        for (const event of deliveries(row, appsByTenant.get(row.tenant_id) ?? [])) {
+      const rows: OutboxRow[] = [];
+      const failed: Array<{ row: OutboxRow; reason: string }> = [];
+      for (const row of inOrder) {
+        let events: SyncEvent[];
+        try {
+          events = deliveries(row, appsByTenant.get(row.tenant_id) ?? []);
+        } catch (error) {
+          // One bad row must not stop every row behind it: it is set aside with its reason.
+          failed.push({ row, reason: describe(error) });
+          continue;
+        }
+        rows.push(row);
+        for (const event of events) {
           const stream = streamName(
             event.eventType,
             event.metadata.targetApplication,
@@ -216,16 +230,29 @@ export class OutboxRelay {
       const entries = published.length;
       this.options.onPublished?.(published);
 
-      await trx
-        .updateTable('outbox')
-        .set({ published_at: sql`now()` })
-        .where(
-          'id',
-          'in',
-          rows.map((r) => r.id),
-        )
-        .execute();
-      return { rows: rows.length, entries, heldBack };
+      if (rows.length > 0) {
+        await trx
+          .updateTable('outbox')
+          .set({ published_at: sql`now()` })
+          .where(
+            'id',
+            'in',
+            rows.map((r) => r.id),
+          )
+          .execute();
+      }
+      for (const { row, reason } of failed) {
+        await trx
+          .updateTable('outbox')
+          .set({ failed_reason: reason })
+          .where('id', '=', row.id)
+          .execute();
+        this.options.logger.error(
+          { outboxId: row.id, tenantId: row.tenant_id, eventType: row.event_type, reason },
+          'outbox row is not a valid event: set aside (failed_reason), not published',
+        );
+      }
+      return { rows: rows.length, entries, heldBack, failed: failed.length };
     });
   }
 
@@ -239,6 +266,7 @@ export class OutboxRelay {
       .selectFrom('outbox')
       .select(['aggregate_id', (eb) => eb.fn.min('id').as('first')])
       .where('published_at', 'is', null)
+      .where('failed_reason', 'is', null)
       .where('aggregate_id', 'in', [...new Set(locked.map((r) => r.aggregate_id))])
       .where('id', 'not in', ids)
       .groupBy('aggregate_id')
@@ -262,6 +290,14 @@ export class OutboxRelay {
     `.execute(this.options.db);
     return Number(result.numAffectedRows ?? 0);
   }
+}
+
+function describe(error: unknown): string {
+  if (error instanceof Error && 'issues' in error && Array.isArray(error.issues)) {
+    const issue = error.issues[0] as { path: PropertyKey[]; message: string } | undefined;
+    return `not a valid event: ${issue?.path.join('.')}: ${issue?.message}`;
+  }
+  return error instanceof Error ? error.message : String(error);
 }
 
 /**

@@ -1,7 +1,8 @@
 import { streamName } from '@historical-sync/contracts';
 import { createTestDatabase, type TestDatabase } from '@historical-sync/db/testing';
-import { allocateCredits, updateOrganization } from '@historical-sync/domain';
+import { allocateCredits, outboxBacklog, updateOrganization } from '@historical-sync/domain';
 import { Redis } from 'ioredis';
+import { sql } from 'kysely';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OutboxRelay } from '../src/index';
@@ -36,7 +37,10 @@ describe('outbox relay', () => {
     options: Partial<ConstructorParameters<typeof OutboxRelay>[0]> = {},
   ) => new OutboxRelay({ db: test.db, redis, streamPrefix: prefix, logger, ...options });
   const drain = async (relay: OutboxRelay) => {
-    while ((await relay.relayBatch()).rows > 0) {}
+    for (;;) {
+      const batch = await relay.relayBatch();
+      if (batch.rows + batch.failed === 0) return;
+    }
   };
 
   it('publishes to the streams of enabled applications only, and to newly enabled ones afterwards', async () => {
@@ -142,6 +146,47 @@ describe('outbox relay', () => {
         .map((e) => e.version);
       expect(versions).toEqual(Array.from({ length: 15 }, (_, i) => i + 2));
     }
+  });
+
+  it('sets aside an outbox row that is not a valid event, with its reason, and publishes the rest', async () => {
+    const prefix = uniquePrefix();
+    const tenantId = await createTenant(test.db, 'poison');
+    await setEnabled(test.db, tenantId, 'crm', true);
+    const orgs = await createOrganizations(test.db, tenantId, 3, 'poison');
+    const bad = orgs[1];
+    if (!bad) throw new Error('no org');
+    // As if edited by hand: the event's name is emptied in the outbox.
+    await sql`
+      UPDATE outbox SET payload = jsonb_set(payload, '{name}', '""')
+      WHERE tenant_id = ${tenantId} AND aggregate_id = ${bad.id}
+    `.execute(test.db);
+
+    const lines: string[] = [];
+    const captured = pino({ level: 'error' }, { write: (line: string) => void lines.push(line) });
+    await drain(relayFor(prefix, { logger: captured }));
+
+    const created = await readEvents(redis, streamName('org.created', 'crm', prefix));
+    expect(created.map((e) => e.entityId).sort()).toEqual(
+      orgs
+        .filter((o) => o.id !== bad.id)
+        .map((o) => o.id)
+        .sort(),
+    );
+    const row = await test.db
+      .selectFrom('outbox')
+      .select(['published_at', 'failed_reason'])
+      .where('aggregate_id', '=', bad.id)
+      .executeTakeFirstOrThrow();
+    expect(row.published_at).toBeNull();
+    expect(row.failed_reason).toMatch(/^not a valid event: name: /);
+    expect(await outboxBacklog(test.db, tenantId)).toMatchObject({ unpublished: 0, failed: 1 });
+    expect(lines.join('')).toContain('outbox row is not a valid event');
+
+    // The entity's later changes are not held back behind the set-aside row.
+    await updateOrganization(test.db, tenantId, bad.id, { name: 'Fixed' });
+    await drain(relayFor(prefix));
+    const updated = await readEvents(redis, streamName('org.updated', 'crm', prefix));
+    expect(updated).toMatchObject([{ entityId: bad.id, name: 'Fixed', version: 2 }]);
   });
 
   it('prunes published rows past the retention and keeps unpublished ones', async () => {

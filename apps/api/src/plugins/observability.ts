@@ -74,6 +74,9 @@ export function metricsRoute(admin: FastifyInstance, deps: ObservabilityDeps): v
     new Gauge('hs_run_events_total', 'Events each active run will publish, per resource'),
   );
   const backlog = registry.register(new Gauge('hs_outbox_backlog_rows', 'Unpublished outbox rows'));
+  const outboxFailed = registry.register(
+    new Gauge('hs_outbox_failed_rows', 'Outbox rows set aside: their payload is not a valid event'),
+  );
   const backlogAge = registry.register(
     new Gauge('hs_outbox_oldest_age_seconds', 'Age of the oldest unpublished outbox row'),
   );
@@ -139,6 +142,7 @@ export function metricsRoute(admin: FastifyInstance, deps: ObservabilityDeps): v
       progress.set(run.labels, run.total ? run.published / run.total : 0);
     const outbox = await outboxBacklog(deps.db);
     backlog.set({}, outbox.unpublished);
+    outboxFailed.set({}, outbox.failed);
     backlogAge.set({}, (outbox.oldestAgeMs ?? 0) / 1000);
     const apps = await deps.db.selectFrom('applications').select('code').execute();
     const streams = [
