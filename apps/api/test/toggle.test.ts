@@ -98,7 +98,7 @@ describe('POST .../applications/:appId/toggle', () => {
   });
 
   it('keeps the enablement and the queued run when the queue is unreachable, and the sweeper enqueues it later', async () => {
-    const { BackfillQueues, sweepQueuedRuns } = await import('@historical-sync/backfill');
+    const { BackfillQueues, sweepRuns } = await import('@historical-sync/backfill');
     const { Redis } = await import('ioredis');
     const { buildApp } = await import('../src/app');
     // A Redis that refuses connections: every enqueue fails.
@@ -135,10 +135,10 @@ describe('POST .../applications/:appId/toggle', () => {
       expect((await runsOf(tenantId))[0]).toMatchObject({ id: runId, status: 'queued' });
       expect(await t.queues.runs.getJob(runId)).toBeUndefined();
 
-      expect(await sweepQueuedRuns(t.db, t.queues, 0)).toBeGreaterThanOrEqual(1);
+      expect(await sweepRuns(t.db, t.queues, 0)).toBeGreaterThanOrEqual(1);
       expect(await t.queues.runs.getJob(runId)).toBeDefined();
       // Sweeping again finds the job and adds nothing.
-      const again = await sweepQueuedRuns(t.db, t.queues, 0);
+      const again = await sweepRuns(t.db, t.queues, 0);
       expect(await t.queues.resources.credits.getJob(`${runId}-credits`)).toBeDefined();
       expect(again).toBe(0);
     } finally {

@@ -7,7 +7,7 @@ import {
   BackfillQueues,
   backfillSettingsFrom,
   startBackfillWorkers,
-  sweepQueuedRuns,
+  sweepRuns,
 } from '@historical-sync/backfill';
 import { aggregateOf, RESOURCES, type Resource } from '@historical-sync/contracts';
 import { createDb } from '@historical-sync/db';
@@ -82,8 +82,8 @@ const workers = startBackfillWorkers(
 
 const sweeper = roles.has('sweeper')
   ? setInterval(() => {
-      sweepQueuedRuns(db, queues, config.SWEEP_QUEUED_AFTER_MS).then(
-        (enqueued) => enqueued && logger.info({ enqueued }, 'sweeper enqueued queued runs'),
+      sweepRuns(db, queues, config.SWEEP_QUEUED_AFTER_MS).then(
+        (enqueued) => enqueued && logger.info({ enqueued }, 'sweeper enqueued runs whose job was missing'),
         (error: unknown) => logger.warn({ err: error }, 'sweep failed; will try again'),
       );
     }, config.SWEEP_INTERVAL_MS)

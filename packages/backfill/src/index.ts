@@ -14,7 +14,7 @@ export {
   type RedisClient,
   readCheckpoint,
 } from './publisher';
-export { BackfillQueues, enqueueInBackground, sweepQueuedRuns } from './queues';
+export { BackfillQueues, enqueueInBackground, sweepRuns } from './queues';
 export { countResources, RESOURCE_DEFINITIONS } from './resources';
 export {
   ACTIVE_RUN_STATUSES,

@@ -15,7 +15,7 @@ import type { Db } from '@historical-sync/db';
 import { FlowProducer, Queue } from 'bullmq';
 import type { Logger } from 'pino';
 import type { RedisClient } from './publisher';
-import { findStaleQueuedRuns, getRun, type RunWithResources } from './runs';
+import { findSweepableRuns, getRun, type RunWithResources } from './runs';
 
 const DAY_S = 24 * 3600;
 /** Attempts per resource job; each retry resumes from the checkpoint, so retrying is cheap. */
@@ -105,14 +105,20 @@ export function enqueueInBackground(
   });
 }
 
-/** Enqueues runs left `queued` longer than `olderThanMs`; returns how many were enqueued. */
-export async function sweepQueuedRuns(
+/**
+ * Gives every active run whose job is missing from Redis its flow again: a run whose enqueue
+ * failed (Redis was down at the toggle), or whose jobs Redis lost (a restart without AOF, a
+ * flush). Its resource jobs resume from their checkpoints; a job whose pages were published but
+ * whose checkpoint is gone fails the run loudly instead of publishing twice. Returns how many
+ * runs were enqueued.
+ */
+export async function sweepRuns(
   db: Db,
   queues: BackfillQueues,
   olderThanMs: number,
 ): Promise<number> {
   let enqueued = 0;
-  for (const stale of await findStaleQueuedRuns(db, olderThanMs)) {
+  for (const stale of await findSweepableRuns(db, olderThanMs)) {
     const run = await getRun(db, stale.id);
     if (run && (await queues.enqueueRun(run))) enqueued += 1;
   }

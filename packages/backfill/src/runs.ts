@@ -289,14 +289,17 @@ export async function getRunStatus(db: Db, runId: string): Promise<RunStatus | u
   return row?.status;
 }
 
-/** Runs still `queued` after `olderThanMs`: their enqueue may have failed. */
-export async function findStaleQueuedRuns(db: Db, olderThanMs: number): Promise<BackfillRun[]> {
+/**
+ * Active runs (queued, running or paused) created more than `olderThanMs` ago: the sweeper
+ * checks that each still has its job in Redis.
+ */
+export async function findSweepableRuns(db: Db, olderThanMs: number): Promise<BackfillRun[]> {
   return db
     .selectFrom('backfill_runs')
     .selectAll()
-    .where('status', '=', 'queued')
+    .where('status', 'in', ['queued', 'running', 'paused'])
     .where('created_at', '<', sql<Date>`now() - ${`${olderThanMs} milliseconds`}::interval`)
     .orderBy('created_at')
-    .limit(100)
+    .limit(1_000)
     .execute();
 }
