@@ -23,7 +23,8 @@ import { ceiling } from './lib/ceiling';
 import { cpuDelta, cpuSnapshot } from './lib/cpu';
 import { flowControlPhase } from './lib/flow';
 import { naiveBackfill } from './lib/naive';
-import { peakRssMb, startApp } from './lib/processes';
+import { type AppProcess, peakRssMb, startApp } from './lib/processes';
+import { summarizeProfile } from './lib/profile';
 import { round } from './lib/stats';
 
 const count = (fallback: number) => z.coerce.number().int().min(0).default(fallback);
@@ -151,9 +152,10 @@ async function main() {
       },
       args['profile-dir'] ? ['--cpu-prof', `--cpu-prof-dir=${args['profile-dir']}`] : [],
     );
+    const stopped = new Set<AppProcess>();
     for (const app of [api, worker]) {
       app.child.once('exit', (code) => {
-        if (!stopping)
+        if (!stopping && !stopped.has(app))
           process.stderr.write(`error: an app exited early (${code}):\n${app.output()}\n`);
       });
     }
@@ -174,8 +176,14 @@ async function main() {
     await sleep(1_000); // the worker connects
     const memoryBefore = Number((await redis.info('memory')).match(/used_memory:(\d+)/)?.[1]);
 
-    const cpuBefore = await cpuSnapshot(worker.child.pid);
+    const ports = {
+      postgres: Number(new URL(database.url).port) || 5432,
+      redis: Number(new URL(services.redisUrl).port) || 6379,
+    };
+    await redis.config('RESETSTAT');
+    const cpuBefore = await cpuSnapshot(worker.child.pid, ports);
     const started = performance.now();
+    const startedNs = process.hrtime.bigint();
     const enable = await fetch(`${base}/admin/organizations/${tenantId}/applications/crm/toggle`, {
       method: 'POST',
       headers,
@@ -199,8 +207,10 @@ async function main() {
       await sleep(50);
     }
     const seconds = (performance.now() - started) / 1000;
+    const finishedNs = process.hrtime.bigint();
     const workerPeakRssMb = await peakRssMb(worker.child.pid);
-    const cpu = cpuDelta(cpuBefore, await cpuSnapshot(worker.child.pid));
+    const cpu = cpuDelta(cpuBefore, await cpuSnapshot(worker.child.pid, ports));
+    const redisCommands = parseCommandStats(await redis.info('commandstats'));
     const memoryAfter = Number((await redis.info('memory')).match(/used_memory:(\d+)/)?.[1]);
     if (run?.status !== 'completed') throw new Error(`run ${run?.status}: ${worker.output()}`);
 
@@ -230,8 +240,38 @@ async function main() {
           .join(', '),
     );
     say(
+      `CPU per event: ${Object.entries(cpu)
+        .map(([k, v]) => `${k} ${round((v * 1e6) / run.published, 1)} µs`)
+        .join(', ')}; Redis by command: ${['evalsha', 'xadd', 'hset', 'hmget']
+        .filter((name) => redisCommands[name])
+        .map((name) => {
+          const stat = redisCommands[name] as { calls: number; usec: number };
+          return `${name.toUpperCase()} ${stat.calls} calls ${round(stat.usec / run.published, 2)} µs/event`;
+        })
+        .join(', ')} (EVALSHA includes the XADDs it makes)`,
+    );
+    say(
       `worker peak RSS ${round(workerPeakRssMb)} MB; Redis memory growth ${round((memoryAfter - memoryBefore) / 2 ** 20)} MB`,
     );
+    if (args['profile-dir']) {
+      // The profile is written when the worker exits: stop it now so the profile covers this run
+      // alone (the later phases are skipped in a profiling invocation).
+      stopped.add(worker);
+      await worker.stop();
+      const profile = await summarizeProfile(args['profile-dir'], {
+        from: startedNs,
+        to: finishedNs,
+      });
+      say(
+        `worker CPU profile during the run (${round(profile.busyMs / 1000, 2)} s busy), self time by part:`,
+      );
+      for (const part of profile.parts)
+        say(`  ${part.part.padEnd(32)} ${round(part.share * 100, 1)}%`);
+      say('  top functions:');
+      for (const fn of profile.functions) say(`    ${round(fn.share * 100, 1)}%  ${fn.name}`);
+      args['api-load-seconds'] = 0;
+      args['flow-seconds'] = 0;
+    }
     // API under load while a backfill runs: a second run (memberships again), measured apart
     // from the headline figure so the load generator does not slow the run it measures.
     let toggleLoad: Awaited<ReturnType<typeof autocannon>> | undefined;
@@ -332,6 +372,15 @@ async function main() {
     await services.stop();
     await rm(work, { recursive: true, force: true });
   }
+}
+
+/** `INFO commandstats` as { command: { calls, usec } }. */
+function parseCommandStats(info: string): Record<string, { calls: number; usec: number }> {
+  const stats: Record<string, { calls: number; usec: number }> = {};
+  for (const match of info.matchAll(/^cmdstat_([^:]+):calls=(\d+),usec=(\d+)/gm)) {
+    stats[match[1] as string] = { calls: Number(match[2]), usec: Number(match[3]) };
+  }
+  return stats;
 }
 
 main().catch((error: unknown) => {

@@ -9,29 +9,61 @@ const TICKS_PER_SECOND = 100;
 
 export type CpuSnapshot = Map<number, { component: string; seconds: number }>;
 
-export async function cpuSnapshot(workerPid: number | undefined): Promise<CpuSnapshot> {
-  const snapshot: CpuSnapshot = new Map();
+/** Which servers count: those on these ports (the benchmark's own), or every one when unset. */
+export interface ServerPorts {
+  postgres?: number;
+  redis?: number;
+}
+
+export async function cpuSnapshot(
+  workerPid: number | undefined,
+  ports: ServerPorts = {},
+): Promise<CpuSnapshot> {
+  const processes: Array<{
+    pid: number;
+    ppid: number;
+    comm: string;
+    cmdline: string;
+    seconds: number;
+  }> = [];
   for (const entry of await readdir('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     const stat = await readFile(`/proc/${entry}/stat`, 'utf8').catch(() => undefined);
     if (!stat) continue;
-    const pid = Number(entry);
-    const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-    const component =
-      pid === workerPid
-        ? 'worker'
-        : comm === 'postgres'
-          ? 'postgres'
-          : comm.startsWith('redis-server')
-            ? 'redis'
-            : undefined;
-    if (!component) continue;
-    // utime and stime: fields 14 and 15 of stat, 11 and 12 after the command name.
+    const cmdline = await readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '');
+    // Fields after the command name: state, ppid, ..., utime (12th) and stime (13th).
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    snapshot.set(pid, {
-      component,
+    processes.push({
+      pid: Number(entry),
+      ppid: Number(fields[1]),
+      comm: stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')),
+      cmdline: cmdline.replaceAll('\0', ' '),
       seconds: (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND,
     });
+  }
+  // Other Postgres servers on the machine (tests, other environments) must not count: ours is
+  // the postmaster listening on our port, and its children.
+  const postmasters = new Set(
+    processes
+      .filter(
+        (p) =>
+          p.comm === 'postgres' && ports.postgres && p.cmdline.includes(`-p ${ports.postgres}`),
+      )
+      .map((p) => p.pid),
+  );
+  const snapshot: CpuSnapshot = new Map();
+  for (const p of processes) {
+    const component =
+      p.pid === workerPid
+        ? 'worker'
+        : p.comm === 'postgres' &&
+            (!ports.postgres || postmasters.has(p.pid) || postmasters.has(p.ppid))
+          ? 'postgres'
+          : p.comm.startsWith('redis-server') &&
+              (!ports.redis || p.cmdline.includes(`:${ports.redis}`))
+            ? 'redis'
+            : undefined;
+    if (component) snapshot.set(p.pid, { component, seconds: p.seconds });
   }
   return snapshot;
 }
