@@ -92,14 +92,19 @@ interface ResourceDefinition {
 const text = (column: string) => `to_json(${column})::text`;
 const textOrNull = (column: string) => `coalesce(to_json(${column})::text, 'null')`;
 const uuidOrNull = (column: string) => `coalesce('"' || ${column} || '"', 'null')`;
-/** ISO-8601 in UTC with a Z, microseconds when the value has them. */
+/**
+ * ISO-8601 in UTC with milliseconds and a Z, as JavaScript's toISOString() writes it (the live
+ * path's builders), so both paths render a row version identically. to_char costs Postgres about
+ * a third less than to_json of a timestamp.
+ */
 const instant = (column: string) =>
-  `(left(to_json(${column} AT TIME ZONE 'UTC')::text, -1) || 'Z"')`;
+  `to_char(${column} AT TIME ZONE 'UTC', '\\"YYYY-MM-DD"T"HH24:MI:SS.MS"Z\\"')`;
 const instantOrNull = (column: string) => `coalesce(${instant(column)}, 'null')`;
 
 /** The fields every event starts with; context values are bound parameters, JSON-encoded here. */
+// The page's tenant is one value: written once as a parameter, not converted per row.
 const eventHead = (prefix: string, eventType: string, context: EventContext) =>
-  sql`'{"eventId":"${sql.raw(prefix)}:' || id || ':v' || version || '","tenantId":"' || tenant_id || '","version":' || version || ',"occurredAt":' || ${sql.raw(instant('updated_at'))} || ${`,"runId":${JSON.stringify(context.runId)},"eventType":${JSON.stringify(eventType)}`}`;
+  sql`'{"eventId":"${sql.raw(prefix)}:' || id || ':v' || version || ${`","tenantId":${JSON.stringify(context.tenantId)},"version":`} || version || ',"occurredAt":' || ${sql.raw(instant('updated_at'))} || ${`,"runId":${JSON.stringify(context.runId)},"eventType":${JSON.stringify(eventType)}`}`;
 const delivery = (context: EventContext) =>
   `"targetApplication":${JSON.stringify(context.appCode)},"isHistoricalSync":true`;
 
