@@ -5,6 +5,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { seedTenant } from '@historical-sync/db';
 import { createLogger } from '@historical-sync/runtime';
+import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../src/app';
 import { ADMIN_KEY, type ApiTestContext, auth, createApiTestContext } from './helpers';
@@ -171,6 +172,56 @@ describe('API keys and tenant scoping', () => {
       ...unknownTenant,
       message: `tenant ${missing} not found`,
     });
+    expect(await snapshot(tenantB)).toEqual(before);
+  });
+
+  it('answers 404 to a tenant key for any other orgId, on every tenant route, whatever the request (property)', async () => {
+    const before = await snapshot(tenantB);
+    const routes = [
+      ['POST', 'applications/crm/toggle'],
+      ['POST', 'applications/crm/sync-historical'],
+      ['GET', 'applications/crm/sync-status'],
+      ['GET', 'sync-runs/{id}'],
+      ['POST', 'sync-runs/{id}/pause'],
+      ['POST', 'sync-runs/{id}/cancel'],
+      ['POST', 'organizations'],
+      ['PATCH', 'organizations/{id}'],
+      ['DELETE', 'organizations/{id}'],
+      ['POST', 'credit-allocations'],
+      ['PATCH', 'credit-allocations/{id}'],
+      ['POST', 'credit-allocations/{id}/deactivate'],
+      ['POST', 'memberships'],
+      ['DELETE', 'memberships/{id}'],
+    ] as const;
+    await fc.assert(
+      fc.asyncProperty(
+        fc.constantFrom(...routes),
+        // Other tenants (B among them), unknown ones, and A's own id in upper case.
+        fc.oneof(fc.uuid(), fc.constant(tenantB), fc.constant(tenantA.toUpperCase())),
+        fc.uuid(),
+        fc.jsonValue({ maxDepth: 2 }),
+        async ([method, path], orgId, id, body) => {
+          const response = await t.app.inject({
+            method,
+            url: `/admin/organizations/${orgId}/${path.replace('{id}', id)}`,
+            headers: bearer(keyA.key),
+            ...(method === 'GET' || method === 'DELETE' ? {} : { payload: JSON.stringify(body) }),
+          });
+          if (orgId.toLowerCase() === tenantA) {
+            // Its own tenant: any answer but a server error.
+            expect(response.statusCode).toBeLessThan(500);
+          } else {
+            expect(response.statusCode).toBe(404);
+            expect(response.json()).toEqual({
+              error: 'not_found',
+              message: `tenant ${orgId} not found`,
+              field: 'orgId',
+            });
+          }
+        },
+      ),
+      { numRuns: Number(process.env.PROPERTY_RUNS ?? 150) },
+    );
     expect(await snapshot(tenantB)).toEqual(before);
   });
 

@@ -83,7 +83,8 @@ const workers = startBackfillWorkers(
 const sweeper = roles.has('sweeper')
   ? setInterval(() => {
       sweepRuns(db, queues, config.SWEEP_QUEUED_AFTER_MS).then(
-        (enqueued) => enqueued && logger.info({ enqueued }, 'sweeper enqueued runs whose job was missing'),
+        (enqueued) =>
+          enqueued && logger.info({ enqueued }, 'sweeper enqueued runs whose job was missing'),
         (error: unknown) => logger.warn({ err: error }, 'sweep failed; will try again'),
       );
     }, config.SWEEP_INTERVAL_MS)
