@@ -12,6 +12,7 @@ import {
   membershipCreatedEvent,
   organizationStateEvent,
 } from '@historical-sync/domain';
+import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { renderPage } from '../src/resources';
 
@@ -122,5 +123,34 @@ describe('events rendered by Postgres', () => {
     );
     expect(rendered.some((r) => JSON.parse(r.event).expiresAt === null)).toBe(true);
     expect(rendered.some((r) => JSON.parse(r.event).expiresAt !== null)).toBe(true);
+  });
+
+  it('renders a non-finite expiry as no expiry, and a row with a non-finite timestamp as no event', async () => {
+    const other = await seedTenant(test.db, {
+      tenantName: 'render-infinity',
+      organizations: 1,
+      memberships: 1,
+      creditAllocations: 1,
+      app: 'crm',
+      seed: 2,
+    });
+    await sql`UPDATE credit_allocations SET expires_at = 'infinity' WHERE tenant_id = ${other.tenantId}`.execute(
+      test.db,
+    );
+    await sql`UPDATE organization_memberships SET created_at = 'infinity' WHERE tenant_id = ${other.tenantId}`.execute(
+      test.db,
+    );
+    const page = (resource: 'credits' | 'memberships') =>
+      renderPage(
+        test.db,
+        resource,
+        { tenantId: other.tenantId, appCode: 'crm', sinceDate: null, after: '', limit: 10 },
+        { tenantId: other.tenantId, ...context },
+      );
+    const [credit] = await page('credits');
+    expect(JSON.parse(credit?.event ?? 'null')).toMatchObject({ expiresAt: null });
+    // The processor fails the run on it, naming the row (resource-processor checkPage).
+    const [membership] = await page('memberships');
+    expect(membership?.event).toBeNull();
   });
 });

@@ -272,6 +272,10 @@ function checkPage(
     );
   };
   for (const row of rows) {
+    // Postgres renders a non-finite timestamp ('infinity') as NULL, and with it the whole event.
+    if (typeof row.event !== 'string') {
+      fail(row, { path: ['timestamps'], message: 'a timestamp of the row is not finite' });
+    }
     const checked = definition.rowSchema?.safeParse(row);
     if (checked && !checked.success) fail(row, checked.error.issues[0]);
   }
