@@ -66,10 +66,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       await scope.register(rateLimit, {
         max: deps.rateLimitPerMinute,
         timeWindow: 60_000,
-        // Shared by every API process; a Redis outage must not take the API down with it.
-        redis: deps.redis,
-        nameSpace: `${deps.settings.queuePrefix}:rate-limit:`,
-        skipOnError: true,
+        // Counted in this process's memory, not in Redis: a request never waits behind a
+        // backfill's page script in Redis, and a Redis outage cannot fail it. With N API
+        // processes a key gets up to N times the limit.
         keyGenerator: (request) => request.principal?.keyId ?? request.ip,
       });
     }

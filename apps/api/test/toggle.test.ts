@@ -118,7 +118,7 @@ describe('POST .../applications/:appId/toggle', () => {
       logger: t.logger,
       adminApiKey: auth.authorization.slice('Bearer '.length),
       bodyLimitBytes: 64 * 1024,
-      // On, against the same unreachable Redis: the rate limiter must not fail the request.
+      // On: the rate limiter must not need Redis.
       rateLimitPerMinute: 100,
       apiKeyCacheMs: 0,
     });

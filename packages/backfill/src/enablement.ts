@@ -6,7 +6,7 @@ import { RESOURCES } from '@historical-sync/contracts';
 import type { Application, Db } from '@historical-sync/db';
 import { sql } from 'kysely';
 import { createRun, findActiveRun, finishRun, getRun, type RunWithResources } from './runs';
-import { getApplication, getTenant } from './tenants';
+import { applicationNotFound, getTenant, isUuid, tenantNotFound } from './tenants';
 
 export interface ToggleRequest {
   tenantId: string;
@@ -35,24 +35,38 @@ export interface ToggleResult {
 }
 
 export async function toggleApplication(db: Db, request: ToggleRequest): Promise<ToggleResult> {
-  await getTenant(db, request.tenantId);
-  const application = await getApplication(db, request.application);
-
   // Already in the requested state: answer from one read, without a transaction or a row lock
-  // (client retries and repeated enables are common, and must stay cheap under load).
-  const current = await db
-    .selectFrom('organization_applications')
-    .selectAll()
-    .where('tenant_id', '=', request.tenantId)
-    .where('application_id', '=', application.id)
+  // (client retries and repeated enables are common, and must stay cheap under load). One round
+  // trip: the application, the tenant's enablement of it, and whether the tenant exists.
+  const found = await db
+    .selectFrom('applications as a')
+    .leftJoin('organization_applications as oa', (join) =>
+      join.onRef('oa.application_id', '=', 'a.id').on('oa.tenant_id', '=', request.tenantId),
+    )
+    .selectAll('a')
+    .select((eb) => [
+      'oa.is_enabled',
+      'oa.enabled_at',
+      'oa.disabled_at',
+      eb
+        .exists(eb.selectFrom('tenants').select('id').where('id', '=', request.tenantId))
+        .as('tenant_exists'),
+    ])
+    .where(isUuid(request.application) ? 'a.id' : 'a.code', '=', request.application)
     .executeTakeFirst();
-  if (current && current.is_enabled === request.isEnabled) {
+  if (!found) {
+    await getTenant(db, request.tenantId); // an unknown tenant is named first
+    throw applicationNotFound(request.application);
+  }
+  if (!found.tenant_exists) throw tenantNotFound(request.tenantId);
+  const { is_enabled, enabled_at, disabled_at, tenant_exists: _, ...application } = found;
+  if (is_enabled !== null && is_enabled === request.isEnabled) {
     return {
       application,
-      isEnabled: current.is_enabled,
+      isEnabled: is_enabled,
       changed: false,
-      enabledAt: current.enabled_at,
-      disabledAt: current.disabled_at,
+      enabledAt: enabled_at,
+      disabledAt: disabled_at,
       run: null,
       runCreated: false,
     };

@@ -30,7 +30,7 @@ export {
 } from './settings';
 export { getSyncStatus, type RunView, viewRun } from './status';
 export { requestSync, type SyncRequest, type SyncResult } from './sync';
-export { getApplication, getTenant } from './tenants';
+export { getApplication, getTenant, tenantNotFound } from './tenants';
 export {
   type BackfillWorkers,
   startBackfillWorkers,

@@ -2,6 +2,12 @@ import type { Application, Db, Tenant } from '@historical-sync/db';
 import { NotFoundError } from '@historical-sync/domain';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+export const isUuid = (value: string) => UUID.test(value);
+
+export const tenantNotFound = (tenantId: string) =>
+  new NotFoundError(`tenant ${tenantId} not found`, 'orgId');
+export const applicationNotFound = (idOrCode: string, field = 'appId') =>
+  new NotFoundError(`application ${idOrCode} not found`, field);
 
 export async function getTenant(db: Db, tenantId: string): Promise<Tenant> {
   const tenant = await db
@@ -9,7 +15,7 @@ export async function getTenant(db: Db, tenantId: string): Promise<Tenant> {
     .selectAll()
     .where('id', '=', tenantId)
     .executeTakeFirst();
-  if (!tenant) throw new NotFoundError(`tenant ${tenantId} not found`, 'orgId');
+  if (!tenant) throw tenantNotFound(tenantId);
   return tenant;
 }
 
@@ -22,8 +28,8 @@ export async function getApplication(
   const application = await db
     .selectFrom('applications')
     .selectAll()
-    .where(UUID.test(idOrCode) ? 'id' : 'code', '=', idOrCode)
+    .where(isUuid(idOrCode) ? 'id' : 'code', '=', idOrCode)
     .executeTakeFirst();
-  if (!application) throw new NotFoundError(`application ${idOrCode} not found`, field);
+  if (!application) throw applicationNotFound(idOrCode, field);
   return application;
 }

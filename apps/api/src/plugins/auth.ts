@@ -4,7 +4,7 @@
  * the routes of its own tenant, and any other tenant looks to it exactly like one that does not
  * exist (404), so it learns nothing about other tenants.
  */
-import { NotFoundError } from '@historical-sync/backfill';
+import { NotFoundError, tenantNotFound } from '@historical-sync/backfill';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ApiKeyStore, Principal } from '../auth/api-keys';
 
@@ -75,7 +75,7 @@ export function limitToOwnTenant(scope: FastifyInstance): void {
       throw new NotFoundError(`no route ${request.method} ${request.url}`);
     }
     if (orgId.toLowerCase() !== principal.tenantId) {
-      throw new NotFoundError(`tenant ${orgId} not found`, 'orgId');
+      throw tenantNotFound(orgId);
     }
   });
 }
