@@ -23,7 +23,8 @@ export function parseRequest<T extends z.ZodType>(
   if (!issue) throw new BadRequestError(`invalid ${where}`);
   const keys = issue.code === 'unrecognized_keys' ? issue.keys : [];
   const path = [...issue.path.map(String), ...(keys.length === 1 ? keys : [])];
-  const field = path.join('.') || undefined;
+  // A field may be named "" (an unknown key in a JSON object): still a field to name.
+  const field = path.length > 0 ? path.join('.') : undefined;
   const message =
     issue.code === 'unrecognized_keys'
       ? `unknown field${keys.length > 1 ? 's' : ''} ${keys.map((k) => `"${k}"`).join(', ')}`
