@@ -17,7 +17,8 @@ export function parseRequest<T extends z.ZodType>(
   value: unknown,
   where: 'body' | 'params' | 'query',
 ): z.infer<T> {
-  const result = schema.safeParse(value ?? {});
+  // No body at all reads as `{}`; a JSON `null` is a body, and not an object.
+  const result = schema.safeParse(value === undefined ? {} : value);
   if (result.success) return result.data;
   const issue = result.error.issues[0];
   if (!issue) throw new BadRequestError(`invalid ${where}`);

@@ -1,6 +1,6 @@
 /** Request schemas of the write routes (the credit, organization and membership services). */
 import { z } from 'zod';
-import { OrgParams } from './schemas';
+import { FOUR_DIGIT_YEARS, inFourDigitYears, OrgParams } from './schemas';
 
 const id = z.guid({ error: 'must be a UUID' });
 /**
@@ -15,7 +15,8 @@ const optionalText = (max: number) =>
 const credits = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 const instant = z.iso
   .datetime({ offset: true, error: 'must be an ISO-8601 date-time, e.g. 2025-12-31T00:00:00Z' })
-  .transform((value) => new Date(value));
+  .transform((value) => new Date(value))
+  .refine(inFourDigitYears, FOUR_DIGIT_YEARS);
 const nonEmpty = (body: object) => Object.keys(body).length > 0;
 
 export const EntityParams = OrgParams.extend({ entityId: id });
