@@ -38,6 +38,11 @@ const RUNS = Number(process.env.PROPERTY_RUNS ?? 25);
 const SEED = process.env.PROPERTY_SEED ? Number(process.env.PROPERTY_SEED) : undefined;
 /** An id no row has, for refs to an empty pool. */
 const NO_ROW = '00000000-0000-4000-8000-00000000dead';
+/**
+ * Room for the runs and for shrinking a failure: a timed-out property would go on sending
+ * requests in the background, into the next route's snapshots.
+ */
+const timeoutFor = (runs: number) => 60_000 + runs * 250;
 /** Answers seen across every route, by status. */
 const explored = new Map<number, number>();
 
@@ -79,6 +84,7 @@ describe('every route under random and hostile input', () => {
       seed: 2,
     }));
     // crm enabled with a run, so that the sync and run routes have something to act on.
+    const beforeEnable = await snapshot();
     const enabled = await t.app.inject({
       method: 'POST',
       url: `/admin/organizations/${tenantId}/applications/crm/toggle`,
@@ -87,6 +93,10 @@ describe('every route under random and hostile input', () => {
     });
     expect(enabled.statusCode, enabled.body).toBe(200);
     await settle(enabled.json().runId);
+    // The snapshots see a change, in both stores (else property 2 would hold vacuously).
+    const afterEnable = await snapshot();
+    expect(afterEnable.postgres).not.toEqual(beforeEnable.postgres);
+    expect(afterEnable.redis).not.toEqual(beforeEnable.redis);
     // hr enabled without a run, so that a manual sync can start one (202).
     const hr = await t.app.inject({
       method: 'POST',
@@ -100,11 +110,14 @@ describe('every route under random and hostile input', () => {
     await t?.close();
   });
 
-  /** Row counts and a checksum of every row, per table: cheap enough to take twice a request. */
+  /**
+   * Per table, the row count and a checksum of every row (the sum of each row's hash: no sort,
+   * and the same whatever order rows come in): cheap enough to take twice a request.
+   */
   async function postgresSnapshot(): Promise<Record<string, string>> {
     const selects = TABLES.map(
       (table) =>
-        sql`SELECT ${table}::text AS t, count(*)::text || ':' || md5(coalesce(string_agg(x::text, '|' ORDER BY x::text), '')) AS v FROM ${sql.table(table)} x`,
+        sql`SELECT ${table}::text AS t, count(*)::text || ':' || coalesce(sum(hashtextextended(x::text, 0)), 0)::text AS v FROM ${sql.table(table)} x`,
     );
     const { rows } = await sql<{
       t: string;
@@ -113,7 +126,7 @@ describe('every route under random and hostile input', () => {
     return Object.fromEntries(rows.map((r) => [r.t, r.v]));
   }
 
-  /** Every key under the test's queue and stream prefixes, with a digest of its content. */
+  /** Every key under the test's queue and stream prefixes, with a digest of its value (DUMP). */
   async function redisSnapshot(): Promise<Record<string, string>> {
     const keys = new Set<string>();
     for (const pattern of [`${t.settings.queuePrefix}:*`, `${t.settings.streamPrefix}*`]) {
@@ -125,38 +138,15 @@ describe('every route under random and hostile input', () => {
       } while (cursor !== '0');
     }
     const sorted = [...keys].sort();
-    const types = (await t.redis.pipeline(sorted.map((k) => ['type', k])).exec()) ?? [];
-    const reads = sorted.map((key, i): [string, ...string[]] => {
-      switch (types[i]?.[1]) {
-        case 'string':
-          return ['get', key];
-        case 'hash':
-          return ['hgetall', key];
-        case 'list':
-          return ['lrange', key, '0', '-1'];
-        case 'set':
-          return ['smembers', key];
-        case 'zset':
-          return ['zrange', key, '0', '-1', 'WITHSCORES'];
-        case 'stream':
-          // Length and last entry id: a stream only grows by XADD.
-          return ['xrevrange', key, '+', '-', 'COUNT', '1'];
-        default:
-          return ['type', key];
-      }
-    });
-    const lengths = await t.redis
-      .pipeline(sorted.map((k, i) => (types[i]?.[1] === 'stream' ? ['xlen', k] : ['exists', k])))
-      .exec();
-    const contents = (await t.redis.pipeline(reads).exec()) ?? [];
+    // DUMP serializes any type (job hashes, wait lists, streams with their entries) in one call.
+    const dumps = (await t.redis.pipeline(sorted.map((k) => ['dumpBuffer', k])).exec()) ?? [];
     return Object.fromEntries(
       sorted.map((key, i) => {
-        const content = contents[i]?.[1];
-        const canonical = Array.isArray(content)
-          ? [...content].map((v) => JSON.stringify(v)).sort()
-          : content;
-        const digest = createHash('md5').update(JSON.stringify(canonical)).digest('hex');
-        return [key, `${types[i]?.[1]}:${lengths?.[i]?.[1]}:${digest}`];
+        const value = dumps[i]?.[1];
+        const digest = Buffer.isBuffer(value)
+          ? createHash('md5').update(value).digest('hex')
+          : 'gone';
+        return [key, digest];
       }),
     );
   }
@@ -273,13 +263,118 @@ describe('every route under random and hostile input', () => {
 
   for (const route of ROUTES) {
     const runs = RUNS * (route.weight ?? 1);
-    it(`${route.name}: no 5xx; a 4xx changes nothing; a 400 names the faulty field`, async () => {
-      const statuses = new Map<number, number>();
+    it(
+      `${route.name}: no 5xx; a 4xx changes nothing; a 400 names the faulty field`,
+      async () => {
+        const statuses = new Map<number, number>();
+        await fc.assert(
+          fc.asyncProperty(requestFor(route), async (request: GeneratedRequest) => {
+            const pools = await refPools();
+            const resolve = resolver(pools);
+            const url = buildUrl(route, request.params, resolve) + request.query;
+            const payload = request.body ? payloadOf(request.body, resolve) : undefined;
+            const before = await snapshot();
+            const response = await t.app.inject({
+              method: request.method as 'GET',
+              url,
+              headers: { ...(request.withoutAdminKey ? {} : auth), ...request.headers },
+              ...(payload !== undefined ? { payload } : {}),
+            });
+            const status = response.statusCode;
+            statuses.set(status, (statuses.get(status) ?? 0) + 1);
+            const context = `${request.method} ${url.slice(0, 300)} -> ${status} ${response.body.slice(0, 500)}`;
+
+            // 1. Never a server error.
+            expect(status, context).toBeLessThan(500);
+            const json = (() => {
+              try {
+                return response.json();
+              } catch {
+                return undefined;
+              }
+            })();
+
+            if (status >= 400) {
+              // Every error is the one JSON shape.
+              expect(json, context).toMatchObject({
+                error: expect.any(String),
+                message: expect.any(String),
+              });
+              // 2. A rejected request changes nothing.
+              expect(await snapshot(), context).toEqual(before);
+            } else if (route.name === 'POST toggle' || route.name === 'POST sync-historical') {
+              await settle(json?.runId);
+            }
+
+            const { fault } = request;
+            if (fault.kind === 'field') {
+              if (fault.mustReject) {
+                expect([400, ...(fault.alsoAllowed ?? [])], `${fault.what}: ${context}`).toContain(
+                  status,
+                );
+              }
+              // 3. A 400 about one field names it (or, for a value the schema accepts, the field a
+              // rule against the stored row names, e.g. availableCredits above the amount).
+              const named = fault.mustReject
+                ? fault.fields
+                : [...fault.fields, ...(route.domainFields ?? [])];
+              if (status === 400) expect(named, `${fault.what}: ${context}`).toContain(json?.field);
+            } else if (fault.kind === 'request') {
+              if (fault.mustReject) {
+                expect(status, `${fault.what}: ${context}`).toBeGreaterThanOrEqual(400);
+                if (fault.statuses)
+                  expect(fault.statuses, `${fault.what}: ${context}`).toContain(status);
+              }
+            } else {
+              // A valid request is never refused as malformed; only a rule across fields may 400.
+              expect([413, 415], context).not.toContain(status);
+              if (status === 400) expect(route.domainFields ?? [], context).toContain(json?.field);
+            }
+
+            // What an accepted write stores is exactly what was sent.
+            const echoes = ECHOES[route.name];
+            if (status < 300 && echoes && request.body?.kind === 'json') {
+              const sent = JSON.parse(payloadOf(request.body, resolve) as string) as Record<
+                string,
+                unknown
+              >;
+              for (const [from, to, expected] of echoes) {
+                // Compared as JSON: -0 is sent as a valid 0.
+                if (from in sent) {
+                  expect(JSON.stringify(json?.[to]), `${from}: ${context}`).toBe(
+                    JSON.stringify(expected(sent[from])),
+                  );
+                }
+              }
+            }
+          }),
+          { numRuns: runs, ...(SEED !== undefined ? { seed: SEED } : {}) },
+        );
+        for (const [status, n] of statuses) explored.set(status, (explored.get(status) ?? 0) + n);
+      },
+      timeoutFor(runs),
+    );
+  }
+
+  it(
+    'Bull Board: no 5xx; a 4xx changes nothing; wrong credentials are refused',
+    async () => {
       await fc.assert(
-        fc.asyncProperty(requestFor(route), async (request: GeneratedRequest) => {
+        fc.asyncProperty(boardRequest, async (request: BoardRequest) => {
           const pools = await refPools();
           const resolve = resolver(pools);
-          const url = buildUrl(route, request.params, resolve) + request.query;
+          const path = request.segments
+            .map((s) =>
+              typeof s === 'string'
+                ? s
+                : s instanceof Ref
+                  ? encodeSegment(resolve(s))
+                  : s.raw
+                    ? s.literal
+                    : encodeSegment(s.literal),
+            )
+            .join('');
+          const url = `${BOARD_PREFIX}${path}${request.query}`;
           const payload = request.body ? payloadOf(request.body, resolve) : undefined;
           const before = await snapshot();
           const response = await t.app.inject({
@@ -289,117 +384,20 @@ describe('every route under random and hostile input', () => {
             ...(payload !== undefined ? { payload } : {}),
           });
           const status = response.statusCode;
-          statuses.set(status, (statuses.get(status) ?? 0) + 1);
-          const context = `${request.method} ${url.slice(0, 300)} -> ${status} ${response.body.slice(0, 500)}`;
-
-          // 1. Never a server error.
+          explored.set(status, (explored.get(status) ?? 0) + 1);
+          const context = `${request.method} ${url.slice(0, 300)} -> ${status} ${response.body.slice(0, 300)}`;
           expect(status, context).toBeLessThan(500);
-          const json = (() => {
-            try {
-              return response.json();
-            } catch {
-              return undefined;
-            }
-          })();
-
-          if (status >= 400) {
-            // Every error is the one JSON shape.
-            expect(json, context).toMatchObject({
-              error: expect.any(String),
-              message: expect.any(String),
-            });
-            // 2. A rejected request changes nothing.
-            expect(await snapshot(), context).toEqual(before);
-          } else if (route.name === 'POST toggle' || route.name === 'POST sync-historical') {
-            await settle(json?.runId);
-          }
-
-          const { fault } = request;
-          if (fault.kind === 'field') {
-            if (fault.mustReject) {
-              expect([400, ...(fault.alsoAllowed ?? [])], `${fault.what}: ${context}`).toContain(
-                status,
-              );
-            }
-            // 3. A 400 about one field names it (or, for a value the schema accepts, the field a
-            // rule against the stored row names, e.g. availableCredits above the amount).
-            const named = fault.mustReject
-              ? fault.fields
-              : [...fault.fields, ...(route.domainFields ?? [])];
-            if (status === 400) expect(named, `${fault.what}: ${context}`).toContain(json?.field);
-          } else if (fault.kind === 'request') {
-            if (fault.mustReject) {
-              expect(status, `${fault.what}: ${context}`).toBeGreaterThanOrEqual(400);
-              if (fault.statuses)
-                expect(fault.statuses, `${fault.what}: ${context}`).toContain(status);
-            }
-          } else {
-            // A valid request is never refused as malformed; only a rule across fields may 400.
-            expect([413, 415], context).not.toContain(status);
-            if (status === 400) expect(route.domainFields ?? [], context).toContain(json?.field);
-          }
-
-          // What an accepted write stores is exactly what was sent.
-          const echoes = ECHOES[route.name];
-          if (status < 300 && echoes && request.body?.kind === 'json') {
-            const sent = JSON.parse(payloadOf(request.body, resolve) as string) as Record<
-              string,
-              unknown
-            >;
-            for (const [from, to, expected] of echoes) {
-              // Compared as JSON: -0 is sent as a valid 0.
-              if (from in sent) {
-                expect(JSON.stringify(json?.[to]), `${from}: ${context}`).toBe(
-                  JSON.stringify(expected(sent[from])),
-                );
-              }
-            }
-          }
+          if (status >= 400) expect(await snapshot(), context).toEqual(before);
+          // Traversal out of the static folder serves nothing of the host or the repository.
+          expect(response.body, context).not.toMatch(/root:x:0:0|"workspaces"|"@historical-sync\//);
+          // Wrong credentials never reach a handler (routing may refuse first: 400/404).
+          if (request.mustReject) expect(status, context).toBeGreaterThanOrEqual(400);
         }),
-        { numRuns: runs, ...(SEED !== undefined ? { seed: SEED } : {}) },
+        { numRuns: RUNS * 4, ...(SEED !== undefined ? { seed: SEED } : {}) },
       );
-      for (const [status, n] of statuses) explored.set(status, (explored.get(status) ?? 0) + n);
-    });
-  }
-
-  it('Bull Board: no 5xx; a 4xx changes nothing; wrong credentials are refused', async () => {
-    await fc.assert(
-      fc.asyncProperty(boardRequest, async (request: BoardRequest) => {
-        const pools = await refPools();
-        const resolve = resolver(pools);
-        const path = request.segments
-          .map((s) =>
-            typeof s === 'string'
-              ? s
-              : s instanceof Ref
-                ? encodeSegment(resolve(s))
-                : s.raw
-                  ? s.literal
-                  : encodeSegment(s.literal),
-          )
-          .join('');
-        const url = `${BOARD_PREFIX}${path}${request.query}`;
-        const payload = request.body ? payloadOf(request.body, resolve) : undefined;
-        const before = await snapshot();
-        const response = await t.app.inject({
-          method: request.method as 'GET',
-          url,
-          headers: { ...(request.withoutAdminKey ? {} : auth), ...request.headers },
-          ...(payload !== undefined ? { payload } : {}),
-        });
-        const status = response.statusCode;
-        explored.set(status, (explored.get(status) ?? 0) + 1);
-        const context = `${request.method} ${url.slice(0, 300)} -> ${status} ${response.body.slice(0, 300)}`;
-        expect(status, context).toBeLessThan(500);
-        if (status >= 400) expect(await snapshot(), context).toEqual(before);
-        // Traversal out of the static folder serves nothing of the host or the repository.
-        expect(response.body, context).not.toMatch(/root:x:0:0|"workspaces"|"@historical-sync\//);
-        // Wrong credentials never reach a handler (routing may refuse first: 400/404).
-        if (request.mustReject) expect(status, context).toBeGreaterThanOrEqual(400);
-      }),
-      { numRuns: RUNS * 4, ...(SEED !== undefined ? { seed: SEED } : {}) },
-    );
-  });
+    },
+    timeoutFor(RUNS * 4),
+  );
 
   it('explored every kind of answer (the generators are not stuck on one outcome)', () => {
     const seen = [...explored.keys()].sort();
