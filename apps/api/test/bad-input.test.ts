@@ -9,6 +9,7 @@ import { type ApiTestContext, auth, createApiTestContext } from './helpers';
 describe('bad and hostile input', () => {
   let t: ApiTestContext;
   let tenantId: string;
+  let organizationId: string;
   const unknownTenant = '00000000-0000-4000-8000-000000000000';
 
   beforeAll(async () => {
@@ -21,6 +22,11 @@ describe('bad and hostile input', () => {
       app: 'crm',
       seed: 1,
     }));
+    ({ id: organizationId } = await t.db
+      .selectFrom('entities')
+      .select('id')
+      .where('tenant_id', '=', tenantId)
+      .executeTakeFirstOrThrow());
   });
   afterAll(async () => {
     await t.close();
@@ -30,10 +36,14 @@ describe('bad and hostile input', () => {
     `/admin/organizations/${tenant ?? tenantId}/applications/${app}/toggle`;
   const syncUrl = (tenant?: string, app = 'crm') =>
     `/admin/organizations/${tenant ?? tenantId}/applications/${app}/sync-historical`;
+  const writeUrl = (resource: 'organizations' | 'credit-allocations' | 'memberships') =>
+    `/admin/organizations/${tenantId}/${resource}`;
 
   const cases: Array<{
     name: string;
     url: () => string;
+    /** Sent when the test runs (ids seeded in beforeAll); `payload` otherwise. */
+    body?: () => object;
     payload?: unknown;
     rawBody?: string;
     headers?: Record<string, string>;
@@ -186,6 +196,108 @@ describe('bad and hostile input', () => {
       status: 409,
       message: /not enabled/,
     },
+    // Found by the property tests (properties.test.ts): each was a 500 or a silent change.
+    {
+      name: 'NUL in an organization name (Postgres refuses it in text: was a 500)',
+      url: () => writeUrl('organizations'),
+      payload: { code: 'nul', name: 'a\u0000b' },
+      status: 400,
+      message: /body\.name: must not contain NUL/,
+      field: 'name',
+    },
+    {
+      name: 'NUL in an optional text field',
+      url: () => writeUrl('organizations'),
+      payload: { code: 'nul-description', name: 'n', description: '\u0000' },
+      status: 400,
+      message: /body\.description/,
+      field: 'description',
+    },
+    {
+      name: 'an unpaired surrogate in a code (would be stored as U+FFFD)',
+      url: () => writeUrl('organizations'),
+      payload: { code: 'x\ud800', name: 'n' },
+      status: 400,
+      message: /body\.code: .*unpaired surrogates/,
+      field: 'code',
+    },
+    {
+      name: 'NUL in a credit allocation targetApplication (was a 500 in the lookup)',
+      url: () => writeUrl('credit-allocations'),
+      body: () => ({ entityId: organizationId, targetApplication: 'crm\u0000', amount: 1 }),
+      status: 400,
+      message: /body\.targetApplication/,
+      field: 'targetApplication',
+    },
+    {
+      name: 'NUL in a membership role',
+      url: () => writeUrl('memberships'),
+      body: () => ({
+        userId: unknownTenant,
+        organizationId,
+        role: 'admin\u0000',
+      }),
+      status: 400,
+      message: /body\.role/,
+      field: 'role',
+    },
+    {
+      name: 'an expiresAt in year 0 UTC (a negative ISO year the event contract refuses: was a 500)',
+      url: () => writeUrl('credit-allocations'),
+      body: () => ({
+        entityId: organizationId,
+        targetApplication: 'crm',
+        amount: 1,
+        expiresAt: '0000-01-01T00:00:00+23:59',
+      }),
+      status: 400,
+      message: /body\.expiresAt: must be between 0001-01-01 and 9999-12-31/,
+      field: 'expiresAt',
+    },
+    {
+      name: 'an expiresAt in year 10000 UTC (a 6-digit ISO year: was a 500)',
+      url: () => writeUrl('credit-allocations'),
+      body: () => ({
+        entityId: organizationId,
+        targetApplication: 'crm',
+        amount: 1,
+        expiresAt: '9999-12-31T23:59:59-23:59',
+      }),
+      status: 400,
+      message: /body\.expiresAt/,
+      field: 'expiresAt',
+    },
+    {
+      name: 'a sinceDate in year 10000 UTC (its job data would fail the worker)',
+      url: () => syncUrl(),
+      payload: { sinceDate: '9999-12-31T23:59:59-23:59' },
+      status: 400,
+      message: /body\.sinceDate: must be between/,
+      field: 'sinceDate',
+    },
+    {
+      name: 'a sinceDate in year 0',
+      url: () => syncUrl(),
+      payload: { sinceDate: '0000-01-01' },
+      status: 400,
+      message: /body\.sinceDate/,
+      field: 'sinceDate',
+    },
+    {
+      name: 'a JSON null body (was read as {})',
+      url: () => syncUrl(),
+      rawBody: 'null',
+      status: 400,
+      message: /^body: /,
+    },
+    {
+      name: 'an unknown field named "" (was refused without a field)',
+      url: () => toggleUrl(),
+      payload: { isEnabled: true, '': 1 },
+      status: 400,
+      message: /unknown field ""/,
+      field: '',
+    },
     {
       name: 'no credentials',
       url: () => toggleUrl(),
@@ -218,18 +330,23 @@ describe('bad and hostile input', () => {
         method: 'POST',
         url: c.url(),
         headers: { ...(c.headers ?? auth), 'content-type': 'application/json' },
-        ...(c.rawBody !== undefined ? { body: c.rawBody } : { payload: c.payload as object }),
+        ...(c.rawBody !== undefined
+          ? { body: c.rawBody }
+          : { payload: (c.body?.() ?? c.payload) as object }),
       });
       expect(response.statusCode, response.body).toBe(c.status);
       const body = response.json();
       expect(body.message).toMatch(c.message);
-      if (c.field) expect(body.field).toBe(c.field);
+      if (c.field !== undefined) expect(body.field).toBe(c.field);
     });
   }
 
-  it('left nothing behind: no enablement, no run, no job', async () => {
+  it('left nothing behind: no enablement, no run, no job, no write', async () => {
     expect(await t.db.selectFrom('organization_applications').selectAll().execute()).toEqual([]);
     expect(await t.db.selectFrom('backfill_runs').selectAll().execute()).toEqual([]);
+    expect(await t.db.selectFrom('outbox').selectAll().execute()).toEqual([]);
+    const versions = await t.db.selectFrom('entities').select('version').execute();
+    expect(versions).toEqual([{ version: 1 }]);
     for (const queue of t.queues.all()) {
       const counts = await queue.getJobCounts();
       expect(Object.values(counts).every((n) => n === 0)).toBe(true);

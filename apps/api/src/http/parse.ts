@@ -17,13 +17,15 @@ export function parseRequest<T extends z.ZodType>(
   value: unknown,
   where: 'body' | 'params' | 'query',
 ): z.infer<T> {
-  const result = schema.safeParse(value ?? {});
+  // No body at all reads as `{}`; a JSON `null` is a body, and not an object.
+  const result = schema.safeParse(value === undefined ? {} : value);
   if (result.success) return result.data;
   const issue = result.error.issues[0];
   if (!issue) throw new BadRequestError(`invalid ${where}`);
   const keys = issue.code === 'unrecognized_keys' ? issue.keys : [];
   const path = [...issue.path.map(String), ...(keys.length === 1 ? keys : [])];
-  const field = path.join('.') || undefined;
+  // A field may be named "" (an unknown key in a JSON object): still a field to name.
+  const field = path.length > 0 ? path.join('.') : undefined;
   const message =
     issue.code === 'unrecognized_keys'
       ? `unknown field${keys.length > 1 ? 's' : ''} ${keys.map((k) => `"${k}"`).join(', ')}`

@@ -11,7 +11,7 @@ export function registerErrorHandling(app: FastifyInstance): void {
       return reply.status(error.statusCode).send({
         error: error.code,
         message: error.message,
-        ...(error.field ? { field: error.field } : {}),
+        ...(error.field !== undefined ? { field: error.field } : {}),
       });
     }
     const status =

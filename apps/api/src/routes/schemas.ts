@@ -20,13 +20,24 @@ export const ToggleBody = z.strictObject({
   skipHistoricalSync: z.boolean().default(false),
 });
 
+/**
+ * Instants in years 0001 to 9999 UTC: outside them, `toISOString()` gives a 6-digit or negative
+ * year that the event and job contracts refuse, and Postgres renders year 0 as "0001 BC".
+ */
+export const inFourDigitYears = (date: Date) => {
+  const year = date.getUTCFullYear();
+  return year >= 1 && year <= 9999;
+};
+export const FOUR_DIGIT_YEARS = { error: 'must be between 0001-01-01 and 9999-12-31 (UTC)' };
+
 /** ISO-8601 instant with an offset, or a plain date (midnight UTC). */
 const sinceDate = z
   .union([z.iso.datetime({ offset: true }), z.iso.date()], {
     error: 'must be an ISO-8601 date or date-time, e.g. 2024-01-01T00:00:00Z',
   })
   .transform((value) => new Date(value.length === 10 ? `${value}T00:00:00Z` : value))
-  .refine((date) => !Number.isNaN(date.getTime()), 'is not a valid date');
+  .refine((date) => !Number.isNaN(date.getTime()), 'is not a valid date')
+  .refine(inFourDigitYears, FOUR_DIGIT_YEARS);
 
 export const SyncBody = z
   .strictObject({

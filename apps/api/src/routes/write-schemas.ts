@@ -1,14 +1,22 @@
 /** Request schemas of the write routes (the credit, organization and membership services). */
 import { z } from 'zod';
-import { OrgParams } from './schemas';
+import { FOUR_DIGIT_YEARS, inFourDigitYears, OrgParams } from './schemas';
 
 const id = z.guid({ error: 'must be a UUID' });
-const text = (max: number) => z.string().trim().min(1).max(max);
-const optionalText = (max: number) => z.string().max(max).nullable().optional();
+/**
+ * Text Postgres stores as sent: it refuses NUL in text (a 500 before this check), and would
+ * store an unpaired surrogate as U+FFFD, silently changing the value.
+ */
+const storable = (value: string) => !value.includes('\u0000') && !/\p{Cs}/u.test(value);
+const STORABLE = { error: 'must not contain NUL characters or unpaired surrogates' };
+const text = (max: number) => z.string().trim().min(1).max(max).refine(storable, STORABLE);
+const optionalText = (max: number) =>
+  z.string().max(max).refine(storable, STORABLE).nullable().optional();
 const credits = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 const instant = z.iso
   .datetime({ offset: true, error: 'must be an ISO-8601 date-time, e.g. 2025-12-31T00:00:00Z' })
-  .transform((value) => new Date(value));
+  .transform((value) => new Date(value))
+  .refine(inFourDigitYears, FOUR_DIGIT_YEARS);
 const nonEmpty = (body: object) => Object.keys(body).length > 0;
 
 export const EntityParams = OrgParams.extend({ entityId: id });
