@@ -4,7 +4,7 @@ import rateLimit from '@fastify/rate-limit';
 import type { BackfillQueues, BackfillSettings, RedisClient } from '@historical-sync/backfill';
 import type { Db } from '@historical-sync/db';
 import { outboxBacklog } from '@historical-sync/domain';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
 import type { Logger } from 'pino';
 import { ApiKeyStore } from './auth/api-keys';
 import { openApiDocument } from './openapi';
@@ -34,6 +34,14 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: deps.logger as FastifyBaseLogger,
     bodyLimit: deps.bodyLimitBytes,
+    // Errors Fastify raises before routing (an undecodable URL, an over-long parameter) get the
+    // API's one error shape too.
+    frameworkErrors: (error, _request, reply) => {
+      // Typed for a generic route; these errors come before any route.
+      (reply as FastifyReply)
+        .status(error.statusCode ?? 400)
+        .send({ error: 'bad_request', message: error.message });
+    },
   });
   registerErrorHandling(app);
   app.decorateRequest('principal', null);

@@ -299,6 +299,8 @@ describe('API keys and tenant scoping', () => {
       bearer('not-a-key'),
       bearer(unknown),
       { authorization: ADMIN_KEY },
+      { authorization: `Bearer ${ADMIN_KEY} extra` },
+      { authorization: `Bearer  ${ADMIN_KEY}` },
       { authorization: `Basic ${Buffer.from(`root:${ADMIN_KEY}`).toString('base64')}` },
     ]) {
       const response = await t.app.inject({ url, headers });

@@ -39,7 +39,8 @@ export type RefKind =
   | 'otherAllocation'
   | 'membership'
   | 'run'
-  | 'app';
+  | 'app'
+  | 'apiKey';
 
 export class Ref {
   constructor(
@@ -742,6 +743,21 @@ export const ROUTES: RouteModel[] = [
       role: text(100),
     },
     weight: 2,
+  },
+  {
+    name: 'POST api-keys',
+    method: 'POST',
+    path: '/admin/api-keys',
+    params: {},
+    body: { name: text(100), tenantId: idField('tenant', { nullable: true, required: false }) },
+    weight: 2,
+  },
+  { name: 'GET api-keys', method: 'GET', path: '/admin/api-keys', params: {} },
+  {
+    name: 'DELETE api-key',
+    method: 'DELETE',
+    path: '/admin/api-keys/:keyId',
+    params: { keyId: { kind: 'id', ref: 'apiKey' } },
   },
   {
     name: 'DELETE membership',

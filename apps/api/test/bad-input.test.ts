@@ -299,6 +299,13 @@ describe('bad and hostile input', () => {
       field: '',
     },
     {
+      name: 'an undecodable URL (in the API error shape)',
+      url: () => '/admin/organizations/%E0%A4%A/applications/crm/toggle',
+      payload: { isEnabled: true },
+      status: 400,
+      message: /%E0%A4%A/,
+    },
+    {
       name: 'no credentials',
       url: () => toggleUrl(),
       payload: { isEnabled: true },
@@ -337,6 +344,7 @@ describe('bad and hostile input', () => {
       expect(response.statusCode, response.body).toBe(c.status);
       const body = response.json();
       expect(body.message).toMatch(c.message);
+      expect(typeof body.error).toBe('string');
       if (c.field !== undefined) expect(body.field).toBe(c.field);
     });
   }

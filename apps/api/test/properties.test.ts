@@ -48,6 +48,7 @@ const explored = new Map<number, number>();
 
 /** The tables a request may change: wrapper rows, enablements, runs, the outbox. */
 const TABLES = [
+  'api_keys',
   'tenants',
   'applications',
   'entities',
@@ -168,6 +169,7 @@ describe('every route under random and hostile input', () => {
       UNION ALL SELECT 'membership', id::text FROM organization_memberships WHERE tenant_id = ${tenantId}
       UNION ALL SELECT 'run', id::text FROM backfill_runs WHERE tenant_id = ${tenantId}
       UNION ALL SELECT 'app', id::text FROM applications
+      UNION ALL SELECT 'apiKey', id::text FROM api_keys
       ORDER BY 1, 2
     `.execute(t.db);
     const pools = {} as Record<RefKind, string[]>;

@@ -19,7 +19,9 @@ export const BASIC_USER = 'admin';
 
 /** The key a request presents, from a Bearer or Basic `admin:<key>` header ('' when none). */
 export function presentedKey(request: FastifyRequest): string {
-  const [scheme, value = ''] = (request.headers.authorization ?? '').split(' ', 2);
+  const parts = (request.headers.authorization ?? '').split(' ');
+  if (parts.length !== 2) return ''; // exactly `<scheme> <credentials>`
+  const [scheme, value = ''] = parts;
   if (scheme === 'Bearer') return value;
   if (scheme !== 'Basic') return '';
   const [user, ...password] = Buffer.from(value, 'base64').toString('utf8').split(':');

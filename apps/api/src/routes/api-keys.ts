@@ -3,15 +3,11 @@ import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { ApiKeyStore } from '../auth/api-keys';
 import { parseRequest } from '../http/parse';
+import { text } from './write-schemas';
 
 export const CreateApiKeyBody = z.strictObject({
   /** A label for people: who or what uses the key. */
-  name: z
-    .string()
-    .trim()
-    .min(1)
-    .max(100)
-    .regex(/^[^\p{Cc}]*$/u, 'must not contain control characters'),
+  name: text(100),
   /** The tenant the key is limited to; omitted or null for a platform-admin key. */
   tenantId: z.guid({ error: 'must be a UUID' }).nullable().default(null),
 });

@@ -9,7 +9,8 @@ const id = z.guid({ error: 'must be a UUID' });
  */
 const storable = (value: string) => !value.includes('\u0000') && !/\p{Cs}/u.test(value);
 const STORABLE = { error: 'must not contain NUL characters or unpaired surrogates' };
-const text = (max: number) => z.string().trim().min(1).max(max).refine(storable, STORABLE);
+/** Required text of at most `max` characters that Postgres stores exactly as sent. */
+export const text = (max: number) => z.string().trim().min(1).max(max).refine(storable, STORABLE);
 const optionalText = (max: number) =>
   z.string().max(max).refine(storable, STORABLE).nullable().optional();
 const credits = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
