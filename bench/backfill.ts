@@ -277,7 +277,22 @@ async function main() {
     let toggleLoad: Awaited<ReturnType<typeof autocannon>> | undefined;
     let statusLoad: typeof toggleLoad;
     let loadOverlapped = false;
+    let toggleIdle: typeof toggleLoad;
+    const toggleAt500 = (seconds: number) =>
+      autocannon({
+        url: `${base}/admin/organizations/${otherTenant}/applications/crm/toggle`,
+        method: 'POST',
+        headers,
+        body: JSON.stringify({ isEnabled: true }),
+        connections: 10,
+        overallRate: 500,
+        duration: seconds,
+      });
     if (args['api-load-seconds']) {
+      // Baseline: the same toggle load with no backfill running, after a warm-up (JIT,
+      // connection pools) so both measure a running service.
+      await autocannon({ url: `${base}/health`, connections: 4, duration: 1 });
+      toggleIdle = await toggleAt500(Math.min(5, args['api-load-seconds']));
       await redis.unlink(...(await redis.keys(`${prefix}:*`)));
       const second = await fetch(
         `${base}/admin/organizations/${tenantId}/applications/crm/sync-historical`,
@@ -288,18 +303,8 @@ async function main() {
         },
       );
       const { runId: loadRunId } = (await second.json()) as { runId: string };
-      // Warm the API up (JIT, connection pools) so the measurement is of a running service.
-      await autocannon({ url: `${base}/health`, connections: 4, duration: 1 });
       [toggleLoad, statusLoad] = await Promise.all([
-        autocannon({
-          url: `${base}/admin/organizations/${otherTenant}/applications/crm/toggle`,
-          method: 'POST',
-          headers,
-          body: JSON.stringify({ isEnabled: true }),
-          connections: 10,
-          overallRate: 500,
-          duration: args['api-load-seconds'],
-        }),
+        toggleAt500(args['api-load-seconds']),
         autocannon({
           url: `${base}/admin/organizations/${otherTenant}/applications/crm/sync-status`,
           headers,
@@ -316,6 +321,11 @@ async function main() {
         method: 'POST',
         headers,
       });
+    }
+    if (toggleIdle) {
+      say(
+        `API baseline, no backfill running: toggle ${round(toggleIdle.requests.average)} req/s p50 ${toggleIdle.latency.p50} ms p99 ${toggleIdle.latency.p99} ms`,
+      );
     }
     if (toggleLoad && statusLoad) {
       say(
@@ -359,6 +369,7 @@ async function main() {
         ...(toggleLoad
           ? { toggleP50Ms: toggleLoad.latency.p50, toggleP99Ms: toggleLoad.latency.p99 }
           : {}),
+        ...(toggleIdle ? { toggleIdleP99Ms: toggleIdle.latency.p99 } : {}),
         ...(statusLoad
           ? { statusP50Ms: statusLoad.latency.p50, statusP99Ms: statusLoad.latency.p99 }
           : {}),
