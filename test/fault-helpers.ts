@@ -70,6 +70,8 @@ export interface ResourceAudit {
   unexpected: string[];
   /** sync.started / sync.completed markers of this run on the stream. */
   markers: { started: number; completed: number };
+  /** What Postgres recorded: the status endpoint's mirror of the checkpoint. */
+  recorded: { status: string; published: number; total: number | null };
 }
 
 export interface RunAudit {
@@ -244,6 +246,7 @@ export class FaultContext {
   /** Every entry of the run on its three streams, against the rows it must publish. */
   async audit(run: StartedRun): Promise<RunAudit> {
     const expected = await this.expectedIds(run.tenantId, run.appCode);
+    const recorded = await getRun(this.db, run.runId);
     const resources = {} as Record<Resource, ResourceAudit>;
     for (const resource of RESOURCES) {
       const eventIds = new Set<string>();
@@ -271,6 +274,13 @@ export class FaultContext {
         missing: [...want].filter((id) => !subjects.has(id)),
         unexpected: [...subjects].filter((id) => !want.has(id)),
         markers,
+        recorded: (({ status, published, total }) => ({ status, published, total }))(
+          recorded?.resources.find((r) => r.resource === resource) ?? {
+            status: 'missing',
+            published: 0,
+            total: null,
+          },
+        ),
       };
     }
     const all = Object.values(resources);

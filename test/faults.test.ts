@@ -52,6 +52,7 @@ function expectExactlyOnce(audit: RunAudit) {
       missing: [],
       unexpected: [],
       markers: { started: 1, completed: 1 },
+      recorded: { status: 'completed', published: r.expected, total: r.expected },
     });
   }
 }
@@ -102,5 +103,47 @@ describe('faults', () => {
       await t.close();
     }
     report(`worker SIGKILLed ${KILLS}× per run at random points`, audits);
+  });
+
+  it('a worker frozen (SIGSTOP) past the stall timeout while another takes its job, then resumed: nothing published twice', {
+    timeout: TEST_TIMEOUT_MS,
+  }, async () => {
+    const t = await FaultContext.create({ label: 'faults_stop', pageSize: PAGE_SIZE });
+    const audits: RunAudit[] = [];
+    try {
+      for (let round = 0; round < ROUNDS; round++) {
+        const random = prng(SEED * 2000 + round);
+        const run = await t.startRun({
+          tenantName: `stop-${round}`,
+          seed: SEED + round,
+          memberships: ROWS,
+        });
+        const expected = await t.expectedIds(run.tenantId, run.appCode);
+        const total = Object.values(expected).reduce((n, ids) => n + ids.size, 0);
+        const frozen = t.startWorker();
+        expect(await t.waitForPublished(run, Math.floor((0.2 + random() * 0.5) * total))).toBe(
+          true,
+        );
+        frozen.child.kill('SIGSTOP');
+        const atFreeze = await t.published(run);
+        const taker = t.startWorker();
+        await t.waitForRun(run.runId, ['completed'], 120_000, () => taker.output());
+        expect(taker.output()).toMatch(/resuming after the last published page/);
+        expect(atFreeze).toBeLessThan(total);
+        // Thawed, it carries on with the page it held; the checkpoint guard refuses it.
+        frozen.child.kill('SIGCONT');
+        await frozen.waitFor(/another worker owns this job/, 30_000);
+        // Still a healthy process: a graceful stop works.
+        frozen.child.kill('SIGTERM');
+        expect(await frozen.exit()).toEqual({ code: 0, signal: null });
+        expect((await t.waitForRun(run.runId, ['completed'], 1_000)).last_error).toBeNull();
+        const audit = await t.audit(run);
+        expectExactlyOnce(audit);
+        audits.push(audit);
+      }
+    } finally {
+      await t.close();
+    }
+    report('worker frozen (SIGSTOP) past the lock, resumed after another finished its job', audits);
   });
 });

@@ -47,7 +47,22 @@ export function startBackfillWorkers(deps: ProcessorDeps, options: WorkerOptions
   if (options.queues.includes('runs')) {
     workers.push(new Worker<RunJobData>(RUNS_QUEUE, createRunProcessor(deps), common));
   }
-  const processResource = createResourceProcessor(deps);
+  const processor = createResourceProcessor(deps);
+  const processResource: typeof processor = async (job, token, signal) => {
+    try {
+      return await processor(job, token, signal);
+    } catch (error) {
+      // BullMQ then reports only the lost lock: say why this attempt stopped.
+      if (error instanceof StaleCheckpointError) {
+        const { tenantId, appCode, runId, resource } = job.data;
+        deps.logger.warn(
+          { tenantId, appCode, runId, jobId: job.id, resource, err: error },
+          'checkpoint moved on: another worker owns this job; this attempt published nothing and stops',
+        );
+      }
+      throw error;
+    }
+  };
   for (const resource of Object.keys(RESOURCE_QUEUES) as Resource[]) {
     if (!options.queues.includes(resource)) continue;
     const worker = new Worker<ResourceJobData>(RESOURCE_QUEUES[resource], processResource, common);
