@@ -98,6 +98,7 @@ describe('faults', () => {
         const audit = await t.audit(run);
         expectExactlyOnce(audit);
         audits.push(audit);
+        await t.stopWorkers();
       }
     } finally {
       await t.close();
@@ -140,6 +141,7 @@ describe('faults', () => {
         const audit = await t.audit(run);
         expectExactlyOnce(audit);
         audits.push(audit);
+        await t.stopWorkers();
       }
     } finally {
       await t.close();
