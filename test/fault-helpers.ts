@@ -19,6 +19,7 @@ import {
   RESOURCES,
   type Resource,
   StreamEvent,
+  type SyncEvent,
   streamName,
   subjectIdOf,
 } from '@historical-sync/contracts';
@@ -208,20 +209,23 @@ export class FaultContext {
     }
   }
 
+  /** Waits for one of `statuses`; fails early when `worker` (the one expected to get there) dies. */
   async waitForRun(
     runId: string,
     statuses: RunStatus[],
     timeoutMs: number,
-    describe: () => string = () => '',
+    worker?: Command,
   ): Promise<RunWithResources> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const run = await getRun(this.db, runId);
       if (run && statuses.includes(run.status)) return run;
-      if (Date.now() > deadline) {
+      const died = worker && (worker.child.exitCode !== null || worker.child.signalCode !== null);
+      if (died || Date.now() > deadline) {
         throw new Error(
           `run ${runId} is ${run?.status ?? 'missing'} (${run?.last_error ?? ''}), not ` +
-            `${statuses.join('/')}\n${describe()}`,
+            `${statuses.join('/')}${died ? '; its worker exited' : ''}\n` +
+            (worker?.output().slice(-5_000) ?? ''),
         );
       }
       await sleep(50);
@@ -253,8 +257,7 @@ export class FaultContext {
       const subjects = new Set<string>();
       const markers = { started: 0, completed: 0 };
       let delivered = 0;
-      for (const event of await this.readStream(this.stream(resource, run.appCode))) {
-        if (event.runId !== run.runId) continue;
+      for (const event of await this.readStream(this.stream(resource, run.appCode), run.runId)) {
         if (isSyncMarker(event)) {
           if (event.resource === resource) {
             markers[event.eventType === 'sync.started' ? 'started' : 'completed'] += 1;
@@ -294,14 +297,22 @@ export class FaultContext {
     };
   }
 
-  private async readStream(stream: string): Promise<StreamEvent[]> {
+  /** The run's row events on a resource's stream, markers left out. */
+  async readRunEvents(run: StartedRun, resource: Resource): Promise<SyncEvent[]> {
+    const events = await this.readStream(this.stream(resource, run.appCode), run.runId);
+    return events.filter((e): e is SyncEvent => !isSyncMarker(e));
+  }
+
+  /** Every entry of the stream that belongs to `runId`. */
+  private async readStream(stream: string, runId: string): Promise<StreamEvent[]> {
     const events: StreamEvent[] = [];
     let start = '-';
     for (;;) {
       const entries = await this.redis.xrange(stream, start, '+', 'COUNT', 5_000);
       for (const [, fields] of entries) {
         const json = fields[fields.indexOf(EVENT_FIELD) + 1] as string;
-        events.push(StreamEvent.parse(JSON.parse(json)));
+        const event = StreamEvent.parse(JSON.parse(json));
+        if (event.runId === runId) events.push(event);
       }
       const last = entries[entries.length - 1];
       if (!last || entries.length < 5_000) return events;
