@@ -99,6 +99,7 @@ export class FaultContext {
   readonly redis: Redis;
   readonly queues: BackfillQueues;
   private readonly workers: Command[] = [];
+  private readonly apis: Command[] = [];
 
   private constructor(
     readonly database: TestDatabase,
@@ -148,6 +149,13 @@ export class FaultContext {
     const worker = runApp('worker', this.env(extra));
     this.workers.push(worker);
     return worker;
+  }
+
+  /** Starts the API process on `port`; it outlives `stopWorkers` and is ended by `close`. */
+  startApi(port: number): Command {
+    const api = runApp('api', this.env({ PORT: String(port), ADMIN_API_KEY: 'faults-admin-key' }));
+    this.apis.push(api);
+    return api;
   }
 
   /** Seeds a tenant, enables `appCode` for it and enqueues the run, as the toggle route does. */
@@ -325,9 +333,9 @@ export class FaultContext {
   }
 
   /** Ends every worker this context started: SIGTERM (after SIGCONT), SIGKILL if it lingers. */
-  async stopWorkers(): Promise<void> {
+  async stopWorkers(processes: Command[] = this.workers): Promise<void> {
     await Promise.all(
-      this.workers.map(async (worker) => {
+      processes.map(async (worker) => {
         if (worker.child.exitCode !== null || worker.child.signalCode !== null) return;
         worker.child.kill('SIGCONT');
         worker.child.kill('SIGTERM');
@@ -338,7 +346,7 @@ export class FaultContext {
   }
 
   async close(): Promise<void> {
-    await this.stopWorkers();
+    await this.stopWorkers([...this.workers, ...this.apis]);
     await this.queues.close();
     const keys = await this.redis.keys(`*${this.unique}*`);
     for (let i = 0; i < keys.length; i += 500) await this.redis.del(...keys.slice(i, i + 500));

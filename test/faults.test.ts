@@ -9,8 +9,9 @@
  * It prints one markdown table row per fault at the end (docs/RELIABILITY.md).
  */
 import { rm } from 'node:fs/promises';
-import { resourceJobId } from '@historical-sync/contracts';
+import { RESOURCES, resourceJobId } from '@historical-sync/contracts';
 import {
+  findFreePort,
   localStateDir,
   type RunningService,
   startPostgres,
@@ -36,6 +37,8 @@ const ROUNDS = Number(process.env.FAULT_ROUNDS ?? 1);
 const KILLS = Number(process.env.FAULT_KILLS ?? 4);
 /** Seeds the data and the fault points: a failure replays with the same FAULT_SEED. */
 const SEED = Number(process.env.FAULT_SEED ?? 1);
+/** How long Postgres stays down in its restart test (a failover can take a minute). */
+const POSTGRES_OUTAGE_MS = Number(process.env.FAULT_POSTGRES_OUTAGE_MS ?? 1_000);
 const PAGE_SIZE = 50;
 /** Long enough for a large run with its faults; CI's small one takes seconds. */
 const TEST_TIMEOUT_MS = 1_800_000;
@@ -257,6 +260,15 @@ describe('faults', () => {
         pageSize: PAGE_SIZE,
         serverUrl: postgres.url,
       });
+      // The API lives through the restarts too: it answers /ready again once Postgres is back.
+      const apiPort = await findFreePort();
+      const api = t.startApi(apiPort);
+      const ready = () =>
+        fetch(`http://127.0.0.1:${apiPort}/ready`).then(
+          (response) => response.status,
+          () => 0,
+        );
+      await expect.poll(ready, { timeout: 30_000, interval: 100 }).toBe(200);
       for (let round = 0; round < ROUNDS; round++) {
         const random = prng(SEED * 4000 + round);
         const { run, total } = await startRound(t, 'postgres', round);
@@ -266,7 +278,7 @@ describe('faults', () => {
         const faultAt = new Date();
         await postgres.stop();
         postgres = undefined;
-        await sleep(1_000);
+        await sleep(POSTGRES_OUTAGE_MS);
         postgres = await start(port);
         expect(new URL(postgres.url).port).toBe(String(port));
         const completed = await t.waitForRun(run.runId, ['completed'], RUN_TIMEOUT_MS, worker);
@@ -274,6 +286,19 @@ describe('faults', () => {
         expect(completed.finished_at?.getTime()).toBeGreaterThan(faultAt.getTime());
         expect(worker.output()).toMatch(/lost a Postgres connection/);
         expect(worker.child.exitCode).toBeNull();
+        // The outage used up no attempt (each job ran once, to completion), so no outage is too
+        // long: the jobs wait for Postgres instead of failing the run.
+        for (const resource of RESOURCES) {
+          const job = await t.queues.resources[resource].getJob(resourceJobId(run.runId, resource));
+          expect([resource, await job?.getState(), job?.attemptsMade]).toEqual([
+            resource,
+            'completed',
+            1,
+          ]);
+        }
+        expect(worker.output()).toMatch(/Postgres unreachable: the job waits for it/);
+        await expect.poll(ready, { timeout: 30_000, interval: 100 }).toBe(200);
+        expect(api.child.exitCode).toBeNull();
         await finishRound(t, run, audits);
       }
     } finally {
