@@ -10,7 +10,9 @@ export interface DbOptions {
   /**
    * Postgres ends a session idle inside a transaction for longer than this, releasing its locks:
    * a process frozen mid-transaction (a stalled VM, SIGSTOP, a long GC pause) then cannot hold up
-   * the workers that took over its jobs. No transaction here waits on anything but Postgres.
+   * the workers that took over its jobs. Transactions here are short: the longest waits on one
+   * Redis pipeline (the relay's batch, on a fail-fast connection); ended, that batch rolls back
+   * and is published again later (at least once, as always for live events).
    */
   idleInTransactionTimeoutMs?: number;
   /** Told about connections lost outside a query (restart, network); default: ignored. */
