@@ -105,7 +105,7 @@ function withFaultHandling<D extends RunJobData, R>(
       } else if (isConnectionError(error) && token) {
         log.warn(
           { err: error, retryInMs: POSTGRES_RETRY_MS },
-          'Postgres unreachable: the job waits for it without using an attempt',
+          'no Postgres connection: the job retries shortly without using an attempt',
         );
         await job.moveToDelayed(Date.now() + POSTGRES_RETRY_MS, token);
         throw new DelayedError();
