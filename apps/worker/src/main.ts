@@ -28,6 +28,8 @@ const logger = createLogger('worker', config.LOG_LEVEL);
 const db = createDb({
   connectionString: config.DATABASE_URL,
   applicationName: 'historical-sync-worker',
+  onConnectionError: (error) =>
+    logger.warn({ err: error }, 'lost a Postgres connection; queries reconnect'),
 });
 const redis = createRedis(config.REDIS_URL, 'historical-sync-worker');
 const settings = backfillSettingsFrom(config);

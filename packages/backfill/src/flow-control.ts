@@ -16,7 +16,8 @@ export async function streamBacklog(redis: RedisClient, stream: string): Promise
 
 /**
  * Resolves once the stream's backlog is at or below `bound`, checking every `intervalMs`;
- * `shouldStop` ends the wait early (pause, cancel, shutdown). Returns how long it waited.
+ * `shouldStop` ends the wait early (pause, cancel, shutdown). Returns how long it waited: 0 when
+ * the backlog was within the bound at once (the check's own time is not a wait).
  */
 export async function waitForBacklog(
   redis: RedisClient,
@@ -26,9 +27,11 @@ export async function waitForBacklog(
   intervalMs = 250,
 ): Promise<number> {
   const started = Date.now();
+  let waited = false;
   while ((await streamBacklog(redis, stream)) > bound) {
+    waited = true;
     if (await shouldStop()) break;
     await new Promise((resolve) => setTimeout(resolve, intervalMs));
   }
-  return Date.now() - started;
+  return waited ? Date.now() - started : 0;
 }

@@ -166,8 +166,10 @@ export async function recordPartitionProgress(
   ref: PartitionRef,
   published: number,
 ): Promise<void> {
+  // Never backwards: a worker that stalled past its lock can report after its successor has
+  // finished the job, with the older count it held; the checkpoint it mirrors only moves forward.
   await sql`
-    UPDATE backfill_run_partitions SET published = ${published}, updated_at = now()
+    UPDATE backfill_run_partitions SET published = greatest(published, ${published}), updated_at = now()
     WHERE ${partitionWhere(ref)}
   `.execute(db);
   await refreshResource(db, ref.runId, ref.resource);

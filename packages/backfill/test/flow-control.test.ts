@@ -4,8 +4,9 @@
  */
 import { HISTORICAL_EVENT_TYPE, streamName } from '@historical-sync/contracts';
 import { seedTenant } from '@historical-sync/db';
+import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { streamBacklog } from '../src/flow-control';
+import { streamBacklog, waitForBacklog } from '../src/flow-control';
 import { toggleApplication } from '../src/index';
 import { type BackfillTestContext, createBackfillTestContext } from '../src/testing';
 
@@ -19,6 +20,24 @@ describe('flow control', () => {
   });
   afterAll(async () => {
     await t.close();
+  });
+
+  it('reports no wait when the backlog is within the bound (the check itself is not a wait)', async () => {
+    const stream = `${t.settings.streamPrefix}within-bound`;
+    await t.redis.xgroup('CREATE', stream, 'g', '$', 'MKSTREAM');
+    await t.redis.xadd(stream, '*', 'event', '{}');
+    // A Redis a few milliseconds away, as over a network.
+    const distant = new Proxy(t.redis, {
+      get: (target, property, receiver) =>
+        property === 'xinfo'
+          ? async (...args: unknown[]) => {
+              await new Promise((resolve) => setTimeout(resolve, 5));
+              return (target.xinfo as (...a: unknown[]) => Promise<unknown>)(...args);
+            }
+          : Reflect.get(target, property, receiver),
+    }) as Redis;
+    expect(await streamBacklog(distant, stream)).toBe(1);
+    expect(await waitForBacklog(distant, stream, bound, () => false)).toBe(0);
   });
 
   it('keeps a slow consumer group within the backlog bound', async () => {

@@ -7,6 +7,16 @@ export interface DbOptions {
   /** Pool size; keep it small per process, Postgres connections are not free. */
   maxConnections?: number;
   applicationName?: string;
+  /**
+   * Postgres ends a session idle inside a transaction for longer than this, releasing its locks:
+   * a process frozen mid-transaction (a stalled VM, SIGSTOP, a long GC pause) then cannot hold up
+   * the workers that took over its jobs. Transactions here are short: the longest waits on one
+   * Redis pipeline (the relay's batch, on a fail-fast connection); ended, that batch rolls back
+   * and is published again later (at least once, as always for live events).
+   */
+  idleInTransactionTimeoutMs?: number;
+  /** Told about connections lost outside a query (restart, network); default: ignored. */
+  onConnectionError?: (error: Error) => void;
 }
 
 // int8 (bigint, count(*)) as a JS number: every value here (versions, counts, credits) stays far
@@ -20,12 +30,20 @@ const types = {
 };
 
 export function createPool(options: DbOptions): pg.Pool {
-  return new pg.Pool({
+  const pool = new pg.Pool({
     connectionString: options.connectionString,
     max: options.maxConnections ?? 10,
     application_name: options.applicationName ?? 'historical-sync',
+    idle_in_transaction_session_timeout: options.idleInTransactionTimeoutMs ?? 15_000,
     types,
   });
+  // A connection that breaks (Postgres restarted, a session ended by the server) emits 'error' on
+  // the pool when idle and on its client when checked out; unhandled, either ends the process.
+  // The pool discards the broken client, and the next query on it fails where it is awaited.
+  const onError = options.onConnectionError ?? (() => {});
+  pool.on('error', () => {}); // the client's own listener below reports it
+  pool.on('connect', (client) => client.on('error', onError));
+  return pool;
 }
 
 export function createDb(options: DbOptions): Kysely<Database> {

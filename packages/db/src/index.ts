@@ -1,4 +1,5 @@
 export { createDb, createPool, type Db, type DbOptions } from './client';
+export { isConnectionError } from './errors';
 export { migrateToLatest, runMigrations } from './migrate';
 export type * from './schema';
 export {

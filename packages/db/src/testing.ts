@@ -23,9 +23,10 @@ export function databaseUrlFromEnv(): string {
 
 export async function createTestDatabase(
   label = 'test',
-  options: { migrate?: boolean } = {},
+  /** `serverUrl`: a server other than DATABASE_URL's (e.g. one a fault test restarts). */
+  options: { migrate?: boolean; serverUrl?: string } = {},
 ): Promise<TestDatabase> {
-  const serverUrl = databaseUrlFromEnv();
+  const serverUrl = options.serverUrl ?? databaseUrlFromEnv();
   const name = `t_${label.replace(/[^a-z0-9]/gi, '_').toLowerCase()}_${randomBytes(4).toString('hex')}`;
   const admin = createDb({ connectionString: serverUrl, maxConnections: 1 });
   await sql`CREATE DATABASE ${sql.id(name)}`.execute(admin);

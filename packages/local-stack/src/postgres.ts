@@ -20,6 +20,8 @@ export interface PostgresOptions {
 
 export interface RunningService {
   url: string;
+  /** Where a started server keeps its data (absent for a server given by URL). */
+  dataDir?: string;
   /** True when this process started the server and so must stop it. */
   owned: boolean;
   stop(): Promise<void>;
@@ -220,6 +222,7 @@ export async function startPostgres(options: PostgresOptions): Promise<RunningSe
 
   return {
     url: urlFor(port),
+    dataDir,
     owned: true,
     // SIGINT is Postgres's "fast" shutdown: disconnect clients, checkpoint, exit.
     stop: async () => {

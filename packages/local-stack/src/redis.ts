@@ -94,6 +94,7 @@ export async function startRedis(options: RedisOptions): Promise<RunningService>
 
   return {
     url: `redis://127.0.0.1:${port}`,
+    dataDir: options.dataDir,
     owned: true,
     stop: async () => {
       await stopChild(child, 'SIGTERM');

@@ -9,8 +9,9 @@ import {
   RUNS_QUEUE,
   type RunJobData,
 } from '@historical-sync/contracts';
+import { isConnectionError } from '@historical-sync/db';
 import { StaleCheckpointError } from '@historical-sync/domain';
-import { type Job, UnrecoverableError, Worker } from 'bullmq';
+import { DelayedError, type Job, UnrecoverableError, Worker } from 'bullmq';
 import { finishPartition, finishRun } from '../runs';
 import { createResourceProcessor, type ProcessorDeps } from './resource-processor';
 import { createRunProcessor } from './run-processor';
@@ -45,9 +46,11 @@ export function startBackfillWorkers(deps: ProcessorDeps, options: WorkerOptions
   const workers: Worker[] = [];
 
   if (options.queues.includes('runs')) {
-    workers.push(new Worker<RunJobData>(RUNS_QUEUE, createRunProcessor(deps), common));
+    workers.push(
+      new Worker<RunJobData>(RUNS_QUEUE, withFaultHandling(deps, createRunProcessor(deps)), common),
+    );
   }
-  const processResource = createResourceProcessor(deps);
+  const processResource = withFaultHandling(deps, createResourceProcessor(deps));
   for (const resource of Object.keys(RESOURCE_QUEUES) as Resource[]) {
     if (!options.queues.includes(resource)) continue;
     const worker = new Worker<ResourceJobData>(RESOURCE_QUEUES[resource], processResource, common);
@@ -71,6 +74,44 @@ export function startBackfillWorkers(deps: ProcessorDeps, options: WorkerOptions
       closing ??= Promise.allSettled(workers.map((w) => w.close())).then(() => undefined);
       return closing;
     },
+  };
+}
+
+/** How long a job waits for an unreachable Postgres before it tries again. */
+const POSTGRES_RETRY_MS = 2_000;
+
+/**
+ * Faults of the surroundings rather than of the job. Postgres unreachable (a restart, a failover):
+ * the job waits for it, delayed, without using up an attempt, so an outage longer than the retry
+ * backoff does not fail the run (nor leave it "running" with no job, since recording the failure
+ * needs Postgres too). A stale checkpoint: another worker owns the job now; BullMQ then reports
+ * only the lost lock, so say why this attempt stopped.
+ */
+function withFaultHandling<D extends RunJobData, R>(
+  deps: ProcessorDeps,
+  processor: (job: Job<D>, token?: string, signal?: AbortSignal) => Promise<R>,
+) {
+  return async (job: Job<D>, token?: string, signal?: AbortSignal): Promise<R> => {
+    try {
+      return await processor(job, token, signal);
+    } catch (error) {
+      const { tenantId, appCode, runId } = job.data;
+      const log = deps.logger.child({ tenantId, appCode, runId, jobId: job.id });
+      if (error instanceof StaleCheckpointError) {
+        log.warn(
+          { err: error },
+          'checkpoint moved on: another worker owns this job; this attempt published nothing and stops',
+        );
+      } else if (isConnectionError(error) && token) {
+        log.warn(
+          { err: error, retryInMs: POSTGRES_RETRY_MS },
+          'no Postgres connection: the job retries shortly without using an attempt',
+        );
+        await job.moveToDelayed(Date.now() + POSTGRES_RETRY_MS, token);
+        throw new DelayedError();
+      }
+      throw error;
+    }
   };
 }
 
