@@ -407,5 +407,10 @@ describe('every route under random and hostile input', () => {
       // 202 (a new run) is left out: whether one starts depends on the runs the toggles left.
       expect.arrayContaining([200, 201, 400, 401, 404, 409, 413, 415]),
     );
+    const total = [...explored.values()].reduce((sum, n) => sum + n, 0);
+    // The figure a larger run reports (docs/RELIABILITY.md).
+    console.log(
+      `properties: ${total} requests, answers by status ${JSON.stringify(Object.fromEntries([...explored].sort()))}`,
+    );
   });
 });
