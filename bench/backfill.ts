@@ -6,7 +6,7 @@
  * on a seeded tenant, with two references measured in the same invocation on the same data:
  *   naive    the spec's method: OFFSET pages, one awaited XADD per event (on a sample);
  *   ceiling  the same events prebuilt as XADD commands and sent with `redis-cli --pipe`.
- * While the backfill runs, the toggle and status endpoints are loaded with autocannon.
+ * While a backfill runs, the toggle and status endpoints get a steady (open-loop) request load.
  * The last line printed is one JSON object with the headline figures.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -16,13 +16,13 @@ import { parseArgs } from 'node:util';
 import { seedTenant } from '@historical-sync/db';
 import { createTestDatabase } from '@historical-sync/db/testing';
 import { findFreePort, localStateDir, startLocalServices } from '@historical-sync/local-stack';
-import autocannon from 'autocannon';
 import { Redis } from 'ioredis';
 import { z } from 'zod';
 import { ceiling } from './lib/ceiling';
 import { cpuDelta, cpuSnapshot } from './lib/cpu';
 import { flowControlPhase } from './lib/flow';
 import { naiveBackfill } from './lib/naive';
+import { type PacedLoadResult, pacedLoad } from './lib/paced-load';
 import { type AppProcess, peakRssMb, startApp } from './lib/processes';
 import { summarizeProfile } from './lib/profile';
 import { round } from './lib/stats';
@@ -37,6 +37,8 @@ const Args = z.object({
   'naive-sample': count(20_000),
   'ceiling-sample': count(200_000),
   'api-load-seconds': count(10),
+  /** The API is measured again during a backfill capped at this rate (0 = skip). */
+  'api-load-backfill-rate': count(30_000),
   /** Flow control phase: the backlog bound, and how fast the slow consumer acknowledges. */
   'flow-bound': count(50_000),
   'slow-consumer-rate': count(20_000),
@@ -274,63 +276,70 @@ async function main() {
     }
     // API under load while a backfill runs: a second run (memberships again), measured apart
     // from the headline figure so the load generator does not slow the run it measures.
-    let toggleLoad: Awaited<ReturnType<typeof autocannon>> | undefined;
-    let statusLoad: typeof toggleLoad;
-    let loadOverlapped = false;
-    let toggleIdle: typeof toggleLoad;
     const toggleAt500 = (seconds: number) =>
-      autocannon({
+      pacedLoad({
         url: `${base}/admin/organizations/${otherTenant}/applications/crm/toggle`,
         method: 'POST',
         headers,
         body: JSON.stringify({ isEnabled: true }),
-        connections: 10,
-        overallRate: 500,
-        duration: seconds,
+        rate: 500,
+        seconds,
       });
-    if (args['api-load-seconds']) {
-      // Baseline: the same toggle load with no backfill running, after a warm-up (JIT,
-      // connection pools) so both measure a running service.
-      await autocannon({ url: `${base}/health`, connections: 4, duration: 1 });
-      toggleIdle = await toggleAt500(Math.min(5, args['api-load-seconds']));
+    /** Toggle and status load while a memberships backfill runs (capped at `rate` if given). */
+    const underBackfill = async (rate: number | undefined) => {
       await redis.unlink(...(await redis.keys(`${prefix}:*`)));
-      const second = await fetch(
+      const started = await fetch(
         `${base}/admin/organizations/${tenantId}/applications/crm/sync-historical`,
         {
           method: 'POST',
           headers,
-          body: JSON.stringify({ syncCredits: false, syncOrganizations: false }),
+          body: JSON.stringify({
+            syncCredits: false,
+            syncOrganizations: false,
+            ...(rate ? { maxEventsPerSecond: rate } : {}),
+          }),
         },
       );
-      const { runId: loadRunId } = (await second.json()) as { runId: string };
-      [toggleLoad, statusLoad] = await Promise.all([
+      const { runId } = (await started.json()) as { runId: string };
+      const [toggle, status] = await Promise.all([
         toggleAt500(args['api-load-seconds']),
-        autocannon({
+        pacedLoad({
           url: `${base}/admin/organizations/${otherTenant}/applications/crm/sync-status`,
           headers,
-          connections: 4,
-          overallRate: 50,
-          duration: args['api-load-seconds'],
+          rate: 50,
+          seconds: args['api-load-seconds'],
         }),
       ]);
-      const loadRun = (await (
-        await fetch(`${base}/admin/organizations/${tenantId}/sync-runs/${loadRunId}`, { headers })
-      ).json()) as { status: string };
-      loadOverlapped = loadRun.status === 'running';
-      await fetch(`${base}/admin/organizations/${tenantId}/sync-runs/${loadRunId}/cancel`, {
-        method: 'POST',
-        headers,
-      });
-    }
-    if (toggleIdle) {
+      const runUrl = `${base}/admin/organizations/${tenantId}/sync-runs/${runId}`;
+      const run = (await (await fetch(runUrl, { headers })).json()) as { status: string };
+      await fetch(`${runUrl}/cancel`, { method: 'POST', headers });
+      return { toggle, status, overlapped: run.status === 'running' };
+    };
+    const describeLoad = (load: PacedLoadResult) =>
+      `${round(load.achievedRate)} req/s p50 ${round(load.p50, 1)} ms p99 ${round(load.p99, 1)} ms max ${round(load.max)} ms (${load.non2xx + load.errors} failed)`;
+    const describeUnder = (label: string, load: Awaited<ReturnType<typeof underBackfill>>) =>
       say(
-        `API baseline, no backfill running: toggle ${round(toggleIdle.requests.average)} req/s p50 ${toggleIdle.latency.p50} ms p99 ${toggleIdle.latency.p99} ms`,
+        `API ${label}${load.overlapped ? ' (it ran the whole time)' : ' (it ended before the load did)'}: ` +
+          `toggle at 500/s ${describeLoad(load.toggle)}; sync-status at 50/s ${describeLoad(load.status)}`,
       );
-    }
-    if (toggleLoad && statusLoad) {
-      say(
-        `API under load${loadOverlapped ? ' while a backfill ran the whole time' : ' (the backfill ended before the load did)'}: toggle ${round(toggleLoad.requests.average)} req/s p50 ${toggleLoad.latency.p50} ms p99 ${toggleLoad.latency.p99} ms (${toggleLoad.non2xx} non-2xx); sync-status ${round(statusLoad.requests.average)} req/s p50 ${statusLoad.latency.p50} ms p99 ${statusLoad.latency.p99} ms`,
-      );
+    let toggleIdle: PacedLoadResult | undefined;
+    let unthrottled: Awaited<ReturnType<typeof underBackfill>> | undefined;
+    let throttled: typeof unthrottled;
+    if (args['api-load-seconds']) {
+      // Warm-up on the measured route (JIT, connection pools), then the baseline: the same load
+      // with no backfill running.
+      await toggleAt500(2);
+      toggleIdle = await toggleAt500(Math.min(5, args['api-load-seconds']));
+      say(`API baseline, no backfill running: toggle at 500/s ${describeLoad(toggleIdle)}`);
+      unthrottled = await underBackfill(undefined);
+      describeUnder('during a backfill at full speed', unthrottled);
+      if (args['api-load-backfill-rate']) {
+        throttled = await underBackfill(args['api-load-backfill-rate']);
+        describeUnder(
+          `during a backfill capped at ${args['api-load-backfill-rate']} events/s`,
+          throttled,
+        );
+      }
     }
     const flow = args['flow-seconds']
       ? await flowControlPhase({
@@ -366,13 +375,15 @@ async function main() {
         ratioToCeiling: round(ratioToCeiling, 2),
         workerPeakRssMb: round(workerPeakRssMb),
         redisMemoryGrowthMb: round((memoryAfter - memoryBefore) / 2 ** 20),
-        ...(toggleLoad
-          ? { toggleP50Ms: toggleLoad.latency.p50, toggleP99Ms: toggleLoad.latency.p99 }
+        ...(toggleIdle ? { toggleIdleP99Ms: round(toggleIdle.p99, 1) } : {}),
+        ...(unthrottled
+          ? {
+              toggleP50Ms: round(unthrottled.toggle.p50, 1),
+              toggleP99Ms: round(unthrottled.toggle.p99, 1),
+              statusP99Ms: round(unthrottled.status.p99, 1),
+            }
           : {}),
-        ...(toggleIdle ? { toggleIdleP99Ms: toggleIdle.latency.p99 } : {}),
-        ...(statusLoad
-          ? { statusP50Ms: statusLoad.latency.p50, statusP99Ms: statusLoad.latency.p99 }
-          : {}),
+        ...(throttled ? { toggleP99MsCappedBackfill: round(throttled.toggle.p99, 1) } : {}),
       }),
     );
   } finally {
