@@ -287,7 +287,12 @@ async function main() {
       });
     /** Toggle and status load while a memberships backfill runs (capped at `rate` if given). */
     const underBackfill = async (rate: number | undefined) => {
-      await redis.unlink(...(await redis.keys(`${prefix}:*`)));
+      // Drop the earlier runs' streams (memory), never the queues' keys: jobs may still be live.
+      const streams = [
+        ...(await redis.keys(`${prefix}:crm:*`)),
+        ...(await redis.keys(`${prefix}:credit-events`)),
+      ];
+      if (streams.length) await redis.unlink(...streams);
       const started = await fetch(
         `${base}/admin/organizations/${tenantId}/applications/crm/sync-historical`,
         {
