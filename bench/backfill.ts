@@ -316,8 +316,15 @@ async function main() {
         }),
       ]);
       const runUrl = `${base}/admin/organizations/${tenantId}/sync-runs/${runId}`;
-      const run = (await (await fetch(runUrl, { headers })).json()) as { status: string };
+      type RunView = { status: string; resources: Record<string, { status: string }> };
+      const run = (await (await fetch(runUrl, { headers })).json()) as RunView;
       await fetch(`${runUrl}/cancel`, { method: 'POST', headers });
+      // The next phase starts once this run's jobs have stopped publishing.
+      for (let i = 0; i < 300; i++) {
+        const view = (await (await fetch(runUrl, { headers })).json()) as RunView;
+        if (Object.values(view.resources).every((r) => r.status !== 'running')) break;
+        await sleep(100);
+      }
       return { toggle, status, overlapped: run.status === 'running' };
     };
     const describeLoad = (load: PacedLoadResult) =>
