@@ -22,7 +22,7 @@ import { ceiling } from './lib/ceiling';
 import { cpuDelta, cpuSnapshot } from './lib/cpu';
 import { flowControlPhase } from './lib/flow';
 import { naiveBackfill } from './lib/naive';
-import { type PacedLoadResult, pacedLoad } from './lib/paced-load';
+import { type PacedLoadResult, pacedLoadInChild as pacedLoad } from './lib/paced-load';
 import { type AppProcess, peakRssMb, startApp } from './lib/processes';
 import { summarizeProfile } from './lib/profile';
 import { round } from './lib/stats';

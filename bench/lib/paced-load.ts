@@ -85,3 +85,30 @@ export async function pacedLoad(options: PacedLoadOptions): Promise<PacedLoadRes
     max: latencies.at(-1) ?? Number.NaN,
   };
 }
+
+/**
+ * The same load from a process of its own, so the measurement does not include the pauses of
+ * the benchmark's process (its heap holds the earlier phases' data, and a major garbage
+ * collection there would stall the sender and count as the API's latency).
+ */
+export async function pacedLoadInChild(options: PacedLoadOptions): Promise<PacedLoadResult> {
+  const { spawn } = await import('node:child_process');
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', new URL(import.meta.url).pathname, JSON.stringify(options)],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  let output = '';
+  child.stdout?.on('data', (chunk: Buffer) => {
+    output += chunk.toString();
+  });
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  if (code !== 0) throw new Error(`the load process exited with ${code}`);
+  return JSON.parse(output.trim().split('\n').at(-1) as string) as PacedLoadResult;
+}
+
+// Run as a process: `node --import tsx paced-load.ts '<options as JSON>'` prints the result.
+if (process.argv[1] && new URL(import.meta.url).pathname === process.argv[1]) {
+  const result = await pacedLoad(JSON.parse(process.argv[2] as string) as PacedLoadOptions);
+  process.stdout.write(`${JSON.stringify(result)}\n`);
+}
