@@ -8,7 +8,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRepl
 import type { Logger } from 'pino';
 import { ApiKeyStore } from './auth/api-keys';
 import { openApiDocument } from './openapi';
-import { authenticate, limitToOwnTenant, requireAdmin } from './plugins/auth';
+import { authenticate, FailedAttempts, limitToOwnTenant, requireAdmin } from './plugins/auth';
 import { registerBullBoard } from './plugins/bull-board';
 import { registerErrorHandling } from './plugins/errors';
 import { healthRoutes, metricsRoute } from './plugins/observability';
@@ -28,6 +28,8 @@ export interface AppDeps {
   rateLimitPerMinute: number;
   /** How long a key lookup is cached (a revoke elsewhere takes effect within this). */
   apiKeyCacheMs: number;
+  /** Failed authentications a client address may make per minute before 429; 0 = no limit. */
+  failedAuthPerMinute: number;
 }
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
@@ -67,9 +69,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     adminKey: deps.adminApiKey,
     cacheMs: deps.apiKeyCacheMs,
   });
+  const failures = new FailedAttempts(deps.failedAuthPerMinute);
   // Everything under /admin needs a key and counts against that key's rate limit.
   const guarded = async (scope: FastifyInstance, challenge: 'Bearer' | 'Basic') => {
-    authenticate(scope, keys, challenge);
+    authenticate(scope, keys, failures, challenge);
     if (deps.rateLimitPerMinute > 0) {
       await scope.register(rateLimit, {
         max: deps.rateLimitPerMinute,

@@ -19,6 +19,8 @@ export const ApiEnv = BackfillSettingsEnv.extend({
   ADMIN_API_KEY: z.string().min(8).default(DEV_ADMIN_API_KEY),
   /** Requests per minute per API key (429 beyond); 0 turns the limit off. */
   RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(0).default(6_000),
+  /** Failed authentications a client address may make per minute (429 beyond; 0 = no limit). */
+  FAILED_AUTH_PER_MINUTE: z.coerce.number().int().min(0).default(100),
   /** How long a key lookup is cached; a revoke made through another API process applies within it. */
   API_KEY_CACHE_MS: z.coerce.number().int().min(0).default(5_000),
   /** Largest request body accepted; larger ones get 413. */

@@ -24,6 +24,7 @@ const app = await buildApp({
   bodyLimitBytes: config.BODY_LIMIT_BYTES,
   rateLimitPerMinute: config.RATE_LIMIT_PER_MINUTE,
   apiKeyCacheMs: config.API_KEY_CACHE_MS,
+  failedAuthPerMinute: config.FAILED_AUTH_PER_MINUTE,
 });
 
 onStopSignal(logger, async () => {

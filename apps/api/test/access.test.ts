@@ -424,6 +424,63 @@ describe('rate limits per key', () => {
   });
 });
 
+describe('failed authentications', () => {
+  let t: ApiTestContext;
+  beforeAll(async () => {
+    t = await createApiTestContext('failed-auth', { failedAuthPerMinute: 3 });
+  });
+  afterAll(async () => {
+    await t.close();
+  });
+
+  it('refuses a client with 429 after too many failures in a minute, even with a valid key then', async () => {
+    const statuses: number[] = [];
+    for (let i = 0; i < 4; i++) {
+      const response = await t.app.inject({
+        url: '/admin/outbox',
+        headers: { authorization: `Bearer hsk_${String(i).repeat(43)}` },
+      });
+      statuses.push(response.statusCode);
+    }
+    expect(statuses).toEqual([401, 401, 401, 429]);
+    const valid = await t.app.inject({ url: '/admin/outbox', headers: auth });
+    expect(valid.statusCode).toBe(429);
+    expect(Number(valid.headers['retry-after'])).toBeGreaterThan(0);
+  });
+
+  it('accepts the scheme in any case, and caches no unknown key', async () => {
+    const t2 = await createApiTestContext('auth-scheme', { apiKeyCacheMs: 60_000 });
+    try {
+      const lower = await t2.app.inject({
+        url: '/admin/outbox',
+        headers: { authorization: `bearer ${ADMIN_KEY}` },
+      });
+      expect(lower.statusCode).toBe(200);
+      // A key unknown at first is not remembered as unknown (only valid keys are cached): once
+      // it exists, it works at once, although lookups are cached for a minute here.
+      const token = `hsk_${'B'.repeat(43)}`;
+      const bearerToken = { authorization: `Bearer ${token}` };
+      expect((await t2.app.inject({ url: '/admin/outbox', headers: bearerToken })).statusCode).toBe(
+        401,
+      );
+      await t2.db
+        .insertInto('api_keys')
+        .values({
+          name: 'inserted',
+          key_digest: createHash('sha256').update(token).digest(),
+          key_prefix: token.slice(0, 10),
+          tenant_id: null,
+        })
+        .execute();
+      expect((await t2.app.inject({ url: '/admin/outbox', headers: bearerToken })).statusCode).toBe(
+        200,
+      );
+    } finally {
+      await t2.close();
+    }
+  });
+});
+
 describe('logs', () => {
   it('never contain a key, an Authorization header or a created secret', async () => {
     const t = await createApiTestContext('logs');
@@ -439,6 +496,7 @@ describe('logs', () => {
       bodyLimitBytes: 64 * 1024,
       rateLimitPerMinute: 100,
       apiKeyCacheMs: 0,
+      failedAuthPerMinute: 0,
     });
     try {
       const { tenantId } = await seedTenant(t.db, {

@@ -22,6 +22,7 @@ export interface ApiTestOptions {
   /** Off unless a test is about it. */
   rateLimitPerMinute?: number;
   apiKeyCacheMs?: number;
+  failedAuthPerMinute?: number;
 }
 
 export async function createApiTestContext(
@@ -39,6 +40,7 @@ export async function createApiTestContext(
     bodyLimitBytes: 64 * 1024,
     rateLimitPerMinute: options.rateLimitPerMinute ?? 0,
     apiKeyCacheMs: options.apiKeyCacheMs ?? 0,
+    failedAuthPerMinute: options.failedAuthPerMinute ?? 0,
   });
   return {
     ...context,

@@ -121,6 +121,7 @@ describe('POST .../applications/:appId/toggle', () => {
       // On: the rate limiter must not need Redis.
       rateLimitPerMinute: 100,
       apiKeyCacheMs: 0,
+      failedAuthPerMinute: 0,
     });
     try {
       const { tenantId } = await seed('queue-down');

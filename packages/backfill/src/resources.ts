@@ -95,13 +95,16 @@ const uuidOrNull = (column: string) => `coalesce('"' || ${column} || '"', 'null'
 /**
  * ISO-8601 in UTC with milliseconds and a Z, as JavaScript's toISOString() writes it (the live
  * path's builders), so both paths render a row version identically. to_char costs Postgres about
- * a third less than to_json of a timestamp.
+ * a third less than to_json of a timestamp. Only years 0001-9999 have that form (to_char would
+ * print a BC year without its era, and year 10000 with five digits): any other instant, and
+ * +/-infinity, renders as NULL, which makes the whole event NULL and fails the row by name.
  */
 const instant = (column: string) =>
-  `to_char(${column} AT TIME ZONE 'UTC', '\\"YYYY-MM-DD"T"HH24:MI:SS.MS"Z\\"')`;
-const instantOrNull = (column: string) => `coalesce(${instant(column)}, 'null')`;
+  `CASE WHEN ${column} >= '0001-01-01T00:00:00Z' AND ${column} < '10000-01-01T00:00:00Z' THEN to_char(${column} AT TIME ZONE 'UTC', '\\"YYYY-MM-DD"T"HH24:MI:SS.MS"Z\\"') END`;
+/** An optional instant: NULL and an 'infinity' expiry are JSON null (no expiry). */
+const instantOrNull = (column: string) =>
+  `CASE WHEN ${column} IS NULL OR ${column} = 'infinity' THEN 'null' ELSE ${instant(column)} END`;
 
-/** The fields every event starts with; context values are bound parameters, JSON-encoded here. */
 // The page's tenant is one value: written once as a parameter, not converted per row.
 const eventHead = (prefix: string, eventType: string, context: EventContext) =>
   sql`'{"eventId":"${sql.raw(prefix)}:' || id || ':v' || version || ${`","tenantId":${JSON.stringify(context.tenantId)},"version":`} || version || ',"occurredAt":' || ${sql.raw(instant('updated_at'))} || ${`,"runId":${JSON.stringify(context.runId)},"eventType":${JSON.stringify(eventType)}`}`;

@@ -151,6 +151,8 @@ export async function markPartitionStarted(
   db: Db,
   ref: PartitionRef,
   total: number,
+  /** The partition failed before and is retried now: its error leaves the resource row. */
+  retried = false,
 ): Promise<void> {
   // Keep the first attempt's total across retries.
   await sql`
@@ -158,7 +160,7 @@ export async function markPartitionStarted(
     SET status = 'running', total = coalesce(total, ${total}), updated_at = now()
     WHERE ${partitionWhere(ref)}
   `.execute(db);
-  await refreshResource(db, ref.runId, ref.resource, { clearError: true });
+  await refreshResource(db, ref.runId, ref.resource, { clearError: retried });
 }
 
 export async function recordPartitionProgress(
@@ -182,11 +184,11 @@ export async function recordPartitionProgress(
 export async function readPartition(
   db: Db,
   ref: PartitionRef,
-): Promise<{ total: number | null; published: number }> {
-  const { rows } = await sql<{ total: number | null; published: number }>`
-    SELECT total, published FROM backfill_run_partitions WHERE ${partitionWhere(ref)}
+): Promise<{ status: string; total: number | null; published: number }> {
+  const { rows } = await sql<{ status: string; total: number | null; published: number }>`
+    SELECT status, total, published FROM backfill_run_partitions WHERE ${partitionWhere(ref)}
   `.execute(db);
-  return rows[0] ?? { total: null, published: 0 };
+  return rows[0] ?? { status: 'pending', total: null, published: 0 };
 }
 
 export async function finishPartition(

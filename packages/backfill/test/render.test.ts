@@ -125,21 +125,15 @@ describe('events rendered by Postgres', () => {
     expect(rendered.some((r) => JSON.parse(r.event).expiresAt !== null)).toBe(true);
   });
 
-  it('renders a non-finite expiry as no expiry, and a row with a non-finite timestamp as no event', async () => {
+  it('renders an infinite expiry as no expiry, and a row with a timestamp it cannot write as no event', async () => {
     const other = await seedTenant(test.db, {
       tenantName: 'render-infinity',
       organizations: 1,
-      memberships: 1,
-      creditAllocations: 1,
+      memberships: 4,
+      creditAllocations: 2,
       app: 'crm',
       seed: 2,
     });
-    await sql`UPDATE credit_allocations SET expires_at = 'infinity' WHERE tenant_id = ${other.tenantId}`.execute(
-      test.db,
-    );
-    await sql`UPDATE organization_memberships SET created_at = 'infinity' WHERE tenant_id = ${other.tenantId}`.execute(
-      test.db,
-    );
     const page = (resource: 'credits' | 'memberships') =>
       renderPage(
         test.db,
@@ -147,10 +141,45 @@ describe('events rendered by Postgres', () => {
         { tenantId: other.tenantId, appCode: 'crm', sinceDate: null, after: '', limit: 10 },
         { tenantId: other.tenantId, ...context },
       );
-    const [credit] = await page('credits');
-    expect(JSON.parse(credit?.event ?? 'null')).toMatchObject({ expiresAt: null });
-    // The processor fails the run on it, naming the row (resource-processor checkPage).
-    const [membership] = await page('memberships');
-    expect(membership?.event).toBeNull();
+    const credits = await test.db
+      .selectFrom('credit_allocations')
+      .select('id')
+      .where('tenant_id', '=', other.tenantId)
+      .orderBy('id')
+      .execute();
+    await sql`UPDATE credit_allocations SET expires_at = 'infinity' WHERE id = ${credits[0]?.id}`.execute(
+      test.db,
+    );
+    await sql`UPDATE credit_allocations SET expires_at = '-infinity' WHERE id = ${credits[1]?.id}`.execute(
+      test.db,
+    );
+    const renderedCredits = await page('credits');
+    expect(JSON.parse(renderedCredits[0]?.event ?? 'null')).toMatchObject({ expiresAt: null });
+    expect(renderedCredits[1]?.event).toBeNull(); // already expired forever: not "no expiry"
+
+    const memberships = await test.db
+      .selectFrom('organization_memberships')
+      .select('id')
+      .where('tenant_id', '=', other.tenantId)
+      .orderBy('id')
+      .execute();
+    const dates = [
+      'infinity',
+      '0044-03-15 00:00:00+00 BC',
+      '10001-01-01 00:00:00+00',
+      '0999-12-31 23:59:59.999+00',
+    ];
+    for (const [i, date] of dates.entries()) {
+      await sql`UPDATE organization_memberships SET created_at = ${date}::timestamptz WHERE id = ${memberships[i]?.id}`.execute(
+        test.db,
+      );
+    }
+    const rendered = await page('memberships');
+    // The processor fails the run on a NULL event, naming the row (resource-processor checkPage).
+    expect(rendered.slice(0, 3).map((r) => r.event)).toEqual([null, null, null]);
+    // Year 999 is within range and is written with four digits, as toISOString does.
+    expect(JSON.parse(rendered[3]?.event ?? 'null').metadata.originalCreatedAt).toBe(
+      new Date('0999-12-31T23:59:59.999Z').toISOString(),
+    );
   });
 });

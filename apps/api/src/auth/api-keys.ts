@@ -56,7 +56,10 @@ export interface ApiKeyStoreOptions {
 }
 
 export class ApiKeyStore {
-  private readonly cache = new Map<string, { principal: Principal | null; until: number }>();
+  /** Valid keys only: caching misses would let random tokens evict the real keys. */
+  private readonly cache = new Map<string, { principal: Principal; until: number }>();
+  /** Bumped by every revoke: a lookup that started before one must not cache its answer. */
+  private generation = 0;
 
   constructor(
     private readonly db: Db,
@@ -74,6 +77,7 @@ export class ApiKeyStore {
     const cached = this.cache.get(cacheKey);
     if (cached && cached.until > Date.now()) return cached.principal;
 
+    const generation = this.generation;
     const row = await this.db
       .selectFrom('api_keys')
       .select(['id', 'tenant_id'])
@@ -85,7 +89,7 @@ export class ApiKeyStore {
       : row.tenant_id
         ? { kind: 'tenant', keyId: row.id, tenantId: row.tenant_id }
         : { kind: 'admin', keyId: row.id };
-    if (this.options.cacheMs > 0) {
+    if (principal && this.options.cacheMs > 0 && generation === this.generation) {
       if (this.cache.size >= MAX_CACHED) this.cache.clear();
       this.cache.set(cacheKey, { principal, until: Date.now() + this.options.cacheMs });
     }
@@ -141,6 +145,7 @@ export class ApiKeyStore {
         .executeTakeFirst()) ??
       (await this.db.selectFrom('api_keys').selectAll().where('id', '=', id).executeTakeFirst());
     if (!row) throw new NotFoundError(`api key ${id} not found`, 'keyId');
+    this.generation += 1;
     this.cache.clear();
     return view(row);
   }

@@ -21,9 +21,10 @@ export const BASIC_USER = 'admin';
 export function presentedKey(request: FastifyRequest): string {
   const parts = (request.headers.authorization ?? '').split(' ');
   if (parts.length !== 2) return ''; // exactly `<scheme> <credentials>`
-  const [scheme, value = ''] = parts;
-  if (scheme === 'Bearer') return value;
-  if (scheme !== 'Basic') return '';
+  const [scheme = '', value = ''] = parts;
+  // Auth schemes are case-insensitive (RFC 9110).
+  if (scheme.toLowerCase() === 'bearer') return value;
+  if (scheme.toLowerCase() !== 'basic') return '';
   const [user, ...password] = Buffer.from(value, 'base64').toString('utf8').split(':');
   return user === BASIC_USER ? password.join(':') : '';
 }
@@ -35,11 +36,19 @@ export function presentedKey(request: FastifyRequest): string {
 export function authenticate(
   scope: FastifyInstance,
   keys: ApiKeyStore,
+  failures: FailedAttempts,
   challenge: 'Bearer' | 'Basic' = 'Bearer',
 ): void {
   scope.addHook('onRequest', async (request, reply) => {
+    if (failures.tooMany(request.ip)) {
+      return reply
+        .status(429)
+        .header('retry-after', String(failures.retryAfterSeconds()))
+        .send({ error: 'too_many_requests', message: 'too many failed authentications' });
+    }
     const principal = await keys.authenticate(presentedKey(request));
     if (!principal) {
+      failures.record(request.ip);
       return reply
         .status(401)
         .header(
@@ -80,4 +89,36 @@ export function limitToOwnTenant(scope: FastifyInstance): void {
       throw tenantNotFound(orgId);
     }
   });
+}
+
+/**
+ * Failed authentications per client address, counted per minute in this process: a client
+ * guessing keys is refused (429) before its guesses cost a database lookup each.
+ */
+export class FailedAttempts {
+  private counts = new Map<string, number>();
+  private windowStart = Date.now();
+
+  constructor(private readonly perMinute: number) {}
+
+  private roll(): void {
+    if (Date.now() - this.windowStart >= 60_000) {
+      this.counts = new Map();
+      this.windowStart = Date.now();
+    }
+  }
+
+  tooMany(ip: string): boolean {
+    this.roll();
+    return this.perMinute > 0 && (this.counts.get(ip) ?? 0) >= this.perMinute;
+  }
+
+  record(ip: string): void {
+    this.roll();
+    this.counts.set(ip, (this.counts.get(ip) ?? 0) + 1);
+  }
+
+  retryAfterSeconds(): number {
+    return Math.max(1, Math.ceil((this.windowStart + 60_000 - Date.now()) / 1000));
+  }
 }

@@ -128,7 +128,7 @@ export function applicationRoutes(app: FastifyInstance, deps: ApplicationRoutesD
     await getTenant(db, params.orgId);
     const run = await getRun(db, params.runId);
     // Another tenant's run is as unknown as a missing one.
-    if (!run || run.tenant_id !== params.orgId) {
+    if (!run || run.tenant_id !== params.orgId.toLowerCase()) {
       throw new NotFoundError(`run ${params.runId} not found`, 'runId');
     }
     return { tenantId: run.tenant_id, appCode: run.app_code, ...viewRun(run) };

@@ -76,7 +76,18 @@ export function createResourceProcessor(deps: ProcessorDeps) {
       log.info('failed run retried: resuming from its checkpoint');
     }
     if (status === 'paused') return waitWhilePaused(job, token);
+    const ref: PartitionRef = { runId, resource, partition: data.partition };
     if (status !== 'queued' && status !== 'running' && status !== 'failed') {
+      // A job cancelled while it waited for its turn (or a pause to end) closes its partition.
+      if (status === 'cancelled') {
+        const partition = await readPartition(deps.db, ref);
+        if (partition.status !== 'completed' && partition.status !== 'cancelled') {
+          await finishPartition(deps.db, ref, {
+            status: 'cancelled',
+            published: partition.published,
+          });
+        }
+      }
       log.info({ status }, 'run is not active; nothing to publish');
       return { resource, published: 0, total: 0, outcome: 'skipped' };
     }
@@ -90,11 +101,10 @@ export function createResourceProcessor(deps: ProcessorDeps) {
       sinceDate: data.sinceDate ? new Date(data.sinceDate) : null,
       range: partitionRange(data.partition, data.partitions),
     };
-    const ref: PartitionRef = { runId, resource, partition: data.partition };
     const recorded = await readPartition(deps.db, ref);
     // Counted once per partition: a job resuming (after a crash, a hand-back or its turn) reuses it.
     const total = recorded.total ?? (await countRows(deps.db, resource, scope));
-    await markPartitionStarted(deps.db, ref, total);
+    await markPartitionStarted(deps.db, ref, total, recorded.status === 'failed');
 
     const stream = streamName(definition.eventType, appCode, deps.settings.streamPrefix);
     const key = checkpointKey(
@@ -272,9 +282,13 @@ function checkPage(
     );
   };
   for (const row of rows) {
-    // Postgres renders a non-finite timestamp ('infinity') as NULL, and with it the whole event.
+    // Postgres renders a timestamp it cannot write as ISO-8601 (infinite, or outside the years
+    // 0001-9999) as NULL, and with it the whole event.
     if (typeof row.event !== 'string') {
-      fail(row, { path: ['timestamps'], message: 'a timestamp of the row is not finite' });
+      fail(row, {
+        path: ['timestamps'],
+        message: 'a timestamp of the row is infinite or outside the years 0001-9999',
+      });
     }
     const checked = definition.rowSchema?.safeParse(row);
     if (checked && !checked.success) fail(row, checked.error.issues[0]);
