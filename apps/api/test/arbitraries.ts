@@ -1193,7 +1193,9 @@ function requestFault(route: RouteModel): fc.Arbitrary<Partial<GeneratedRequest>
         { authorization: 'Bearer wrong-key-0123456789' },
         { authorization: 'Bearer' },
         { authorization: 'Bearer ' },
-        { authorization: 'bearer test-admin-key-0123456789' },
+        // The right key in a malformed header (the scheme itself is case-insensitive).
+        { authorization: 'Bearer test-admin-key-0123456789 extra' },
+        { authorization: 'Bearer  test-admin-key-0123456789' },
         { authorization: 'Basic YWRtaW46YWRtaW4=' },
         { authorization: "Bearer ' OR '1'='1" },
         { authorization: `Bearer ${'k'.repeat(10_000)}` },
