@@ -4,6 +4,7 @@
  * second's requests back to back and then wait (autocannon's rate option) measure a burst at full
  * speed instead of the rate asked for, and hide the queueing a late request suffers.
  */
+import { spawn } from 'node:child_process';
 import { Agent, request } from 'node:http';
 import { percentile } from './stats';
 
@@ -92,7 +93,6 @@ export async function pacedLoad(options: PacedLoadOptions): Promise<PacedLoadRes
  * collection there would stall the sender and count as the API's latency).
  */
 export async function pacedLoadInChild(options: PacedLoadOptions): Promise<PacedLoadResult> {
-  const { spawn } = await import('node:child_process');
   const child = spawn(
     process.execPath,
     ['--import', 'tsx', new URL(import.meta.url).pathname, JSON.stringify(options)],

@@ -526,6 +526,14 @@ describe('logs', () => {
         expect(output).not.toContain(secret);
       }
       expect(output.toLowerCase()).not.toContain('authorization');
+      // Should a log line ever carry request headers, the logger censors the credentials.
+      logger.info({
+        req: { headers: { authorization: `Bearer ${key}`, cookie: 'session=s3cret' } },
+      });
+      const last = lines.at(-1) ?? '';
+      expect(last).toContain('[redacted]');
+      expect(last).not.toContain(key);
+      expect(last).not.toContain('s3cret');
     } finally {
       await app.close();
       await t.close();

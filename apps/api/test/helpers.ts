@@ -4,7 +4,9 @@ import {
   createBackfillTestContext,
 } from '@historical-sync/backfill/testing';
 import { HISTORICAL_EVENT_TYPE, streamName } from '@historical-sync/contracts';
+import { seedTenant } from '@historical-sync/db';
 import type { FastifyInstance } from 'fastify';
+import { expect } from 'vitest';
 import { buildApp } from '../src/app';
 
 export const ADMIN_KEY = 'test-admin-key-0123456789';
@@ -59,4 +61,38 @@ export async function createApiTestContext(
       await context.close();
     },
   };
+}
+
+/**
+ * A tenant with `memberships` memberships and crm enabled without a run, then a memberships-only
+ * sync with `body` (pageSize, maxEventsPerSecond, ...): the ids of the tenant and the run.
+ */
+export async function startMembershipsSync(
+  t: ApiTestContext,
+  tenantName: string,
+  memberships: number,
+  body: object = {},
+): Promise<{ tenantId: string; runId: string }> {
+  const { tenantId } = await seedTenant(t.db, {
+    tenantName,
+    organizations: 5,
+    memberships,
+    creditAllocations: 0,
+    app: 'crm',
+    seed: 4,
+  });
+  await t.app.inject({
+    method: 'POST',
+    url: `/admin/organizations/${tenantId}/applications/crm/toggle`,
+    headers: auth,
+    payload: { isEnabled: true, skipHistoricalSync: true },
+  });
+  const response = await t.app.inject({
+    method: 'POST',
+    url: `/admin/organizations/${tenantId}/applications/crm/sync-historical`,
+    headers: auth,
+    payload: { syncCredits: false, syncOrganizations: false, ...body },
+  });
+  expect(response.statusCode, response.body).toBe(202);
+  return { tenantId, runId: response.json().runId as string };
 }

@@ -2,9 +2,8 @@
  * Run controls through the API: pause then resume loses and duplicates nothing; cancel stops
  * publishing; transitions are checked; a throttled run stays within its events-per-second limit.
  */
-import { seedTenant } from '@historical-sync/db';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type ApiTestContext, auth, createApiTestContext } from './helpers';
+import { type ApiTestContext, auth, createApiTestContext, startMembershipsSync } from './helpers';
 
 describe('run controls', () => {
   let t: ApiTestContext;
@@ -16,30 +15,8 @@ describe('run controls', () => {
     await t.close();
   });
 
-  const start = async (name: string, memberships: number, body: object) => {
-    const { tenantId } = await seedTenant(t.db, {
-      tenantName: name,
-      organizations: 5,
-      memberships,
-      creditAllocations: 5,
-      app: 'crm',
-      seed: 4,
-    });
-    await t.app.inject({
-      method: 'POST',
-      url: `/admin/organizations/${tenantId}/applications/crm/toggle`,
-      headers: auth,
-      payload: { isEnabled: true, skipHistoricalSync: true },
-    });
-    const response = await t.app.inject({
-      method: 'POST',
-      url: `/admin/organizations/${tenantId}/applications/crm/sync-historical`,
-      headers: auth,
-      payload: { syncCredits: false, syncOrganizations: false, ...body },
-    });
-    expect(response.statusCode, response.body).toBe(202);
-    return { tenantId, runId: response.json().runId as string };
-  };
+  const start = (name: string, memberships: number, body: object) =>
+    startMembershipsSync(t, name, memberships, body);
   const control = (tenantId: string, runId: string, action: string) =>
     t.app.inject({
       method: 'POST',

@@ -4,9 +4,8 @@
  * loudly rather than publishing pages twice.
  */
 import { sweepRuns } from '@historical-sync/backfill';
-import { seedTenant } from '@historical-sync/db';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type ApiTestContext, auth, createApiTestContext } from './helpers';
+import { type ApiTestContext, createApiTestContext, startMembershipsSync } from './helpers';
 
 describe('sweeper: runs whose jobs Redis lost', () => {
   let t: ApiTestContext;
@@ -21,27 +20,9 @@ describe('sweeper: runs whose jobs Redis lost', () => {
 
   /** Starts a memberships-only run and stops its worker once part of it is published. */
   const startAndInterrupt = async (name: string) => {
-    const { tenantId } = await seedTenant(t.db, {
-      tenantName: name,
-      organizations: 5,
-      memberships: MEMBERSHIPS,
-      creditAllocations: 0,
-      app: 'crm',
-      seed: 3,
+    const { tenantId, runId } = await startMembershipsSync(t, name, MEMBERSHIPS, {
+      maxEventsPerSecond: 4_000,
     });
-    await t.app.inject({
-      method: 'POST',
-      url: `/admin/organizations/${tenantId}/applications/crm/toggle`,
-      headers: auth,
-      payload: { isEnabled: true, skipHistoricalSync: true },
-    });
-    const response = await t.app.inject({
-      method: 'POST',
-      url: `/admin/organizations/${tenantId}/applications/crm/sync-historical`,
-      headers: auth,
-      payload: { syncCredits: false, syncOrganizations: false, maxEventsPerSecond: 4_000 },
-    });
-    const runId = response.json().runId as string;
     const workers = t.startWorkers();
     const stream = t.streams('crm').memberships;
     const ownEvents = async () =>

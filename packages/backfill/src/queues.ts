@@ -119,6 +119,8 @@ export async function sweepRuns(
 ): Promise<number> {
   let enqueued = 0;
   for (const stale of await findSweepableRuns(db, olderThanMs)) {
+    // Most active runs have their job: one lookup, and the run is read only when it is missing.
+    if (await queues.runs.getJob(stale.id)) continue;
     const run = await getRun(db, stale.id);
     if (run && (await queues.enqueueRun(run))) enqueued += 1;
   }

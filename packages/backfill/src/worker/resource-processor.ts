@@ -161,7 +161,8 @@ export function createResourceProcessor(deps: ProcessorDeps) {
       return { resource, published: checkpoint.published, total, outcome: 'cancelled' };
     };
     const maxEventsPerSecond = run?.max_events_per_second ?? null;
-    const turnEndsAt = deps.settings.timeSliceMs > 0 ? Date.now() + deps.settings.timeSliceMs : 0;
+    const slice = deps.settings.timeSliceMs;
+    let turnEndsAt = slice > 0 ? Date.now() + slice : 0;
     let lastReport = 0;
     let next = fetchPage(checkpoint.cursor);
     for (;;) {
@@ -227,12 +228,16 @@ export function createResourceProcessor(deps: ProcessorDeps) {
         return handBack(job, token, log, checkpoint);
       }
 
-      if (turnEndsAt && Date.now() >= turnEndsAt && (await othersWaiting(deps.redis, job))) {
-        await Promise.all([
-          job.updateProgress({ published: checkpoint.published, total }),
-          recordPartitionProgress(deps.db, ref, checkpoint.published),
-        ]);
-        return yieldTurn(job, token, log, checkpoint);
+      if (turnEndsAt && Date.now() >= turnEndsAt) {
+        if (await othersWaiting(deps.redis, job)) {
+          await Promise.all([
+            job.updateProgress({ published: checkpoint.published, total }),
+            recordPartitionProgress(deps.db, ref, checkpoint.published),
+          ]);
+          return yieldTurn(job, token, log, checkpoint);
+        }
+        // Nobody waits: another turn, asked again when it is over (not after every page).
+        turnEndsAt = Date.now() + slice;
       }
 
       if (Date.now() - lastReport >= PROGRESS_INTERVAL_MS) {
