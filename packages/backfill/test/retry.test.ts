@@ -56,7 +56,10 @@ describe('retrying a run with several failed jobs', () => {
         { timeout: 15_000 },
       )
       .toEqual([expect.stringContaining('name'), expect.stringContaining('name')]);
-    expect((await getRun(t.db, run.id))?.status).toBe('failed');
+    // The worker records the run's failure after BullMQ has marked the job failed.
+    await expect
+      .poll(async () => (await getRun(t.db, run.id))?.status, { timeout: 5_000 })
+      .toBe('failed');
 
     await t.db.updateTable('entities').set({ name: 'Fixed' }).where('id', 'in', badIds).execute();
     await (await failedJob(jobs[0] as string))?.retry();
