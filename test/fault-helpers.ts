@@ -176,14 +176,18 @@ export class FaultContext {
       ...tenantRows(options.memberships),
     });
     await options.beforeEnable?.(tenantId);
-    const { run } = await toggleApplication(this.db, {
-      tenantId,
-      application: appCode,
-      isEnabled: true,
-      skipHistoricalSync: false,
-      pageSize: this.pageSize,
-      maxEventsPerSecond: options.maxEventsPerSecond ?? null,
-    });
+    const { run } = await toggleApplication(
+      this.db,
+      { redis: this.redis, streamPrefix: this.streamPrefix },
+      {
+        tenantId,
+        application: appCode,
+        isEnabled: true,
+        skipHistoricalSync: false,
+        pageSize: this.pageSize,
+        maxEventsPerSecond: options.maxEventsPerSecond ?? null,
+      },
+    );
     if (!run) throw new Error('the enablement started no run');
     await this.queues.enqueueRun(run);
     return { tenantId, appCode, runId: run.id };

@@ -31,7 +31,7 @@ describe('worker killed mid-run', () => {
       seed: 9,
       ...rows,
     });
-    const { run } = await toggleApplication(t.db, {
+    const { run } = await toggleApplication(t.db, t.barrier, {
       tenantId,
       application: 'crm',
       isEnabled: true,
@@ -96,7 +96,7 @@ describe('worker killed mid-run', () => {
       seed: 10,
       ...rows,
     });
-    const { run } = await toggleApplication(t.db, {
+    const { run } = await toggleApplication(t.db, t.barrier, {
       tenantId,
       application: 'hr',
       isEnabled: true,

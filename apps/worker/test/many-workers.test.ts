@@ -38,7 +38,7 @@ describe('three workers on one run', () => {
     for (const worker of workers) {
       await expect.poll(() => worker.output(), { timeout: 30_000 }).toMatch(/worker started/);
     }
-    const { run } = await toggleApplication(t.db, {
+    const { run } = await toggleApplication(t.db, t.barrier, {
       tenantId,
       application: 'crm',
       isEnabled: true,

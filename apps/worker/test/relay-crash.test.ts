@@ -41,7 +41,7 @@ describe('relay killed mid-batch', () => {
         .returning('id')
         .executeTakeFirstOrThrow()
     ).id;
-    await toggleApplication(t.db, {
+    await toggleApplication(t.db, t.barrier, {
       tenantId,
       application: 'crm',
       isEnabled: true,

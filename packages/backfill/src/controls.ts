@@ -5,12 +5,14 @@
  *   paused  -> running / queued (resume: back to where it was), cancelled
  *   failed  -> running (its job is retried, e.g. from Bull Board), cancelled
  *   completed and cancelled are final.
- * Workers read the status between pages: a paused run's jobs wait (delayed) without publishing,
- * a cancelled run's jobs stop.
+ * Pause and cancel are barriers (run-barrier.ts): once they answer, no page of the run reaches a
+ * stream. Workers then find out from a refused page, or from the status between pages: a paused
+ * run's jobs wait (delayed) without publishing, a cancelled run's jobs stop.
  */
 import type { BackfillRun, Db, RunStatus } from '@historical-sync/db';
 import { ConflictError, NotFoundError } from '@historical-sync/domain';
 import { sql } from 'kysely';
+import { type BarrierDeps, controlStateOf, nextControlSeq, raiseRunBarrier } from './run-barrier';
 
 export type RunAction = 'pause' | 'resume' | 'cancel';
 
@@ -22,6 +24,7 @@ const ALLOWED_FROM: Record<RunAction, RunStatus[]> = {
 
 export async function controlRun(
   db: Db,
+  barrier: BarrierDeps,
   tenantId: string,
   runId: string,
   action: RunAction,
@@ -46,19 +49,52 @@ export async function controlRun(
           : run.started_at
             ? 'running'
             : 'queued';
-    return trx
-      .updateTable('backfill_runs')
-      .set({
-        status,
-        updated_at: sql`now()`,
-        ...(action === 'cancel'
-          ? { finished_at: sql`now()`, last_error: 'cancelled by request' }
-          : {}),
-      })
-      .where('id', '=', runId)
-      .returningAll()
-      .executeTakeFirstOrThrow();
+    return setControlledStatus(
+      trx,
+      barrier,
+      run,
+      status,
+      action === 'cancel' ? 'cancelled by request' : undefined,
+    );
   });
+}
+
+/**
+ * Records a control's status on a run whose row the caller's transaction has locked, and raises
+ * the barrier in Redis before the caller commits (and so before anyone is answered). A cancel is
+ * final: it records `reason` and the finish time.
+ */
+export async function setControlledStatus(
+  trx: Db,
+  barrier: BarrierDeps,
+  run: BackfillRun,
+  status: RunStatus,
+  reason?: string,
+): Promise<BackfillRun> {
+  const seq = await nextControlSeq(trx);
+  const updated = await trx
+    .updateTable('backfill_runs')
+    .set({
+      status,
+      control_seq: sql`${seq}`,
+      updated_at: sql`now()`,
+      ...(status === 'cancelled' ? { finished_at: sql`now()`, last_error: reason ?? null } : {}),
+    })
+    .where('id', '=', run.id)
+    .returningAll()
+    .executeTakeFirstOrThrow();
+  const resources = await trx
+    .selectFrom('backfill_run_resources')
+    .select('resource')
+    .where('run_id', '=', run.id)
+    .execute();
+  await raiseRunBarrier(
+    barrier,
+    { id: run.id, appCode: run.app_code, resources: resources.map((r) => r.resource) },
+    seq,
+    controlStateOf(status),
+  );
+  return updated;
 }
 
 /**

@@ -5,7 +5,9 @@
 import { RESOURCES } from '@historical-sync/contracts';
 import type { Application, Db } from '@historical-sync/db';
 import { sql } from 'kysely';
-import { createRun, findActiveRun, finishRun, getRun, type RunWithResources } from './runs';
+import { setControlledStatus } from './controls';
+import type { BarrierDeps } from './run-barrier';
+import { createRun, findActiveRun, getRun, type RunWithResources } from './runs';
 import { applicationNotFound, getTenant, isUuid, tenantNotFound } from './tenants';
 
 export interface ToggleRequest {
@@ -34,7 +36,15 @@ export interface ToggleResult {
   runCreated: boolean;
 }
 
-export async function toggleApplication(db: Db, request: ToggleRequest): Promise<ToggleResult> {
+/**
+ * Disabling cancels the application's active run as a barrier (run-barrier.ts), so `barrier` must
+ * reach the Redis the run publishes to.
+ */
+export async function toggleApplication(
+  db: Db,
+  barrier: BarrierDeps,
+  request: ToggleRequest,
+): Promise<ToggleResult> {
   // Already in the requested state: answer from one read, without a transaction or a row lock
   // (client retries and repeated enables are common, and must stay cheap under load). One round
   // trip: the application, the tenant's enablement of it, and whether the tenant exists.
@@ -122,9 +132,9 @@ export async function toggleApplication(db: Db, request: ToggleRequest): Promise
     }
     if (changed && !request.isEnabled) {
       // A disabled application must receive nothing more: stop its active run.
-      const active = await findActiveRun(trx, request.tenantId, application.id);
+      const active = await findActiveRun(trx, request.tenantId, application.id, { lock: true });
       if (active)
-        await finishRun(trx, active.id, { status: 'cancelled', error: 'application disabled' });
+        await setControlledStatus(trx, barrier, active, 'cancelled', 'application disabled');
     }
 
     return {

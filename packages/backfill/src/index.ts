@@ -16,6 +16,7 @@ export {
 } from './publisher';
 export { BackfillQueues, enqueueInBackground, sweepRuns } from './queues';
 export { countResources, RESOURCE_DEFINITIONS } from './resources';
+export { type BarrierDeps, raiseRunBarrier } from './run-barrier';
 export {
   ACTIVE_RUN_STATUSES,
   createRun,

@@ -10,9 +10,12 @@ import {
   type SyncStartedMarker,
   streamName,
 } from '@historical-sync/contracts';
-import { checkpointKey, publishPage, type RedisClient } from './publisher';
+import type { Db } from '@historical-sync/db';
+import { checkpointKey, type RedisClient } from './publisher';
+import { publishThroughBarrier } from './run-barrier';
 
 export interface MarkerContext {
+  db: Db;
   redis: RedisClient;
   streamPrefix: string;
   tenantId: string;
@@ -28,14 +31,20 @@ async function publishOnce(
   marker: SyncStartedMarker | SyncCompletedMarker,
 ) {
   const stream = streamName(HISTORICAL_EVENT_TYPE[resource], context.appCode, context.streamPrefix);
-  await publishPage(context.redis, {
+  const result = await publishThroughBarrier(context.db, context.redis, {
+    runId: context.runId,
     checkpointKey: checkpointKey(stream, context.runId, `${resource}:${kind}`),
     stream,
     expectedCursor: '',
     nextCursor: 'published',
     events: [JSON.stringify(marker)],
   });
+  // A marker out already ("stale") is done; a paused or cancelled run publishes none.
+  return result.outcome === 'paused' || result.outcome === 'cancelled' ? result.outcome : undefined;
 }
+
+/** Why a marker was not published: the run's barrier stopped it. */
+export type MarkerGate = 'paused' | 'cancelled' | undefined;
 
 const common = (context: MarkerContext, resource: Resource, kind: string) => ({
   eventId: `run:${context.runId}:${kind}:${resource}`,
@@ -55,11 +64,11 @@ export async function publishStartedMarker(
   context: MarkerContext,
   resource: Resource,
   total: () => Promise<number>,
-) {
+): Promise<MarkerGate> {
   const stream = streamName(HISTORICAL_EVENT_TYPE[resource], context.appCode, context.streamPrefix);
   if (await context.redis.exists(checkpointKey(stream, context.runId, `${resource}:started`)))
-    return;
-  await publishOnce(context, resource, 'started', {
+    return undefined;
+  return publishOnce(context, resource, 'started', {
     ...common(context, resource, 'started'),
     eventType: 'sync.started',
     total: await total(),
@@ -69,12 +78,14 @@ export async function publishStartedMarker(
 export async function publishCompletedMarkers(
   context: MarkerContext,
   counts: Partial<Record<Resource, number>>,
-) {
+): Promise<MarkerGate> {
   for (const resource of context.resources) {
-    await publishOnce(context, resource, 'completed', {
+    const gate = await publishOnce(context, resource, 'completed', {
       ...common(context, resource, 'completed'),
       eventType: 'sync.completed',
       counts,
     });
+    if (gate) return gate;
   }
+  return undefined;
 }

@@ -79,14 +79,16 @@ export async function findActiveRun(
   db: Db,
   tenantId: string,
   applicationId: string,
+  /** Lock the row (inside the caller's transaction) against concurrent controls. */
+  options: { lock?: boolean } = {},
 ): Promise<BackfillRun | undefined> {
-  return db
+  const query = db
     .selectFrom('backfill_runs')
     .selectAll()
     .where('tenant_id', '=', tenantId)
     .where('application_id', '=', applicationId)
-    .where('status', 'in', ACTIVE_RUN_STATUSES)
-    .executeTakeFirst();
+    .where('status', 'in', ACTIVE_RUN_STATUSES);
+  return (options.lock ? query.forUpdate() : query).executeTakeFirst();
 }
 
 async function withResources(db: Db, run: BackfillRun | undefined) {

@@ -15,6 +15,7 @@ import { createTestDatabase } from '@historical-sync/db/testing';
 import { Redis } from 'ioredis';
 import pino, { type Logger } from 'pino';
 import { BackfillQueues } from './queues';
+import type { BarrierDeps } from './run-barrier';
 import { getRun, type RunWithResources } from './runs';
 import type { BackfillSettings } from './settings';
 import {
@@ -31,6 +32,8 @@ export interface BackfillTestContext {
   settings: BackfillSettings;
   queues: BackfillQueues;
   logger: Logger;
+  /** Where run controls raise their barrier (this context's Redis and stream prefix). */
+  barrier: BarrierDeps;
   /** Environment for a child process (worker, API) that must share this context's names. */
   env: Record<string, string>;
   startWorkers(options?: Partial<WorkerOptions>): BackfillWorkers;
@@ -73,6 +76,7 @@ export async function createBackfillTestContext(
     settings: fullSettings,
     queues,
     logger,
+    barrier: { redis, streamPrefix: fullSettings.streamPrefix },
     env: {
       DATABASE_URL: database.url,
       REDIS_URL: redisUrl,

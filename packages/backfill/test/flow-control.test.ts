@@ -4,9 +4,8 @@
  */
 import { HISTORICAL_EVENT_TYPE, streamName } from '@historical-sync/contracts';
 import { seedTenant } from '@historical-sync/db';
-import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { streamBacklog, waitForBacklog } from '../src/flow-control';
+import { streamBacklog } from '../src/flow-control';
 import { toggleApplication } from '../src/index';
 import { type BackfillTestContext, createBackfillTestContext } from '../src/testing';
 
@@ -22,22 +21,62 @@ describe('flow control', () => {
     await t.close();
   });
 
-  it('reports no wait when the backlog is within the bound (the check itself is not a wait)', async () => {
-    const stream = `${t.settings.streamPrefix}within-bound`;
-    await t.redis.xgroup('CREATE', stream, 'g', '$', 'MKSTREAM');
-    await t.redis.xadd(stream, '*', 'event', '{}');
-    // A Redis a few milliseconds away, as over a network.
-    const distant = new Proxy(t.redis, {
-      get: (target, property, receiver) =>
-        property === 'xinfo'
-          ? async (...args: unknown[]) => {
-              await new Promise((resolve) => setTimeout(resolve, 5));
-              return (target.xinfo as (...a: unknown[]) => Promise<unknown>)(...args);
-            }
-          : Reflect.get(target, property, receiver),
-    }) as Redis;
-    expect(await streamBacklog(distant, stream)).toBe(1);
-    expect(await waitForBacklog(distant, stream, bound, () => false)).toBe(0);
+  it('a backfill waiting for its consumers holds no worker slot: another tenant completes meanwhile', async () => {
+    const waiting = await seedTenant(t.db, {
+      tenantName: 'waiting',
+      organizations: 5,
+      memberships: 6_000,
+      creditAllocations: 0,
+      app: 'crm',
+      seed: 7,
+    });
+    const stream = streamName(HISTORICAL_EVENT_TYPE.memberships, 'crm', t.settings.streamPrefix);
+    // A consumer group that reads nothing: the run soon waits for it, with both its partitions.
+    await t.redis.xgroup('CREATE', stream, 'asleep', '0', 'MKSTREAM');
+    const { run } = await toggleApplication(t.db, t.barrier, {
+      tenantId: waiting.tenantId,
+      application: 'crm',
+      isEnabled: true,
+      skipHistoricalSync: false,
+      pageSize,
+      partitions: 2,
+    });
+    if (!run) throw new Error('expected a run');
+    await t.queues.enqueueRun(run);
+    await expect
+      .poll(() => streamBacklog(t.redis, stream), { interval: 20, timeout: 20_000 })
+      .toBeGreaterThan(bound);
+
+    // Another tenant's run on the same queues (another application's streams, nobody lagging).
+    const other = await seedTenant(t.db, {
+      tenantName: 'other',
+      organizations: 5,
+      memberships: 300,
+      creditAllocations: 10,
+      app: 'hr',
+      seed: 8,
+    });
+    const started = await toggleApplication(t.db, t.barrier, {
+      tenantId: other.tenantId,
+      application: 'hr',
+      isEnabled: true,
+      skipHistoricalSync: false,
+      pageSize,
+    });
+    if (!started.run) throw new Error('expected a run');
+    await t.queues.enqueueRun(started.run);
+    expect((await t.waitForRun(started.run.id, ['completed', 'failed'], 20_000)).status).toBe(
+      'completed',
+    );
+    expect((await t.waitForRun(run.id, ['running'])).status).toBe('running');
+
+    // The consumer goes away: the waiting run goes on and publishes every row once.
+    await t.redis.xgroup('DESTROY', stream, 'asleep');
+    expect((await t.waitForRun(run.id, ['completed', 'failed'], 30_000)).status).toBe('completed');
+    const ofRun = (await t.readEvents(stream)).filter((e) => e.runId === run.id);
+    expect(ofRun).toHaveLength(6_000);
+    expect(new Set(ofRun.map((e) => e.eventId)).size).toBe(6_000);
+    await t.redis.del(stream);
   });
 
   it('keeps a slow consumer group within the backlog bound', async () => {
@@ -75,7 +114,7 @@ describe('flow control', () => {
       reader.disconnect();
     })();
 
-    const { run } = await toggleApplication(t.db, {
+    const { run } = await toggleApplication(t.db, t.barrier, {
       tenantId,
       application: 'crm',
       isEnabled: true,

@@ -28,7 +28,7 @@ describe('progress mirror', () => {
       app: 'crm',
       seed: 5,
     });
-    const { run } = await toggleApplication(t.db, {
+    const { run } = await toggleApplication(t.db, t.barrier, {
       tenantId,
       application: 'crm',
       isEnabled: true,

@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto';
 import calculateSlot from 'cluster-key-slot';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { checkpointKey, publishPage, readCheckpoint } from '../src/publisher';
+import { checkpointKey, controlKey, publishPage, readCheckpoint } from '../src/publisher';
+import { raiseRunBarrier } from '../src/run-barrier';
 
 describe('publishPage', () => {
   let redis: Redis;
@@ -22,7 +23,9 @@ describe('publishPage', () => {
     expectedCursor: string,
     nextCursor: string,
     n: number,
+    runId = 'run-1',
   ) => ({
+    runId,
     checkpointKey: key,
     stream,
     expectedCursor,
@@ -36,9 +39,9 @@ describe('publishPage', () => {
     expect(await readCheckpoint(redis, key)).toEqual({ cursor: '', published: 0 });
 
     const first = await publishPage(redis, page(stream, key, '', 'id-100', 100));
-    expect(first).toEqual({ ok: true, cursor: 'id-100', published: 100 });
+    expect(first).toEqual({ outcome: 'published', cursor: 'id-100', published: 100 });
     const second = await publishPage(redis, page(stream, key, 'id-100', 'id-150', 50));
-    expect(second).toEqual({ ok: true, cursor: 'id-150', published: 150 });
+    expect(second).toEqual({ outcome: 'published', cursor: 'id-150', published: 150 });
     expect(await redis.xlen(stream)).toBe(150);
     expect(await readCheckpoint(redis, key)).toEqual({ cursor: 'id-150', published: 150 });
     expect(await redis.pttl(key)).toBeGreaterThan(0);
@@ -52,9 +55,43 @@ describe('publishPage', () => {
 
     // A worker that still believes the checkpoint is at id-10 tries to publish id-11..id-20 again.
     const zombie = await publishPage(redis, page(stream, key, 'id-10', 'id-20', 10));
-    expect(zombie).toEqual({ ok: false, cursor: 'id-20', published: 20 });
+    expect(zombie).toEqual({ outcome: 'stale', cursor: 'id-20', published: 20 });
     expect(await redis.xlen(stream)).toBe(20);
     expect(await readCheckpoint(redis, key)).toEqual({ cursor: 'id-20', published: 20 });
+  });
+
+  it('refuses every page of a run whose control key says paused or cancelled', async () => {
+    const stream = `${prefix}crm:sync:organization:assignment_created`;
+    const key = checkpointKey(stream, 'run-3', 'memberships');
+    const barrier = { redis, streamPrefix: prefix };
+    const run = { id: 'run-3', appCode: 'crm', resources: ['memberships'] as const };
+    await publishPage(redis, page(stream, key, '', 'id-10', 10, 'run-3'));
+
+    await raiseRunBarrier(barrier, run, 5, 'paused');
+    expect(await publishPage(redis, page(stream, key, 'id-10', 'id-20', 10, 'run-3'))).toEqual({
+      outcome: 'stopped',
+      control: { state: 'paused', seq: 5 },
+    });
+    // An older control arriving late (seq 4) changes nothing; a newer one does.
+    await raiseRunBarrier(barrier, run, 4, 'open');
+    expect(
+      (await publishPage(redis, page(stream, key, 'id-10', 'id-20', 10, 'run-3'))).outcome,
+    ).toBe('stopped');
+    await raiseRunBarrier(barrier, run, 6, 'open');
+    expect(
+      (await publishPage(redis, page(stream, key, 'id-10', 'id-20', 10, 'run-3'))).outcome,
+    ).toBe('published');
+    await raiseRunBarrier(barrier, run, 7, 'cancelled');
+    expect(await publishPage(redis, page(stream, key, 'id-20', 'id-30', 10, 'run-3'))).toEqual({
+      outcome: 'stopped',
+      control: { state: 'cancelled', seq: 7 },
+    });
+    expect(await redis.xlen(stream)).toBe(20);
+    // Another run's pages on the same stream are not stopped by this run's control.
+    const other = checkpointKey(stream, 'run-4', 'memberships');
+    expect((await publishPage(redis, page(stream, other, '', 'id-5', 5, 'run-4'))).outcome).toBe(
+      'published',
+    );
   });
 
   it('keys the checkpoint into the stream hash slot, so the script runs on Redis Cluster', () => {
@@ -68,6 +105,7 @@ describe('publishPage', () => {
       expect(calculateSlot(checkpointKey(stream, randomUUID(), 'credits'))).toBe(
         calculateSlot(stream),
       );
+      expect(calculateSlot(controlKey(stream, randomUUID()))).toBe(calculateSlot(stream));
     }
   });
 });

@@ -63,15 +63,19 @@ describe('backfill on Redis Cluster', () => {
         seed: 5,
         ...rows,
       });
-      const { run } = await toggleApplication(test.db, {
-        tenantId,
-        application: 'crm',
-        isEnabled: true,
-        skipHistoricalSync: false,
-        pageSize: 50,
-        maxEventsPerSecond: 50_000,
-        partitions: 2,
-      });
+      const { run } = await toggleApplication(
+        test.db,
+        { redis, streamPrefix: settings.streamPrefix },
+        {
+          tenantId,
+          application: 'crm',
+          isEnabled: true,
+          skipHistoricalSync: false,
+          pageSize: 50,
+          maxEventsPerSecond: 50_000,
+          partitions: 2,
+        },
+      );
       if (!run) throw new Error('expected a run');
       await queues.enqueueRun(run);
       await expect

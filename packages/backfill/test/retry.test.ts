@@ -38,7 +38,7 @@ describe('retrying a run with several failed jobs', () => {
     const badIds = bad.rows.map((r) => r.id);
     await t.db.updateTable('entities').set({ name: '' }).where('id', 'in', badIds).execute();
 
-    const { run } = await toggleApplication(t.db, {
+    const { run } = await toggleApplication(t.db, t.barrier, {
       tenantId,
       application: 'crm',
       isEnabled: true,

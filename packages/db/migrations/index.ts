@@ -10,6 +10,7 @@ import * as runThrottle from './2026-11-26T03-00_run-throttle';
 import * as runPartitions from './2026-11-26T04-00_run-partitions';
 import * as apiKeys from './2026-11-26T05-00_api-keys';
 import * as outboxFailed from './2026-11-26T06-00_outbox-failed';
+import * as runControlSeq from './2026-11-27T00-00_run-control-seq';
 
 export const migrations: Record<string, Migration> = {
   '2026-11-26T00-00_wrapper-schema': wrapperSchema,
@@ -19,4 +20,5 @@ export const migrations: Record<string, Migration> = {
   '2026-11-26T04-00_run-partitions': runPartitions,
   '2026-11-26T05-00_api-keys': apiKeys,
   '2026-11-26T06-00_outbox-failed': outboxFailed,
+  '2026-11-27T00-00_run-control-seq': runControlSeq,
 };

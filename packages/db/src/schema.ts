@@ -125,6 +125,8 @@ export interface BackfillRunsTable {
   max_events_per_second: ColumnType<number | null, number | null | undefined, number | null>;
   /** Id-range partitions per resource, each its own job. */
   partitions: ColumnType<number, number | undefined, number>;
+  /** Number of the run's latest pause / resume / cancel (0: none), mirrored in its control keys. */
+  control_seq: ColumnType<number, never, number>;
   last_error: ColumnType<string | null, string | null | undefined, string | null>;
   created_at: Timestamp;
   started_at: ColumnType<Date | null, Date | null | undefined, Date | null>;

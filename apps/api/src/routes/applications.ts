@@ -11,6 +11,7 @@ import {
   getSyncStatus,
   getTenant,
   NotFoundError,
+  type RedisClient,
   requestSync,
   toggleApplication,
   viewRun,
@@ -23,6 +24,7 @@ import { AppCodeParams, RunParams, SyncBody, ToggleBody, ToggleParams } from './
 
 export interface ApplicationRoutesDeps {
   db: Db;
+  redis: RedisClient;
   queues: BackfillQueues;
   settings: BackfillSettings;
 }
@@ -32,11 +34,13 @@ const runUrl = (tenantId: string, runId: string) =>
 
 export function applicationRoutes(app: FastifyInstance, deps: ApplicationRoutesDeps): void {
   const { db, queues, settings } = deps;
+  // Where pause, cancel and disable raise their barrier: the Redis the runs publish to.
+  const barrier = { redis: deps.redis, streamPrefix: settings.streamPrefix };
 
   app.post('/admin/organizations/:orgId/applications/:appId/toggle', async (request) => {
     const params = parseRequest(ToggleParams, request.params, 'params');
     const body = parseRequest(ToggleBody, request.body, 'body');
-    const result = await toggleApplication(db, {
+    const result = await toggleApplication(db, barrier, {
       tenantId: params.orgId,
       application: params.appId,
       isEnabled: body.isEnabled,
@@ -115,7 +119,7 @@ export function applicationRoutes(app: FastifyInstance, deps: ApplicationRoutesD
     app.post(`/admin/organizations/:orgId/sync-runs/:runId/${action}`, async (request) => {
       const params = parseRequest(RunParams, request.params, 'params');
       await getTenant(db, params.orgId);
-      await controlRun(db, params.orgId, params.runId, action);
+      await controlRun(db, barrier, params.orgId, params.runId, action);
       request.log.info({ tenantId: params.orgId, runId: params.runId, action }, `run ${action}`);
       const run = await getRun(db, params.runId);
       if (!run) throw new NotFoundError(`run ${params.runId} not found`, 'runId');

@@ -9,9 +9,9 @@ import { StaleCheckpointError } from '@historical-sync/domain';
 import { DelayedError, type Job, UnrecoverableError, WaitingError } from 'bullmq';
 import type { Logger } from 'pino';
 import { reviveFailedRun } from '../controls';
-import { waitForBacklog } from '../flow-control';
+import { streamBacklog } from '../flow-control';
 import { publishStartedMarker } from '../markers';
-import { checkpointKey, publishPage, type RedisClient, readCheckpoint } from '../publisher';
+import { checkpointKey, type RedisClient, readCheckpoint } from '../publisher';
 import {
   countRows,
   partitionRange,
@@ -19,6 +19,7 @@ import {
   type RenderedRow,
   renderPage,
 } from '../resources';
+import { publishThroughBarrier } from '../run-barrier';
 import {
   finishPartition,
   getRun,
@@ -30,7 +31,7 @@ import {
   recordPartitionProgress,
 } from '../runs';
 import type { BackfillSettings } from '../settings';
-import { throttle } from '../throttle';
+import { reserveRate } from '../throttle';
 
 export interface ProcessorDeps {
   db: Db;
@@ -53,10 +54,18 @@ export interface ResourceJobResult {
   outcome: 'completed' | 'cancelled' | 'skipped';
 }
 
-/** How often progress is mirrored to Postgres and the job, and the run's status re-read. */
+/**
+ * How often progress is mirrored to Postgres and the job, and the run's status re-read. The
+ * status read only makes a paused or cancelled run's job leave sooner: the barrier in the publish
+ * script is what stops its pages.
+ */
 const PROGRESS_INTERVAL_MS = 250;
 /** A paused run's job looks again this often. */
 const PAUSED_RECHECK_MS = 1_000;
+/** A lagging consumer group's stream is looked at again this often by a parked job. */
+const BACKLOG_RECHECK_MS = 1_000;
+/** The longest wait for the rate limit spent inside the job; longer ones park it. */
+const WAIT_IN_JOB_MS = 1_000;
 
 export function createResourceProcessor(deps: ProcessorDeps) {
   return async (
@@ -113,8 +122,9 @@ export function createResourceProcessor(deps: ProcessorDeps) {
       data.partitions === 1 ? resource : `${resource}:${data.partition}of${data.partitions}`,
     );
     const run = await getRun(deps.db, runId);
-    await publishStartedMarker(
+    const markerGate = await publishStartedMarker(
       {
+        db: deps.db,
         redis: deps.redis,
         streamPrefix: deps.settings.streamPrefix,
         tenantId,
@@ -129,6 +139,8 @@ export function createResourceProcessor(deps: ProcessorDeps) {
           ? total
           : countRows(deps.db, resource, { ...scope, range: undefined }),
     );
+    if (markerGate === 'paused') return waitWhilePaused(job, token);
+    if (markerGate === 'cancelled') return stopCancelled(deps, ref, recorded.published, log, total);
     let checkpoint = await readCheckpoint(deps.redis, key);
     if (checkpoint.cursor) log.info({ checkpoint }, 'resuming after the last published page');
     else if (recorded.published > 0) {
@@ -156,9 +168,7 @@ export function createResourceProcessor(deps: ProcessorDeps) {
       const now = await getRunStatus(deps.db, runId);
       if (now === 'paused') return waitWhilePaused(job, token);
       if (now !== 'cancelled') return undefined;
-      await finishPartition(deps.db, ref, { status: 'cancelled', published: checkpoint.published });
-      log.info({ published: checkpoint.published }, 'run cancelled; stopped publishing');
-      return { resource, published: checkpoint.published, total, outcome: 'cancelled' };
+      return stopCancelled(deps, ref, checkpoint.published, log, total);
     };
     const maxEventsPerSecond = run?.max_events_per_second ?? null;
     const slice = deps.settings.timeSliceMs;
@@ -176,46 +186,44 @@ export function createResourceProcessor(deps: ProcessorDeps) {
       const events = rows.map((row) => row.event);
       checkPage(rows, definition, resource);
 
-      // Flow control and throttle may wait; either stops early for a pause, a cancel or a
-      // shutdown, which are then handled before this page is published.
-      const interrupted = async () =>
-        Boolean(signal?.aborted) ||
-        ['paused', 'cancelled'].includes((await getRunStatus(deps.db, runId)) ?? '');
-      let waitedMs = 0;
+      // Flow control and the rate limit wait in the job only briefly; a longer wait parks the job
+      // (delayed, no attempt used) so it holds no worker slot, and it resumes from its checkpoint.
       const bound = deps.settings.maxStreamBacklog;
-      if (bound) {
-        const backlogWaitMs = await waitForBacklog(deps.redis, stream, bound, interrupted);
-        if (backlogWaitMs > 0)
-          log.info(
-            { waitedMs: backlogWaitMs, bound },
-            'waited for the stream consumers to catch up',
-          );
-        waitedMs += backlogWaitMs;
+      if (bound && (await streamBacklog(deps.redis, stream)) > bound) {
+        log.info({ bound }, 'waiting for the stream consumers to catch up');
+        return park(job, token, BACKLOG_RECHECK_MS);
       }
       if (maxEventsPerSecond) {
-        waitedMs += await throttle(
-          deps.redis,
-          runId,
-          events.length,
-          maxEventsPerSecond,
-          interrupted,
-        );
+        const waitMs = await reserveRate(deps.redis, runId, events.length, maxEventsPerSecond, {
+          maxWaitMs: WAIT_IN_JOB_MS,
+        });
+        if (waitMs > WAIT_IN_JOB_MS) return park(job, token, waitMs);
+        if (waitMs > 0) await new Promise((resolve) => setTimeout(resolve, waitMs));
       }
-      if (waitedMs > 0) {
-        if (signal?.aborted) return handBack(job, token, log, checkpoint);
-        const stop = await obeyRunControls();
-        if (stop) return stop;
-      }
+      if (signal?.aborted) return handBack(job, token, log, checkpoint);
       const publishStarted = performance.now();
-      const result = await publishPage(deps.redis, {
+      const result = await publishThroughBarrier(deps.db, deps.redis, {
+        runId,
         checkpointKey: key,
         stream,
         expectedCursor: checkpoint.cursor,
         nextCursor: lastId,
         events,
       });
-      if (!result.ok) throw new StaleCheckpointError(key, checkpoint.cursor, result.cursor);
-      checkpoint = result;
+      if (result.outcome === 'paused') {
+        await recordPartitionProgress(deps.db, ref, checkpoint.published);
+        return waitWhilePaused(job, token);
+      }
+      if (result.outcome === 'cancelled') {
+        return stopCancelled(deps, ref, checkpoint.published, log, total);
+      }
+      // A checkpoint already at this page's end means the page is out: the client resent the
+      // call after a reconnect, or a worker that took the job over published the same page.
+      // Either way nothing is published twice, and this attempt goes on from there.
+      if (result.outcome === 'stale' && result.cursor !== lastId) {
+        throw new StaleCheckpointError(key, checkpoint.cursor, result.cursor);
+      }
+      checkpoint = { cursor: result.cursor, published: result.published };
       deps.onPagePublished?.({
         resource,
         appCode,
@@ -262,12 +270,34 @@ export function createResourceProcessor(deps: ProcessorDeps) {
 }
 
 /** Parks the job (delayed, no attempt used) until the run is resumed or cancelled. */
-async function waitWhilePaused(
+function waitWhilePaused(job: Job<ResourceJobData>, token: string | undefined): Promise<never> {
+  return park(job, token, PAUSED_RECHECK_MS);
+}
+
+/**
+ * Gives the worker slot back for `delayMs`: the job becomes delayed (no attempt used) and its
+ * next turn resumes from the checkpoint.
+ */
+async function park(
   job: Job<ResourceJobData>,
   token: string | undefined,
+  delayMs: number,
 ): Promise<never> {
-  await job.moveToDelayed(Date.now() + PAUSED_RECHECK_MS, token);
+  await job.moveToDelayed(Date.now() + Math.max(0, Math.ceil(delayMs)), token);
   throw new DelayedError();
+}
+
+/** The run was cancelled: the partition is closed where its checkpoint stands. */
+async function stopCancelled(
+  deps: ProcessorDeps,
+  ref: PartitionRef,
+  published: number,
+  log: Logger,
+  total: number,
+): Promise<ResourceJobResult> {
+  await finishPartition(deps.db, ref, { status: 'cancelled', published });
+  log.info({ published }, 'run cancelled; stopped publishing');
+  return { resource: ref.resource, published, total, outcome: 'cancelled' };
 }
 
 /**

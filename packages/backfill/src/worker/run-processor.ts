@@ -3,13 +3,16 @@
  * run completed and logs the summary.
  */
 import { RunJobData } from '@historical-sync/contracts';
-import type { Job } from 'bullmq';
+import { DelayedError, type Job } from 'bullmq';
 import { publishCompletedMarkers } from '../markers';
 import { finishRun, getRun } from '../runs';
 import type { ProcessorDeps } from './resource-processor';
 
+/** A run paused after its last page looks again this often. */
+const PAUSED_RECHECK_MS = 1_000;
+
 export function createRunProcessor(deps: ProcessorDeps) {
-  return async (job: Job<RunJobData>) => {
+  return async (job: Job<RunJobData>, token?: string) => {
     const { runId, tenantId, appCode } = RunJobData.parse(job.data);
     const log = deps.logger.child({ tenantId, appCode, runId, jobId: job.id });
     const run = await getRun(deps.db, runId);
@@ -22,8 +25,9 @@ export function createRunProcessor(deps: ProcessorDeps) {
       return { status: run.status, counts };
     }
     // Markers first: a retry after a crash here publishes the missing ones, never twice.
-    await publishCompletedMarkers(
+    const gate = await publishCompletedMarkers(
       {
+        db: deps.db,
         redis: deps.redis,
         streamPrefix: deps.settings.streamPrefix,
         tenantId,
@@ -33,6 +37,15 @@ export function createRunProcessor(deps: ProcessorDeps) {
       },
       counts,
     );
+    // Paused after its last page: the run completes once resumed. Cancelled: it never does.
+    if (gate === 'paused' && token) {
+      await job.moveToDelayed(Date.now() + PAUSED_RECHECK_MS, token);
+      throw new DelayedError();
+    }
+    if (gate) {
+      log.info({ gate, counts }, 'run stopped before its completion markers');
+      return { status: gate, counts };
+    }
     if (
       !(await finishRun(deps.db, runId, { status: 'completed' }, [
         'queued',

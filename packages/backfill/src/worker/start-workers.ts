@@ -119,8 +119,10 @@ function withFaultHandling<D extends RunJobData, R>(
 async function onResourceFailed(deps: ProcessorDeps, job: Job<ResourceJobData>, error: Error) {
   const { runId, tenantId, appCode, resource, partition = 0 } = job.data;
   const log = deps.logger.child({ tenantId, appCode, runId, jobId: job.id, resource });
-  if (error instanceof StaleCheckpointError) return; // another worker owns the job now
   const final = error instanceof UnrecoverableError || job.attemptsMade >= (job.opts.attempts ?? 1);
+  // Another worker owns the job now and carries on; but a job that has failed for good (its
+  // last attempt, whatever the error) fails its run, which would otherwise stay running.
+  if (error instanceof StaleCheckpointError && !final) return;
   if (!final) {
     log.warn({ err: error, attempt: job.attemptsMade }, 'resource job failed; it will be retried');
     return;
