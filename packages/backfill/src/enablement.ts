@@ -34,6 +34,8 @@ export interface ToggleResult {
   run: RunWithResources | null;
   /** True when `run` was created by this call and must be enqueued. */
   runCreated: boolean;
+  /** The active run this disable cancelled, whose jobs can leave Redis; null when none. */
+  cancelledRunId: string | null;
 }
 
 /**
@@ -79,6 +81,7 @@ export async function toggleApplication(
       disabledAt: disabled_at,
       run: null,
       runCreated: false,
+      cancelledRunId: null,
     };
   }
 
@@ -115,6 +118,7 @@ export async function toggleApplication(
 
     let run: RunWithResources | null = null;
     let runCreated = false;
+    let cancelledRunId: string | null = null;
     if (changed && request.isEnabled && !request.skipHistoricalSync) {
       const created = await createRun(trx, {
         tenantId: request.tenantId,
@@ -133,8 +137,10 @@ export async function toggleApplication(
     if (changed && !request.isEnabled) {
       // A disabled application must receive nothing more: stop its active run.
       const active = await findActiveRun(trx, request.tenantId, application.id, { lock: true });
-      if (active)
+      if (active) {
         await setControlledStatus(trx, barrier, active, 'cancelled', 'application disabled');
+        cancelledRunId = active.id;
+      }
     }
 
     return {
@@ -145,6 +151,7 @@ export async function toggleApplication(
       disabledAt: row.disabled_at,
       run,
       runCreated,
+      cancelledRunId,
     };
   });
 }

@@ -14,7 +14,7 @@ export {
   type RedisClient,
   readCheckpoint,
 } from './publisher';
-export { BackfillQueues, enqueueInBackground, sweepRuns } from './queues';
+export { BackfillQueues, discardInBackground, enqueueInBackground, sweepRuns } from './queues';
 export { countResources, RESOURCE_DEFINITIONS } from './resources';
 export { type BarrierDeps, raiseRunBarrier } from './run-barrier';
 export {

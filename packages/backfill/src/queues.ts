@@ -18,6 +18,13 @@ import type { RedisClient } from './publisher';
 import { findSweepableRuns, getRun, type RunWithResources } from './runs';
 
 const DAY_S = 24 * 3600;
+/**
+ * Finished jobs kept in Redis, per queue: by age for people looking at them (Bull Board), and by
+ * count, so that Redis memory stays bounded however many runs tenants start and cancel. Failed
+ * jobs are kept longer: retrying one resumes its run from its checkpoints.
+ */
+const KEEP_COMPLETED = { age: 7 * DAY_S, count: 5_000 };
+const KEEP_FAILED = { age: 30 * DAY_S, count: 5_000 };
 /** Attempts per resource job; each retry resumes from the checkpoint, so retrying is cheap. */
 export const RESOURCE_JOB_ATTEMPTS = 5;
 
@@ -56,8 +63,8 @@ export class BackfillQueues {
         // Completing a run (markers, then the row) is safe to repeat: retry it through blips.
         attempts: RESOURCE_JOB_ATTEMPTS,
         backoff: { type: 'exponential', delay: 1_000 },
-        removeOnComplete: { age: 7 * DAY_S },
-        removeOnFail: { age: 30 * DAY_S },
+        removeOnComplete: KEEP_COMPLETED,
+        removeOnFail: KEEP_FAILED,
       },
       children: run.resources.flatMap(({ resource }) =>
         Array.from({ length: run.partitions }, (_, partition) => ({
@@ -77,13 +84,25 @@ export class BackfillQueues {
             backoff: { type: 'exponential', delay: 1_000 },
             // No failParentOnFailure: after a child's last attempt the parent keeps waiting, so
             // retrying the failed child (e.g. from Bull Board) resumes it and then completes the run.
-            removeOnComplete: { age: 7 * DAY_S },
-            removeOnFail: { age: 30 * DAY_S },
+            removeOnComplete: KEEP_COMPLETED,
+            removeOnFail: KEEP_FAILED,
           },
         })),
       ),
     });
     return true;
+  }
+
+  /**
+   * Removes a cancelled run's jobs that no worker holds, so a run cancelled right after it
+   * started leaves nothing behind in Redis. A job in a worker's hands finishes on its own (the
+   * barrier stops its pages) and then the parent with it, kept only as long as finished jobs are.
+   */
+  async discardRun(runId: string): Promise<void> {
+    const parent = await this.runs.getJob(runId);
+    if (!parent) return;
+    await parent.removeUnprocessedChildren();
+    await this.runs.remove(runId, { removeChildren: true });
   }
 
   async close(): Promise<void> {
@@ -95,6 +114,17 @@ export class BackfillQueues {
  * Enqueues after the response, never failing the caller: if Redis is unreachable the run stays
  * `queued` in Postgres and the sweeper enqueues it later.
  */
+/** After a cancel has answered: the run's jobs leave Redis; a failure here is only logged. */
+export function discardInBackground(
+  queues: BackfillQueues,
+  runId: string,
+  logger: Pick<Logger, 'warn'>,
+): void {
+  queues.discardRun(runId).catch((error: unknown) => {
+    logger.warn({ err: error, runId }, "could not remove the cancelled run's jobs");
+  });
+}
+
 export function enqueueInBackground(
   queues: BackfillQueues,
   run: RunWithResources,

@@ -32,6 +32,7 @@ import {
 } from '../runs';
 import type { BackfillSettings } from '../settings';
 import { reserveRate } from '../throttle';
+import { admitTenantJob, type TenantLease } from './fair-share';
 
 export interface ProcessorDeps {
   db: Db;
@@ -66,6 +67,10 @@ const PAUSED_RECHECK_MS = 1_000;
 const BACKLOG_RECHECK_MS = 1_000;
 /** The longest wait for the rate limit spent inside the job; longer ones park it. */
 const WAIT_IN_JOB_MS = 1_000;
+/** A job's hold on its tenant's share of a queue lasts this long unless renewed as it works. */
+const TENANT_LEASE_MS = 15_000;
+/** A job that let other tenants go first looks again after this long. */
+const FAIR_SHARE_RETRY_MS = 500;
 
 export function createResourceProcessor(deps: ProcessorDeps) {
   return async (
@@ -76,7 +81,6 @@ export function createResourceProcessor(deps: ProcessorDeps) {
     const data = ResourceJobData.parse(job.data);
     const { runId, tenantId, appCode, resource } = data;
     const log = deps.logger.child({ tenantId, appCode, runId, jobId: job.id, resource });
-    const definition = RESOURCE_DEFINITIONS[resource];
 
     const status = await getRunStatus(deps.db, runId);
     // A failed run's jobs still publish (a retried one, or one that had not started yet); the run
@@ -100,173 +104,194 @@ export function createResourceProcessor(deps: ProcessorDeps) {
       log.info({ status }, 'run is not active; nothing to publish');
       return { resource, published: 0, total: 0, outcome: 'skipped' };
     }
-    if (await markRunStarted(deps.db, runId)) {
-      log.info(`Starting historical sync for tenant ${tenantId}, application ${appCode}`);
+    // One job per tenant in this queue while other tenants wait; the others come back shortly.
+    const lease = await admitTenantJob(deps.redis, job, tenantId, TENANT_LEASE_MS);
+    if (!lease) return park(job, token, FAIR_SHARE_RETRY_MS);
+    try {
+      return await publishPartition(deps, { job, token, signal, data, log, lease });
+    } finally {
+      await lease.release().catch(() => {}); // the lease expires on its own
     }
+  };
+}
 
-    const scope = {
+interface PartitionJob {
+  job: Job<ResourceJobData>;
+  token: string | undefined;
+  signal: AbortSignal | undefined;
+  data: ResourceJobData;
+  log: Logger;
+  lease: TenantLease;
+}
+
+/** Publishes the partition's pages from its checkpoint until it is done or has to leave. */
+async function publishPartition(
+  deps: ProcessorDeps,
+  { job, token, signal, data, log, lease }: PartitionJob,
+): Promise<ResourceJobResult> {
+  const { runId, tenantId, appCode, resource } = data;
+  const definition = RESOURCE_DEFINITIONS[resource];
+  const ref: PartitionRef = { runId, resource, partition: data.partition };
+  if (await markRunStarted(deps.db, runId)) {
+    log.info(`Starting historical sync for tenant ${tenantId}, application ${appCode}`);
+  }
+
+  const scope = {
+    tenantId,
+    appCode,
+    sinceDate: data.sinceDate ? new Date(data.sinceDate) : null,
+    range: partitionRange(data.partition, data.partitions),
+  };
+  const recorded = await readPartition(deps.db, ref);
+  // Counted once per partition: a job resuming (after a crash, a hand-back or its turn) reuses it.
+  const total = recorded.total ?? (await countRows(deps.db, resource, scope));
+  await markPartitionStarted(deps.db, ref, total, recorded.status === 'failed');
+
+  const stream = streamName(definition.eventType, appCode, deps.settings.streamPrefix);
+  const key = checkpointKey(
+    stream,
+    runId,
+    data.partitions === 1 ? resource : `${resource}:${data.partition}of${data.partitions}`,
+  );
+  const run = await getRun(deps.db, runId);
+  const markerGate = await publishStartedMarker(
+    {
+      db: deps.db,
+      redis: deps.redis,
+      streamPrefix: deps.settings.streamPrefix,
       tenantId,
       appCode,
-      sinceDate: data.sinceDate ? new Date(data.sinceDate) : null,
-      range: partitionRange(data.partition, data.partitions),
-    };
-    const recorded = await readPartition(deps.db, ref);
-    // Counted once per partition: a job resuming (after a crash, a hand-back or its turn) reuses it.
-    const total = recorded.total ?? (await countRows(deps.db, resource, scope));
-    await markPartitionStarted(deps.db, ref, total, recorded.status === 'failed');
-
-    const stream = streamName(definition.eventType, appCode, deps.settings.streamPrefix);
-    const key = checkpointKey(
-      stream,
       runId,
-      data.partitions === 1 ? resource : `${resource}:${data.partition}of${data.partitions}`,
+      resources: run?.resources.map((r) => r.resource) ?? [resource],
+    },
+    resource,
+    // The marker counts the whole resource, not just this partition.
+    async () =>
+      data.partitions === 1 ? total : countRows(deps.db, resource, { ...scope, range: undefined }),
+  );
+  if (markerGate === 'paused') return waitWhilePaused(job, token);
+  if (markerGate === 'cancelled') return stopCancelled(deps, ref, recorded.published, log, total);
+  let checkpoint = await readCheckpoint(deps.redis, key);
+  if (checkpoint.cursor) log.info({ checkpoint }, 'resuming after the last published page');
+  else if (recorded.published > 0) {
+    // Pages were published but the checkpoint is gone (Redis lost data, or it expired):
+    // starting over would publish them twice. A new run is the way forward.
+    throw new UnrecoverableError(
+      `checkpoint ${key} is missing although pages were published; start a new sync`,
     );
-    const run = await getRun(deps.db, runId);
-    const markerGate = await publishStartedMarker(
-      {
-        db: deps.db,
-        redis: deps.redis,
-        streamPrefix: deps.settings.streamPrefix,
-        tenantId,
-        appCode,
-        runId,
-        resources: run?.resources.map((r) => r.resource) ?? [resource],
-      },
-      resource,
-      // The marker counts the whole resource, not just this partition.
-      async () =>
-        data.partitions === 1
-          ? total
-          : countRows(deps.db, resource, { ...scope, range: undefined }),
-    );
-    if (markerGate === 'paused') return waitWhilePaused(job, token);
-    if (markerGate === 'cancelled') return stopCancelled(deps, ref, recorded.published, log, total);
-    let checkpoint = await readCheckpoint(deps.redis, key);
-    if (checkpoint.cursor) log.info({ checkpoint }, 'resuming after the last published page');
-    else if (recorded.published > 0) {
-      // Pages were published but the checkpoint is gone (Redis lost data, or it expired):
-      // starting over would publish them twice. A new run is the way forward.
-      throw new UnrecoverableError(
-        `checkpoint ${key} is missing although pages were published; start a new sync`,
-      );
+  }
+  const context = { tenantId, appCode, runId };
+  const fetchPage = (after: string) => {
+    const page = renderPage(deps.db, resource, { ...scope, after, limit: data.pageSize }, context);
+    // Handled where it is awaited; this keeps an abandoned prefetch from being "unhandled".
+    page.catch(() => {});
+    return page;
+  };
+
+  // Between pages: a paused run parks the job, a cancelled one ends it here.
+  const obeyRunControls = async (): Promise<ResourceJobResult | undefined> => {
+    const now = await getRunStatus(deps.db, runId);
+    if (now === 'paused') return waitWhilePaused(job, token);
+    if (now !== 'cancelled') return undefined;
+    return stopCancelled(deps, ref, checkpoint.published, log, total);
+  };
+  const maxEventsPerSecond = run?.max_events_per_second ?? null;
+  const slice = deps.settings.timeSliceMs;
+  let turnEndsAt = slice > 0 ? Date.now() + slice : 0;
+  let lastReport = 0;
+  let next = fetchPage(checkpoint.cursor);
+  for (;;) {
+    const rows: RenderedRow[] = await next;
+    const lastRow = rows[rows.length - 1];
+    if (!lastRow) break;
+    const lastId = lastRow.id;
+    // Read the next page while this one is published.
+    next = rows.length < data.pageSize ? Promise.resolve([]) : fetchPage(lastId);
+
+    const events = rows.map((row) => row.event);
+    checkPage(rows, definition, resource);
+
+    // Flow control and the rate limit wait in the job only briefly; a longer wait parks the job
+    // (delayed, no attempt used) so it holds no worker slot, and it resumes from its checkpoint.
+    const bound = deps.settings.maxStreamBacklog;
+    if (bound && (await streamBacklog(deps.redis, stream)) > bound) {
+      log.info({ bound }, 'waiting for the stream consumers to catch up');
+      return park(job, token, BACKLOG_RECHECK_MS);
     }
-    const context = { tenantId, appCode, runId };
-    const fetchPage = (after: string) => {
-      const page = renderPage(
-        deps.db,
-        resource,
-        { ...scope, after, limit: data.pageSize },
-        context,
-      );
-      // Handled where it is awaited; this keeps an abandoned prefetch from being "unhandled".
-      page.catch(() => {});
-      return page;
-    };
-
-    // Between pages: a paused run parks the job, a cancelled one ends it here.
-    const obeyRunControls = async (): Promise<ResourceJobResult | undefined> => {
-      const now = await getRunStatus(deps.db, runId);
-      if (now === 'paused') return waitWhilePaused(job, token);
-      if (now !== 'cancelled') return undefined;
+    if (maxEventsPerSecond) {
+      const waitMs = await reserveRate(deps.redis, runId, events.length, maxEventsPerSecond, {
+        maxWaitMs: WAIT_IN_JOB_MS,
+      });
+      if (waitMs > WAIT_IN_JOB_MS) return park(job, token, waitMs);
+      if (waitMs > 0) await new Promise((resolve) => setTimeout(resolve, waitMs));
+    }
+    if (signal?.aborted) return handBack(job, token, log, checkpoint);
+    const publishStarted = performance.now();
+    const result = await publishThroughBarrier(deps.db, deps.redis, {
+      runId,
+      checkpointKey: key,
+      stream,
+      expectedCursor: checkpoint.cursor,
+      nextCursor: lastId,
+      events,
+    });
+    if (result.outcome === 'paused') {
+      await recordPartitionProgress(deps.db, ref, checkpoint.published);
+      return waitWhilePaused(job, token);
+    }
+    if (result.outcome === 'cancelled') {
       return stopCancelled(deps, ref, checkpoint.published, log, total);
-    };
-    const maxEventsPerSecond = run?.max_events_per_second ?? null;
-    const slice = deps.settings.timeSliceMs;
-    let turnEndsAt = slice > 0 ? Date.now() + slice : 0;
-    let lastReport = 0;
-    let next = fetchPage(checkpoint.cursor);
-    for (;;) {
-      const rows: RenderedRow[] = await next;
-      const lastRow = rows[rows.length - 1];
-      if (!lastRow) break;
-      const lastId = lastRow.id;
-      // Read the next page while this one is published.
-      next = rows.length < data.pageSize ? Promise.resolve([]) : fetchPage(lastId);
+    }
+    // A checkpoint already at this page's end means the page is out: the client resent the
+    // call after a reconnect, or a worker that took the job over published the same page.
+    // Either way nothing is published twice, and this attempt goes on from there.
+    if (result.outcome === 'stale' && result.cursor !== lastId) {
+      throw new StaleCheckpointError(key, checkpoint.cursor, result.cursor);
+    }
+    checkpoint = { cursor: result.cursor, published: result.published };
+    deps.onPagePublished?.({
+      resource,
+      appCode,
+      events: events.length,
+      seconds: (performance.now() - publishStarted) / 1000,
+    });
 
-      const events = rows.map((row) => row.event);
-      checkPage(rows, definition, resource);
+    if (signal?.aborted) {
+      await recordPartitionProgress(deps.db, ref, checkpoint.published);
+      return handBack(job, token, log, checkpoint);
+    }
 
-      // Flow control and the rate limit wait in the job only briefly; a longer wait parks the job
-      // (delayed, no attempt used) so it holds no worker slot, and it resumes from its checkpoint.
-      const bound = deps.settings.maxStreamBacklog;
-      if (bound && (await streamBacklog(deps.redis, stream)) > bound) {
-        log.info({ bound }, 'waiting for the stream consumers to catch up');
-        return park(job, token, BACKLOG_RECHECK_MS);
-      }
-      if (maxEventsPerSecond) {
-        const waitMs = await reserveRate(deps.redis, runId, events.length, maxEventsPerSecond, {
-          maxWaitMs: WAIT_IN_JOB_MS,
-        });
-        if (waitMs > WAIT_IN_JOB_MS) return park(job, token, waitMs);
-        if (waitMs > 0) await new Promise((resolve) => setTimeout(resolve, waitMs));
-      }
-      if (signal?.aborted) return handBack(job, token, log, checkpoint);
-      const publishStarted = performance.now();
-      const result = await publishThroughBarrier(deps.db, deps.redis, {
-        runId,
-        checkpointKey: key,
-        stream,
-        expectedCursor: checkpoint.cursor,
-        nextCursor: lastId,
-        events,
-      });
-      if (result.outcome === 'paused') {
-        await recordPartitionProgress(deps.db, ref, checkpoint.published);
-        return waitWhilePaused(job, token);
-      }
-      if (result.outcome === 'cancelled') {
-        return stopCancelled(deps, ref, checkpoint.published, log, total);
-      }
-      // A checkpoint already at this page's end means the page is out: the client resent the
-      // call after a reconnect, or a worker that took the job over published the same page.
-      // Either way nothing is published twice, and this attempt goes on from there.
-      if (result.outcome === 'stale' && result.cursor !== lastId) {
-        throw new StaleCheckpointError(key, checkpoint.cursor, result.cursor);
-      }
-      checkpoint = { cursor: result.cursor, published: result.published };
-      deps.onPagePublished?.({
-        resource,
-        appCode,
-        events: events.length,
-        seconds: (performance.now() - publishStarted) / 1000,
-      });
-
-      if (signal?.aborted) {
-        await recordPartitionProgress(deps.db, ref, checkpoint.published);
-        return handBack(job, token, log, checkpoint);
-      }
-
-      if (turnEndsAt && Date.now() >= turnEndsAt) {
-        if (await othersWaiting(deps.redis, job)) {
-          await Promise.all([
-            job.updateProgress({ published: checkpoint.published, total }),
-            recordPartitionProgress(deps.db, ref, checkpoint.published),
-          ]);
-          return yieldTurn(job, token, log, checkpoint);
-        }
-        // Nobody waits: another turn, asked again when it is over (not after every page).
-        turnEndsAt = Date.now() + slice;
-      }
-
-      if (Date.now() - lastReport >= PROGRESS_INTERVAL_MS) {
-        lastReport = Date.now();
+    if (turnEndsAt && Date.now() >= turnEndsAt) {
+      if (await othersWaiting(deps.redis, job)) {
         await Promise.all([
           job.updateProgress({ published: checkpoint.published, total }),
           recordPartitionProgress(deps.db, ref, checkpoint.published),
         ]);
-        const stop = await obeyRunControls();
-        if (stop) return stop;
+        return yieldTurn(job, token, log, checkpoint);
       }
+      // Nobody waits: another turn, asked again when it is over (not after every page).
+      turnEndsAt = Date.now() + slice;
     }
 
-    await job.updateProgress({ published: checkpoint.published, total });
-    await finishPartition(deps.db, ref, {
-      status: 'completed',
-      published: checkpoint.published,
-    });
-    log.info({ published: checkpoint.published, total }, `${resource} published`);
-    return { resource, published: checkpoint.published, total, outcome: 'completed' };
-  };
+    if (Date.now() - lastReport >= PROGRESS_INTERVAL_MS) {
+      lastReport = Date.now();
+      await Promise.all([
+        job.updateProgress({ published: checkpoint.published, total }),
+        recordPartitionProgress(deps.db, ref, checkpoint.published),
+        lease.renew(),
+      ]);
+      const stop = await obeyRunControls();
+      if (stop) return stop;
+    }
+  }
+
+  await job.updateProgress({ published: checkpoint.published, total });
+  await finishPartition(deps.db, ref, {
+    status: 'completed',
+    published: checkpoint.published,
+  });
+  log.info({ published: checkpoint.published, total }, `${resource} published`);
+  return { resource, published: checkpoint.published, total, outcome: 'completed' };
 }
 
 /** Parks the job (delayed, no attempt used) until the run is resumed or cancelled. */
