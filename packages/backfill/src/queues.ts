@@ -15,7 +15,7 @@ import type { Db } from '@historical-sync/db';
 import { FlowProducer, Queue } from 'bullmq';
 import type { Logger } from 'pino';
 import type { RedisClient } from './publisher';
-import { findSweepableRuns, getRun, type RunWithResources } from './runs';
+import { findSweepableRuns, getRun, pruneFinishedPartitions, type RunWithResources } from './runs';
 
 const DAY_S = 24 * 3600;
 /**
@@ -135,10 +135,13 @@ export function enqueueInBackground(
   });
 }
 
+/** How long a finished run's partition rows stay; later only its resource rows do. */
+const PARTITIONS_KEPT_MS = 3_600_000;
+
 /**
- * Gives every active run whose job is missing from Redis its flow again: a run whose enqueue
- * failed (Redis was down at the toggle), or whose jobs Redis lost (a restart without AOF, a
- * flush). Its resource jobs resume from their checkpoints; a job whose pages were published but
+ * Prunes the partition rows of runs finished over an hour ago, then gives every active run whose
+ * job is missing from Redis its flow again: a run whose enqueue failed (Redis was down at the
+ * toggle), or whose jobs Redis lost (a restart without AOF, a flush). Its resource jobs resume from their checkpoints; a job whose pages were published but
  * whose checkpoint is gone fails the run loudly instead of publishing twice. Returns how many
  * runs were enqueued.
  */
@@ -147,6 +150,7 @@ export async function sweepRuns(
   queues: BackfillQueues,
   olderThanMs: number,
 ): Promise<number> {
+  await pruneFinishedPartitions(db, PARTITIONS_KEPT_MS);
   let enqueued = 0;
   for (const stale of await findSweepableRuns(db, olderThanMs)) {
     // Most active runs have their job: one lookup, and the run is read only when it is missing.

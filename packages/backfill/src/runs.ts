@@ -262,7 +262,23 @@ async function refreshLockedResource(
       WHERE run_id = ${runId} AND resource = ${resource}
     ) s
     WHERE r.run_id = ${runId} AND r.resource = ${resource}
+      -- A finished run's partitions may have been pruned: its resource row keeps the sums.
+      AND s.n > 0
   `.execute(db);
+}
+
+/**
+ * Deletes the partition rows of runs completed or cancelled more than `olderThanMs` ago: their
+ * resource rows keep the sums, so the table holds only recent runs' partitions however many
+ * runs tenants start. Failed runs keep theirs: a retry resumes them.
+ */
+export async function pruneFinishedPartitions(db: Db, olderThanMs: number): Promise<number> {
+  const result = await sql`
+    DELETE FROM backfill_run_partitions p USING backfill_runs r
+    WHERE p.run_id = r.id AND r.status IN ('completed', 'cancelled')
+      AND r.finished_at < now() - ${`${olderThanMs} milliseconds`}::interval
+  `.execute(db);
+  return Number(result.numAffectedRows ?? 0n);
 }
 
 /** Moves a run to a final state from one of `from`; false when it was in none of them. */
