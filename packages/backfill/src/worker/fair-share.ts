@@ -2,9 +2,9 @@
  * Fair share per tenant (DESIGN.md decision 10). A resource job holds a lease on its tenant's
  * slot count in its queue while it runs. A tenant that already runs a job in the queue gets a
  * second one only while no other tenant's job waits there, so partitions and parallel runs buy
- * a tenant parallelism on otherwise idle workers only. A refused job is parked briefly (delayed,
- * no attempt used), which takes it out of the wait list, so the other tenants' jobs behind it
- * reach the workers within one pass.
+ * a tenant parallelism on otherwise idle workers only. A refused job steps aside (delayed, no
+ * attempt used), which takes it out of the wait list, so the other tenants' jobs behind it reach
+ * the workers within one pass.
  */
 import type { Job } from 'bullmq';
 import type { RedisClient } from '../publisher';
@@ -12,6 +12,9 @@ import { evalScript, script } from '../redis-script';
 
 /** How many waiting jobs are looked at to find another tenant's; a longer list counts as "yes". */
 const WAITING_SCAN = 200;
+/** Bounds of how long a refused job steps aside (delayed, no attempt used). */
+const MIN_STEP_ASIDE_MS = 500;
+const MAX_STEP_ASIDE_MS = 10_000;
 
 /**
  * KEYS: the tenant's lease set in this queue. ARGV: job id, lease expiry (ms), now (ms), whether
@@ -34,45 +37,60 @@ export interface TenantLease {
   release(): Promise<void>;
 }
 
-/** Whether a job of another tenant waits in the job's queue. */
-async function otherTenantWaits(redis: RedisClient, job: Job, tenantId: string): Promise<boolean> {
+/**
+ * How many jobs wait in the job's queue, and whether one of them is another tenant's (a list
+ * longer than the scan counts as "yes").
+ */
+async function waitingJobs(redis: RedisClient, job: Job, tenantId: string) {
   const queue = job.queueQualifiedName;
-  const ids = await redis.lrange(`${queue}:wait`, 0, WAITING_SCAN - 1);
-  if (ids.length === 0) return false;
-  if (ids.length === WAITING_SCAN) return true;
+  const [ids, length] = await Promise.all([
+    redis.lrange(`${queue}:wait`, 0, WAITING_SCAN - 1),
+    redis.llen(`${queue}:wait`),
+  ]);
+  if (length > ids.length) return { length, otherTenant: true };
   const data = await Promise.all(ids.map((id) => redis.hget(`${queue}:${id}`, 'data')));
-  return data.some((json) => {
-    if (!json) return false;
-    return (JSON.parse(json) as { tenantId?: string }).tenantId !== tenantId;
-  });
+  const otherTenant = data.some(
+    (json) => json !== null && (JSON.parse(json) as { tenantId?: string }).tenantId !== tenantId,
+  );
+  return { length, otherTenant };
 }
 
-/** A lease for the job, or undefined when its tenant must let other tenants go first. */
+/**
+ * A lease for the job, or how long it should step aside while its tenant lets other tenants go
+ * first: long enough for the workers to reach the jobs now waiting (a few ms each), so a tenant
+ * with hundreds of jobs does not keep the workers busy turning its own jobs away.
+ */
 export async function admitTenantJob(
   redis: RedisClient,
   job: Job,
   tenantId: string,
   leaseMs: number,
-): Promise<TenantLease | undefined> {
+): Promise<{ lease: TenantLease } | { retryInMs: number }> {
   const key = `${job.queueQualifiedName}:fair:${tenantId}`;
   const jobId = String(job.id);
-  const waits = await otherTenantWaits(redis, job, tenantId);
+  const waiting = await waitingJobs(redis, job, tenantId);
   const now = Date.now();
   const admitted = await evalScript(
     redis,
     ADMIT,
     [key],
-    [jobId, now + leaseMs, now, waits ? 1 : 0],
+    [jobId, now + leaseMs, now, waiting.otherTenant ? 1 : 0],
   );
-  if (Number(admitted) !== 1) return undefined;
+  if (Number(admitted) !== 1) {
+    return {
+      retryInMs: Math.min(MAX_STEP_ASIDE_MS, Math.max(MIN_STEP_ASIDE_MS, waiting.length * 10)),
+    };
+  }
   let released = false;
   return {
-    renew: async () => {
-      if (!released) await redis.zadd(key, Date.now() + leaseMs, jobId);
-    },
-    release: async () => {
-      released = true;
-      await redis.zrem(key, jobId);
+    lease: {
+      renew: async () => {
+        if (!released) await redis.zadd(key, Date.now() + leaseMs, jobId);
+      },
+      release: async () => {
+        released = true;
+        await redis.zrem(key, jobId);
+      },
     },
   };
 }

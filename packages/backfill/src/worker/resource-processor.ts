@@ -69,8 +69,6 @@ const BACKLOG_RECHECK_MS = 1_000;
 const WAIT_IN_JOB_MS = 1_000;
 /** A job's hold on its tenant's share of a queue lasts this long unless renewed as it works. */
 const TENANT_LEASE_MS = 15_000;
-/** A job that let other tenants go first looks again after this long. */
-const FAIR_SHARE_RETRY_MS = 500;
 
 export function createResourceProcessor(deps: ProcessorDeps) {
   return async (
@@ -105,8 +103,9 @@ export function createResourceProcessor(deps: ProcessorDeps) {
       return { resource, published: 0, total: 0, outcome: 'skipped' };
     }
     // One job per tenant in this queue while other tenants wait; the others come back shortly.
-    const lease = await admitTenantJob(deps.redis, job, tenantId, TENANT_LEASE_MS);
-    if (!lease) return park(job, token, FAIR_SHARE_RETRY_MS);
+    const admission = await admitTenantJob(deps.redis, job, tenantId, TENANT_LEASE_MS);
+    if ('retryInMs' in admission) return park(job, token, admission.retryInMs);
+    const { lease } = admission;
     try {
       return await publishPartition(deps, { job, token, signal, data, log, lease });
     } finally {
