@@ -24,6 +24,8 @@ describe('run controls', () => {
       headers: auth,
     });
   const published = () => t.redis.xlen(t.streams('crm').memberships);
+  const jobState = async (runId: string) =>
+    (await t.queues.resources.memberships.getJob(`${runId}-memberships`))?.getState();
   const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
   it('pause stops publishing, resume finishes, and every row is published exactly once', async () => {
@@ -33,9 +35,9 @@ describe('run controls', () => {
     const paused = await control(tenantId, runId, 'pause');
     expect(paused.statusCode, paused.body).toBe(200);
     expect(paused.json().status).toBe('paused');
-    await sleep(600); // the page in flight lands
+    // Nothing after the answer: not even the page that was in flight.
     const atPause = await published();
-    await sleep(1_500);
+    await expect.poll(() => jobState(runId), { interval: 20, timeout: 10_000 }).toBe('delayed');
     expect(await published()).toBe(atPause);
     expect(atPause).toBeLessThan(rows);
 
@@ -53,9 +55,9 @@ describe('run controls', () => {
     const { tenantId, runId } = await start('cancel', rows, { pageSize: 20 });
     await expect.poll(published, { interval: 5, timeout: 20_000 }).toBeGreaterThan(300);
     expect((await control(tenantId, runId, 'cancel')).json().status).toBe('cancelled');
-    await sleep(600);
     const atCancel = await published();
-    await sleep(1_000);
+    // The job stops at its next page or is removed with the run's other unprocessed jobs.
+    await expect.poll(() => jobState(runId), { interval: 20, timeout: 10_000 }).not.toBe('active');
     expect(await published()).toBe(atCancel);
     expect(atCancel).toBeLessThan(rows);
     expect((await t.waitForRun(runId)).status).toBe('cancelled');
@@ -86,13 +88,7 @@ describe('run controls', () => {
     await sleep(300); // the job is now waiting on the throttle for its second page
     const pausedAt = Date.now();
     expect((await control(tenantId, runId, 'pause')).json().status).toBe('paused');
-    await expect
-      .poll(
-        async () =>
-          (await t.queues.resources.memberships.getJob(`${runId}-memberships`))?.getState(),
-        { interval: 50, timeout: 3_000 },
-      )
-      .toBe('delayed');
+    await expect.poll(() => jobState(runId), { interval: 50, timeout: 3_000 }).toBe('delayed');
     expect(Date.now() - pausedAt).toBeLessThan(2_000);
     expect(await published()).toBe(100 + 1); // the first page and the sync.started marker
     expect((await control(tenantId, runId, 'cancel')).json().status).toBe('cancelled');
