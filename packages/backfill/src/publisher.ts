@@ -16,7 +16,9 @@ export type RedisClient = Redis | Cluster;
  * Replies {1, cursor, published} when published, {0, cursor, published} when the checkpoint is
  * elsewhere (another attempt owns the job), {2, state, seq} when the run's control key stops it.
  */
-const PUBLISH_PAGE: Script = script(`#!lua
+const PUBLISH_PAGE: Script = script(
+  3,
+  `#!lua
 local control = redis.call('HMGET', KEYS[3], 'state', 'seq')
 if control[1] == 'paused' or control[1] == 'cancelled' then
   return {2, control[1], tonumber(control[2])}
@@ -33,7 +35,8 @@ published = published + (#ARGV - 3)
 redis.call('HSET', KEYS[1], 'cursor', ARGV[2], 'published', published)
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 return {1, ARGV[2], published}
-`);
+`,
+);
 
 /**
  * Checkpoints, control keys (and markers' keys) outlive the 30 days a failed job is kept for

@@ -1,29 +1,34 @@
 /**
- * Lua scripts run by their SHA1, sent whole only when Redis does not have them cached yet
- * (after a restart or a SCRIPT FLUSH), so a page costs no script text on the wire.
+ * Lua scripts as ioredis custom commands (`defineCommand`): ioredis sends EVALSHA and falls back
+ * to the script's text only when Redis does not have it cached (after a restart or a SCRIPT
+ * FLUSH), so a page costs no script text on the wire. Each client learns a script once, the first
+ * time it runs it.
  */
-import { createHash } from 'node:crypto';
 import type { Cluster, Redis } from 'ioredis';
 
 export interface Script {
+  name: string;
+  numberOfKeys: number;
   lua: string;
-  sha: string;
 }
 
-export function script(lua: string): Script {
-  return { lua, sha: createHash('sha1').update(lua).digest('hex') };
+let scripts = 0;
+
+/** A script taking `numberOfKeys` keys, then its arguments. */
+export function script(numberOfKeys: number, lua: string): Script {
+  scripts += 1;
+  return { name: `historicalSyncScript${scripts}`, numberOfKeys, lua };
 }
+
+type ScriptCommand = (...keysAndArgs: (string | number)[]) => Promise<unknown>;
 
 export async function evalScript(
   redis: Redis | Cluster,
-  { lua, sha }: Script,
+  { name, numberOfKeys, lua }: Script,
   keys: string[],
   args: (string | number)[],
 ): Promise<unknown> {
-  try {
-    return await redis.evalsha(sha, keys.length, ...keys, ...args);
-  } catch (error) {
-    if (!(error instanceof Error) || !error.message.includes('NOSCRIPT')) throw error;
-    return redis.eval(lua, keys.length, ...keys, ...args);
-  }
+  const commands = redis as unknown as Record<string, ScriptCommand | undefined>;
+  if (!commands[name]) redis.defineCommand(name, { numberOfKeys, lua });
+  return (commands[name] as ScriptCommand).call(redis, ...keys, ...args);
 }

@@ -33,20 +33,26 @@ export interface BarrierDeps {
 }
 
 /** KEYS: control key. ARGV: seq, state, TTL. Writes only a higher seq than the key holds. */
-const RAISE = script(`
+const RAISE = script(
+  1,
+  `
 local seq = tonumber(redis.call('HGET', KEYS[1], 'seq') or '-1')
 if seq >= tonumber(ARGV[1]) then return 0 end
 redis.call('HSET', KEYS[1], 'seq', ARGV[1], 'state', ARGV[2])
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 return 1
-`);
+`,
+);
 
 /** KEYS: control key. ARGV: expected seq, state. Rewrites the state only if the seq is unchanged. */
-const SETTLE = script(`
+const SETTLE = script(
+  1,
+  `
 if redis.call('HGET', KEYS[1], 'seq') ~= ARGV[1] then return 0 end
 redis.call('HSET', KEYS[1], 'state', ARGV[2])
 return 1
-`);
+`,
+);
 
 /** A run's status as the barrier sees it: only pause and cancel stop a page. */
 export function controlStateOf(status: RunStatus): ControlState {

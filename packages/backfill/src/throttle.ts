@@ -11,7 +11,9 @@ import { evalScript, script } from './redis-script';
  * Returns the wait before the events may go; a wait over the longest is returned without
  * reserving anything, so a job that parks instead of waiting takes nothing from the run's rate.
  */
-const RESERVE = script(`
+const RESERVE = script(
+  1,
+  `
 local now = redis.call('TIME')
 local now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
 local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
@@ -21,7 +23,8 @@ if wait > tonumber(ARGV[3]) then return wait end
 local new_tat = tat + tonumber(ARGV[1]) * tonumber(ARGV[2])
 redis.call('SET', KEYS[1], string.format('%d', new_tat), 'PX', math.floor(new_tat - now_ms) + 60000)
 return wait
-`);
+`,
+);
 
 /**
  * Reserves `events` at `maxEventsPerSecond` for the run and answers how long to wait before

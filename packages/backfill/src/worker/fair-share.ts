@@ -21,14 +21,17 @@ const MAX_STEP_ASIDE_MS = 10_000;
  * another tenant waits. Admits (1) unless the tenant has a live lease of another job and another
  * tenant waits (0).
  */
-const ADMIT = script(`
+const ADMIT = script(
+  1,
+  `
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[3])
 local others = redis.call('ZCARD', KEYS[1]) - (redis.call('ZSCORE', KEYS[1], ARGV[1]) and 1 or 0)
 if others > 0 and ARGV[4] == '1' then return 0 end
 redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
 redis.call('PEXPIRE', KEYS[1], math.floor(tonumber(ARGV[2]) - tonumber(ARGV[3])) + 1000)
 return 1
-`);
+`,
+);
 
 export interface TenantLease {
   /** Extends the lease; called as the job makes progress. */
