@@ -98,7 +98,7 @@ export function createResourceProcessor(deps: ProcessorDeps) {
     const scope = {
       tenantId,
       appCode,
-      sinceDate: data.sinceDate ? new Date(data.sinceDate) : null,
+      sinceDate: data.sinceDate,
       range: partitionRange(data.partition, data.partitions),
     };
     const recorded = await readPartition(deps.db, ref);

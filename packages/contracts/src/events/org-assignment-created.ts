@@ -7,8 +7,11 @@ export const OrgAssignmentCreatedEvent = z.object({
   eventType: z.literal('org.assignment.created'),
   membershipId: uuid,
   userId: uuid,
-  /** The organization's id. */
+  /** The organization's id, as every organization-scoped event names it. */
   entityId: uuid,
+  /** The organization's id again, under the name the spec gives it; always equal to entityId. */
+  organizationId: uuid,
+  /** The role's name: the schema has no role table, so no role id exists to send. */
   role: z.string(),
   metadata: z.object({
     ...metadataBase,
