@@ -39,10 +39,12 @@ export function canonicalInstant(text: string): string | null {
   return `${date.toISOString().slice(0, 19)}.${digits}Z`;
 }
 
+/** How many fractional-second digits a date-time has (0 for none, or a plain date). */
+export const fractionDigits = (text: string) => /\.(\d+)/.exec(text)?.[1]?.length ?? 0;
+
 /** The canonical text of a plain date's midnight UTC, or of a date-time (see canonicalInstant). */
 export function canonicalDateOrInstant(text: string): string | null {
   return /^\d{4}-\d{2}-\d{2}$/.test(text)
     ? canonicalInstant(`${text}T00:00:00Z`)
     : canonicalInstant(text);
 }
-

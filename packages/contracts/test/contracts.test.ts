@@ -1,13 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import {
   applicationStreams,
+  CreditAllocatedEvent,
   canonicalDateOrInstant,
   canonicalInstant,
-  CreditAllocatedEvent,
-  OrgAssignmentCreatedEvent,
-  OrgAssignmentRemovedEvent,
   eventIdFor,
   HISTORICAL_EVENT_TYPE,
+  OrgAssignmentCreatedEvent,
+  OrgAssignmentRemovedEvent,
   RESOURCES,
   SyncEvent,
   streamName,

@@ -1,6 +1,7 @@
 /** Request schemas of the admin routes, strict: an unknown field is a 400 naming it. */
 import {
   canonicalDateOrInstant,
+  fractionDigits,
   MAX_FRACTION_DIGITS,
 } from '@historical-sync/contracts';
 import { z } from 'zod';
@@ -42,8 +43,12 @@ const sinceDate = z
   .union([z.iso.datetime({ offset: true }), z.iso.date()], {
     error: 'must be an ISO-8601 date or date-time, e.g. 2024-01-01T00:00:00Z',
   })
+  .meta({
+    description:
+      'Only rows created (credits: allocated) at or after this instant. A date-time with Z or an offset, to the microsecond (at most 6 fractional digits), or a plain date (midnight UTC).',
+  })
   .refine(
-    (value) => (value.split('.')[1]?.match(/^\d+/)?.[0].length ?? 0) <= MAX_FRACTION_DIGITS,
+    (value) => fractionDigits(value) <= MAX_FRACTION_DIGITS,
     `has more than ${MAX_FRACTION_DIGITS} fractional digits: Postgres keeps microseconds`,
   )
   .transform((value, context) => {
