@@ -99,10 +99,10 @@ describe('membership events', () => {
     expect(OrgAssignmentRemovedEvent.parse(removed)).toEqual(removed);
   });
 
-  it('reject a membership event without organizationId, naming it', () => {
-    const { organizationId: _, ...missing } = membershipEvent;
-    const result = SyncEvent.safeParse(missing);
-    expect(result.success).toBe(false);
+  it('still read an entry written before organizationId existed, and refuse a malformed one', () => {
+    const { organizationId: _, ...older } = membershipEvent;
+    expect(SyncEvent.parse(older)).toEqual(older);
+    const result = SyncEvent.safeParse({ ...membershipEvent, organizationId: 'not-a-uuid' });
     expect(result.error?.issues.map((issue) => issue.path)).toContainEqual(['organizationId']);
   });
 });
