@@ -2,7 +2,7 @@
  * createRun's race, made to happen every time: the insert loses to an active run, and that run
  * ends before the loser reads it. A plugin ends the run right after the losing insert returns.
  */
-import { RESOURCES } from '@historical-sync/contracts';
+import { canonicalInstant, RESOURCES } from '@historical-sync/contracts';
 import { seedTenant } from '@historical-sync/db';
 import { createTestDatabase, type TestDatabase } from '@historical-sync/db/testing';
 import type {
@@ -86,6 +86,29 @@ describe('createRun', () => {
     const second = await createRun(test.db, request);
     expect(second).toMatchObject({ created: false, run: { id: first.run.id } });
     expect(await activeRuns()).toHaveLength(1);
+  });
+
+  it("reads since_date back exactly as canonicalInstant writes it (Postgres's rendering)", async () => {
+    const [active] = await activeRuns();
+    await sql`UPDATE backfill_runs SET status = 'completed' WHERE id = ${active?.id}`.execute(
+      test.db,
+    );
+    for (const since of [
+      '2024-06-01T00:00:00.000001Z',
+      '2024-06-01T00:00:00.600Z',
+      '2024-06-01T00:00:00.000Z',
+      '0001-01-01T00:00:00.999999Z',
+      '9999-12-31T23:59:59.123456Z',
+    ]) {
+      expect(canonicalInstant(since)).toBe(since);
+      const { run } = await createRun(test.db, { ...request, sinceDate: since });
+      expect(run.since_date).toBe(since);
+      await sql`UPDATE backfill_runs SET status = 'completed' WHERE id = ${run.id}`.execute(
+        test.db,
+      );
+    }
+    // The run the next tests race against.
+    expect((await createRun(test.db, request)).created).toBe(true);
   });
 
   it('tries again when the run it lost to ends before it reads it, and creates one', async () => {
