@@ -34,7 +34,12 @@ describe('npm start', () => {
     expect(status.status).toBe(200);
     expect(await status.json()).toMatchObject({
       isEnabled: false,
-      counts: { activeCreditAllocations: 1, organizations: 5, activeMemberships: 10 },
+      counts: {
+        activeCreditAllocations: 1,
+        organizations: 5,
+        memberships: 10,
+        activeMemberships: 10,
+      },
     });
     const headers = { authorization: 'Bearer dev-admin-key', 'content-type': 'application/json' };
     const toggle = await fetch(

@@ -530,14 +530,26 @@ const instant = (): FieldModel => ({
   required: false,
 });
 
-/** `sinceDate`: a date-time with an offset or a plain date, nullable. */
+/** A valid date-time's milliseconds with `extra` more digits: `.123` + `4` = `.1234`. */
+const withMoreDigits = (extra: fc.Arbitrary<string>) =>
+  fc.tuple(validDateTime, extra).map(([s, digits]) => `${s.slice(0, 23)}${digits}${s.slice(23)}`);
+
+/**
+ * `sinceDate`: a date-time with an offset (to the microsecond) or a plain date, nullable; more
+ * than six fractional digits are refused.
+ */
 const sinceDate = (): FieldModel => ({
   valid: fc.oneof(
     fc.constant(null),
     validDateTime,
+    withMoreDigits(fc.stringMatching(/^\d{1,3}$/)),
     validDateTime.map((s) => s.slice(0, 10)),
   ),
-  invalid: fc.oneof(wrongType('string', 'null'), invalidDateTime),
+  invalid: fc.oneof(
+    wrongType('string', 'null'),
+    invalidDateTime,
+    withMoreDigits(fc.stringMatching(/^\d{4,9}$/)),
+  ),
   hostile: fc.oneof(
     dateTimeCandidate,
     extremeDateTime,

@@ -160,6 +160,14 @@ describe('bad and hostile input', () => {
       field: 'sinceDate',
     },
     {
+      name: 'a sinceDate finer than the microsecond Postgres keeps',
+      url: () => syncUrl(),
+      payload: { sinceDate: '2024-06-01T00:00:00.6005001Z' },
+      status: 400,
+      message: /body\.sinceDate: has more than 6 fractional digits: Postgres keeps microseconds/,
+      field: 'sinceDate',
+    },
+    {
       name: 'a sinceDate number',
       url: () => syncUrl(),
       payload: { sinceDate: 1700000000 },

@@ -6,7 +6,8 @@
  *   3. a 400 caused by one field names that field (`field` in the JSON body), and a field that
  *      is certainly invalid is refused with that 400;
  * and, for what is accepted: what a write stores is what was sent, and what a toggle or sync
- * enqueues is a job the worker can read.
+ * enqueues is a job the worker can read. Batches of syncs and toggles fired at once on one tenant
+ * answer no 5xx either, and leave at most one active run per application.
  *
  * Runs per route scale with PROPERTY_RUNS (default 25); PROPERTY_SEED replays a failure.
  */
@@ -357,6 +358,68 @@ describe('every route under random and hostile input', () => {
       timeoutFor(runs),
     );
   }
+
+  /** One of the requests a concurrent batch fires: a sync (real or dry) or a toggle. */
+  const concurrentAction = fc.record({
+    app: fc.constantFrom('crm', 'hr'),
+    kind: fc.constantFrom('sync', 'sync', 'dry-run', 'enable', 'disable'),
+    sinceDate: fc.option(
+      fc
+        .integer({ min: Date.UTC(2000, 0, 1) * 1000, max: Date.UTC(2030, 0, 1) * 1000 })
+        .map((micros) => {
+          const iso = new Date(Math.floor(micros / 1000)).toISOString();
+          return `${iso.slice(0, 23)}${String(micros % 1000).padStart(3, '0')}Z`;
+        }),
+      { nil: undefined },
+    ),
+  });
+
+  it(
+    'concurrent syncs and toggles on one tenant: no 5xx, at most one active run per application',
+    async () => {
+      await fc.assert(
+        fc.asyncProperty(
+          fc.array(concurrentAction, { minLength: 2, maxLength: 30 }),
+          async (actions) => {
+            const base = `/admin/organizations/${tenantId}/applications`;
+            const responses = await Promise.all(
+              actions.map(({ app, kind, sinceDate }) =>
+                t.app.inject({
+                  method: 'POST',
+                  headers: auth,
+                  ...(kind === 'enable' || kind === 'disable'
+                    ? { url: `${base}/${app}/toggle`, payload: { isEnabled: kind === 'enable' } }
+                    : {
+                        url: `${base}/${app}/sync-historical`,
+                        payload: { dryRun: kind === 'dry-run', sinceDate: sinceDate ?? null },
+                      }),
+                }),
+              ),
+            );
+            const runIds = new Set<string>();
+            for (const [i, response] of responses.entries()) {
+              const context = `${JSON.stringify(actions[i])} -> ${response.statusCode} ${response.body.slice(0, 300)}`;
+              expect(response.statusCode, context).toBeLessThan(500);
+              // 409: a sync of an application a toggle of the same batch had just disabled.
+              expect([200, 202, 409], context).toContain(response.statusCode);
+              const runId = response.json().runId;
+              if (typeof runId === 'string') runIds.add(runId);
+            }
+            // Later properties compare snapshots: every run's jobs are in Redis before they start.
+            for (const runId of runIds) await settle(runId);
+            const { rows } = await sql<{ n: number }>`
+              SELECT count(*)::int AS n FROM backfill_runs
+              WHERE tenant_id = ${tenantId} AND status IN ('queued', 'running', 'paused')
+              GROUP BY application_id ORDER BY n DESC LIMIT 1
+            `.execute(t.db);
+            expect(rows[0]?.n ?? 0).toBeLessThanOrEqual(1);
+          },
+        ),
+        { numRuns: RUNS, ...(SEED !== undefined ? { seed: SEED } : {}) },
+      );
+    },
+    timeoutFor(RUNS * 10),
+  );
 
   it(
     'Bull Board: no 5xx; a 4xx changes nothing; wrong credentials are refused',

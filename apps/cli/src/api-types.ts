@@ -68,7 +68,13 @@ export interface SyncStatusResponse {
   appCode: string;
   isEnabled: boolean;
   enabledAt: string | null;
-  counts: { activeCreditAllocations: number; organizations: number; activeMemberships: number };
+  counts: {
+    activeCreditAllocations: number;
+    organizations: number;
+    /** Every membership, ended ones included (the spec's total). */
+    memberships: number;
+    activeMemberships: number;
+  };
   syncNeeded: boolean;
   latestRun: RunView | null;
   outboxBacklog: { unpublished: number; oldestAgeMs: number | null; failed: number };

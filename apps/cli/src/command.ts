@@ -4,6 +4,7 @@
  * shapes fit in one list while each `run` still gets its own typed, validated arguments.
  */
 import type { ParseArgsConfig } from 'node:util';
+import { fractionDigits, MAX_FRACTION_DIGITS } from '@historical-sync/contracts';
 import { z } from 'zod';
 import type { ApiClient } from './client';
 import { CliError } from './client';
@@ -102,10 +103,18 @@ export const intOption = (min: number, max: number) =>
         .max(max, `must be at most ${max.toLocaleString('en-US')}`),
     );
 
-/** The API's `sinceDate` rule: ISO-8601 date-time with an offset, or a plain date. */
-export const sinceDate = z.union([z.iso.datetime({ offset: true }), z.iso.date()], {
-  error: 'must be an ISO-8601 date or date-time, e.g. 2024-07-01 or 2024-07-01T00:00:00Z',
-});
+/**
+ * The API's `sinceDate` rule: ISO-8601 date-time with an offset, to the microsecond, or a plain
+ * date. Sent as typed: the API keeps every digit.
+ */
+export const sinceDate = z
+  .union([z.iso.datetime({ offset: true }), z.iso.date()], {
+    error: 'must be an ISO-8601 date or date-time, e.g. 2024-07-01 or 2024-07-01T00:00:00Z',
+  })
+  .refine(
+    (value) => fractionDigits(value) <= MAX_FRACTION_DIGITS,
+    `has more than ${MAX_FRACTION_DIGITS} fractional digits: the API keeps microseconds`,
+  );
 
 export const orgPath = (tenant: string) => `/admin/organizations/${encodeURIComponent(tenant)}`;
 

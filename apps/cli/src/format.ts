@@ -47,7 +47,7 @@ export function formatStatus(status: SyncStatusResponse): string[] {
     `${status.appCode} for tenant ${status.tenantId}: ${state}`,
     `counts: ${formatCount(counts.activeCreditAllocations)} active credit allocations, ` +
       `${formatCount(counts.organizations)} organizations, ` +
-      `${formatCount(counts.activeMemberships)} active memberships`,
+      `${formatCount(counts.memberships)} memberships (${formatCount(counts.activeMemberships)} active)`,
     `sync needed: ${status.syncNeeded ? 'yes' : 'no'}`,
     `outbox backlog: ${formatCount(backlog.unpublished)} unpublished${oldest}`,
     ...(status.latestRun ? formatRun(status.latestRun) : ['no run yet']),

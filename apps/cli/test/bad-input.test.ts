@@ -28,6 +28,10 @@ describe('hsync on bad input', () => {
       'hsync: invalid --since "yesterday": must be an ISO-8601 date or date-time, e.g. 2024-07-01 or 2024-07-01T00:00:00Z',
     ],
     [
+      ['sync', TENANT, 'crm', '--since', '2024-07-01T00:00:00.1234567Z'],
+      'hsync: invalid --since "2024-07-01T00:00:00.1234567Z": has more than 6 fractional digits: the API keeps microseconds',
+    ],
+    [
       ['frobnicate'],
       'hsync: unknown command "frobnicate"; commands: enable, disable, sync, status, run, pause, resume, cancel, key-create, key-list, key-revoke (see hsync --help)',
     ],

@@ -27,7 +27,7 @@ describe('hsync against the API', () => {
     expect(result.code).toBe(0);
     expect(result.stdout).toContain(`crm for tenant ${tenant}: disabled`);
     expect(result.stdout).toContain(
-      'counts: 10 active credit allocations, 20 organizations, 40 active memberships',
+      'counts: 10 active credit allocations, 20 organizations, 40 memberships (40 active)',
     );
     expect(result.stdout).toContain('sync needed: no');
     expect(result.stdout).toContain('outbox backlog: 0 unpublished');
@@ -102,6 +102,17 @@ describe('hsync against the API', () => {
     expect(some.stdout).toContain('dry run for crm since 2024-01-01T00:00:00.000Z');
     expect(some.stdout).not.toContain('credits');
     expect(some.stdout).toContain('  total         60');
+    // Microseconds pass through to the API and back, every digit.
+    const micro = await cli(
+      'sync',
+      tenant,
+      'crm',
+      '--dry-run',
+      '--since',
+      '2024-01-01T02:00:00.000001+02:00',
+    );
+    expect(micro.code).toBe(0);
+    expect(micro.stdout).toContain('dry run for crm since 2024-01-01T00:00:00.000001Z');
   });
 
   it('--json prints the API answer', async () => {

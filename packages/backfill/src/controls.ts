@@ -67,7 +67,7 @@ export async function controlRun(
 export async function setControlledStatus(
   trx: Db,
   barrier: BarrierDeps,
-  run: BackfillRun,
+  run: Pick<BackfillRun, 'id' | 'app_code'>,
   status: RunStatus,
   reason?: string,
 ): Promise<BackfillRun> {

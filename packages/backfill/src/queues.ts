@@ -73,7 +73,7 @@ export class BackfillQueues {
           data: {
             ...base,
             resource,
-            sinceDate: run.since_date ? run.since_date.toISOString() : null,
+            sinceDate: run.since_date,
             pageSize: run.page_size,
             partition,
             partitions: run.partitions,

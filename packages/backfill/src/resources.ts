@@ -24,8 +24,11 @@ import type { z } from 'zod';
 export interface ResourceScope {
   tenantId: string;
   appCode: string;
-  /** Only rows created (credits: allocated) at or after this instant. */
-  sinceDate: Date | null;
+  /**
+   * Only rows created (credits: allocated) at or after this instant: canonical instant text
+   * (canonicalInstant), compared by Postgres to the microsecond.
+   */
+  sinceDate: string | null;
   /** Only ids in [lower, upper): one partition of the resource; absent = all. */
   range?: IdRange;
 }
@@ -151,7 +154,8 @@ const memberships: ResourceDefinition = {
   where: () => sql`is_active`,
   render: (context) => sql<string>`${eventHead('membership', 'org.assignment.created', context)}
     || ',"membershipId":"' || id || '","userId":"' || user_id
-    || '","entityId":"' || organization_id || '","role":' || ${sql.raw(text('role'))}
+    || '","entityId":"' || organization_id || '","organizationId":"' || organization_id
+    || '","role":' || ${sql.raw(text('role'))}
     || ${`,"metadata":{${delivery(context)},"originalCreatedAt":`} || ${sql.raw(instant('created_at'))} || '}}'`,
 };
 
@@ -165,7 +169,7 @@ export const RESOURCE_DEFINITIONS: Record<Resource, ResourceDefinition> = {
 function scopeWhere(definition: ResourceDefinition, scope: ResourceScope) {
   const conditions = [sql`tenant_id = ${scope.tenantId}`, definition.where(scope)];
   if (scope.sinceDate)
-    conditions.push(sql`${sql.ref(definition.dateColumn)} >= ${scope.sinceDate}`);
+    conditions.push(sql`${sql.ref(definition.dateColumn)} >= ${scope.sinceDate}::timestamptz`);
   if (scope.range?.lower) conditions.push(sql`id >= ${scope.range.lower}::uuid`);
   if (scope.range?.upper) conditions.push(sql`id < ${scope.range.upper}::uuid`);
   return sql.join(conditions, sql` AND `);

@@ -11,26 +11,79 @@ export interface RunRequest {
   appCode: string;
   trigger: 'enable' | 'manual';
   resources: readonly Resource[];
-  sinceDate: Date | null;
+  /** Canonical instant text (canonicalInstant): microseconds, which a Date would lose. */
+  sinceDate: string | null;
   pageSize: number;
   maxEventsPerSecond: number | null;
   /** Id-range partitions per resource (1 = one job per resource). */
   partitions?: number;
 }
 
-export interface RunWithResources extends BackfillRun {
+/**
+ * A run as this module reads it: `since_date` is canonical instant text (canonicalInstant)
+ * rendered by Postgres, since the driver's Date would cut its microseconds.
+ */
+export type Run = Omit<BackfillRun, 'since_date'> & { since_date: string | null };
+
+export interface RunWithResources extends Run {
   resources: BackfillRunResource[];
 }
+
+/** Postgres's rendering of canonicalInstant: six fractional digits, three when the rest are 0. */
+const canonicalInstantSql = (column: string) =>
+  sql<
+    string | null
+  >`regexp_replace(to_char(${sql.ref(column)} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'), '(\\.\\d{3})000Z$', '\\1Z')`;
+
+/** Every column of backfill_runs, since_date as canonical text. */
+const runColumns = [
+  'id',
+  'tenant_id',
+  'application_id',
+  'app_code',
+  'trigger',
+  'status',
+  'page_size',
+  'max_events_per_second',
+  'partitions',
+  'last_error',
+  'created_at',
+  'started_at',
+  'finished_at',
+  'updated_at',
+  'control_seq',
+] as const satisfies readonly Exclude<keyof BackfillRun, 'since_date'>[];
+// A column missing here fails the type check where a query's rows are returned as `Run`.
+
+/** A createRun attempt that finds neither room nor an active run retries, up to this many times. */
+const CREATE_RUN_ATTEMPTS = 20;
 
 /**
  * Creates a queued run with one row per selected resource, unless the tenant already has an active
  * run for the application: then that run is returned with `created: false`. The partial unique
  * index decides between concurrent callers. Pass a transaction to join the caller's.
+ *
+ * The insert can lose to a run that then ends before this caller reads it (a concurrent cancel, a
+ * tiny run completing): there is room again, so the insert is tried again. Each turn either
+ * inserts or finds the run that beat it, so this converges in a turn or two; the bound only
+ * guards against a bug turning it into a busy loop.
  */
 export async function createRun(
   db: Db,
   request: RunRequest,
-): Promise<{ run: BackfillRun; created: boolean }> {
+): Promise<{ run: Run; created: boolean }> {
+  for (let attempt = 1; attempt <= CREATE_RUN_ATTEMPTS; attempt++) {
+    const inserted = await insertRun(db, request);
+    if (inserted) return { run: inserted, created: true };
+    const active = await findActiveRun(db, request.tenantId, request.applicationId);
+    if (active) return { run: active, created: false };
+  }
+  throw new Error(
+    `no active run found after ${CREATE_RUN_ATTEMPTS} attempts to create one; runs end as fast as they start`,
+  );
+}
+
+async function insertRun(db: Db, request: RunRequest): Promise<Run | undefined> {
   const inserted = await db
     .insertInto('backfill_runs')
     .values({
@@ -38,7 +91,8 @@ export async function createRun(
       application_id: request.applicationId,
       app_code: request.appCode,
       trigger: request.trigger,
-      since_date: request.sinceDate,
+      // Text, cast by Postgres: every microsecond reaches the column.
+      since_date: request.sinceDate === null ? null : sql<Date>`${request.sinceDate}::timestamptz`,
       page_size: request.pageSize,
       max_events_per_second: request.maxEventsPerSecond,
       partitions: request.partitions ?? 1,
@@ -49,31 +103,33 @@ export async function createRun(
         .where('status', 'in', ACTIVE_RUN_STATUSES)
         .doNothing(),
     )
-    .returningAll()
+    .returning([...runColumns, canonicalInstantSql('since_date').as('since_date')])
     .executeTakeFirst();
-  if (inserted) {
-    await db
-      .insertInto('backfill_run_resources')
-      .values(request.resources.map((resource) => ({ run_id: inserted.id, resource })))
-      .execute();
-    await db
-      .insertInto('backfill_run_partitions')
-      .values(
-        request.resources.flatMap((resource) =>
-          Array.from({ length: inserted.partitions }, (_, partition) => ({
-            run_id: inserted.id,
-            resource,
-            partition,
-          })),
-        ),
-      )
-      .execute();
-    return { run: inserted, created: true };
-  }
-  const active = await findActiveRun(db, request.tenantId, request.applicationId);
-  if (!active) throw new Error('active run vanished between insert and read; retry');
-  return { run: active, created: false };
+  if (!inserted) return undefined;
+  await db
+    .insertInto('backfill_run_resources')
+    .values(request.resources.map((resource) => ({ run_id: inserted.id, resource })))
+    .execute();
+  await db
+    .insertInto('backfill_run_partitions')
+    .values(
+      request.resources.flatMap((resource) =>
+        Array.from({ length: inserted.partitions }, (_, partition) => ({
+          run_id: inserted.id,
+          resource,
+          partition,
+        })),
+      ),
+    )
+    .execute();
+  return inserted;
 }
+
+/** backfill_runs with since_date as canonical text. */
+const selectRuns = (db: Db) =>
+  db
+    .selectFrom('backfill_runs')
+    .select([...runColumns, canonicalInstantSql('since_date').as('since_date')]);
 
 export async function findActiveRun(
   db: Db,
@@ -81,17 +137,15 @@ export async function findActiveRun(
   applicationId: string,
   /** Lock the row (inside the caller's transaction) against concurrent controls. */
   options: { lock?: boolean } = {},
-): Promise<BackfillRun | undefined> {
-  const query = db
-    .selectFrom('backfill_runs')
-    .selectAll()
+): Promise<Run | undefined> {
+  const query = selectRuns(db)
     .where('tenant_id', '=', tenantId)
     .where('application_id', '=', applicationId)
     .where('status', 'in', ACTIVE_RUN_STATUSES);
   return (options.lock ? query.forUpdate() : query).executeTakeFirst();
 }
 
-async function withResources(db: Db, run: BackfillRun | undefined) {
+async function withResources(db: Db, run: Run | undefined) {
   if (!run) return undefined;
   const resources = await db
     .selectFrom('backfill_run_resources')
@@ -103,11 +157,7 @@ async function withResources(db: Db, run: BackfillRun | undefined) {
 }
 
 export async function getRun(db: Db, runId: string): Promise<RunWithResources | undefined> {
-  const run = await db
-    .selectFrom('backfill_runs')
-    .selectAll()
-    .where('id', '=', runId)
-    .executeTakeFirst();
+  const run = await selectRuns(db).where('id', '=', runId).executeTakeFirst();
   return withResources(db, run);
 }
 
@@ -116,9 +166,7 @@ export async function getLatestRun(
   tenantId: string,
   applicationId: string,
 ): Promise<RunWithResources | undefined> {
-  const run = await db
-    .selectFrom('backfill_runs')
-    .selectAll()
+  const run = await selectRuns(db)
     .where('tenant_id', '=', tenantId)
     .where('application_id', '=', applicationId)
     .orderBy('created_at', 'desc')
@@ -315,10 +363,8 @@ export async function getRunStatus(db: Db, runId: string): Promise<RunStatus | u
  * Active runs (queued, running or paused) created more than `olderThanMs` ago: the sweeper
  * checks that each still has its job in Redis.
  */
-export async function findSweepableRuns(db: Db, olderThanMs: number): Promise<BackfillRun[]> {
-  return db
-    .selectFrom('backfill_runs')
-    .selectAll()
+export async function findSweepableRuns(db: Db, olderThanMs: number): Promise<Run[]> {
+  return selectRuns(db)
     .where('status', 'in', ['queued', 'running', 'paused'])
     .where('created_at', '<', sql<Date>`now() - ${`${olderThanMs} milliseconds`}::interval`)
     .orderBy('created_at')

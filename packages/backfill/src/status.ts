@@ -55,7 +55,7 @@ export function viewRun(run: RunWithResources): RunView {
     runId: run.id,
     status: run.status,
     trigger: run.trigger,
-    sinceDate: isoOrNull(run.since_date),
+    sinceDate: run.since_date,
     pageSize: run.page_size,
     maxEventsPerSecond: run.max_events_per_second,
     partitions: run.partitions,
@@ -70,10 +70,20 @@ export function viewRun(run: RunWithResources): RunView {
   };
 }
 
+/** Every membership of the tenant, ended ones included. */
+async function countAllMemberships(db: Db, tenantId: string): Promise<number> {
+  const row = await db
+    .selectFrom('organization_memberships')
+    .select((eb) => eb.fn.countAll<string>().as('n'))
+    .where('tenant_id', '=', tenantId)
+    .executeTakeFirstOrThrow();
+  return Number(row.n);
+}
+
 export async function getSyncStatus(db: Db, tenantId: string, appCode: string) {
   await getTenant(db, tenantId);
   const application = await getApplication(db, appCode, 'appCode');
-  const [enablement, counts, latest, backlog] = await Promise.all([
+  const [enablement, counts, allMemberships, latest, backlog] = await Promise.all([
     db
       .selectFrom('organization_applications')
       .selectAll()
@@ -81,6 +91,7 @@ export async function getSyncStatus(db: Db, tenantId: string, appCode: string) {
       .where('application_id', '=', application.id)
       .executeTakeFirst(),
     countResources(db, { tenantId, appCode: application.code, sinceDate: null }, RESOURCES),
+    countAllMemberships(db, tenantId),
     getLatestRun(db, tenantId, application.id),
     outboxBacklog(db, tenantId),
   ]);
@@ -99,6 +110,9 @@ export async function getSyncStatus(db: Db, tenantId: string, appCode: string) {
     counts: {
       activeCreditAllocations: counts.credits ?? 0,
       organizations: counts.organizations ?? 0,
+      /** The spec's "total memberships count": active and ended alike. */
+      memberships: allMemberships,
+      /** The memberships a backfill publishes. */
       activeMemberships: counts.memberships ?? 0,
     },
     syncNeeded: isEnabled && !coveredSinceEnable,

@@ -11,7 +11,8 @@ export interface SyncRequest {
   /** Application id or code. */
   application: string;
   resources: readonly Resource[];
-  sinceDate: Date | null;
+  /** Canonical instant text (canonicalInstant): a Date would cut the microseconds. */
+  sinceDate: string | null;
   dryRun: boolean;
   pageSize: number;
   /** Cap on the run's publish rate; null or absent = unlimited. */

@@ -4,7 +4,7 @@
  * (timestamps compared as instants), and every rendered event passes the contract.
  */
 import { randomUUID } from 'node:crypto';
-import { SyncEvent } from '@historical-sync/contracts';
+import { OrgAssignmentCreatedEvent, SyncEvent } from '@historical-sync/contracts';
 import { seedTenant } from '@historical-sync/db';
 import { createTestDatabase, type TestDatabase } from '@historical-sync/db/testing';
 import {
@@ -108,6 +108,16 @@ describe('events rendered by Postgres', () => {
     expect(rendered.map((r) => normalized(r.event))).toEqual(
       rows.map((row) => membershipCreatedEvent(tenantId, row, delivery)),
     );
+    // Byte for byte, key order included: a consumer hashing or diffing raw entries sees no change.
+    expect(rendered.map((r) => r.event)).toEqual(
+      rows.map((row) => JSON.stringify(membershipCreatedEvent(tenantId, row, delivery))),
+    );
+    // The spec's organizationId, beside entityId (both the membership's organization).
+    for (const [i, r] of rendered.entries()) {
+      const event = OrgAssignmentCreatedEvent.parse(JSON.parse(r.event));
+      expect(event.organizationId).toBe(rows[i]?.organization_id);
+      expect(event.entityId).toBe(event.organizationId);
+    }
   });
 
   it('match the builders for credit allocations', async () => {

@@ -1,4 +1,5 @@
 export * from './events/index';
+export * from './instants';
 export * from './jobs';
 export * from './resources';
 export * from './streams';

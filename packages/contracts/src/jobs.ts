@@ -1,5 +1,6 @@
 /** The job catalog: queue names and the payload each queue's jobs carry. */
 import { z } from 'zod';
+import { canonicalInstant } from './instants';
 import { RESOURCES, type Resource } from './resources';
 
 export const RUNS_QUEUE = 'backfill-runs';
@@ -20,7 +21,11 @@ export type RunJobData = z.infer<typeof RunJobData>;
 /** One resource of one run: pages through its rows and publishes them. */
 export const ResourceJobData = RunJobData.extend({
   resource: z.enum(RESOURCES),
-  sinceDate: z.iso.datetime({ offset: true }).nullable(),
+  /** Canonical instant text (canonicalInstant), to the microsecond Postgres keeps. */
+  sinceDate: z
+    .string()
+    .refine((text) => canonicalInstant(text) === text, 'must be a canonical UTC instant')
+    .nullable(),
   pageSize: z.number().int().min(1).max(10_000),
   /** Which id-range partition of the resource this job covers, of how many. */
   partition: z.number().int().min(0).default(0),

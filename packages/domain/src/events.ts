@@ -162,6 +162,7 @@ function membershipEvent<T extends 'org.assignment.created' | 'org.assignment.re
     membershipId: row.id,
     userId: row.user_id,
     entityId: row.organization_id,
+    organizationId: row.organization_id,
     role: row.role,
     metadata: {
       targetApplication: delivery.targetApplication,

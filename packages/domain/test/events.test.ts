@@ -77,6 +77,8 @@ describe('row -> event builders', () => {
     ];
     for (const event of events) expect(SyncEvent.parse(event)).toEqual(event);
     expect(events[0]?.metadata.targetApplication).toBe('hr');
+    // The spec names the membership's organization organizationId; entityId stays for consumers.
+    expect(events[2]).toMatchObject({ entityId: org.id, organizationId: org.id, role: 'admin' });
     expect(events[0]).toMatchObject({
       amount: 100,
       availableCredits: 40,

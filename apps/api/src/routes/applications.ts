@@ -95,7 +95,7 @@ export function applicationRoutes(app: FastifyInstance, deps: ApplicationRoutesD
         return {
           dryRun: true,
           appCode: result.application.code,
-          sinceDate: body.sinceDate?.toISOString() ?? null,
+          sinceDate: body.sinceDate,
           counts,
           total: Object.values(counts).reduce((sum, n) => sum + n, 0),
         };

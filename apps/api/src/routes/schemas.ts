@@ -1,4 +1,9 @@
 /** Request schemas of the admin routes, strict: an unknown field is a 400 naming it. */
+import {
+  canonicalDateOrInstant,
+  fractionDigits,
+  MAX_FRACTION_DIGITS,
+} from '@historical-sync/contracts';
 import { z } from 'zod';
 
 export const OrgParams = z.object({
@@ -30,14 +35,34 @@ export const inFourDigitYears = (date: Date) => {
 };
 export const FOUR_DIGIT_YEARS = { error: 'must be between 0001-01-01 and 9999-12-31 (UTC)' };
 
-/** ISO-8601 instant with an offset, or a plain date (midnight UTC). */
+/**
+ * ISO-8601 instant with an offset, or a plain date (midnight UTC), as canonical UTC text with the
+ * microseconds Postgres keeps (canonicalInstant): never a Date, which keeps milliseconds only.
+ */
 const sinceDate = z
   .union([z.iso.datetime({ offset: true }), z.iso.date()], {
     error: 'must be an ISO-8601 date or date-time, e.g. 2024-01-01T00:00:00Z',
   })
-  .transform((value) => new Date(value.length === 10 ? `${value}T00:00:00Z` : value))
-  .refine((date) => !Number.isNaN(date.getTime()), 'is not a valid date')
-  .refine(inFourDigitYears, FOUR_DIGIT_YEARS);
+  .meta({
+    description:
+      'Only rows created (credits: allocated) at or after this instant. A date-time with Z or an offset, to the microsecond (at most 6 fractional digits), or a plain date (midnight UTC).',
+  })
+  .refine(
+    (value) => fractionDigits(value) <= MAX_FRACTION_DIGITS,
+    `has more than ${MAX_FRACTION_DIGITS} fractional digits: Postgres keeps microseconds`,
+  )
+  .transform((value, context) => {
+    const canonical = canonicalDateOrInstant(value);
+    if (canonical !== null) return canonical;
+    // Date rolls 02-30 into March: a real instant outside the years is the other refusal.
+    const date = new Date(value.length === 10 ? `${value}T00:00:00Z` : value);
+    const outOfYears = !Number.isNaN(date.getTime()) && !inFourDigitYears(date);
+    context.addIssue({
+      code: 'custom',
+      message: outOfYears ? FOUR_DIGIT_YEARS.error : 'is not a valid date',
+    });
+    return z.NEVER;
+  });
 
 export const SyncBody = z
   .strictObject({

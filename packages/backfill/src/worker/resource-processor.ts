@@ -138,7 +138,7 @@ async function publishPartition(
   const scope = {
     tenantId,
     appCode,
-    sinceDate: data.sinceDate ? new Date(data.sinceDate) : null,
+    sinceDate: data.sinceDate,
     range: partitionRange(data.partition, data.partitions),
   };
   const recorded = await readPartition(deps.db, ref);
