@@ -15,6 +15,12 @@ export {
   readCheckpoint,
 } from './publisher';
 export { BackfillQueues, enqueueInBackground, sweepRuns } from './queues';
+export {
+  enforceRunQuotas,
+  lockTenantRuns,
+  precheckEnableQuotas,
+  QuotaExceededError,
+} from './quotas';
 export { countResources, RESOURCE_DEFINITIONS } from './resources';
 export {
   ACTIVE_RUN_STATUSES,
@@ -27,8 +33,11 @@ export {
   type BackfillSettings,
   BackfillSettingsEnv,
   backfillSettingsFrom,
+  type TenantQuotas,
+  TenantQuotasEnv,
+  tenantQuotasFrom,
 } from './settings';
-export { getSyncStatus, type RunView, viewRun } from './status';
+export { getSyncStatus, getTenantRun, type RunView, viewRun } from './status';
 export { requestSync, type SyncRequest, type SyncResult } from './sync';
 export { getApplication, getTenant, tenantNotFound } from './tenants';
 export {

@@ -70,6 +70,31 @@ export function viewRun(run: RunWithResources): RunView {
   };
 }
 
+/**
+ * One run of one tenant. The tenant is compared inside the query, so another tenant's run id and
+ * an unknown id take the same path: one statement that returns no row, nothing read after it.
+ */
+export async function getTenantRun(
+  db: Db,
+  tenantId: string,
+  runId: string,
+): Promise<RunWithResources | undefined> {
+  const run = await db
+    .selectFrom('backfill_runs')
+    .selectAll()
+    .where('id', '=', runId)
+    .where('tenant_id', '=', tenantId)
+    .executeTakeFirst();
+  if (!run) return undefined;
+  const resources = await db
+    .selectFrom('backfill_run_resources')
+    .selectAll()
+    .where('run_id', '=', run.id)
+    .orderBy('resource')
+    .execute();
+  return { ...run, resources };
+}
+
 export async function getSyncStatus(db: Db, tenantId: string, appCode: string) {
   await getTenant(db, tenantId);
   const application = await getApplication(db, appCode, 'appCode');

@@ -17,21 +17,54 @@ declare module 'fastify' {
 
 export const BASIC_USER = 'admin';
 
-/** The key a request presents, from a Bearer or Basic `admin:<key>` header ('' when none). */
-export function presentedKey(request: FastifyRequest): string {
+/** The credentials a request presents: the key, and whether a browser's Basic header carried it. */
+export function presentedCredentials(request: FastifyRequest): {
+  key: string;
+  scheme: 'bearer' | 'basic' | null;
+} {
   const parts = (request.headers.authorization ?? '').split(' ');
-  if (parts.length !== 2) return ''; // exactly `<scheme> <credentials>`
+  if (parts.length !== 2) return { key: '', scheme: null }; // exactly `<scheme> <credentials>`
   const [scheme = '', value = ''] = parts;
   // Auth schemes are case-insensitive (RFC 9110).
-  if (scheme.toLowerCase() === 'bearer') return value;
-  if (scheme.toLowerCase() !== 'basic') return '';
+  if (scheme.toLowerCase() === 'bearer') return { key: value, scheme: 'bearer' };
+  if (scheme.toLowerCase() !== 'basic') return { key: '', scheme: null };
   const [user, ...password] = Buffer.from(value, 'base64').toString('utf8').split(':');
-  return user === BASIC_USER ? password.join(':') : '';
+  return { key: user === BASIC_USER ? password.join(':') : '', scheme: 'basic' };
+}
+
+/** The key a request presents, from a Bearer or Basic `admin:<key>` header ('' when none). */
+export function presentedKey(request: FastifyRequest): string {
+  return presentedCredentials(request).key;
+}
+
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+/**
+ * Whether the browser says this request comes from another site. `Sec-Fetch-Site` is set by the
+ * browser itself (a page cannot forge it); `same-site` is a sibling origin (another subdomain or
+ * port), so only `same-origin` and `none` (typed in the address bar) pass. Browsers that send no
+ * `Sec-Fetch-Site` send `Origin` on cross-origin POSTs: it must be the API's own.
+ */
+export function isCrossSite(request: FastifyRequest): boolean {
+  const site = request.headers['sec-fetch-site'];
+  if (site !== undefined && site !== 'same-origin' && site !== 'none') return true;
+  const origin = request.headers.origin;
+  if (origin === undefined) return false;
+  return origin !== `${request.protocol}://${request.host}`;
 }
 
 /**
  * Requires a valid key on every route of `scope`. `challenge` is what a 401 asks for: Basic
  * makes a browser show its login prompt.
+ *
+ * A browser sends Basic credentials it has cached with any request to the API, whichever site
+ * made it; so a state-changing request authorized by Basic must come from the API's own pages
+ * (403 otherwise, before the key is even looked up). Bearer headers are never sent by a browser
+ * on its own, so they need no such check.
+ *
+ * Failed authentications are counted per client address; past the limit, a presented key is
+ * looked up only when it is a known key's digest (no database query for a guess), so a valid key
+ * still works from an address others flood with guesses.
  */
 export function authenticate(
   scope: FastifyInstance,
@@ -40,15 +73,29 @@ export function authenticate(
   challenge: 'Bearer' | 'Basic' = 'Bearer',
 ): void {
   scope.addHook('onRequest', async (request, reply) => {
-    if (failures.tooMany(request.ip)) {
-      return reply
-        .status(429)
-        .header('retry-after', String(failures.retryAfterSeconds()))
-        .send({ error: 'too_many_requests', message: 'too many failed authentications' });
+    const credentials = presentedCredentials(request);
+    if (
+      credentials.scheme === 'basic' &&
+      !SAFE_METHODS.has(request.method) &&
+      isCrossSite(request)
+    ) {
+      return reply.status(403).send({
+        error: 'forbidden',
+        message: 'cross-site request refused: Basic credentials act only from the API\'s own origin',
+      });
     }
-    const principal = await keys.authenticate(presentedKey(request));
+    const overLimit = failures.tooMany(request.ip);
+    const principal = overLimit
+      ? await keys.authenticateKnown(credentials.key)
+      : await keys.authenticate(credentials.key);
     if (!principal) {
       failures.record(request.ip);
+      if (overLimit) {
+        return reply
+          .status(429)
+          .header('retry-after', String(failures.retryAfterSeconds()))
+          .send({ error: 'too_many_requests', message: 'too many failed authentications' });
+      }
       return reply
         .status(401)
         .header(
@@ -91,9 +138,13 @@ export function limitToOwnTenant(scope: FastifyInstance): void {
   });
 }
 
+/** Addresses counted at once; past it the count starts over (a flood of spoofed addresses). */
+const MAX_TRACKED_ADDRESSES = 100_000;
+
 /**
- * Failed authentications per client address, counted per minute in this process: a client
- * guessing keys is refused (429) before its guesses cost a database lookup each.
+ * Failed authentications per client address, counted per minute in this process: past the limit
+ * an address's guesses are answered 429 without a database lookup. Only failures count, and
+ * only against the address that made them.
  */
 export class FailedAttempts {
   private counts = new Map<string, number>();
@@ -115,6 +166,7 @@ export class FailedAttempts {
 
   record(ip: string): void {
     this.roll();
+    if (this.counts.size >= MAX_TRACKED_ADDRESSES && !this.counts.has(ip)) this.counts = new Map();
     this.counts.set(ip, (this.counts.get(ip) ?? 0) + 1);
   }
 

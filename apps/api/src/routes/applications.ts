@@ -7,11 +7,13 @@ import {
   type BackfillSettings,
   controlRun,
   enqueueInBackground,
-  getRun,
   getSyncStatus,
   getTenant,
+  getTenantRun,
   NotFoundError,
+  precheckEnableQuotas,
   requestSync,
+  type TenantQuotas,
   toggleApplication,
   viewRun,
 } from '@historical-sync/backfill';
@@ -19,23 +21,29 @@ import type { Resource } from '@historical-sync/contracts';
 import type { Db } from '@historical-sync/db';
 import type { FastifyInstance } from 'fastify';
 import { parseRequest } from '../http/parse';
+import { checkTenantChoices, runQuotasFor } from '../http/tenant-limits';
 import { AppCodeParams, RunParams, SyncBody, ToggleBody, ToggleParams } from './schemas';
 
 export interface ApplicationRoutesDeps {
   db: Db;
   queues: BackfillQueues;
   settings: BackfillSettings;
+  tenantQuotas: TenantQuotas;
 }
 
 const runUrl = (tenantId: string, runId: string) =>
   `/admin/organizations/${tenantId}/sync-runs/${runId}`;
 
 export function applicationRoutes(app: FastifyInstance, deps: ApplicationRoutesDeps): void {
-  const { db, queues, settings } = deps;
+  const { db, queues, settings, tenantQuotas } = deps;
 
   app.post('/admin/organizations/:orgId/applications/:appId/toggle', async (request) => {
     const params = parseRequest(ToggleParams, request.params, 'params');
     const body = parseRequest(ToggleBody, request.body, 'body');
+    const quotas = runQuotasFor(request.principal, tenantQuotas);
+    if (quotas && body.isEnabled && !body.skipHistoricalSync) {
+      await precheckEnableQuotas(db, { tenantId: params.orgId, application: params.appId }, quotas);
+    }
     const result = await toggleApplication(db, {
       tenantId: params.orgId,
       application: params.appId,
@@ -69,6 +77,7 @@ export function applicationRoutes(app: FastifyInstance, deps: ApplicationRoutesD
     async (request, reply) => {
       const params = parseRequest(AppCodeParams, request.params, 'params');
       const body = parseRequest(SyncBody, request.body, 'body');
+      checkTenantChoices(request.principal, body, tenantQuotas);
       const resources: Resource[] = [
         ...(body.syncCredits ? (['credits'] as const) : []),
         ...(body.syncOrganizations ? (['organizations'] as const) : []),
@@ -83,6 +92,7 @@ export function applicationRoutes(app: FastifyInstance, deps: ApplicationRoutesD
         pageSize: body.pageSize ?? settings.pageSize,
         maxEventsPerSecond: body.maxEventsPerSecond ?? settings.maxEventsPerSecond,
         partitions: body.partitions ?? settings.partitions,
+        quotas: runQuotasFor(request.principal, tenantQuotas),
       });
       if (result.dryRun) {
         const counts = result.counts;
@@ -117,7 +127,7 @@ export function applicationRoutes(app: FastifyInstance, deps: ApplicationRoutesD
       await getTenant(db, params.orgId);
       await controlRun(db, params.orgId, params.runId, action);
       request.log.info({ tenantId: params.orgId, runId: params.runId, action }, `run ${action}`);
-      const run = await getRun(db, params.runId);
+      const run = await getTenantRun(db, params.orgId, params.runId);
       if (!run) throw new NotFoundError(`run ${params.runId} not found`, 'runId');
       return { tenantId: run.tenant_id, appCode: run.app_code, ...viewRun(run) };
     });
@@ -126,9 +136,9 @@ export function applicationRoutes(app: FastifyInstance, deps: ApplicationRoutesD
   app.get('/admin/organizations/:orgId/sync-runs/:runId', async (request) => {
     const params = parseRequest(RunParams, request.params, 'params');
     await getTenant(db, params.orgId);
-    const run = await getRun(db, params.runId);
-    // Another tenant's run is as unknown as a missing one.
-    if (!run || run.tenant_id !== params.orgId.toLowerCase()) {
+    // Another tenant's run is as unknown as a missing one: the query itself compares the tenant.
+    const run = await getTenantRun(db, params.orgId, params.runId);
+    if (!run) {
       throw new NotFoundError(`run ${params.runId} not found`, 'runId');
     }
     return { tenantId: run.tenant_id, appCode: run.app_code, ...viewRun(run) };
