@@ -7,8 +7,8 @@ import type { Db } from '@historical-sync/db';
 import { SyncError } from '@historical-sync/domain';
 import { sql } from 'kysely';
 import { ACTIVE_RUN_STATUSES, findActiveRun } from './runs';
-import { isUuid } from './tenants';
 import type { TenantQuotas } from './settings';
+import { isUuid } from './tenants';
 
 const HOUR_MS = 3_600_000;
 
@@ -57,7 +57,9 @@ export async function enforceRunQuotas(
       sql<string>`count(*) FILTER (WHERE created_at > clock_timestamp() - interval '1 hour')`.as(
         'lastHour',
       ),
-      sql<number | null>`extract(epoch FROM min(created_at) FILTER (WHERE created_at > clock_timestamp() - interval '1 hour') + interval '1 hour' - clock_timestamp())`.as(
+      sql<
+        number | null
+      >`extract(epoch FROM min(created_at) FILTER (WHERE created_at > clock_timestamp() - interval '1 hour') + interval '1 hour' - clock_timestamp())`.as(
         'windowFreesInSeconds',
       ),
     ])
@@ -72,7 +74,10 @@ export async function enforceRunQuotas(
   }
   const lastHour = Number(counts.lastHour);
   if (quotas.maxRunsPerHour > 0 && lastHour >= quotas.maxRunsPerHour) {
-    const retryAfter = Math.max(1, Math.ceil(Number(counts.windowFreesInSeconds ?? HOUR_MS / 1000)));
+    const retryAfter = Math.max(
+      1,
+      Math.ceil(Number(counts.windowFreesInSeconds ?? HOUR_MS / 1000)),
+    );
     throw new QuotaExceededError(
       429,
       `tenant quota reached: ${lastHour} runs started in the last hour, at most ${quotas.maxRunsPerHour} (TENANT_MAX_RUNS_PER_HOUR); try again in ${retryAfter} s`,
@@ -107,10 +112,6 @@ export async function precheckEnableQuotas(
   await db
     .transaction()
     .execute((trx) =>
-      enforceRunQuotas(
-        trx,
-        { tenantId: request.tenantId, applicationId: application.id },
-        quotas,
-      ),
+      enforceRunQuotas(trx, { tenantId: request.tenantId, applicationId: application.id }, quotas),
     );
 }

@@ -10,7 +10,11 @@ import { BadRequestError } from './parse';
 
 const LIMITS = [
   { field: 'pageSize', quota: 'maxPageSize', setting: 'TENANT_MAX_PAGE_SIZE' },
-  { field: 'maxEventsPerSecond', quota: 'maxEventsPerSecond', setting: 'TENANT_MAX_EVENTS_PER_SECOND' },
+  {
+    field: 'maxEventsPerSecond',
+    quota: 'maxEventsPerSecond',
+    setting: 'TENANT_MAX_EVENTS_PER_SECOND',
+  },
   { field: 'partitions', quota: 'maxPartitions', setting: 'TENANT_MAX_PARTITIONS' },
 ] as const;
 

@@ -50,7 +50,16 @@ export function isCrossSite(request: FastifyRequest): boolean {
   if (site !== undefined && site !== 'same-origin' && site !== 'none') return true;
   const origin = request.headers.origin;
   if (origin === undefined) return false;
-  return origin !== `${request.protocol}://${request.host}`;
+  return origin !== ownOrigin(request);
+}
+
+/** `scheme://host[:port]` as a browser writes it in `Origin` (no default port). */
+function ownOrigin(request: FastifyRequest): string | null {
+  try {
+    return new URL(`${request.protocol}://${request.host}`).origin;
+  } catch {
+    return null; // a Host header no URL can hold matches no Origin
+  }
 }
 
 /**
@@ -81,15 +90,16 @@ export function authenticate(
     ) {
       return reply.status(403).send({
         error: 'forbidden',
-        message: 'cross-site request refused: Basic credentials act only from the API\'s own origin',
+        message: "cross-site request refused: Basic credentials act only from the API's own origin",
       });
     }
-    const overLimit = failures.tooMany(request.ip);
+    // Counted as a failure until it succeeds, so concurrent guesses cannot all pass the check.
+    const overLimit = !failures.begin(request.ip);
     const principal = overLimit
       ? await keys.authenticateKnown(credentials.key)
       : await keys.authenticate(credentials.key);
+    if (principal && !overLimit) failures.succeeded(request.ip);
     if (!principal) {
-      failures.record(request.ip);
       if (overLimit) {
         return reply
           .status(429)
@@ -159,15 +169,26 @@ export class FailedAttempts {
     }
   }
 
-  tooMany(ip: string): boolean {
+  /**
+   * Before a lookup: false when `ip` is at the limit (its key must then be a known one); otherwise
+   * the attempt counts as a failure until `succeeded`.
+   */
+  begin(ip: string): boolean {
     this.roll();
-    return this.perMinute > 0 && (this.counts.get(ip) ?? 0) >= this.perMinute;
+    if (this.perMinute === 0) return true;
+    const count = this.counts.get(ip) ?? 0;
+    if (count >= this.perMinute) return false;
+    if (this.counts.size >= MAX_TRACKED_ADDRESSES && count === 0) this.counts = new Map();
+    this.counts.set(ip, count + 1);
+    return true;
   }
 
-  record(ip: string): void {
-    this.roll();
-    if (this.counts.size >= MAX_TRACKED_ADDRESSES && !this.counts.has(ip)) this.counts = new Map();
-    this.counts.set(ip, (this.counts.get(ip) ?? 0) + 1);
+  /** The attempt `begin` counted authenticated: it is not a failure. */
+  succeeded(ip: string): void {
+    const count = this.counts.get(ip);
+    if (count === undefined || this.perMinute === 0) return;
+    if (count <= 1) this.counts.delete(ip);
+    else this.counts.set(ip, count - 1);
   }
 
   retryAfterSeconds(): number {

@@ -28,12 +28,7 @@ export async function registerBullBoard(
   const serverAdapter = new FastifyAdapter();
   serverAdapter.setBasePath(BOARD_PATH);
   createBullBoard({
-    queues: queues
-      .all()
-      .map(
-        (queue) =>
-          new BullMQAdapter(queue, { allowRetries: true }),
-      ),
+    queues: queues.all().map((queue) => new BullMQAdapter(queue, { allowRetries: true })),
     serverAdapter,
     options: { uiConfig: { boardTitle: 'historical-sync' } },
   });
