@@ -3,6 +3,7 @@
  * (pageSize, maxEventsPerSecond, partitions), against the real API, Postgres and Redis.
  */
 import { seedTenant } from '@historical-sync/db';
+import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ApiTestContext, auth, createApiTestContext, createTenantKey } from './helpers';
 
@@ -208,6 +209,41 @@ describe('what a tenant key may choose and start', () => {
       expect(response.json().message).toContain(setting);
     }
     expect((await countRows(t, tenantId)).runs).toBe(0);
+  });
+
+  it('holds for any values within the hard limits: the first value past its tenant limit is named, and nothing is created (property)', async () => {
+    const limits = { pageSize: 500, maxEventsPerSecond: 1000, partitions: 4 } as const;
+    const fields = ['pageSize', 'maxEventsPerSecond', 'partitions'] as const;
+    const value = (hard: number, limit: number) =>
+      fc.option(fc.oneof(fc.integer({ min: 1, max: hard }), fc.constantFrom(limit, limit + 1)), {
+        nil: undefined,
+      });
+    const before = await countRows(t, tenantId);
+    await fc.assert(
+      fc.asyncProperty(
+        fc.record({
+          pageSize: value(10_000, limits.pageSize),
+          maxEventsPerSecond: value(10_000_000, limits.maxEventsPerSecond),
+          partitions: value(256, limits.partitions),
+        }),
+        async (choice) => {
+          const body = Object.fromEntries(
+            Object.entries(choice).filter(([, v]) => v !== undefined),
+          );
+          const response = await sync(t, tenantId, bearer(key), { ...body, dryRun: true });
+          const over = fields.find((field) => (choice[field] ?? 0) > limits[field]);
+          if (over) {
+            expect(response.statusCode).toBe(400);
+            expect(response.json().field).toBe(over);
+          } else {
+            expect(response.statusCode).toBe(200);
+            expect(response.json().dryRun).toBe(true);
+          }
+        },
+      ),
+      { numRuns: 60 },
+    );
+    expect(await countRows(t, tenantId)).toEqual(before);
   });
 
   it('lets an admin key go past them, up to the hard limits, and not count against the tenant', async () => {
