@@ -35,7 +35,7 @@ async function tenantWithKey(t: ApiTestContext, tenantName: string) {
 const sync = (
   t: ApiTestContext,
   tenantId: string,
-  headers: object,
+  headers: Record<string, string>,
   body: object = {},
   app = 'crm',
 ) =>
