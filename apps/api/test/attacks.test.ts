@@ -7,6 +7,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { seedTenant } from '@historical-sync/db';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FailedAttempts } from '../src/plugins/auth';
 import {
   ADMIN_KEY,
   type ApiTestContext,
@@ -119,6 +120,23 @@ describe('a failed-login flood from one address', () => {
       remoteAddress: attacker,
     });
     expect(response.statusCode).toBe(200);
+  });
+});
+
+describe('the failure count under very many addresses', () => {
+  it('past 100,000 addresses counts new ones together, so memory stays bounded and guesses stay limited', () => {
+    const failures = new FailedAttempts(3);
+    for (let i = 0; i < 100_000; i++)
+      expect(failures.begin(`10.${i >> 16}.${(i >> 8) & 255}.${i & 255}`)).toBe(true);
+    // New addresses now share one count: three more failures from three of them, then refused.
+    expect([1, 2, 3, 4].map((i) => failures.begin(`192.0.2.${i}`))).toEqual([
+      true,
+      true,
+      true,
+      false,
+    ]);
+    // An address counted before keeps its own count.
+    expect(failures.begin('10.0.0.1')).toBe(true);
   });
 });
 

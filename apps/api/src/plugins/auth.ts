@@ -148,8 +148,12 @@ export function limitToOwnTenant(scope: FastifyInstance): void {
   });
 }
 
-/** Addresses counted at once; past it the count starts over (a flood of spoofed addresses). */
+/**
+ * Addresses counted apart at once. Past it (a flood from very many addresses), new addresses
+ * share one count: their guesses are limited together, and their valid keys still pass.
+ */
 const MAX_TRACKED_ADDRESSES = 100_000;
+const OVERFLOW = '*';
 
 /**
  * Failed authentications per client address, counted per minute in this process: past the limit
@@ -176,19 +180,24 @@ export class FailedAttempts {
   begin(ip: string): boolean {
     this.roll();
     if (this.perMinute === 0) return true;
-    const count = this.counts.get(ip) ?? 0;
+    const key = this.keyFor(ip);
+    const count = this.counts.get(key) ?? 0;
     if (count >= this.perMinute) return false;
-    if (this.counts.size >= MAX_TRACKED_ADDRESSES && count === 0) this.counts = new Map();
-    this.counts.set(ip, count + 1);
+    this.counts.set(key, count + 1);
     return true;
+  }
+
+  private keyFor(ip: string): string {
+    return this.counts.has(ip) || this.counts.size < MAX_TRACKED_ADDRESSES ? ip : OVERFLOW;
   }
 
   /** The attempt `begin` counted authenticated: it is not a failure. */
   succeeded(ip: string): void {
-    const count = this.counts.get(ip);
+    const key = this.counts.has(ip) ? ip : OVERFLOW;
+    const count = this.counts.get(key);
     if (count === undefined || this.perMinute === 0) return;
-    if (count <= 1) this.counts.delete(ip);
-    else this.counts.set(ip, count - 1);
+    if (count <= 1) this.counts.delete(key);
+    else this.counts.set(key, count - 1);
   }
 
   retryAfterSeconds(): number {
