@@ -287,6 +287,16 @@ describe('cross-site requests with cached Basic credentials', () => {
       headers: { ...basic(ADMIN_KEY), origin: 'http://localhost', 'sec-fetch-site': 'same-origin' },
     });
     expect(sameOrigin.statusCode).toBeLessThan(300);
+    // Without Sec-Fetch-Site (older browsers), the Origin's host decides, whatever its scheme
+    // (behind a TLS-terminating proxy the browser writes https, the API sees http).
+    for (const origin of ['http://localhost', 'https://localhost']) {
+      const response = await t.app.inject({
+        method: 'PUT',
+        url: `/admin/queues/api/queues/${t.queues.runs.name}/retry/failed`,
+        headers: { ...basic(ADMIN_KEY), origin },
+      });
+      expect(response.statusCode, origin).toBeLessThan(300);
+    }
     // A Bearer header is never added by a browser on its own: no cross-site risk.
     const cancelled = await t.app.inject({
       method: 'POST',

@@ -41,24 +41,28 @@ const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 /**
  * Whether the browser says this request comes from another site. `Sec-Fetch-Site` is set by the
- * browser itself (a page cannot forge it); `same-site` is a sibling origin (another subdomain or
- * port), so only `same-origin` and `none` (typed in the address bar) pass. Browsers that send no
- * `Sec-Fetch-Site` send `Origin` on cross-origin POSTs: it must be the API's own.
+ * browser itself (a page cannot forge it) and decides when present: `same-site` is a sibling
+ * origin (another subdomain or port), so only `same-origin` and `none` (typed in the address bar)
+ * pass. Older browsers send no `Sec-Fetch-Site` but do send `Origin` on cross-origin POSTs: its
+ * host must be the API's own `Host`. The scheme is not compared: behind a TLS-terminating proxy
+ * the API sees http while the browser writes https.
  */
 export function isCrossSite(request: FastifyRequest): boolean {
   const site = request.headers['sec-fetch-site'];
-  if (site !== undefined && site !== 'same-origin' && site !== 'none') return true;
+  if (site !== undefined) return site !== 'same-origin' && site !== 'none';
   const origin = request.headers.origin;
   if (origin === undefined) return false;
-  return origin !== ownOrigin(request);
+  const originHost = hostOf(origin);
+  return originHost === null || originHost !== hostOf(`${request.protocol}://${request.host}`);
 }
 
-/** `scheme://host[:port]` as a browser writes it in `Origin` (no default port). */
-function ownOrigin(request: FastifyRequest): string | null {
+/** `host[:port]` of a URL as a browser writes it (no default port); null when it is none. */
+function hostOf(url: string): string | null {
   try {
-    return new URL(`${request.protocol}://${request.host}`).origin;
+    const parsed = new URL(url);
+    return parsed.host === '' ? null : parsed.host;
   } catch {
-    return null; // a Host header no URL can hold matches no Origin
+    return null; // `null` (an opaque origin) or a Host no URL can hold: never the API's own
   }
 }
 
