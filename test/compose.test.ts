@@ -134,6 +134,13 @@ describe('docker-compose.yml', () => {
     }
   });
 
+  it('takes the API key from the environment, refusing to start without one (no public default)', () => {
+    const env = services.api?.environment as Record<string, string>;
+    expect(env.HOST).toBe('0.0.0.0');
+    expect(env.ADMIN_API_KEY).toMatch(/^\$\{ADMIN_API_KEY:\?[^}]*ADMIN_API_KEY[^}]*\}$/);
+    expect(read('docker-compose.yml')).not.toContain('dev-admin-key');
+  });
+
   it('points the CRM consumer at its own database', () => {
     const env = services['crm-consumer']?.environment as Record<string, string>;
     expect(env.CRM_DATABASE_URL).toMatch(/\/historical_sync_crm$/);

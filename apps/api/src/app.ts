@@ -1,7 +1,14 @@
 /** Builds the Fastify app (never listens: main.ts does), so tests drive it with inject(). */
 import helmet from '@fastify/helmet';
 import rateLimit from '@fastify/rate-limit';
-import type { BackfillQueues, BackfillSettings, RedisClient } from '@historical-sync/backfill';
+import {
+  type BackfillQueues,
+  type BackfillSettings,
+  type RedisClient,
+  type TenantQuotas,
+  TenantQuotasEnv,
+  tenantQuotasFrom,
+} from '@historical-sync/backfill';
 import type { Db } from '@historical-sync/db';
 import { outboxBacklog } from '@historical-sync/domain';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
@@ -30,12 +37,19 @@ export interface AppDeps {
   apiKeyCacheMs: number;
   /** Failed authentications a client address may make per minute before 429; 0 = no limit. */
   failedAuthPerMinute: number;
+  /** Fastify's `trustProxy`: whether `X-Forwarded-For` names the client (off by default). */
+  trustProxy?: boolean | string[];
+  /** Quotas on what tenant keys may start (defaults: the settings' defaults). */
+  tenantQuotas?: TenantQuotas;
+  /** Bull Board allows every action, not only retrying failed jobs. */
+  bullBoardWritable?: boolean;
 }
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: deps.logger as FastifyBaseLogger,
     bodyLimit: deps.bodyLimitBytes,
+    trustProxy: deps.trustProxy ?? false,
     // Errors Fastify raises before routing (an undecodable URL, an over-long parameter) get the
     // API's one error shape too.
     frameworkErrors: (error, _request, reply) => {
@@ -45,6 +59,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         .send({ error: 'bad_request', message: error.message });
     },
   });
+  const tenantQuotas = deps.tenantQuotas ?? tenantQuotasFrom(TenantQuotasEnv.parse({}));
   registerErrorHandling(app);
   app.decorateRequest('principal', null);
   await app.register(helmet, {
@@ -88,7 +103,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(async (tenantScoped) => {
     await guarded(tenantScoped, 'Bearer');
     limitToOwnTenant(tenantScoped);
-    applicationRoutes(tenantScoped, deps);
+    applicationRoutes(tenantScoped, { ...deps, tenantQuotas });
     writeRoutes(tenantScoped, deps);
   });
   await app.register(async (admin) => {
@@ -101,7 +116,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(async (board) => {
     await guarded(board, 'Basic');
     requireAdmin(board);
-    await registerBullBoard(board, deps.queues);
+    await registerBullBoard(board, deps.queues, { writable: deps.bullBoardWritable ?? false });
   });
   return app;
 }

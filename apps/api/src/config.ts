@@ -1,12 +1,38 @@
 /** The API's configuration: one zod schema over the environment, parsed once at start. */
-import { BackfillSettingsEnv } from '@historical-sync/backfill';
+import { BackfillSettingsEnv, TenantQuotasEnv } from '@historical-sync/backfill';
 import { parseEnv } from '@historical-sync/runtime';
 import { z } from 'zod';
 
 /** Documented development default; the start command prints it, production must override it. */
 export const DEV_ADMIN_API_KEY = 'dev-admin-key';
 
+/**
+ * `TRUST_PROXY`: `false` (the peer address is the client), a comma list of the proxies' addresses
+ * or CIDRs (the client is the last `X-Forwarded-For` address not in the list), or `true` (the
+ * first `X-Forwarded-For` address is the client: only behind a proxy that overwrites the header,
+ * since a client can put anything at its start).
+ */
+const PROXY_ENTRY = /^(?:[0-9A-Fa-f:.]+(?:\/\d{1,3})?|loopback|linklocal|uniquelocal)$/;
+const trustProxy = z
+  .string()
+  .trim()
+  .default('false')
+  .refine(
+    (value) =>
+      value === 'true' ||
+      value === 'false' ||
+      value === '' ||
+      value.split(',').every((entry) => PROXY_ENTRY.test(entry.trim())),
+    'must be true, false, or a comma list of proxy addresses or CIDRs',
+  )
+  .transform((value): boolean | string[] => {
+    if (value === '' || value === 'false') return false;
+    if (value === 'true') return true;
+    return value.split(',').map((entry) => entry.trim());
+  });
+
 export const ApiEnv = BackfillSettingsEnv.extend({
+  ...TenantQuotasEnv.shape,
   /** The wrapper platform's Postgres. */
   DATABASE_URL: z.string().min(1),
   /** Redis for queues and streams. */
@@ -21,6 +47,16 @@ export const ApiEnv = BackfillSettingsEnv.extend({
   RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(0).default(6_000),
   /** Failed authentications a client address may make per minute (429 beyond; 0 = no limit). */
   FAILED_AUTH_PER_MINUTE: z.coerce.number().int().min(0).default(100),
+  /** Whether, and which, proxies in front of the API name the client (`X-Forwarded-For`). */
+  TRUST_PROXY: trustProxy,
+  /**
+   * Bull Board is read-only except retrying a failed job; `true` opens every action (add, clean,
+   * remove, pause, ...).
+   */
+  BULL_BOARD_WRITABLE: z
+    .enum(['true', 'false'], { error: 'must be true or false' })
+    .default('false')
+    .transform((value) => value === 'true'),
   /** How long a key lookup is cached; a revoke made through another API process applies within it. */
   API_KEY_CACHE_MS: z.coerce.number().int().min(0).default(5_000),
   /** Largest request body accepted; larger ones get 413. */
@@ -32,6 +68,24 @@ export const ApiEnv = BackfillSettingsEnv.extend({
 });
 export type ApiConfig = z.infer<typeof ApiEnv>;
 
+/** Addresses only this machine can reach. */
+export function isLoopbackHost(host: string): boolean {
+  const bare = host.replace(/^\[|\]$/g, '').toLowerCase();
+  return (
+    bare === 'localhost' ||
+    bare === '::1' ||
+    /^127(\.\d{1,3}){3}$/.test(bare) ||
+    /^::ffff:127(\.\d{1,3}){3}$/.test(bare)
+  );
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): ApiConfig {
-  return parseEnv(ApiEnv, env);
+  const config = parseEnv(ApiEnv, env);
+  // The development key is public (it is in the README): only a loopback listener may accept it.
+  if (config.ADMIN_API_KEY === DEV_ADMIN_API_KEY && !isLoopbackHost(config.HOST)) {
+    throw new Error(
+      `invalid configuration: ADMIN_API_KEY: the development key (${DEV_ADMIN_API_KEY}, used when ADMIN_API_KEY is unset) is accepted only on a loopback HOST, not on ${config.HOST}; set ADMIN_API_KEY to a secret of your own`,
+    );
+  }
+  return config;
 }

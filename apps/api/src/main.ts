@@ -1,5 +1,5 @@
 /** The API process: config, connections, listen, graceful stop. */
-import { BackfillQueues, backfillSettingsFrom } from '@historical-sync/backfill';
+import { BackfillQueues, backfillSettingsFrom, tenantQuotasFrom } from '@historical-sync/backfill';
 import { createDb } from '@historical-sync/db';
 import { createLogger, createRedis, onStopSignal } from '@historical-sync/runtime';
 import { buildApp } from './app';
@@ -25,6 +25,9 @@ const app = await buildApp({
   rateLimitPerMinute: config.RATE_LIMIT_PER_MINUTE,
   apiKeyCacheMs: config.API_KEY_CACHE_MS,
   failedAuthPerMinute: config.FAILED_AUTH_PER_MINUTE,
+  trustProxy: config.TRUST_PROXY,
+  tenantQuotas: tenantQuotasFrom(config),
+  bullBoardWritable: config.BULL_BOARD_WRITABLE,
 });
 
 onStopSignal(logger, async () => {
@@ -36,7 +39,8 @@ onStopSignal(logger, async () => {
 
 const address = await app.listen({ port: config.PORT, host: config.HOST });
 if (config.ADMIN_API_KEY === DEV_ADMIN_API_KEY) {
-  logger.warn('ADMIN_API_KEY is the development default; set your own outside development');
+  // loadConfig refused it on any other address.
+  logger.warn('ADMIN_API_KEY is the development default, accepted on loopback only');
 }
 logger.info(
   {

@@ -229,7 +229,8 @@ export function openApiDocument(): Record<string, unknown> {
                 content: { 'application/json': { schema: ERROR } },
               },
               429: {
-                description: "over the key's rate limit; see retry-after",
+                description:
+                  "over the key's rate limit, the address's failed-authentication limit, or a tenant key's runs-per-hour quota (TENANT_MAX_RUNS_PER_HOUR); see retry-after",
                 content: { 'application/json': { schema: ERROR } },
               },
             }),
@@ -250,7 +251,10 @@ export function openApiDocument(): Record<string, unknown> {
             "unknown tenant, application or row (another tenant's, for a tenant-scoped key)",
           content: { 'application/json': { schema: ERROR } },
         },
-        409: { description: 'conflict', content: { 'application/json': { schema: ERROR } } },
+        409: {
+          description: "conflict, or a tenant key's active-runs quota (TENANT_MAX_ACTIVE_RUNS)",
+          content: { 'application/json': { schema: ERROR } },
+        },
       },
     };
   }

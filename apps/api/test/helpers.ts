@@ -1,11 +1,25 @@
-import type { BackfillSettings } from '@historical-sync/backfill';
+import {
+  type BackfillSettings,
+  type TenantQuotas,
+  TenantQuotasEnv,
+  tenantQuotasFrom,
+} from '@historical-sync/backfill';
 import {
   type BackfillTestContext,
   createBackfillTestContext,
 } from '@historical-sync/backfill/testing';
 import { HISTORICAL_EVENT_TYPE, streamName } from '@historical-sync/contracts';
-import { seedTenant } from '@historical-sync/db';
+import { type Db, seedTenant } from '@historical-sync/db';
 import type { FastifyInstance } from 'fastify';
+import type {
+  KyselyPlugin,
+  PluginTransformQueryArgs,
+  PluginTransformResultArgs,
+  QueryId,
+  QueryResult,
+  RootOperationNode,
+  UnknownRow,
+} from 'kysely';
 import { expect } from 'vitest';
 import { buildApp } from '../src/app';
 
@@ -14,6 +28,8 @@ export const auth = { authorization: `Bearer ${ADMIN_KEY}` };
 
 export interface ApiTestContext extends BackfillTestContext {
   app: FastifyInstance;
+  /** With `recordQueries`: the statements the app sent, in order (clear it between requests). */
+  queries: RecordedQuery[];
   /** The streams the backfill publishes each resource to, prefixed for this test file. */
   streams(appCode: string): { credits: string; organizations: string; memberships: string };
 }
@@ -25,6 +41,42 @@ export interface ApiTestOptions {
   rateLimitPerMinute?: number;
   apiKeyCacheMs?: number;
   failedAuthPerMinute?: number;
+  trustProxy?: boolean | string[];
+  /** Tenant quotas other than the settings' defaults. */
+  tenantQuotas?: Partial<TenantQuotas>;
+  bullBoardWritable?: boolean;
+  /** Record every statement the app sends to Postgres in `queries`. */
+  recordQueries?: boolean;
+}
+
+/** One statement the app sent to Postgres, and how many rows came back. */
+export interface RecordedQuery {
+  sql: string;
+  rows: number;
+}
+
+/** Records each statement's SQL text and the number of rows it returned. */
+class QueryRecorder implements KyselyPlugin {
+  readonly queries: RecordedQuery[] = [];
+  private readonly pending = new WeakMap<QueryId, string>();
+
+  constructor(private readonly compile: (node: RootOperationNode, id: QueryId) => string) {}
+
+  transformQuery(args: PluginTransformQueryArgs): RootOperationNode {
+    this.pending.set(args.queryId, this.compile(args.node, args.queryId));
+    return args.node;
+  }
+
+  async transformResult(args: PluginTransformResultArgs): Promise<QueryResult<UnknownRow>> {
+    this.queries.push({ sql: this.pending.get(args.queryId) ?? '', rows: args.result.rows.length });
+    return args.result;
+  }
+}
+
+function recording(db: Db): { db: Db; queries: RecordedQuery[] } {
+  const executor = db.getExecutor();
+  const recorder = new QueryRecorder((node, id) => executor.compileQuery(node, id).sql);
+  return { db: db.withPlugin(recorder), queries: recorder.queries };
 }
 
 export async function createApiTestContext(
@@ -32,8 +84,9 @@ export async function createApiTestContext(
   options: ApiTestOptions = {},
 ): Promise<ApiTestContext> {
   const context = await createBackfillTestContext(label, options.settings);
+  const traced = options.recordQueries ? recording(context.db) : { db: context.db, queries: [] };
   const app = await buildApp({
-    db: context.db,
+    db: traced.db,
     redis: context.redis,
     queues: context.queues,
     settings: context.settings,
@@ -43,10 +96,14 @@ export async function createApiTestContext(
     rateLimitPerMinute: options.rateLimitPerMinute ?? 0,
     apiKeyCacheMs: options.apiKeyCacheMs ?? 0,
     failedAuthPerMinute: options.failedAuthPerMinute ?? 0,
+    trustProxy: options.trustProxy ?? false,
+    tenantQuotas: { ...tenantQuotasFrom(TenantQuotasEnv.parse({})), ...options.tenantQuotas },
+    bullBoardWritable: options.bullBoardWritable ?? false,
   });
   return {
     ...context,
     app,
+    queries: traced.queries,
     streams: (appCode) => {
       const name = (resource: keyof typeof HISTORICAL_EVENT_TYPE) =>
         streamName(HISTORICAL_EVENT_TYPE[resource], appCode, context.settings.streamPrefix);
@@ -95,4 +152,16 @@ export async function startMembershipsSync(
   });
   expect(response.statusCode, response.body).toBe(202);
   return { tenantId, runId: response.json().runId as string };
+}
+
+/** A key scoped to `tenantId`, created through the API (its secret is in this answer only). */
+export async function createTenantKey(t: ApiTestContext, tenantId: string): Promise<string> {
+  const response = await t.app.inject({
+    method: 'POST',
+    url: '/admin/api-keys',
+    headers: auth,
+    payload: { name: `tenant ${tenantId}`, tenantId },
+  });
+  expect(response.statusCode, response.body).toBe(201);
+  return response.json().key as string;
 }

@@ -6,8 +6,10 @@ import { RESOURCES } from '@historical-sync/contracts';
 import type { Application, Db } from '@historical-sync/db';
 import { sql } from 'kysely';
 import { setControlledStatus } from './controls';
+import { enforceRunQuotas } from './quotas';
 import type { BarrierDeps } from './run-barrier';
 import { createRun, findActiveRun, getRun, type RunWithResources } from './runs';
+import type { TenantQuotas } from './settings';
 import { applicationNotFound, getTenant, isUuid, tenantNotFound } from './tenants';
 
 export interface ToggleRequest {
@@ -21,6 +23,8 @@ export interface ToggleRequest {
   maxEventsPerSecond?: number | null;
   /** Id-range partitions per resource (default 1). */
   partitions?: number;
+  /** The tenant's run quotas, when the caller is bound by them (a tenant key); absent = none. */
+  quotas?: Pick<TenantQuotas, 'maxActiveRuns' | 'maxRunsPerHour'>;
 }
 
 export interface ToggleResult {
@@ -120,6 +124,14 @@ export async function toggleApplication(
     let runCreated = false;
     let cancelledRunId: string | null = null;
     if (changed && request.isEnabled && !request.skipHistoricalSync) {
+      // Past a quota the enable is refused whole: nothing commits.
+      if (request.quotas) {
+        await enforceRunQuotas(
+          trx,
+          { tenantId: request.tenantId, applicationId: application.id },
+          request.quotas,
+        );
+      }
       const created = await createRun(trx, {
         tenantId: request.tenantId,
         applicationId: application.id,

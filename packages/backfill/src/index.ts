@@ -15,6 +15,11 @@ export {
   readCheckpoint,
 } from './publisher';
 export { BackfillQueues, discardInBackground, enqueueInBackground, sweepRuns } from './queues';
+export {
+  enforceRunQuotas,
+  lockTenantRuns,
+  QuotaExceededError,
+} from './quotas';
 export { countResources, RESOURCE_DEFINITIONS } from './resources';
 export { type BarrierDeps, raiseRunBarrier } from './run-barrier';
 export {
@@ -22,12 +27,16 @@ export {
   createRun,
   getLatestRun,
   getRun,
+  getTenantRun,
   type RunWithResources,
 } from './runs';
 export {
   type BackfillSettings,
   BackfillSettingsEnv,
   backfillSettingsFrom,
+  type TenantQuotas,
+  TenantQuotasEnv,
+  tenantQuotasFrom,
 } from './settings';
 export { getSyncStatus, type RunView, viewRun } from './status';
 export { requestSync, type SyncRequest, type SyncResult } from './sync';

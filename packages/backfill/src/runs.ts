@@ -161,6 +161,22 @@ export async function getRun(db: Db, runId: string): Promise<RunWithResources | 
   return withResources(db, run);
 }
 
+/**
+ * One run of one tenant. The tenant is compared inside the query, so another tenant's run id and
+ * an unknown id take the same path: one statement that returns no row, nothing read after it.
+ */
+export async function getTenantRun(
+  db: Db,
+  tenantId: string,
+  runId: string,
+): Promise<RunWithResources | undefined> {
+  const run = await selectRuns(db)
+    .where('id', '=', runId)
+    .where('tenant_id', '=', tenantId)
+    .executeTakeFirst();
+  return withResources(db, run);
+}
+
 export async function getLatestRun(
   db: Db,
   tenantId: string,

@@ -52,3 +52,41 @@ export function backfillSettingsFrom(env: z.infer<typeof BackfillSettingsEnv>): 
     timeSliceMs: env.BACKFILL_TIME_SLICE_MS,
   };
 }
+
+/**
+ * Quotas on what a tenant key may start. The run counts are per tenant, across its applications,
+ * and count every run of the tenant whoever started it; the per-run values bound what a tenant key
+ * may ask for (admin keys go up to the hard validation limits). 0 turns a count quota off.
+ */
+export const TenantQuotasEnv = z.object({
+  /** Active (queued, running, paused) runs a tenant may have at once. */
+  TENANT_MAX_ACTIVE_RUNS: z.coerce.number().int().min(0).default(3),
+  /** Runs a tenant key may start per tenant in any hour (a sliding window). */
+  TENANT_MAX_RUNS_PER_HOUR: z.coerce.number().int().min(0).default(20),
+  /** Largest `pageSize` a tenant key may choose. */
+  TENANT_MAX_PAGE_SIZE: z.coerce.number().int().min(1).max(10_000).default(5_000),
+  /** Largest `maxEventsPerSecond` a tenant key may choose. */
+  TENANT_MAX_EVENTS_PER_SECOND: z.coerce.number().int().min(1).max(10_000_000).default(100_000),
+  /** Largest `partitions` a tenant key may choose. */
+  TENANT_MAX_PARTITIONS: z.coerce.number().int().min(1).max(256).default(16),
+});
+
+export interface TenantQuotas {
+  /** 0 = no limit. */
+  maxActiveRuns: number;
+  /** 0 = no limit. */
+  maxRunsPerHour: number;
+  maxPageSize: number;
+  maxEventsPerSecond: number;
+  maxPartitions: number;
+}
+
+export function tenantQuotasFrom(env: z.infer<typeof TenantQuotasEnv>): TenantQuotas {
+  return {
+    maxActiveRuns: env.TENANT_MAX_ACTIVE_RUNS,
+    maxRunsPerHour: env.TENANT_MAX_RUNS_PER_HOUR,
+    maxPageSize: env.TENANT_MAX_PAGE_SIZE,
+    maxEventsPerSecond: env.TENANT_MAX_EVENTS_PER_SECOND,
+    maxPartitions: env.TENANT_MAX_PARTITIONS,
+  };
+}

@@ -2,8 +2,10 @@
 import type { Resource } from '@historical-sync/contracts';
 import type { Application, Db } from '@historical-sync/db';
 import { ConflictError } from '@historical-sync/domain';
+import { enforceRunQuotas } from './quotas';
 import { countResources } from './resources';
 import { createRun, getRun, type RunWithResources } from './runs';
+import type { TenantQuotas } from './settings';
 import { getApplication, getTenant } from './tenants';
 
 export interface SyncRequest {
@@ -19,6 +21,8 @@ export interface SyncRequest {
   maxEventsPerSecond?: number | null;
   /** Id-range partitions per resource (default 1). */
   partitions?: number;
+  /** The tenant's run quotas, when the caller is bound by them (a tenant key); absent = none. */
+  quotas?: Pick<TenantQuotas, 'maxActiveRuns' | 'maxRunsPerHour'>;
 }
 
 export type SyncResult =
@@ -48,6 +52,13 @@ export async function requestSync(db: Db, request: SyncRequest): Promise<SyncRes
   }
 
   const { run, created } = await db.transaction().execute(async (trx) => {
+    if (request.quotas) {
+      await enforceRunQuotas(
+        trx,
+        { tenantId: request.tenantId, applicationId: application.id },
+        request.quotas,
+      );
+    }
     const result = await createRun(trx, {
       tenantId: request.tenantId,
       applicationId: application.id,

@@ -60,6 +60,12 @@ export class ApiKeyStore {
   private readonly cache = new Map<string, { principal: Principal; until: number }>();
   /** Bumped by every revoke: a lookup that started before one must not cache its answer. */
   private generation = 0;
+  /**
+   * Digests of every unrevoked key, loaded on demand while some address is over the failure
+   * limit: a guess is then refused from memory, and one query serves every guess until refreshed.
+   */
+  private known: { digests: Set<string>; loadedAt: number } | null = null;
+  private loadingKnown: Promise<Set<string>> | null = null;
 
   constructor(
     private readonly db: Db,
@@ -96,6 +102,41 @@ export class ApiKeyStore {
     return principal;
   }
 
+  /**
+   * `authenticate` for a client over the failure limit: a token that is no known key's digest is
+   * refused without a database query. The set of known digests is one query, refreshed at most
+   * every `max(cacheMs, 1 s)`, so a key created through another API process passes here within
+   * that time.
+   */
+  async authenticateKnown(token: string): Promise<Principal | null> {
+    if (credentialMatches(token, this.options.adminKey)) {
+      return { kind: 'admin', keyId: ENV_ADMIN_KEY_ID };
+    }
+    if (!KEY_PATTERN.test(token)) return null;
+    const known = await this.knownDigests();
+    if (!known.has(digest(token).toString('base64'))) return null;
+    return this.authenticate(token);
+  }
+
+  private async knownDigests(): Promise<Set<string>> {
+    const refreshMs = Math.max(this.options.cacheMs, 1_000);
+    if (this.known && Date.now() - this.known.loadedAt < refreshMs) return this.known.digests;
+    this.loadingKnown ??= this.db
+      .selectFrom('api_keys')
+      .select('key_digest')
+      .where('revoked_at', 'is', null)
+      .execute()
+      .then((rows) => {
+        const digests = new Set(rows.map((row) => row.key_digest.toString('base64')));
+        this.known = { digests, loadedAt: Date.now() };
+        return digests;
+      })
+      .finally(() => {
+        this.loadingKnown = null;
+      });
+    return this.loadingKnown;
+  }
+
   /** Creates a key; the returned `key` is the only time the secret is seen. */
   async create(input: {
     name: string;
@@ -120,6 +161,7 @@ export class ApiKeyStore {
       })
       .returningAll()
       .executeTakeFirstOrThrow();
+    this.known?.digests.add(row.key_digest.toString('base64'));
     return { ...view(row), key };
   }
 

@@ -2,11 +2,14 @@
  * One error shape for every failure: `{ error, message, field? }`. Known errors keep their status;
  * anything else is logged whole and answered with a generic 500 that leaks nothing.
  */
-import { SyncError } from '@historical-sync/backfill';
+import { QuotaExceededError, SyncError } from '@historical-sync/backfill';
 import type { FastifyError, FastifyInstance } from 'fastify';
 
 export function registerErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((error: FastifyError | SyncError | Error, request, reply) => {
+    if (error instanceof QuotaExceededError && error.retryAfterSeconds !== undefined) {
+      reply.header('retry-after', String(error.retryAfterSeconds));
+    }
     if (error instanceof SyncError) {
       return reply.status(error.statusCode).send({
         error: error.code,

@@ -8,12 +8,13 @@ import {
   controlRun,
   discardInBackground,
   enqueueInBackground,
-  getRun,
   getSyncStatus,
   getTenant,
+  getTenantRun,
   NotFoundError,
   type RedisClient,
   requestSync,
+  type TenantQuotas,
   toggleApplication,
   viewRun,
 } from '@historical-sync/backfill';
@@ -21,6 +22,7 @@ import type { Resource } from '@historical-sync/contracts';
 import type { Db } from '@historical-sync/db';
 import type { FastifyInstance } from 'fastify';
 import { parseRequest } from '../http/parse';
+import { checkTenantChoices, runQuotasFor } from '../http/tenant-limits';
 import { AppCodeParams, RunParams, SyncBody, ToggleBody, ToggleParams } from './schemas';
 
 export interface ApplicationRoutesDeps {
@@ -28,20 +30,23 @@ export interface ApplicationRoutesDeps {
   redis: RedisClient;
   queues: BackfillQueues;
   settings: BackfillSettings;
+  tenantQuotas: TenantQuotas;
 }
 
 const runUrl = (tenantId: string, runId: string) =>
   `/admin/organizations/${tenantId}/sync-runs/${runId}`;
 
 export function applicationRoutes(app: FastifyInstance, deps: ApplicationRoutesDeps): void {
-  const { db, queues, settings } = deps;
+  const { db, queues, settings, tenantQuotas } = deps;
   // Where pause, cancel and disable raise their barrier: the Redis the runs publish to.
   const barrier = { redis: deps.redis, streamPrefix: settings.streamPrefix };
 
   app.post('/admin/organizations/:orgId/applications/:appId/toggle', async (request) => {
     const params = parseRequest(ToggleParams, request.params, 'params');
     const body = parseRequest(ToggleBody, request.body, 'body');
+    const quotas = runQuotasFor(request.principal, tenantQuotas);
     const result = await toggleApplication(db, barrier, {
+      ...(quotas ? { quotas } : {}),
       tenantId: params.orgId,
       application: params.appId,
       isEnabled: body.isEnabled,
@@ -75,6 +80,7 @@ export function applicationRoutes(app: FastifyInstance, deps: ApplicationRoutesD
     async (request, reply) => {
       const params = parseRequest(AppCodeParams, request.params, 'params');
       const body = parseRequest(SyncBody, request.body, 'body');
+      checkTenantChoices(request.principal, body, tenantQuotas);
       const resources: Resource[] = [
         ...(body.syncCredits ? (['credits'] as const) : []),
         ...(body.syncOrganizations ? (['organizations'] as const) : []),
@@ -89,6 +95,7 @@ export function applicationRoutes(app: FastifyInstance, deps: ApplicationRoutesD
         pageSize: body.pageSize ?? settings.pageSize,
         maxEventsPerSecond: body.maxEventsPerSecond ?? settings.maxEventsPerSecond,
         partitions: body.partitions ?? settings.partitions,
+        quotas: runQuotasFor(request.principal, tenantQuotas),
       });
       if (result.dryRun) {
         const counts = result.counts;
@@ -124,7 +131,7 @@ export function applicationRoutes(app: FastifyInstance, deps: ApplicationRoutesD
       await controlRun(db, barrier, params.orgId, params.runId, action);
       request.log.info({ tenantId: params.orgId, runId: params.runId, action }, `run ${action}`);
       if (action === 'cancel') discardInBackground(queues, params.runId, request.log);
-      const run = await getRun(db, params.runId);
+      const run = await getTenantRun(db, params.orgId, params.runId);
       if (!run) throw new NotFoundError(`run ${params.runId} not found`, 'runId');
       return { tenantId: run.tenant_id, appCode: run.app_code, ...viewRun(run) };
     });
@@ -133,9 +140,9 @@ export function applicationRoutes(app: FastifyInstance, deps: ApplicationRoutesD
   app.get('/admin/organizations/:orgId/sync-runs/:runId', async (request) => {
     const params = parseRequest(RunParams, request.params, 'params');
     await getTenant(db, params.orgId);
-    const run = await getRun(db, params.runId);
-    // Another tenant's run is as unknown as a missing one.
-    if (!run || run.tenant_id !== params.orgId.toLowerCase()) {
+    // Another tenant's run is as unknown as a missing one: the query itself compares the tenant.
+    const run = await getTenantRun(db, params.orgId, params.runId);
+    if (!run) {
       throw new NotFoundError(`run ${params.runId} not found`, 'runId');
     }
     return { tenantId: run.tenant_id, appCode: run.app_code, ...viewRun(run) };
