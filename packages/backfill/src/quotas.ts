@@ -8,7 +8,6 @@ import { SyncError } from '@historical-sync/domain';
 import { sql } from 'kysely';
 import { ACTIVE_RUN_STATUSES, findActiveRun } from './runs';
 import type { TenantQuotas } from './settings';
-import { isUuid } from './tenants';
 
 const HOUR_MS = 3_600_000;
 
