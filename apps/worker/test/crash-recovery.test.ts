@@ -50,6 +50,7 @@ describe('worker killed mid-run', () => {
 
     const first = spawnWorker(t.env);
     workers.push(first);
+    await first.ready();
     // Kill it once it is well into the memberships, mid-run.
     await expect
       .poll(() => t.redis.xlen(memberships), { timeout: 30_000, interval: 5 })
@@ -62,11 +63,13 @@ describe('worker killed mid-run', () => {
 
     const second = spawnWorker(t.env);
     workers.push(second);
+    await second.ready();
     const finished = await t.waitForRun(run.id, ['completed', 'failed'], 60_000);
     expect(finished.status, second.output()).toBe('completed');
-    expect(second.output()).toMatch(/resuming after the last published page/);
     expect(first.output()).toMatch(/Starting historical sync for tenant/);
-    expect(second.output()).toMatch(/Historical sync completed for tenant/);
+    // The run's row is marked completed before the worker logs it: wait for the lines.
+    await second.waitForOutput(/resuming after the last published page/);
+    await second.waitForOutput(/Historical sync completed for tenant/);
 
     for (const [stream, expected] of [
       [credits, rows.creditAllocations],
@@ -109,6 +112,7 @@ describe('worker killed mid-run', () => {
 
     const first = spawnWorker(t.env);
     workers.push(first);
+    await first.ready();
     await expect
       .poll(() => t.redis.xlen(memberships), { timeout: 30_000, interval: 5 })
       .toBeGreaterThan(2_000);
@@ -125,6 +129,7 @@ describe('worker killed mid-run', () => {
 
     const second = spawnWorker(t.env);
     workers.push(second);
+    await second.ready();
     expect((await t.waitForRun(run.id, ['completed', 'failed'], 60_000)).status).toBe('completed');
     const events = await t.readEvents(memberships);
     expect(events).toHaveLength(rows.memberships);
