@@ -4,7 +4,12 @@ import rateLimit from '@fastify/rate-limit';
 import type { BackfillQueues, BackfillSettings, RedisClient } from '@historical-sync/backfill';
 import type { Db } from '@historical-sync/db';
 import { outboxBacklog } from '@historical-sync/domain';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyReply,
+  LogController,
+} from 'fastify';
 import type { Logger } from 'pino';
 import { ApiKeyStore } from './auth/api-keys';
 import { openApiDocument } from './openapi';
@@ -39,7 +44,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     loggerInstance: deps.logger as FastifyBaseLogger,
     // Fastify's own request logging writes two entries per request, the whole request object in
     // the first; one line after the response (below) says the same in a fraction of the space.
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: deps.bodyLimitBytes,
     // Errors Fastify raises before routing (an undecodable URL, an over-long parameter) get the
     // API's one error shape too.
