@@ -24,11 +24,13 @@ server.once('error', (error) => {
 });
 server.once('exit', (code, signal) => process.exit(signal ? 1 : (code ?? 1)));
 
-let escalation;
+let escalating = false;
 function stopServer(signal) {
   if (server.exitCode !== null || server.signalCode !== null) return;
   server.kill(signal);
-  escalation ??= setTimeout(() => server.kill('SIGKILL'), spec.stopTimeoutMs ?? 15_000);
+  if (escalating) return;
+  escalating = true;
+  setTimeout(() => server.kill('SIGKILL'), spec.stopTimeoutMs ?? 15_000).unref();
 }
 for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(signal, () => stopServer(signal));
 
