@@ -56,10 +56,16 @@ export async function probeRedis(url: string, timeoutMs = 5_000): Promise<void> 
     retryStrategy: () => null,
     connectTimeout: timeoutMs,
   });
-  client.on('error', () => {}); // the rejected connect() reports it
+  // connect() rejects with "Connection is closed."; the socket's own error says why.
+  let cause: unknown;
+  client.on('error', (error) => {
+    cause ??= error;
+  });
   try {
     await client.connect();
     await client.ping();
+  } catch (error) {
+    throw cause ?? error;
   } finally {
     client.disconnect();
   }
