@@ -1,7 +1,7 @@
 /**
  * `npm start` run as a user runs it: through npm, in a process group of its own as a terminal
- * holds it. Each way of stopping it (SIGTERM or SIGINT to npm, Ctrl-C to the whole group, the
- * supervisor SIGKILLed) leaves no process or port it started, and the next `npm start` finds
+ * holds it. Each way of stopping it (SIGTERM, SIGINT or SIGHUP to npm, Ctrl-C to the whole
+ * group, the supervisor SIGKILLed) leaves no process or port it started, and the next `npm start` finds
  * the data as it was: the same demo tenant, row counts and stream length, a valid AOF.
  */
 import { execFile } from 'node:child_process';
@@ -163,6 +163,15 @@ describe('npm start', () => {
     expect(stopping).toMatch(/stopping \(SIGINT\): apps first/);
     expect(stopping).toMatch(/api exited 0; worker exited 0; crm-consumer exited 0/);
     expect(stopping).not.toMatch(/57P01|consumer error|second signal|ECONNREFUSED/);
+    await expectAofValid(stateDir);
+  });
+
+  it('SIGHUP to the npm process (its terminal closed) stops everything, and the data is intact', async () => {
+    const stack = await start();
+    expect(await snapshot(stack)).toEqual(baseline);
+    stack.run.npm.kill('SIGHUP');
+    await expectAllGone(stack, stateDir);
+    expect(stack.run.output()).toMatch(/api exited 0; worker exited 0; crm-consumer exited 0/);
     await expectAofValid(stateDir);
   });
 
