@@ -1,40 +1,71 @@
 /**
  * `npm start`: brings the whole system up on this machine. Starts Postgres and Redis unless
  * DATABASE_URL / REDIS_URL are set, migrates, seeds a small demo tenant into an empty database,
- * then runs every app until Ctrl-C / SIGTERM (a second signal forces the exit).
+ * then supervises every app until SIGINT / SIGTERM / SIGHUP (scripts/lib/supervisor.ts).
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { once } from 'node:events';
+
+import { relative } from 'node:path';
 import { createDb, migrateToLatest, seedTenant } from '@historical-sync/db';
-import { findFreePort, findWorkspaceRoot } from '@historical-sync/local-stack';
-import { redactUrl } from '@historical-sync/runtime';
+import {
+  findFreePort,
+  findWorkspaceRoot,
+  isAlive,
+  localStateDir,
+} from '@historical-sync/local-stack';
 import { sql } from 'kysely';
 import { presentApps } from './lib/apps';
 import { runMain, startDevServices } from './lib/dev-services';
+import { describeOrigin, summaryLines, type TenantLine } from './lib/summary';
+import { createSupervisor } from './lib/supervisor';
 
 const DEMO_TENANT = 'demo';
 /** Development default of the API's ADMIN_API_KEY (apps/api/src/config.ts). */
 const DEV_ADMIN_API_KEY = 'dev-admin-key';
-const SHUTDOWN_TIMEOUT_MS = 20_000;
+const SHOWN_TENANTS = 5;
 
-const say = (line = '') => process.stdout.write(`${line}\n`);
+// The terminal may be gone (SIGHUP): a failed write must not stop the orderly shutdown.
+process.stdout.on('error', () => {});
+const say = (line = '') => {
+  try {
+    process.stdout.write(`${line}\n`);
+  } catch {
+    // nowhere to print
+  }
+};
 
 async function prepareDatabase(databaseUrl: string) {
   const db = createDb({ connectionString: databaseUrl, maxConnections: 1 });
   try {
     await migrateToLatest(db);
     const anyTenant = await db.selectFrom('tenants').select('id').limit(1).executeTakeFirst();
-    if (anyTenant) return { seeded: false, tenant: undefined };
-    // The spec's example: 5 organizations, 10 memberships, 1 credit allocation for crm.
-    const tenant = await seedTenant(db, {
-      tenantName: DEMO_TENANT,
-      organizations: 5,
-      memberships: 10,
-      creditAllocations: 1,
-      app: 'crm',
-      seed: 1,
-    });
-    return { seeded: true, tenant };
+    let demoCreated = false;
+    if (!anyTenant) {
+      // The spec's example: 5 organizations, 10 memberships, 1 credit allocation for crm.
+      await seedTenant(db, {
+        tenantName: DEMO_TENANT,
+        organizations: 5,
+        memberships: 10,
+        creditAllocations: 1,
+        app: 'crm',
+        seed: 1,
+      });
+      demoCreated = true;
+    }
+    const tenants: TenantLine[] = await db
+      .selectFrom('tenants')
+      .select(['id', 'name'])
+      .orderBy('created_at')
+      .orderBy('id')
+      .limit(SHOWN_TENANTS + 1)
+      .execute();
+    const { n } = await db
+      .selectFrom('tenants')
+      .select((eb) => eb.fn.countAll<string>().as('n'))
+      .executeTakeFirstOrThrow();
+    const demo = tenants.find((t) => t.name === DEMO_TENANT);
+    const others = tenants.filter((t) => t !== demo).slice(0, SHOWN_TENANTS - (demo ? 1 : 0));
+    const moreTenants = Number(n) - others.length - (demo ? 1 : 0);
+    return { demo, demoCreated, others, moreTenants };
   } finally {
     await db.destroy();
   }
@@ -58,57 +89,51 @@ async function crmDatabaseUrl(databaseUrl: string): Promise<string> {
   return url.toString();
 }
 
-async function waitForHealth(apiUrl: string, timeoutMs = 60_000): Promise<void> {
+async function waitForHealth(apiUrl: string, isStopping: () => boolean, timeoutMs = 120_000) {
   const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
+  while (Date.now() < deadline && !isStopping()) {
     const ok = await fetch(`${apiUrl}/health`).then(
       (r) => r.ok,
       () => false,
     );
     if (ok) return;
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    await new Promise((resolve) => setTimeout(resolve, 100));
   }
-  throw new Error(`the API did not answer at ${apiUrl}/health within ${timeoutMs / 1000}s`);
+  if (!isStopping()) {
+    throw new Error(`the API did not answer at ${apiUrl}/health within ${timeoutMs / 1000}s`);
+  }
 }
 
 runMain(async () => {
   const root = findWorkspaceRoot();
-  const services = await startDevServices();
-  const children: ChildProcess[] = [];
-  let stopping = false;
-
-  const shutdown = async (code: number) => {
-    if (stopping) return;
-    stopping = true;
-    say('stopping...');
-    await Promise.all(
-      children.map(async (child) => {
-        if (child.exitCode !== null || child.signalCode !== null) return;
-        const exited = once(child, 'exit');
-        child.kill('SIGTERM');
-        const timer = setTimeout(() => child.kill('SIGKILL'), SHUTDOWN_TIMEOUT_MS);
-        await exited;
-        clearTimeout(timer);
-      }),
-    );
-    await services.stop();
-    say('stopped');
-    process.exit(code);
-  };
-  const onSignal = () => {
-    if (stopping) {
-      // Second signal: do not wait for anyone.
-      for (const child of children) child.kill('SIGKILL');
-      void services.stop().finally(() => process.exit(130));
-      return;
-    }
-    void shutdown(0);
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  let stopServices = async () => {};
+  const supervisor = createSupervisor({ stopServices: () => stopServices(), say });
 
   try {
-    const { seeded, tenant } = await prepareDatabase(services.databaseUrl);
+    say('starting Postgres and Redis...');
+    const services = await startDevServices();
+    stopServices = services.stop;
+    // Another live `npm start` (or seed) owns these servers and will stop them when it ends:
+    // running a second stack on them would lose its servers under it.
+    for (const [name, origin] of [
+      ['Postgres', services.postgres],
+      ['Redis', services.redis],
+    ] as const) {
+      if (
+        origin.origin === 'reused' &&
+        origin.startedBy &&
+        origin.startedBy !== process.pid &&
+        isAlive(origin.startedBy)
+      ) {
+        throw new Error(
+          `${name} on ${origin.dataDir} is already running, started by pid ${origin.startedBy} ` +
+            '(another npm start?): stop that one first, or set LOCAL_STATE_DIR to run a second stack',
+        );
+      }
+    }
+    if (supervisor.stopping) return;
+    say('migrating...');
+    const tenants = await prepareDatabase(services.databaseUrl);
     const host = process.env.HOST ?? '127.0.0.1';
     const port = process.env.PORT ?? String(await findFreePort(3000));
     const env = {
@@ -118,53 +143,46 @@ runMain(async () => {
       HOST: host,
       PORT: port,
       CRM_DATABASE_URL: await crmDatabaseUrl(services.databaseUrl),
+      // Development: a status poll every second should not scroll the summary away.
+      REQUEST_LOG_LEVEL: process.env.REQUEST_LOG_LEVEL ?? 'debug',
     };
-    for (const app of presentApps(root)) {
-      const child = spawn(process.execPath, ['--import', 'tsx', app.entry], {
-        cwd: root,
-        env,
-        stdio: 'inherit',
-      });
-      child.once('exit', (code, signal) => {
-        if (stopping) return;
-        process.stderr.write(
-          `error: ${app.name} exited (${signal ?? code}); stopping everything\n`,
-        );
-        void shutdown(1);
-      });
-      children.push(child);
-    }
+    if (supervisor.stopping) return;
+    const apps = presentApps(root);
+    say(`starting ${apps.map((a) => a.name).join(', ')}...`);
+    for (const app of apps) supervisor.startApp(app.name, app.entry, root, env);
 
-    const apiUrl = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
-    if (presentApps(root).some((a) => a.name === 'api')) await waitForHealth(apiUrl);
+    const apiUrl = apps.some((a) => a.name === 'api')
+      ? `http://${host.includes(':') ? `[${host}]` : host}:${port}`
+      : undefined;
+    if (apiUrl) await waitForHealth(apiUrl, () => supervisor.stopping);
+    if (supervisor.stopping) return;
 
-    const origin = (started: boolean) => (started ? 'started here, data in .data/dev' : 'given');
-    say('historical-sync is up');
-    say(`  Postgres  ${redactUrl(services.databaseUrl)} (${origin(services.started.postgres)})`);
-    say(`  Redis     ${redactUrl(services.redisUrl)} (${origin(services.started.redis)})`);
-    say(
-      seeded
-        ? `  Demo tenant "${DEMO_TENANT}" created: ${tenant?.tenantId}`
-        : '  Database already had tenants: reusing its data',
-    );
-    const apps = presentApps(root).map((a) => a.name);
-    say(`  Apps      ${apps.join(', ')}`);
-    if (apps.includes('api')) {
-      say(
-        `  API       ${apiUrl} (admin key: ${process.env.ADMIN_API_KEY ? 'from ADMIN_API_KEY' : DEV_ADMIN_API_KEY})`,
-      );
-      if (tenant) {
-        say(
-          `  Try       curl -H 'authorization: Bearer ${process.env.ADMIN_API_KEY ? '$ADMIN_API_KEY' : DEV_ADMIN_API_KEY}' ` +
-            `${apiUrl}/admin/organizations/${tenant.tenantId}/applications/crm/sync-status`,
-        );
-      }
+    const keyFromEnv = Boolean(process.env.ADMIN_API_KEY);
+    const stateDir = localStateDir('dev');
+    const dataLabel = stateDir.startsWith(root) ? relative(root, stateDir) : stateDir;
+    for (const line of summaryLines({
+      databaseUrl: services.databaseUrl,
+      redisUrl: services.redisUrl,
+      postgres: describeOrigin(services.postgres, dataLabel),
+      redis: describeOrigin(services.redis, dataLabel),
+      demo: tenants.demo,
+      demoCreated: tenants.demoCreated,
+      otherTenants: tenants.others,
+      moreTenants: tenants.moreTenants,
+      apps: supervisor.apps.map((a) => ({ name: a.name, pid: a.child.pid })),
+      apiUrl,
+      adminKeyHint: keyFromEnv ? 'from ADMIN_API_KEY' : DEV_ADMIN_API_KEY,
+      curlKey: keyFromEnv ? '$ADMIN_API_KEY' : DEV_ADMIN_API_KEY,
+      supervisorPid: process.pid,
+    })) {
+      say(line);
     }
-    say('Press Ctrl-C to stop.');
     // Stay up until a signal, even when every server is external and no app runs yet.
     setInterval(() => {}, 1 << 30);
   } catch (error) {
     process.stderr.write(`error: ${error instanceof Error ? error.message : String(error)}\n`);
-    await shutdown(1);
+    if (supervisor.apps.length) await supervisor.stop('start failed', 1);
+    await stopServices();
+    process.exit(1);
   }
 });

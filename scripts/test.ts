@@ -12,8 +12,13 @@ import { join } from 'node:path';
 import { findWorkspaceRoot, localStateDir, startLocalServices } from '@historical-sync/local-stack';
 import { runMain } from './lib/dev-services';
 
-async function run(command: string, args: string[], env: NodeJS.ProcessEnv): Promise<number> {
-  const child = spawn(command, args, { stdio: 'inherit', env });
+async function run(
+  command: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  cwd?: string,
+): Promise<number> {
+  const child = spawn(command, args, { stdio: 'inherit', env, cwd });
   const [code, signal] = (await once(child, 'exit')) as [number | null, string | null];
   return signal ? 1 : (code ?? 1);
 }
@@ -72,10 +77,13 @@ runMain(async () => {
       exitCodes = [];
       for (const [dir, files] of byDir) {
         exitCodes.push(
+          // From the workspace's folder: its report is named after its package, so two
+          // workspaces' reports do not overwrite each other.
           await run(
             bin('vitest'),
             ['run', '--configLoader', 'runner', '--root', dir, ...files],
             env,
+            dir,
           ),
         );
       }

@@ -1,129 +1,192 @@
+/**
+ * `npm start` run as a user runs it: through npm, in a process group of its own as a terminal
+ * holds it. Each way of stopping it (SIGTERM, SIGINT or SIGHUP to npm, Ctrl-C to the whole
+ * group, the supervisor SIGKILLed) leaves no process or port it started, and the next `npm start` finds
+ * the data as it was: the same demo tenant, row counts and stream length, a valid AOF.
+ */
+import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { HISTORICAL_EVENT_TYPE, streamName } from '@historical-sync/contracts';
 import { createDb } from '@historical-sync/db';
-import { ping } from '@historical-sync/local-stack';
+import { Redis } from 'ioredis';
 import { sql } from 'kysely';
-import { afterAll, describe, expect, it } from 'vitest';
-import { envWithout, runScript } from './helpers';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { envWithout } from './helpers';
+import { leftovers, type NpmStart, npmStart, type RunningStack, startStack } from './npm-start';
+
+const execFileAsync = promisify(execFile);
+/** Everything is gone within this after a stop is asked for (the apps' own bound is 30 s). */
+const STOP_BOUND_MS = 45_000;
+const ORGANIZATIONS = streamName(HISTORICAL_EVENT_TYPE.organizations, 'crm');
+const auth = { authorization: 'Bearer dev-admin-key', 'content-type': 'application/json' };
+
+interface Snapshot {
+  demoTenantId: string;
+  tenants: number;
+  memberships: number;
+  runs: number;
+  crmMemberships: number;
+  organizationEvents: number;
+}
+
+async function snapshot(stack: RunningStack): Promise<Snapshot> {
+  const db = createDb({ connectionString: stack.databaseUrl, maxConnections: 1 });
+  const crmUrl = new URL(stack.databaseUrl);
+  crmUrl.pathname = '/historical_sync_crm';
+  const crm = createDb({ connectionString: crmUrl.toString(), maxConnections: 1 });
+  const redis = new Redis(stack.redisUrl, { maxRetriesPerRequest: 1 });
+  try {
+    const count = async (table: string, of = db) =>
+      (await sql<{ n: number }>`SELECT count(*)::int AS n FROM ${sql.table(table)}`.execute(of))
+        .rows[0]?.n ?? -1;
+    return {
+      demoTenantId: stack.demoTenantId,
+      tenants: await count('tenants'),
+      memberships: await count('organization_memberships'),
+      runs: await count('backfill_runs'),
+      crmMemberships: await count('crm_memberships', crm),
+      organizationEvents: await redis.xlen(ORGANIZATIONS),
+    };
+  } finally {
+    redis.disconnect();
+    await Promise.all([db.destroy(), crm.destroy()]);
+  }
+}
+
+async function expectAllGone(stack: RunningStack, stateDir: string): Promise<void> {
+  await expect
+    .poll(() => leftovers(stack, stateDir), { timeout: STOP_BOUND_MS, interval: 200 })
+    .toEqual([]);
+  await stack.run.exited;
+}
+
+async function expectAofValid(stateDir: string): Promise<void> {
+  const manifest = join(stateDir, 'dev', 'redis', 'appendonlydir', 'appendonly.aof.manifest');
+  const { stdout } = await execFileAsync('redis-check-aof', [manifest]);
+  expect(stdout).toMatch(/All AOF files and manifest are valid/);
+}
 
 describe('npm start', () => {
-  const dirs: string[] = [];
+  let stateDir: string;
+  let env: NodeJS.ProcessEnv;
+  let baseline: Snapshot;
+  const runs: NpmStart[] = [];
+
+  beforeAll(async () => {
+    stateDir = await mkdtemp(join(tmpdir(), 'start-test-'));
+    env = { ...envWithout('DATABASE_URL', 'REDIS_URL', 'PORT'), LOCAL_STATE_DIR: stateDir };
+  });
   afterAll(async () => {
-    await Promise.all(dirs.map((dir) => rm(dir, { recursive: true, force: true })));
+    // A failed assertion must not leave a stack running: end each npm's whole group.
+    for (const run of runs) {
+      if (run.npm.pid && run.npm.exitCode === null) {
+        try {
+          process.kill(-run.npm.pid, 'SIGTERM');
+        } catch {}
+        await run.exited;
+      }
+    }
+    await rm(stateDir, { recursive: true, force: true });
   });
 
-  it('starts its own Postgres and Redis, seeds a demo tenant once, and reuses data on a second run', async () => {
-    const stateDir = await mkdtemp(join(tmpdir(), 'start-test-'));
-    dirs.push(stateDir);
-    const env = { ...envWithout('DATABASE_URL', 'REDIS_URL'), LOCAL_STATE_DIR: stateDir };
+  const start = async () => {
+    const stack = await startStack(env);
+    runs.push(stack.run);
+    return stack;
+  };
 
-    const first = runScript('start', [], env);
-    await first.waitFor(/Press Ctrl-C to stop/);
-    const databaseUrl = (await first.waitFor(/Postgres\s+(\S+) \(started here/))[1] as string;
-    const redisUrl = (await first.waitFor(/Redis\s+(\S+) \(started here/))[1] as string;
-    const tenantId = (first.output().match(/Demo tenant "demo" created: ([0-9a-f-]{36})/) ?? [])[1];
-    expect(tenantId).toBeDefined();
-    // The apps are up: the API answers, and the worker completes the demo tenant's crm backfill.
-    const apiUrl = (await first.waitFor(/API\s+(http:\S+)/))[1] as string;
-    expect((await fetch(`${apiUrl}/health`)).status).toBe(200);
-    const status = await fetch(
-      `${apiUrl}/admin/organizations/${tenantId}/applications/crm/sync-status`,
-      { headers: { authorization: 'Bearer dev-admin-key' } },
-    );
-    expect(status.status).toBe(200);
-    expect(await status.json()).toMatchObject({
-      isEnabled: false,
-      counts: {
-        activeCreditAllocations: 1,
-        organizations: 5,
-        memberships: 10,
-        activeMemberships: 10,
-      },
-    });
-    const headers = { authorization: 'Bearer dev-admin-key', 'content-type': 'application/json' };
+  it('starts Postgres, Redis and the apps, seeds a demo tenant, and a backfill completes; a second npm start beside it never opens its data folder', async () => {
+    const stack = await start();
+    expect(stack.run.output()).toMatch(/Demo\s+tenant "demo" \S+ \(created now\)/);
+    expect(stack.run.output()).toMatch(/Postgres\s+\S+ \(started here, pid \d+/);
+    expect(stack.run.output()).toMatch(/Try\s+curl -H 'authorization: Bearer dev-admin-key' http/);
+    const { apiUrl, demoTenantId } = stack;
     const toggle = await fetch(
-      `${apiUrl}/admin/organizations/${tenantId}/applications/crm/toggle`,
-      {
-        method: 'POST',
-        headers,
-        body: JSON.stringify({ isEnabled: true }),
-      },
+      `${apiUrl}/admin/organizations/${demoTenantId}/applications/crm/toggle`,
+      { method: 'POST', headers: auth, body: JSON.stringify({ isEnabled: true }) },
     );
     const { runId } = (await toggle.json()) as { runId: string };
     await expect
       .poll(
         async () => {
-          const run = await fetch(`${apiUrl}/admin/organizations/${tenantId}/sync-runs/${runId}`, {
-            headers,
-          });
-          return ((await run.json()) as { status: string; published: number }).published;
+          const run = await fetch(
+            `${apiUrl}/admin/organizations/${demoTenantId}/sync-runs/${runId}`,
+            { headers: auth },
+          );
+          return ((await run.json()) as { status: string }).status;
         },
-        { timeout: 30_000, interval: 200 },
+        { timeout: 60_000, interval: 200 },
       )
-      .toBe(16);
-    // The CRM consumer projects the demo tenant into its own database.
-    const crmUrl = new URL(databaseUrl);
-    crmUrl.pathname = '/historical_sync_crm';
-    const crm = createDb({ connectionString: crmUrl.toString(), maxConnections: 1 });
+      .toBe('completed');
+    // The CRM consumer has projected the demo tenant's 10 memberships.
     await expect
-      .poll(
-        async () => {
-          const { rows } = await sql<{ n: number }>`SELECT count(*)::int AS n FROM crm_memberships`
-            .execute(crm)
-            .catch(() => ({ rows: [{ n: -1 }] }));
-          return rows[0]?.n;
-        },
-        { timeout: 30_000, interval: 200 },
-      )
+      .poll(async () => (await snapshot(stack)).crmMemberships, { timeout: 60_000, interval: 200 })
       .toBe(10);
-    await crm.destroy();
+    baseline = await snapshot(stack);
+    expect(baseline).toMatchObject({ tenants: 1, memberships: 10, runs: 1, organizationEvents: 7 });
 
-    const db = createDb({ connectionString: databaseUrl, maxConnections: 1 });
-    const counts = async () => ({
-      tenants: (
-        await db
-          .selectFrom('tenants')
-          .select((eb) => eb.fn.countAll<number>().as('n'))
-          .executeTakeFirstOrThrow()
-      ).n,
-      organizations: (
-        await db
-          .selectFrom('entities')
-          .select((eb) => eb.fn.countAll<number>().as('n'))
-          .executeTakeFirstOrThrow()
-      ).n,
-      memberships: (
-        await db
-          .selectFrom('organization_memberships')
-          .select((eb) => eb.fn.countAll<number>().as('n'))
-          .executeTakeFirstOrThrow()
-      ).n,
-      credits: (
-        await db
-          .selectFrom('credit_allocations')
-          .select((eb) => eb.fn.countAll<number>().as('n'))
-          .executeTakeFirstOrThrow()
-      ).n,
-    });
-    expect(await counts()).toEqual({ tenants: 1, organizations: 5, memberships: 10, credits: 1 });
-    await db.destroy();
+    // A second npm start on the same data folder refuses, naming the running one.
+    const second = npmStart(env);
+    runs.push(second);
+    expect((await second.exited).code).not.toBe(0);
+    expect(second.output()).toMatch(
+      new RegExp(`already running, started by pid ${stack.supervisorPid}`),
+    );
+    // The first one's servers are the only ones, untouched, and still answer.
+    expect(await snapshot(stack)).toEqual(baseline);
 
-    first.child.kill('SIGTERM');
-    expect(await first.exit()).toEqual({ code: 0, signal: null });
-    // Nothing left running: both servers are gone.
-    expect(await ping(Number(new URL(redisUrl).port))).toBe(false);
+    stack.run.npm.kill('SIGTERM');
+    await expectAllGone(stack, stateDir);
+    expect(stack.run.output()).toMatch(/stopped in [\d.]+s: api exited 0; worker exited 0/);
+    await expectAofValid(stateDir);
+  });
 
-    const second = runScript('start', [], env);
-    await second.waitFor(/Press Ctrl-C to stop/);
-    expect(second.output()).toMatch(/reusing its data/);
-    const secondUrl = (await second.waitFor(/Postgres\s+(\S+) \(started here/))[1] as string;
-    const again = createDb({ connectionString: secondUrl, maxConnections: 1 });
-    const tenants = await again.selectFrom('tenants').select('name').execute();
-    expect(tenants).toEqual([{ name: 'demo' }]);
-    await again.destroy();
+  it('SIGINT to the npm process stops everything, and the data is intact', async () => {
+    const stack = await start();
+    expect(stack.run.output()).toMatch(/Demo\s+tenant "demo" \S+ \(from an earlier start\)/);
+    expect(await snapshot(stack)).toEqual(baseline);
+    stack.run.npm.kill('SIGINT');
+    await expectAllGone(stack, stateDir);
+    await expectAofValid(stateDir);
+  });
 
-    second.child.kill('SIGINT');
-    expect(await second.exit()).toEqual({ code: 0, signal: null });
+  it('Ctrl-C to the whole process group stops the apps before the servers, without a wall of errors', async () => {
+    const stack = await start();
+    expect(await snapshot(stack)).toEqual(baseline);
+    const before = stack.run.output().length;
+    process.kill(-(stack.run.npm.pid as number), 'SIGINT');
+    await expectAllGone(stack, stateDir);
+    const stopping = stack.run.output().slice(before);
+    expect(stopping).toMatch(/stopping \(SIGINT\): apps first/);
+    expect(stopping).toMatch(/api exited 0; worker exited 0; crm-consumer exited 0/);
+    expect(stopping).not.toMatch(/57P01|consumer error|second signal|ECONNREFUSED/);
+    await expectAofValid(stateDir);
+  });
+
+  it('SIGHUP to the npm process (its terminal closed) stops everything, and the data is intact', async () => {
+    const stack = await start();
+    expect(await snapshot(stack)).toEqual(baseline);
+    stack.run.npm.kill('SIGHUP');
+    await expectAllGone(stack, stateDir);
+    expect(stack.run.output()).toMatch(/api exited 0; worker exited 0; crm-consumer exited 0/);
+    await expectAofValid(stateDir);
+  });
+
+  it('a SIGKILLed supervisor leaves no orphans: apps and servers notice and stop', async () => {
+    const stack = await start();
+    expect(await snapshot(stack)).toEqual(baseline);
+    process.kill(stack.supervisorPid, 'SIGKILL');
+    await expectAllGone(stack, stateDir);
+    await expectAofValid(stateDir);
+  });
+
+  it('after all of that a new npm start finds the data as it was', async () => {
+    const stack = await start();
+    expect(await snapshot(stack)).toEqual(baseline);
+    stack.run.npm.kill('SIGTERM');
+    await expectAllGone(stack, stateDir);
   });
 });

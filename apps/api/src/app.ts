@@ -11,7 +11,12 @@ import {
 } from '@historical-sync/backfill';
 import type { Db } from '@historical-sync/db';
 import { outboxBacklog } from '@historical-sync/domain';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyReply,
+  LogController,
+} from 'fastify';
 import type { Logger } from 'pino';
 import { ApiKeyStore } from './auth/api-keys';
 import { openApiDocument } from './openapi';
@@ -43,11 +48,16 @@ export interface AppDeps {
   tenantQuotas?: TenantQuotas;
   /** Bull Board allows every action, not only retrying failed jobs. */
   bullBoardWritable?: boolean;
+  /** Level of the one line logged per request (`REQUEST_LOG_LEVEL`); default `info`. */
+  requestLogLevel?: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 }
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: deps.logger as FastifyBaseLogger,
+    // Fastify's own request logging writes two entries per request, the whole request object in
+    // the first; one line after the response (below) says the same in a fraction of the space.
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: deps.bodyLimitBytes,
     trustProxy: deps.trustProxy ?? false,
     // Errors Fastify raises before routing (an undecodable URL, an over-long parameter) get the
@@ -61,6 +71,20 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
   const tenantQuotas = deps.tenantQuotas ?? tenantQuotasFrom(TenantQuotasEnv.parse({}));
   registerErrorHandling(app);
+  const requestLogLevel = deps.requestLogLevel ?? 'info';
+  if (requestLogLevel !== 'silent') {
+    app.addHook('onResponse', async (request, reply) => {
+      request.log[requestLogLevel](
+        {
+          method: request.method,
+          url: request.url,
+          statusCode: reply.statusCode,
+          ms: Math.round(reply.elapsedTime),
+        },
+        'request',
+      );
+    });
+  }
   app.decorateRequest('principal', null);
   await app.register(helmet, {
     // Bull Board's page needs its inline bootstrap script and styles; nothing else serves HTML.

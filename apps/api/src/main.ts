@@ -1,16 +1,38 @@
 /** The API process: config, connections, listen, graceful stop. */
 import { BackfillQueues, backfillSettingsFrom, tenantQuotasFrom } from '@historical-sync/backfill';
 import { createDb } from '@historical-sync/db';
-import { createLogger, createRedis, onStopSignal } from '@historical-sync/runtime';
+import {
+  createLogger,
+  createRedis,
+  loadSettingsOrExit,
+  onStopSignal,
+  probeRedis,
+  requireReachable,
+} from '@historical-sync/runtime';
+import { sql } from 'kysely';
 import { buildApp } from './app';
 import { DEV_ADMIN_API_KEY, loadConfig } from './config';
 
-const config = loadConfig();
+const config = loadSettingsOrExit('api', loadConfig);
 const logger = createLogger('api', config.LOG_LEVEL);
 const db = createDb({
   connectionString: config.DATABASE_URL,
   applicationName: 'historical-sync-api',
 });
+await requireReachable('api', [
+  {
+    service: 'Postgres',
+    setting: 'DATABASE_URL',
+    url: config.DATABASE_URL,
+    probe: () => sql`SELECT 1`.execute(db),
+  },
+  {
+    service: 'Redis',
+    setting: 'REDIS_URL',
+    url: config.REDIS_URL,
+    probe: () => probeRedis(config.REDIS_URL),
+  },
+]);
 const redis = createRedis(config.REDIS_URL, 'historical-sync-api');
 const settings = backfillSettingsFrom(config);
 const queues = new BackfillQueues(redis, settings.queuePrefix);
@@ -28,6 +50,7 @@ const app = await buildApp({
   trustProxy: config.TRUST_PROXY,
   tenantQuotas: tenantQuotasFrom(config),
   bullBoardWritable: config.BULL_BOARD_WRITABLE,
+  requestLogLevel: config.REQUEST_LOG_LEVEL,
 });
 
 onStopSignal(logger, async () => {

@@ -3,14 +3,21 @@
 import { StreamConsumer } from '@historical-sync/consumer';
 import { applicationStreams } from '@historical-sync/contracts';
 import { createPool, runMigrations } from '@historical-sync/db';
-import { createLogger, createRedis, onStopSignal } from '@historical-sync/runtime';
-import { Kysely, PostgresDialect } from 'kysely';
+import {
+  createLogger,
+  createRedis,
+  loadSettingsOrExit,
+  onStopSignal,
+  probeRedis,
+  requireReachable,
+} from '@historical-sync/runtime';
+import { Kysely, PostgresDialect, sql } from 'kysely';
 import { crmMigrations } from '../migrations/index';
 import { loadConfig } from './config';
 import { applyEvent } from './projection';
 import type { CrmDatabase } from './schema';
 
-const config = loadConfig();
+const config = loadSettingsOrExit('crm-consumer', loadConfig);
 const logger = createLogger('crm-consumer', config.LOG_LEVEL);
 const db = new Kysely<CrmDatabase>({
   dialect: new PostgresDialect({
@@ -21,6 +28,20 @@ const db = new Kysely<CrmDatabase>({
     }),
   }),
 });
+await requireReachable('crm-consumer', [
+  {
+    service: 'Postgres',
+    setting: 'CRM_DATABASE_URL',
+    url: config.CRM_DATABASE_URL,
+    probe: () => sql`SELECT 1`.execute(db),
+  },
+  {
+    service: 'Redis',
+    setting: 'REDIS_URL',
+    url: config.REDIS_URL,
+    probe: () => probeRedis(config.REDIS_URL),
+  },
+]);
 await runMigrations(db, crmMigrations);
 const redis = createRedis(config.REDIS_URL, 'historical-sync-crm');
 const counts = { applied: 0, stale: 0, duplicate: 0, ignored: 0, marker: 0 };

@@ -17,13 +17,17 @@ import {
   createLogger,
   createRedis,
   Histogram,
+  loadSettingsOrExit,
   MetricsRegistry,
   onStopSignal,
+  probeRedis,
+  requireReachable,
   serveMetrics,
 } from '@historical-sync/runtime';
+import { sql } from 'kysely';
 import { loadConfig } from './config';
 
-const config = loadConfig();
+const config = loadSettingsOrExit('worker', loadConfig);
 const logger = createLogger('worker', config.LOG_LEVEL);
 const db = createDb({
   connectionString: config.DATABASE_URL,
@@ -31,6 +35,20 @@ const db = createDb({
   onConnectionError: (error) =>
     logger.warn({ err: error }, 'lost a Postgres connection; queries reconnect'),
 });
+await requireReachable('worker', [
+  {
+    service: 'Postgres',
+    setting: 'DATABASE_URL',
+    url: config.DATABASE_URL,
+    probe: () => sql`SELECT 1`.execute(db),
+  },
+  {
+    service: 'Redis',
+    setting: 'REDIS_URL',
+    url: config.REDIS_URL,
+    probe: () => probeRedis(config.REDIS_URL),
+  },
+]);
 const redis = createRedis(config.REDIS_URL, 'historical-sync-worker');
 const settings = backfillSettingsFrom(config);
 const queues = new BackfillQueues(redis, settings.queuePrefix);
@@ -135,6 +153,8 @@ onStopSignal(logger, async () => {
   await db.destroy();
 });
 
+// Printed only now, with the stop-signal handlers in place: whoever waits for this line may
+// signal the process from then on and get a graceful stop.
 logger.info(
   { roles: config.WORKER_ROLES, concurrency: config.WORKER_CONCURRENCY },
   'worker started',

@@ -33,7 +33,8 @@ describe('relay killed mid-batch', () => {
         .executeTakeFirstOrThrow()
     ).n;
 
-  it('loses no event and re-delivers with the same eventId', async () => {
+  // 3,000 inserts and two worker processes: room for a machine busy with other work.
+  it('loses no event and re-delivers with the same eventId', { timeout: 180_000 }, async () => {
     const tenantId = (
       await t.db
         .insertInto('tenants')
@@ -66,6 +67,7 @@ describe('relay killed mid-batch', () => {
 
     const first = spawnWorker(env);
     workers.push(first);
+    await first.ready();
     await expect
       .poll(() => t.redis.xlen(stream), { timeout: 30_000, interval: 5 })
       .toBeGreaterThan(500);
@@ -75,7 +77,8 @@ describe('relay killed mid-batch', () => {
 
     const second = spawnWorker(env);
     workers.push(second);
-    await expect.poll(unpublished, { timeout: 60_000, interval: 100 }).toBe(0);
+    await second.ready();
+    await expect.poll(unpublished, { timeout: 120_000, interval: 100 }).toBe(0);
     second.child.kill('SIGTERM');
     expect((await second.exited).code).toBe(0);
 

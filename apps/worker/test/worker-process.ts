@@ -8,6 +8,13 @@ export interface WorkerProcess {
   child: ChildProcess;
   output(): string;
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /**
+   * Resolves once the worker has printed its ready line, which it does after installing its
+   * stop-signal handlers: a signal sent earlier would end it by the default action instead.
+   */
+  ready(timeoutMs?: number): Promise<void>;
+  /** Resolves once `pattern` appears in the worker's output (a log line is written after the state it reports). */
+  waitForOutput(pattern: RegExp, timeoutMs?: number): Promise<void>;
 }
 
 /** Runs the worker's real entry point as its own process, as a container would. */
@@ -32,7 +39,24 @@ export function spawnWorker(env: Record<string, string>): WorkerProcess {
     output += chunk.toString();
   });
   const exited = once(child, 'exit').then(([code, signal]) => ({ code, signal }));
-  return { child, output: () => output, exited };
+  const waitForOutput = async (pattern: RegExp, timeoutMs = 60_000) => {
+    const deadline = Date.now() + timeoutMs;
+    while (!pattern.test(output)) {
+      if (child.exitCode !== null || child.signalCode !== null) {
+        throw new Error(`worker exited before printing ${pattern}; output:\n${output}`);
+      }
+      if (Date.now() > deadline)
+        throw new Error(`no ${pattern} within ${timeoutMs} ms:\n${output}`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  };
+  return {
+    child,
+    output: () => output,
+    exited,
+    ready: (timeoutMs) => waitForOutput(/worker started/, timeoutMs),
+    waitForOutput,
+  };
 }
 
 /** Ends a worker that a test left running (a failed assertion must not leak processes). */

@@ -1,6 +1,13 @@
+export { CHROMIUM_INSTALL_HINT, type FindChromiumOptions, findChromium } from './chromium';
+export { isAlive, readOwner } from './owner';
 export { findFreePort } from './ports';
 export { findPostgresBinDir, type RunningService, startPostgres } from './postgres';
 export { findRedisServer, ping, startRedis } from './redis';
 export { type RedisCluster, startRedisCluster } from './redis-cluster';
-export { type LocalServices, type LocalServicesOptions, startLocalServices } from './services';
+export {
+  type LocalServices,
+  type LocalServicesOptions,
+  type ServiceOrigin,
+  startLocalServices,
+} from './services';
 export { findWorkspaceRoot, localStateDir } from './state-dir';

@@ -1,9 +1,10 @@
 import { createHash } from 'node:crypto';
-import { createWriteStream, existsSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { chown, mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { aptInstall } from './apt';
+import { isAlive, readOwner, readPidFile, writeOwner } from './owner';
 import { findFreePort } from './ports';
 import { commandExists, execFileAsync, isRoot, sleep, spawnServer, stopChild } from './process';
 
@@ -24,6 +25,15 @@ export interface RunningService {
   dataDir?: string;
   /** True when this process started the server and so must stop it. */
   owned: boolean;
+  /**
+   * `started` by this process; `reused`: already running on the data folder, started by
+   * `startedBy`; `given` by URL.
+   */
+  origin: 'started' | 'reused' | 'given';
+  /** The process that started the server, when known. */
+  startedBy?: number | undefined;
+  /** The server's own pid, when it runs on this machine. */
+  pid?: number | undefined;
   stop(): Promise<void>;
 }
 
@@ -109,8 +119,7 @@ async function runningPort(dataDir: string): Promise<number | undefined> {
     const lines = (await readFile(join(dataDir, 'postmaster.pid'), 'utf8')).split('\n');
     const pid = Number(lines[0]);
     const port = Number(lines[3]);
-    process.kill(pid, 0);
-    return port;
+    return isAlive(pid) ? port : undefined;
   } catch {
     return undefined;
   }
@@ -164,9 +173,26 @@ export async function startPostgres(options: PostgresOptions): Promise<RunningSe
     `postgres://postgres@127.0.0.1:${port}/${encodeURIComponent(options.database)}`;
 
   const existingPort = await runningPort(clusterDir);
-  if (existingPort && (await pgIsReady(binDir, existingPort, 2_000))) {
+  if (existingPort) {
+    const pid = await readPidFile(join(clusterDir, 'postmaster.pid'));
+    if (!(await pgIsReady(binDir, existingPort, 10_000))) {
+      // Postgres's own lock would refuse a second server here anyway; say who holds it.
+      throw new Error(
+        `${clusterDir} is in use by postgres (pid ${pid}), which does not answer on port ` +
+          `${existingPort}; stop that process before starting another`,
+      );
+    }
     await createDatabaseIfMissing(binDir, existingPort, options.database);
-    return { url: urlFor(existingPort), owned: false, stop: async () => {} };
+    const owner = await readOwner(dataDir);
+    return {
+      url: urlFor(existingPort),
+      dataDir,
+      owned: false,
+      origin: 'reused',
+      startedBy: owner?.port === existingPort ? owner.startedBy : undefined,
+      pid,
+      stop: async () => {},
+    };
   }
 
   if (runAs) await chown(dataDir, runAs.uid, runAs.gid);
@@ -197,37 +223,40 @@ export async function startPostgres(options: PostgresOptions): Promise<RunningSe
     'shared_buffers=256MB',
     ...(options.ephemeral ? ['fsync=off', 'synchronous_commit=off', 'full_page_writes=off'] : []),
   ];
-  const child = spawnServer(
-    join(binDir, 'postgres'),
-    ['-D', clusterDir, '-p', String(port), ...settings.flatMap((s) => ['-c', s])],
-    { ...asUser, cwd: dataDir },
-  );
   const logPath = join(dataDir, 'postgres.log');
-  const log = createWriteStream(logPath, { flags: 'a' });
-  child.stdout?.pipe(log);
-  child.stderr?.pipe(log);
+  const child = spawnServer({
+    command: join(binDir, 'postgres'),
+    args: ['-D', clusterDir, '-p', String(port), ...settings.flatMap((s) => ['-c', s])],
+    cwd: dataDir,
+    runAs,
+    logPath,
+    orphan: { kind: 'postgres' },
+  });
 
   const ready = await Promise.race([
     pgIsReady(binDir, port, 30_000),
     new Promise<false>((resolve) => child.once('exit', () => resolve(false))),
   ]);
   if (!ready) {
-    await stopChild(child, 'SIGKILL');
+    await stopChild(child, 'SIGINT');
     const tail = await readFile(logPath, 'utf8').catch(() => '');
     throw new Error(
       `Postgres did not start; last log lines:\n${tail.split('\n').slice(-15).join('\n')}`,
     );
   }
   await createDatabaseIfMissing(binDir, port, options.database);
+  await writeOwner(dataDir, { startedBy: process.pid, port });
 
   return {
     url: urlFor(port),
     dataDir,
     owned: true,
+    origin: 'started',
+    startedBy: process.pid,
+    pid: await readPidFile(join(clusterDir, 'postmaster.pid')),
     // SIGINT is Postgres's "fast" shutdown: disconnect clients, checkpoint, exit.
     stop: async () => {
       await stopChild(child, 'SIGINT');
-      log.end();
       if (options.ephemeral) await rm(dataDir, { recursive: true, force: true });
     },
   };

@@ -1,8 +1,8 @@
-import { createWriteStream } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { aptInstall } from './apt';
+import { isAlive, readOwner, readPidFile, writeOwner } from './owner';
 import { findFreePort } from './ports';
 import type { RunningService } from './postgres';
 import { commandExists, sleep, spawnServer, stopChild } from './process';
@@ -42,19 +42,47 @@ export function ping(port: number, host = '127.0.0.1'): Promise<boolean> {
   });
 }
 
+/**
+ * Starts redis-server on `dataDir`, or reuses the one already running there (its pid file names
+ * a live process that answers on the port its starter recorded). A live server that does not
+ * answer is an error naming it: two servers must never write one append-only file.
+ */
 export async function startRedis(options: RedisOptions): Promise<RunningService> {
   const command = await findRedisServer();
   await mkdir(options.dataDir, { recursive: true });
+  const pidFile = join(options.dataDir, 'redis.pid');
+  const runningPid = await readPidFile(pidFile);
+  if (runningPid && isAlive(runningPid)) {
+    const owner = await readOwner(options.dataDir);
+    if (owner && (await ping(owner.port))) {
+      return {
+        url: `redis://127.0.0.1:${owner.port}`,
+        dataDir: options.dataDir,
+        owned: false,
+        origin: 'reused',
+        startedBy: owner.startedBy,
+        pid: runningPid,
+        stop: async () => {},
+      };
+    }
+    throw new Error(
+      `${options.dataDir} is in use by redis-server (pid ${runningPid}), which does not answer` +
+        `${owner ? ` on port ${owner.port}` : ''}; stop that process before starting another`,
+    );
+  }
   const port = await findFreePort(options.preferredPort ?? 0);
-  const child = spawnServer(
+  const logPath = join(options.dataDir, 'redis.log');
+  const child = spawnServer({
     command,
-    [
+    args: [
       '--port',
       String(port),
       '--bind',
       '127.0.0.1',
       '--dir',
       options.dataDir,
+      '--pidfile',
+      pidFile,
       '--save',
       '',
       '--appendonly',
@@ -69,12 +97,10 @@ export async function startRedis(options: RedisOptions): Promise<RunningService>
       'warning',
       ...(options.extraArgs ?? []),
     ],
-    { cwd: options.dataDir },
-  );
-  const logPath = join(options.dataDir, 'redis.log');
-  const log = createWriteStream(logPath, { flags: 'a' });
-  child.stdout?.pipe(log);
-  child.stderr?.pipe(log);
+    cwd: options.dataDir,
+    logPath,
+    orphan: { kind: 'redis', port },
+  });
 
   let exited = false;
   child.once('exit', () => {
@@ -83,7 +109,7 @@ export async function startRedis(options: RedisOptions): Promise<RunningService>
   const deadline = Date.now() + 15_000;
   while (!(await ping(port))) {
     if (exited || Date.now() > deadline) {
-      await stopChild(child, 'SIGKILL');
+      await stopChild(child, 'SIGTERM');
       const tail = await readFile(logPath, 'utf8').catch(() => '');
       throw new Error(
         `redis-server did not start; last log lines:\n${tail.split('\n').slice(-15).join('\n')}`,
@@ -91,14 +117,15 @@ export async function startRedis(options: RedisOptions): Promise<RunningService>
     }
     await sleep(50);
   }
+  await writeOwner(options.dataDir, { startedBy: process.pid, port });
 
   return {
     url: `redis://127.0.0.1:${port}`,
     dataDir: options.dataDir,
     owned: true,
-    stop: async () => {
-      await stopChild(child, 'SIGTERM');
-      log.end();
-    },
+    origin: 'started',
+    startedBy: process.pid,
+    pid: await readPidFile(pidFile),
+    stop: () => stopChild(child, 'SIGTERM'),
   };
 }

@@ -23,13 +23,30 @@ export interface LocalServicesOptions {
 export interface LocalServices {
   databaseUrl: string;
   redisUrl: string;
-  /** What was started here, for messages ("started" vs "given"). */
+  /** What was started here (and so is stopped by `stop`). */
   started: { postgres: boolean; redis: boolean };
+  /** Where each server came from, for messages: started here, reused (and whose), or given. */
+  postgres: ServiceOrigin;
+  redis: ServiceOrigin;
   /** Stops what this call started; safe to call more than once. */
   stop(): Promise<void>;
 }
 
-const external = (url: string): RunningService => ({ url, owned: false, stop: async () => {} });
+export type ServiceOrigin = Pick<RunningService, 'origin' | 'startedBy' | 'pid' | 'dataDir'>;
+
+const external = (url: string): RunningService => ({
+  url,
+  owned: false,
+  origin: 'given',
+  stop: async () => {},
+});
+
+const originOf = ({ origin, startedBy, pid, dataDir }: RunningService): ServiceOrigin => ({
+  origin,
+  startedBy,
+  pid,
+  dataDir,
+});
 
 /** Starts Postgres and Redis where no URL is given; both start in parallel. */
 export async function startLocalServices(options: LocalServicesOptions): Promise<LocalServices> {
@@ -77,6 +94,8 @@ export async function startLocalServices(options: LocalServicesOptions): Promise
     databaseUrl: postgres.value.url,
     redisUrl: redis.value.url,
     started: { postgres: postgres.value.owned, redis: redis.value.owned },
+    postgres: originOf(postgres.value),
+    redis: originOf(redis.value),
     stop,
   };
 }

@@ -1,9 +1,9 @@
 import { existsSync } from 'node:fs';
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ping, startLocalServices } from '../src/index';
+import { ping, startLocalServices, startRedis } from '../src/index';
 import { execFileAsync } from '../src/process';
 
 async function pgSelectOne(url: string): Promise<string> {
@@ -55,7 +55,47 @@ describe('startLocalServices', () => {
       redisUrl: 'redis://example:6379',
     });
     expect(services.started).toEqual({ postgres: false, redis: false });
+    expect([services.postgres.origin, services.redis.origin]).toEqual(['given', 'given']);
     expect(services.databaseUrl).toBe('postgres://example/db');
     await services.stop();
+  });
+
+  it('reuses the servers already running on a data folder, says who started them, and never starts a second', async () => {
+    const stateDir = await mkdtemp(join(tmpdir(), 'local-stack-shared-'));
+    const first = await startLocalServices({ stateDir, database: 'shared' });
+    try {
+      expect(first.postgres).toMatchObject({ origin: 'started', startedBy: process.pid });
+      expect(first.redis).toMatchObject({ origin: 'started', startedBy: process.pid });
+      const second = await startLocalServices({ stateDir, database: 'shared' });
+      expect(second.postgres).toMatchObject({ origin: 'reused', startedBy: process.pid });
+      expect(second.redis).toMatchObject({ origin: 'reused', startedBy: process.pid });
+      expect(second.postgres.pid).toBe(first.postgres.pid);
+      expect(second.redis.pid).toBe(first.redis.pid);
+      expect([second.databaseUrl, second.redisUrl]).toEqual([first.databaseUrl, first.redisUrl]);
+      // Stopping what it reused leaves the first one's servers running.
+      await second.stop();
+      expect(await ping(Number(new URL(first.redisUrl).port))).toBe(true);
+    } finally {
+      await first.stop();
+      await rm(stateDir, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses a data folder whose Redis is alive but does not answer, naming its pid', async () => {
+    const stateDir = await mkdtemp(join(tmpdir(), 'local-stack-stuck-'));
+    const first = await startLocalServices({ stateDir, database: 'stuck' });
+    const redisPid = first.redis.pid as number;
+    process.kill(redisPid, 'SIGSTOP');
+    try {
+      await expect(
+        startRedis({ dataDir: join(stateDir, 'redis'), appendOnly: true }),
+      ).rejects.toThrow(
+        new RegExp(`in use by redis-server \\(pid ${redisPid}\\), which does not answer`),
+      );
+    } finally {
+      process.kill(redisPid, 'SIGCONT');
+      await first.stop();
+      await rm(stateDir, { recursive: true, force: true });
+    }
   });
 });

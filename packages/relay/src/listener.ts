@@ -5,10 +5,17 @@
 import pg from 'pg';
 import type { Logger } from 'pino';
 
+const MIN_RETRY_MS = 250;
+const MAX_RETRY_MS = 10_000;
+
 export class OutboxListener {
   private client: pg.Client | undefined;
   private closed = false;
   private retryTimer: NodeJS.Timeout | undefined;
+  /** Reconnect delay: doubles per failed attempt up to MAX_RETRY_MS, reset on success. */
+  private retryMs = 0;
+  /** When the current outage began (0 while connected): one warning per outage. */
+  private outageSince = 0;
 
   constructor(
     private readonly connectionString: string,
@@ -25,7 +32,7 @@ export class OutboxListener {
     });
     client.on('notification', () => this.onNotify());
     client.on('error', (error) => {
-      this.logger.warn({ err: error }, 'outbox listener lost its connection; reconnecting');
+      this.reportOutage(error, 'outbox listener lost its connection; reconnecting with backoff');
       this.reconnectSoon(client);
     });
     client.on('end', () => this.reconnectSoon(client));
@@ -39,10 +46,18 @@ export class OutboxListener {
       }
       await client.query(`LISTEN ${pg.escapeIdentifier(this.channel)}`);
       this.client = client;
+      if (this.outageSince) {
+        this.logger.info(
+          { outageMs: Date.now() - this.outageSince },
+          'outbox listener connected again',
+        );
+      }
+      this.outageSince = 0;
+      this.retryMs = 0;
       // Rows may have arrived while not listening.
       this.onNotify();
     } catch (error) {
-      this.logger.warn({ err: error }, 'outbox listener could not connect; retrying');
+      this.reportOutage(error, 'outbox listener could not connect; retrying with backoff');
       this.reconnectSoon(client);
     }
   }
@@ -52,10 +67,20 @@ export class OutboxListener {
     if (this.client === client) this.client = undefined;
     client.removeAllListeners('end');
     client.end().catch(() => {});
+    this.retryMs = Math.min(MAX_RETRY_MS, this.retryMs ? this.retryMs * 2 : MIN_RETRY_MS);
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
       void this.start();
-    }, 1_000);
+    }, this.retryMs);
+  }
+
+  private reportOutage(error: unknown, message: string) {
+    if (this.outageSince) {
+      this.logger.debug({ err: error }, message);
+      return;
+    }
+    this.outageSince = Date.now();
+    this.logger.warn({ err: error }, message);
   }
 
   async close(): Promise<void> {

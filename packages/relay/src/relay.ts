@@ -122,13 +122,22 @@ export class OutboxRelay {
   private async loop(): Promise<void> {
     const { logger } = this.options;
     let backoffMs = 0;
+    let outageSince = 0;
+    let failedBatches = 0;
     let lastPrune = 0;
     let lastBacklogLog = 0;
     while (!this.stopped) {
       try {
         const result = await this.relayBatch();
-        if (backoffMs) logger.info('relay publishing again');
+        if (outageSince) {
+          logger.info(
+            { failedBatches, outageMs: Date.now() - outageSince },
+            'relay publishing again',
+          );
+        }
         backoffMs = 0;
+        outageSince = 0;
+        failedBatches = 0;
         const now = Date.now();
         if (now - lastPrune >= this.pruneIntervalMs) {
           lastPrune = now;
@@ -150,10 +159,18 @@ export class OutboxRelay {
         await this.sleep(this.pollIntervalMs);
       } catch (error) {
         backoffMs = Math.min(MAX_BACKOFF_MS, backoffMs ? backoffMs * 2 : 100);
-        logger.warn(
-          { err: error, retryInMs: backoffMs },
-          'relay batch failed; rolled back, will retry',
-        );
+        failedBatches += 1;
+        // One warning per outage, not one per retry: a Redis or Postgres restart would otherwise
+        // print a line every backoff step. The recovery line above closes it.
+        if (!outageSince) {
+          outageSince = Date.now();
+          logger.warn(
+            { err: error, retryInMs: backoffMs },
+            'relay batch failed; rolled back, retrying with backoff until it succeeds',
+          );
+        } else {
+          logger.debug({ err: error, retryInMs: backoffMs }, 'relay batch failed again');
+        }
         await new Promise((resolve) => setTimeout(resolve, backoffMs));
       }
     }

@@ -53,12 +53,13 @@ describe('relay through a Redis outage', () => {
     await setEnabled(test.db, tenantId, 'crm', true);
     const [org] = await createOrganizations(test.db, tenantId, 1);
     if (!org) throw new Error('no org');
+    const logLines: string[] = [];
     relay = new OutboxRelay({
       db: test.db,
       databaseUrl: test.url,
       redis,
       streamPrefix: '',
-      logger: pino({ level: 'silent' }),
+      logger: pino({ level: 'debug' }, { write: (line: string) => void logLines.push(line) }),
       pollIntervalMs: 100,
     });
     relay.start();
@@ -90,5 +91,12 @@ describe('relay through a Redis outage', () => {
     expect(new Set(events.map((e) => e.eventId)).size).toBe(1_000);
     // The organization's creation, relayed before the outage, survived it (AOF).
     expect(await redis.xlen(streamName('org.created', 'crm'))).toBe(1);
+    // One warning for the outage however many retries it took, one line when it ended.
+    const logged = logLines.map((line) => JSON.parse(line) as { level: number; msg: string });
+    expect(logged.filter((l) => l.level >= 40).map((l) => l.msg)).toEqual([
+      'relay batch failed; rolled back, retrying with backoff until it succeeds',
+    ]);
+    expect(logged.filter((l) => l.msg === 'relay publishing again')).toHaveLength(1);
+    expect(logged.filter((l) => l.msg === 'relay batch failed again').length).toBeGreaterThan(0);
   });
 });

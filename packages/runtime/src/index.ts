@@ -1,4 +1,4 @@
-export { parseEnv } from './env';
+export { loadSettingsOrExit, parseEnv, SettingsError } from './env';
 export { createLogger, redactUrl } from './logger';
 export {
   Counter,
@@ -8,5 +8,13 @@ export {
   PROMETHEUS_CONTENT_TYPE,
   serveMetrics,
 } from './metrics';
+export {
+  connectionCause,
+  probeRedis,
+  requireReachable,
+  type ServerCheck,
+  serverAddress,
+  unreachableMessage,
+} from './reachable';
 export { createRedis } from './redis';
 export { onStopSignal, STOP_SIGNALS } from './signals';

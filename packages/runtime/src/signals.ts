@@ -1,19 +1,22 @@
 /**
- * Graceful stop on the first SIGINT/SIGTERM, forced exit on the second (DESIGN.md decision 8).
+ * Graceful stop on the first SIGINT/SIGTERM/SIGHUP, forced exit on the second (DESIGN.md
+ * decision 8). A process started by `npm start` also stops gracefully when its supervisor goes
+ * away (its IPC channel closes), so a killed supervisor leaves no app running.
  */
 import type { Logger } from 'pino';
 
-export const STOP_SIGNALS = ['SIGINT', 'SIGTERM'] as const;
+export const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 
 export function onStopSignal(logger: Logger, stop: () => Promise<void>, timeoutMs = 30_000): void {
   let stopping = false;
-  const handle = (signal: NodeJS.Signals) => {
+  const handle = (reason: NodeJS.Signals | 'supervisor gone') => {
     if (stopping) {
-      logger.warn({ signal }, 'second signal: exiting now');
+      if (reason === 'supervisor gone') return;
+      logger.warn({ signal: reason }, 'second signal: exiting now');
       process.exit(130);
     }
     stopping = true;
-    logger.info({ signal }, 'stopping');
+    logger.info({ signal: reason }, 'stopping');
     const timer = setTimeout(() => {
       logger.error({ timeoutMs }, 'graceful stop timed out: exiting');
       process.exit(1);
@@ -28,4 +31,10 @@ export function onStopSignal(logger: Logger, stop: () => Promise<void>, timeoutM
     );
   };
   for (const signal of STOP_SIGNALS) process.on(signal, handle);
+  // Only a process spawned with an IPC channel (by the `npm start` supervisor) has one; it closes
+  // when the supervisor exits, however it ended.
+  if (process.channel) {
+    process.once('disconnect', () => handle('supervisor gone'));
+    process.channel.unref();
+  }
 }
