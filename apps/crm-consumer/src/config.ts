@@ -18,11 +18,26 @@ export const CrmEnv = z.object({
   CRM_BATCH_SIZE: z.coerce.number().int().min(1).max(10_000).default(200),
   /** Entries pending this long (a dead consumer's) are claimed by a live one. */
   CRM_CLAIM_IDLE_MS: z.coerce.number().int().min(100).default(30_000),
+  /** How often entries pending past CRM_CLAIM_IDLE_MS are looked for. */
+  CRM_CLAIM_INTERVAL_MS: z.coerce.number().int().min(50).default(5_000),
+  /** Deliveries of an entry that fails on its own (not in an outage) before it is dead-lettered. */
   CRM_MAX_DELIVERIES: z.coerce.number().int().min(1).default(5),
+  /** The bound on the backoff between tries while the CRM's database or Redis is unreachable. */
+  CRM_OUTAGE_MAX_BACKOFF_MS: z.coerce.number().int().min(10).default(30_000),
+  /** Dedupe ids (crm_processed_events) are kept this long, then pruned. */
+  CRM_DEDUPE_RETENTION_MS: z.coerce.number().int().min(0).default(86_400_000),
+  CRM_DEDUPE_PRUNE_INTERVAL_MS: z.coerce.number().int().min(10).default(60_000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 export type CrmConfig = z.infer<typeof CrmEnv>;
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): CrmConfig {
   return parseEnv(CrmEnv, env);
+}
+
+/** The CRM's dead-letter stream: entries it gave up on, kept for `replay-dead-letters`. */
+export function deadLetterStream(
+  config: Pick<CrmConfig, 'STREAM_PREFIX' | 'CRM_APP_CODE'>,
+): string {
+  return `${config.STREAM_PREFIX}${config.CRM_APP_CODE}:dead-letter`;
 }

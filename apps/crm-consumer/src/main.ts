@@ -1,6 +1,7 @@
 /** The CRM consumer process: migrates its own database, then projects the crm streams into it. */
 
 import { StreamConsumer } from '@historical-sync/consumer';
+import { startDedupePruning } from '@historical-sync/consumer/postgres';
 import { applicationStreams } from '@historical-sync/contracts';
 import { createPool, runMigrations } from '@historical-sync/db';
 import {
@@ -13,8 +14,9 @@ import {
 } from '@historical-sync/runtime';
 import { Kysely, PostgresDialect, sql } from 'kysely';
 import { crmMigrations } from '../migrations/index';
-import { loadConfig } from './config';
+import { deadLetterStream, loadConfig } from './config';
 import { applyEvent } from './projection';
+import { REPLAY_COMMAND, reportRun } from './run-report';
 import type { CrmDatabase } from './schema';
 
 const config = loadSettingsOrExit('crm-consumer', loadConfig);
@@ -54,32 +56,46 @@ const consumer = new StreamConsumer({
   concurrency: config.CRM_CONCURRENCY,
   batchSize: config.CRM_BATCH_SIZE,
   claimIdleMs: config.CRM_CLAIM_IDLE_MS,
+  claimIntervalMs: config.CRM_CLAIM_INTERVAL_MS,
   maxDeliveries: config.CRM_MAX_DELIVERIES,
-  deadLetterStream: `${config.STREAM_PREFIX}${config.CRM_APP_CODE}:dead-letter`,
-  handler: async (event) => {
-    const outcome = await applyEvent(db, event, config.CRM_APP_CODE);
+  outageMaxDelayMs: config.CRM_OUTAGE_MAX_BACKOFF_MS,
+  deadLetterStream: deadLetterStream(config),
+  handler: async (event, context) => {
+    const outcome = await applyEvent(db, event, config.CRM_APP_CODE, context.deadLettered);
     counts[outcome.kind] += 1;
-    if (
-      outcome.kind === 'marker' &&
-      outcome.runCompletedAt &&
-      event.eventType === 'sync.completed'
-    ) {
-      logger.info(
-        { tenantId: event.tenantId, runId: event.runId, counts: event.counts },
-        `CRM in sync for tenant ${event.tenantId} since ${outcome.runCompletedAt.toISOString()}`,
-      );
-    }
+    if (outcome.kind === 'marker') reportRun(logger, outcome.run);
   },
   hooks: {
-    onDeadLetter: (entry) => logger.warn(entry, 'entry moved to the dead-letter stream'),
+    onDeadLetter: (entry) =>
+      logger.error(
+        entry,
+        `entry moved to the dead-letter stream; after a fix, replay it with \`${REPLAY_COMMAND}\``,
+      ),
     onError: (error) => logger.warn({ err: error }, 'consumer error'),
+    onOutage: (error) =>
+      logger.warn(
+        { err: error },
+        'a dependency is unreachable: taking no entries, retrying with backoff',
+      ),
+    onRecovered: ({ durationMs }) =>
+      logger.info({ durationMs }, `dependency back after ${Math.round(durationMs)} ms; resuming`),
   },
 });
 await consumer.start();
+const pruning = startDedupePruning({
+  db,
+  table: 'crm_processed_events',
+  retentionMs: config.CRM_DEDUPE_RETENTION_MS,
+  intervalMs: config.CRM_DEDUPE_PRUNE_INTERVAL_MS,
+  onPruned: (deleted) => logger.debug({ deleted }, 'pruned dedupe ids past their retention'),
+  // While the database is down this fails like the handlers; the consumer reports that outage.
+  onError: (error) => logger.debug({ err: error }, 'dedupe prune failed; trying again later'),
+});
 const report = setInterval(() => logger.info({ counts }, 'crm projection progress'), 30_000);
 
 onStopSignal(logger, async () => {
   clearInterval(report);
+  await pruning.stop();
   await consumer.stop();
   redis.disconnect();
   await db.destroy();

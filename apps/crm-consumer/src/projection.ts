@@ -8,25 +8,29 @@ import { isSyncMarker, type StreamEvent } from '@historical-sync/contracts';
 import { applyCredit } from './handlers/credit';
 import { applyMembership } from './handlers/membership';
 import { applyOrganization } from './handlers/organization';
-import { applySyncMarker } from './handlers/sync-marker';
+import { applySyncMarker, type RunState } from './handlers/sync-marker';
 import type { CrmDb } from './schema';
 
 export type ApplyOutcome =
   | { kind: 'applied' | 'stale' | 'duplicate' | 'ignored' }
-  | { kind: 'marker'; runCompletedAt: Date | null };
+  | { kind: 'marker'; run: RunState };
 
+/**
+ * `deadLettered` is, for a sync.completed marker, how many of its run's entries are in the
+ * dead-letter stream (the consumer SDK counts them once every earlier entry is handled).
+ */
 export async function applyEvent(
   db: CrmDb,
   event: StreamEvent,
   appCode: string,
+  deadLettered = 0,
 ): Promise<ApplyOutcome> {
   if (event.metadata.targetApplication !== appCode) return { kind: 'ignored' };
   return db.transaction().execute(async (trx) => {
     if (!(await firstDelivery(trx, 'crm_processed_events', event.eventId)))
       return { kind: 'duplicate' };
     if (isSyncMarker(event)) {
-      const { completedAt } = await applySyncMarker(trx, event);
-      return { kind: 'marker', runCompletedAt: completedAt };
+      return { kind: 'marker', run: await applySyncMarker(trx, event, deadLettered) };
     }
     let applied: boolean;
     switch (event.eventType) {

@@ -37,7 +37,7 @@ export interface CrmDatabase {
     version: number;
     synced_at: Synced;
   };
-  crm_processed_events: { event_id: string };
+  crm_processed_events: { event_id: string; processed_at: Synced };
   crm_sync_runs: {
     run_id: string;
     tenant_id: string;
@@ -46,6 +46,8 @@ export interface CrmDatabase {
     counts: unknown;
     started_at: Synced;
     completed_at: Date | null;
+    /** The run's entries in the dead-letter stream when last looked at (its last marker, a replay). */
+    dead_lettered: ColumnType<number, number | undefined, number>;
   };
 }
 

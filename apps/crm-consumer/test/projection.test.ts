@@ -9,6 +9,7 @@ import { createTestDatabase, type TestDatabase } from '@historical-sync/db/testi
 import { Kysely, PostgresDialect } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { crmMigrations } from '../migrations/index';
+import { completeRunIfReady } from '../src/handlers/sync-marker';
 import { applyEvent, inSyncSince } from '../src/projection';
 import type { CrmDatabase, CrmDb } from '../src/schema';
 
@@ -88,29 +89,60 @@ describe('CRM projection', () => {
     expect(await row(entityId)).toBeUndefined();
   });
 
+  const marker = (
+    runId: string,
+    eventType: 'sync.started' | 'sync.completed',
+    resource: string,
+  ): StreamEvent =>
+    ({
+      eventId: `run:${runId}:${eventType}:${resource}`,
+      eventType,
+      tenantId,
+      runId,
+      resource,
+      resources: ['credits', 'organizations'],
+      occurredAt: at,
+      metadata: { targetApplication: 'crm', isHistoricalSync: true },
+      ...(eventType === 'sync.started'
+        ? { total: 1 }
+        : { counts: { credits: 1, organizations: 1 } }),
+    }) as StreamEvent;
+
   it('reports "in sync since" once every resource of a run has its completed marker', async () => {
     const runId = randomUUID();
-    const marker = (eventType: 'sync.started' | 'sync.completed', resource: string) =>
-      ({
-        eventId: `run:${runId}:${eventType}:${resource}`,
-        eventType,
-        tenantId,
-        runId,
-        resource,
-        resources: ['credits', 'organizations'],
-        occurredAt: at,
-        metadata: { targetApplication: 'crm', isHistoricalSync: true },
-        ...(eventType === 'sync.started'
-          ? { total: 1 }
-          : { counts: { credits: 1, organizations: 1 } }),
-      }) as StreamEvent;
-    await applyEvent(db, marker('sync.started', 'credits'), 'crm');
-    await applyEvent(db, marker('sync.completed', 'credits'), 'crm');
+    await applyEvent(db, marker(runId, 'sync.started', 'credits'), 'crm');
+    await applyEvent(db, marker(runId, 'sync.completed', 'credits'), 'crm');
     expect(await inSyncSince(db, tenantId)).toBeNull();
-    const last = await applyEvent(db, marker('sync.completed', 'organizations'), 'crm');
-    expect(last).toMatchObject({ kind: 'marker', runCompletedAt: expect.any(Date) });
+    const last = await applyEvent(db, marker(runId, 'sync.completed', 'organizations'), 'crm');
+    expect(last).toMatchObject({
+      kind: 'marker',
+      run: { runId, allResourcesDone: true, newlyCompleted: true, completedAt: expect.any(Date) },
+    });
     expect(await inSyncSince(db, tenantId)).toEqual(
-      (last as { runCompletedAt: Date }).runCompletedAt,
+      (last as { run: { completedAt: Date } }).run.completedAt,
     );
+  });
+
+  it('keeps a run with dead-lettered entries incomplete until they are gone', async () => {
+    const otherTenant = randomUUID();
+    const runId = randomUUID();
+    const forTenant = (event: StreamEvent) => ({ ...event, tenantId: otherTenant }) as StreamEvent;
+    await applyEvent(db, forTenant(marker(runId, 'sync.completed', 'credits')), 'crm', 2);
+    const last = await applyEvent(
+      db,
+      forTenant(marker(runId, 'sync.completed', 'organizations')),
+      'crm',
+      2,
+    );
+    expect(last).toMatchObject({
+      kind: 'marker',
+      run: { allResourcesDone: true, deadLettered: 2, completedAt: null, newlyCompleted: false },
+    });
+    expect(await inSyncSince(db, otherTenant)).toBeNull();
+    // The replay handled them: the run completes, once.
+    const replayed = await completeRunIfReady(db, runId, 0);
+    expect(replayed).toMatchObject({ newlyCompleted: true, completedAt: expect.any(Date) });
+    expect(await completeRunIfReady(db, runId, 0)).toMatchObject({ newlyCompleted: false });
+    expect(await inSyncSince(db, otherTenant)).toEqual(replayed.completedAt);
   });
 });

@@ -3,25 +3,45 @@
  * several streams at once with XREADGROUP (blocking, batched), acknowledges an entry only after
  * its handler succeeded, reclaims entries left pending by dead consumers with XAUTOCLAIM, and
  * moves invalid or repeatedly failing entries to a dead-letter stream with the reason, instead of
- * looping on them.
+ * looping on them. An outage (the application's database or Redis unreachable) is not a failing
+ * entry: the consumer stops taking entries and backs off until the dependency is back, using no
+ * delivery attempts.
  */
 import { EVENT_FIELD, StreamEvent } from '@historical-sync/contracts';
 import type { Cluster, Redis } from 'ioredis';
+import { deadLetteredInRun, entryOwner } from './dead-letters';
 import { consumerGroups } from './groups';
+import { isInfrastructureError, OutageBackoff } from './outage';
 
 export interface EntryContext {
   stream: string;
   /** The stream entry id. */
   id: string;
-  /** How many times this entry has been delivered to the group (1 on first delivery). */
+  /**
+   * How many times this entry has been delivered to the group (1 on first delivery); deliveries
+   * that ended in an outage, or in a marker waiting for earlier entries, are not counted.
+   */
   deliveries: number;
+  /**
+   * For a `sync.completed` marker: how many entries of its run sit in the dead-letter stream.
+   * Every earlier entry of the stream has been handled or dead-lettered when the marker is
+   * handled, so a run with none is complete; with some, it is not until they are replayed.
+   */
+  deadLettered?: number;
+  /** True when `replayDeadLetters` hands the entry over, not the stream. */
+  replay?: boolean;
 }
 
 export interface ConsumerHooks {
   /** After each handled batch: counts and how long the handlers took. */
   onBatch?(stats: { stream: string; handled: number; failed: number; durationMs: number }): void;
-  onDeadLetter?(entry: { stream: string; id: string; reason: string }): void;
+  onDeadLetter?(entry: { stream: string; id: string; reason: string; runId: string }): void;
+  /** A handler or Redis call failed for a reason that is not the entry's own. */
   onError?(error: unknown): void;
+  /** Once when an outage starts (the first infrastructure failure), not once per entry. */
+  onOutage?(error: unknown): void;
+  /** Once when it ends, with how long it lasted. */
+  onRecovered?(outage: { durationMs: number; error: unknown }): void;
 }
 
 export interface ConsumerOptions {
@@ -50,6 +70,15 @@ export interface ConsumerOptions {
   maxDeliveries?: number;
   /** Defaults to `<group>:dead-letter`. */
   deadLetterStream?: string;
+  /**
+   * Whether an error means "a dependency is down" (wait, retry in place, no delivery used) rather
+   * than "this entry fails". Defaults to `isInfrastructureError`: pg, ioredis and node connection
+   * errors and timeouts, and `InfrastructureError` thrown by the handler.
+   */
+  isOutage?: (error: unknown) => boolean;
+  /** First wait after an infrastructure failure; doubles while it lasts, up to the max. */
+  outageInitialDelayMs?: number;
+  outageMaxDelayMs?: number;
   hooks?: ConsumerHooks;
 }
 
@@ -62,6 +91,10 @@ export class StreamConsumer {
   private stopping = false;
   private lastClaim = 0;
   private readonly failures = new Map<string, string>();
+  private readonly outage: OutageBackoff;
+  /** The entries of the batch being handled, per stream: kept claimed while an outage lasts. */
+  private readonly inHand = new Map<string, string[]>();
+  private lastKeep = 0;
 
   constructor(options: ConsumerOptions) {
     this.options = {
@@ -73,10 +106,21 @@ export class StreamConsumer {
       claimIntervalMs: 5_000,
       maxDeliveries: 5,
       deadLetterStream: `${options.group}:dead-letter`,
+      isOutage: isInfrastructureError,
+      outageInitialDelayMs: 200,
+      outageMaxDelayMs: 30_000,
       hooks: {},
       ...options,
     };
     this.reader = (options.redis as Redis).duplicate();
+    this.outage = new OutageBackoff({
+      initialDelayMs: this.options.outageInitialDelayMs,
+      // Between two tries the entries in hand are claimed afresh (see keepInHand), so the wait
+      // stays under the idle time after which another consumer would claim them.
+      maxDelayMs: Math.min(this.options.outageMaxDelayMs, this.options.claimIdleMs / 2),
+      onStart: (error) => this.options.hooks.onOutage?.(error),
+      onEnd: (outage) => this.options.hooks.onRecovered?.(outage),
+    });
   }
 
   /** Creates the group on every stream (a no-op where it exists), then starts reading. */
@@ -100,6 +144,7 @@ export class StreamConsumer {
   /** Finishes the batch in hand, acknowledges it, and stops; safe to call twice. */
   async stop(): Promise<void> {
     this.stopping = true;
+    this.outage.release();
     await this.running;
     this.reader.disconnect();
   }
@@ -136,6 +181,7 @@ export class StreamConsumer {
           ...streams,
           ...streams.map(() => '>'),
         )) as [string, RawEntry[]][] | null;
+        this.outage.succeeded();
         for (const [stream, entries] of reply ?? []) {
           await this.handleBatch(
             stream,
@@ -143,8 +189,13 @@ export class StreamConsumer {
           );
         }
       } catch (error) {
-        this.options.hooks.onError?.(error);
-        if (!this.stopping) await new Promise((resolve) => setTimeout(resolve, 500));
+        if (this.options.isOutage(error)) {
+          // Redis unreachable: one report for the outage, then a bounded backoff.
+          if (!this.stopping) await this.outage.failed(error);
+        } else {
+          this.options.hooks.onError?.(error);
+          if (!this.stopping) await new Promise((resolve) => setTimeout(resolve, 500));
+        }
       }
     }
   }
@@ -194,21 +245,38 @@ export class StreamConsumer {
     batch: { entry: RawEntry; deliveries: number }[],
   ): Promise<void> {
     const started = performance.now();
+    this.inHand.set(
+      stream,
+      batch.map(({ entry }) => entry[0]),
+    );
+    try {
+      await this.handleEntries(stream, batch, started);
+    } finally {
+      this.inHand.delete(stream);
+    }
+  }
+
+  private async handleEntries(
+    stream: string,
+    batch: { entry: RawEntry; deliveries: number }[],
+    started: number,
+  ): Promise<void> {
     const acks: string[] = [];
     let failed = 0;
     const handle = async ({ entry, deliveries }: { entry: RawEntry; deliveries: number }) => {
       const outcome = await this.handleEntry(stream, entry, deliveries);
       if (outcome === 'failed') failed += 1;
-      else acks.push(entry[0]);
+      else if (outcome === 'handled') acks.push(entry[0]);
     };
     // Entries run `concurrency` at a time, but a run marker waits for every entry before it,
     // so "sync.completed" is handled only after the run's events ahead of it on the stream.
     let segment: typeof batch = [];
     let acked = 0;
     const flushAcks = async () => {
-      if (acks.length > acked)
-        await this.options.redis.xack(stream, this.options.group, ...acks.slice(acked));
+      const ids = acks.slice(acked);
       acked = acks.length;
+      if (ids.length > 0)
+        await this.throughOutage(() => this.options.redis.xack(stream, this.options.group, ...ids));
     };
     for (const item of batch) {
       if (isMarker(item.entry)) {
@@ -272,18 +340,24 @@ export class StreamConsumer {
       );
       return 'dead';
     }
+    const context: EntryContext = { stream, id, deliveries };
     if (event.eventType === 'sync.started' || event.eventType === 'sync.completed') {
       // A marker means "everything before me is on the stream". Entries before it still pending
-      // in this group (failed, or held by a consumer that died) are not applied yet: wait for
-      // them by leaving the marker pending; it is claimed and tried again later.
-      const earlier = await this.options.redis.xpending(
-        stream,
-        this.options.group,
-        '-',
-        `(${id}`,
-        1,
+      // in this group (failing, waiting out an outage, or held by a consumer that died) are not
+      // applied yet: the marker stays pending and is looked at again at the next reclaim, and
+      // the wait costs it no delivery, so a marker is never dead-lettered for waiting.
+      const earlier = await this.throughOutage(() =>
+        this.options.redis.xpending(stream, this.options.group, '-', `(${id}`, 1),
       );
-      if ((earlier as unknown[]).length > 0) return 'failed';
+      if ((earlier as unknown[]).length > 0) {
+        await this.giveBackDelivery(stream, id, deliveries, this.options.claimIdleMs);
+        return 'failed';
+      }
+      if (event.eventType === 'sync.completed') {
+        context.deadLettered = await this.throughOutage(() =>
+          deadLetteredInRun(this.options.redis, this.options.deadLetterStream, event.runId),
+        );
+      }
     }
     if (deliveries > this.options.maxDeliveries) {
       const last = this.failures.get(`${stream}/${id}`) ?? 'handler failed on earlier deliveries';
@@ -296,18 +370,95 @@ export class StreamConsumer {
       );
       return 'dead';
     }
-    try {
-      await this.options.handler(event, { stream, id, deliveries });
-      this.failures.delete(`${stream}/${id}`);
-      return 'handled';
-    } catch (error) {
-      // Left pending: claimed again after claimIdleMs, by this consumer or another.
-      this.failures.set(`${stream}/${id}`, error instanceof Error ? error.message : String(error));
-      this.options.hooks.onError?.(error);
-      return 'failed';
+    for (;;) {
+      try {
+        await this.options.handler(event, context);
+        this.outage.succeeded();
+        this.failures.delete(`${stream}/${id}`);
+        return 'handled';
+      } catch (error) {
+        if (this.options.isOutage(error)) {
+          // Not the entry's fault: wait for the dependency and try the same entry again, here,
+          // so the outage uses no delivery and nothing else is taken meanwhile.
+          if (!this.stopping) await this.outage.failed(error);
+          if (!this.stopping) {
+            await this.keepInHand();
+            continue;
+          }
+          // Stopping mid-outage: left pending for the next consumer, with this delivery given back.
+          await this.giveBackDelivery(stream, id, deliveries, 0).catch(() => {});
+          return 'failed';
+        }
+        // Left pending: claimed again after claimIdleMs, by this consumer or another.
+        this.failures.set(
+          `${stream}/${id}`,
+          error instanceof Error ? error.message : String(error),
+        );
+        this.options.hooks.onError?.(error);
+        return 'failed';
+      }
     }
   }
 
+  /**
+   * Sets an entry's delivery counter back to what it was before this delivery (XCLAIM RETRYCOUNT
+   * with JUSTID, which does not count itself), and its idle time to `idleMs`, so the next claim
+   * finds it as soon as wanted and the delivery it is given is not counted against it.
+   */
+  private async giveBackDelivery(stream: string, id: string, deliveries: number, idleMs: number) {
+    const { group, consumer } = this.options;
+    // Through `call`: ioredis types XCLAIM's options only all together.
+    await (this.options.redis as Redis).call(
+      'XCLAIM',
+      stream,
+      group,
+      consumer,
+      0,
+      id,
+      'IDLE',
+      idleMs,
+      'RETRYCOUNT',
+      Math.max(0, deliveries - 1),
+      'JUSTID',
+    );
+  }
+
+  /**
+   * Claims the entries in hand again (JUSTID: no delivery counted), resetting their idle time,
+   * so that during a long outage no other consumer claims them and counts a delivery. Once per
+   * second at most, whatever the number of handlers waiting.
+   */
+  private async keepInHand() {
+    if (Date.now() - this.lastKeep < Math.min(1_000, this.options.claimIdleMs / 4)) return;
+    this.lastKeep = Date.now();
+    const { redis, group, consumer } = this.options;
+    for (const [stream, ids] of this.inHand) {
+      if (ids.length === 0) continue;
+      // Redis may be the dependency that is down: then no one else can claim either.
+      await (redis as Redis)
+        .call('XCLAIM', stream, group, consumer, 0, ...ids, 'JUSTID')
+        .catch(() => {});
+    }
+  }
+
+  /** Runs a Redis call, waiting out an outage (not while stopping) instead of failing the batch. */
+  private async throughOutage<T>(call: () => Promise<T>): Promise<T> {
+    for (;;) {
+      try {
+        const result = await call();
+        this.outage.succeeded();
+        return result;
+      } catch (error) {
+        if (this.stopping || !this.options.isOutage(error)) throw error;
+        await this.outage.failed(error);
+      }
+    }
+  }
+
+  /**
+   * Moves an entry to the dead-letter stream, then acknowledges it. In that order: a crash in
+   * between leaves the entry pending, and it may be dead-lettered twice, never lost.
+   */
   private async deadLetter(
     stream: string,
     id: string,
@@ -315,26 +466,34 @@ export class StreamConsumer {
     deliveries: number,
     reason: string,
   ) {
-    await this.options.redis.xadd(
-      this.options.deadLetterStream,
-      '*',
-      'stream',
-      stream,
-      'id',
-      id,
-      'group',
-      this.options.group,
-      'reason',
-      reason,
-      'deliveries',
-      String(deliveries),
-      'fields',
-      JSON.stringify(fields),
-      'failedAt',
-      new Date().toISOString(),
+    const { runId, tenantId } = entryOwner(fields[fields.indexOf(EVENT_FIELD) + 1]);
+    await this.throughOutage(() =>
+      this.options.redis.xadd(
+        this.options.deadLetterStream,
+        '*',
+        'stream',
+        stream,
+        'id',
+        id,
+        'group',
+        this.options.group,
+        'reason',
+        reason,
+        'deliveries',
+        String(deliveries),
+        'runId',
+        runId,
+        'tenantId',
+        tenantId,
+        'fields',
+        JSON.stringify(fields),
+        'failedAt',
+        new Date().toISOString(),
+      ),
     );
+    await this.throughOutage(() => this.options.redis.xack(stream, this.options.group, id));
     this.failures.delete(`${stream}/${id}`);
-    this.options.hooks.onDeadLetter?.({ stream, id, reason });
+    this.options.hooks.onDeadLetter?.({ stream, id, reason, runId });
   }
 }
 

@@ -1,11 +1,24 @@
 import { randomBytes, randomUUID } from 'node:crypto';
+import { rm } from 'node:fs/promises';
 import { EVENT_FIELD, type StreamEvent } from '@historical-sync/contracts';
+import { localStateDir, type RunningService, startRedis } from '@historical-sync/local-stack';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { StreamConsumer } from '../src/index';
+import { InfrastructureError, replayDeadLetters, StreamConsumer } from '../src/index';
 
 const tenantId = randomUUID();
-const orgEvent = (n: number) => {
+const marker = (runId: string) => ({
+  eventId: `run:${runId}:sync.completed:organizations`,
+  eventType: 'sync.completed',
+  tenantId,
+  runId,
+  resource: 'organizations',
+  resources: ['organizations'],
+  occurredAt: new Date().toISOString(),
+  counts: { organizations: 2 },
+  metadata: { targetApplication: 'crm', isHistoricalSync: true },
+});
+const orgEvent = (n: number, runId: string | null = null) => {
   const id = randomUUID();
   return {
     eventId: `organization:${id}:v1`,
@@ -13,7 +26,7 @@ const orgEvent = (n: number) => {
     tenantId,
     version: 1,
     occurredAt: new Date().toISOString(),
-    runId: null,
+    runId,
     entityId: id,
     code: `org-${n}`,
     name: `Org ${n}`,
@@ -24,7 +37,7 @@ const orgEvent = (n: number) => {
     isActive: true,
     metadata: {
       targetApplication: 'crm',
-      isHistoricalSync: false,
+      isHistoricalSync: runId !== null,
       originalCreatedAt: new Date().toISOString(),
     },
   };
@@ -171,5 +184,202 @@ describe('StreamConsumer', () => {
     await expect.poll(async () => (await survivor.lag())[0]?.pending).toBe(0);
     consumers.splice(consumers.indexOf(dying), 1); // its loop never returns; drop its connection
     (dying as unknown as { reader: Redis }).reader.disconnect();
+  });
+
+  it('waits out an outage longer than its retry budget: no delivery used, nothing dead-lettered, one report each way', async () => {
+    const stream = `${prefix}outage`;
+    const events = Array.from({ length: 30 }, (_, i) => orgEvent(i));
+    for (const e of events) await add(stream, e);
+    const outageMs = 2_000; // the budget: 2 deliveries, claimed again after 300 ms
+    let downUntil = 0;
+    const applied = new Map<string, number>();
+    const deliveries: number[] = [];
+    const outages: unknown[] = [];
+    const recoveries: number[] = [];
+    const errors: unknown[] = [];
+    const c = consumer({
+      streams: [stream],
+      group: 'g5',
+      concurrency: 4,
+      maxDeliveries: 2,
+      outageInitialDelayMs: 50,
+      outageMaxDelayMs: 200,
+      deadLetterStream: `${prefix}dlq5`,
+      handler: async (e, context) => {
+        if (applied.size === 10 && downUntil === 0) downUntil = Date.now() + outageMs;
+        if (Date.now() < downUntil) {
+          // What node-postgres throws while its server is down.
+          throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), {
+            code: 'ECONNREFUSED',
+          });
+        }
+        deliveries.push(context.deliveries);
+        applied.set(e.eventId, (applied.get(e.eventId) ?? 0) + 1);
+      },
+      hooks: {
+        onOutage: (error) => outages.push(error),
+        onRecovered: ({ durationMs }) => recoveries.push(durationMs),
+        onError: (error) => errors.push(error),
+      },
+    });
+    await c.start();
+    await expect.poll(() => applied.size, { timeout: 15_000 }).toBe(30);
+    expect([...applied.values()].every((n) => n === 1)).toBe(true);
+    expect(deliveries.every((n) => n === 1)).toBe(true);
+    expect(await redis.xlen(`${prefix}dlq5`)).toBe(0);
+    // Reported once calls have kept going through for a moment (settled), not at the first one.
+    await expect.poll(() => recoveries).toHaveLength(1);
+    expect(outages).toHaveLength(1);
+    expect(recoveries[0]).toBeGreaterThanOrEqual(outageMs - 100);
+    expect(errors).toEqual([]);
+    await expect.poll(async () => (await c.lag())[0]?.pending).toBe(0);
+  });
+
+  it('classifies pg, ioredis and node connection errors as outages, and a failing entry as its own', async () => {
+    const { isInfrastructureError } = await import('../src/index');
+    const coded = (code: string, message = 'x') => Object.assign(new Error(message), { code });
+    expect(
+      isInfrastructureError(coded('57P01', 'terminating connection due to administrator command')),
+    ).toBe(true);
+    expect(isInfrastructureError(coded('08006'))).toBe(true);
+    expect(isInfrastructureError(new Error('Connection terminated unexpectedly'))).toBe(true);
+    expect(isInfrastructureError(new Error('Connection is closed.'))).toBe(true);
+    expect(isInfrastructureError(new AggregateError([coded('ECONNREFUSED')]))).toBe(true);
+    expect(isInfrastructureError(new Error('wrapped', { cause: coded('ETIMEDOUT') }))).toBe(true);
+    expect(isInfrastructureError(new InfrastructureError('search index down'))).toBe(true);
+    expect(isInfrastructureError(coded('23514', 'violates check constraint'))).toBe(false);
+    expect(isInfrastructureError(new TypeError('cannot read properties of undefined'))).toBe(false);
+  });
+
+  it("handles a marker only after the entries before it, across retries, without using its deliveries; it learns its run's dead letters", async () => {
+    const stream = `${prefix}barrier`;
+    const runId = randomUUID();
+    const flaky = orgEvent(1, runId);
+    const poison = orgEvent(2, runId);
+    await add(stream, flaky);
+    await add(stream, poison);
+    await add(stream, marker(runId));
+    const order: string[] = [];
+    let markerContext: { deliveries: number; deadLettered?: number } | undefined;
+    let flakyFailures = 0;
+    const c = consumer({
+      streams: [stream],
+      group: 'g6',
+      batchSize: 10,
+      maxDeliveries: 3,
+      deadLetterStream: `${prefix}dlq6`,
+      handler: async (e, context) => {
+        if (e.eventId === flaky.eventId && flakyFailures < 2) {
+          flakyFailures += 1;
+          throw new Error('constraint violated, for now');
+        }
+        if (e.eventId === poison.eventId) throw new Error('never applies');
+        if (e.eventType === 'sync.completed') markerContext = context;
+        order.push(e.eventId);
+      },
+    });
+    await c.start();
+    await expect.poll(() => markerContext, { timeout: 15_000 }).toBeDefined();
+    // The flaky entry was retried twice, the poison one dead-lettered after 3 deliveries, and the
+    // marker waited for both (several times) yet arrives as a first delivery.
+    expect(order).toEqual([flaky.eventId, marker(runId).eventId]);
+    expect(markerContext).toMatchObject({ deliveries: 1, deadLettered: 1 });
+    expect(await redis.xlen(`${prefix}dlq6`)).toBe(1);
+    await expect.poll(async () => (await c.lag())[0]?.pending).toBe(0);
+
+    // After the fix, a replay hands the entry over again and removes it; a second one finds nothing.
+    const replayedIds: string[] = [];
+    const replay = () =>
+      replayDeadLetters({
+        redis,
+        deadLetterStream: `${prefix}dlq6`,
+        handler: async (e, context) => {
+          expect(context.replay).toBe(true);
+          replayedIds.push(e.eventId);
+        },
+      });
+    expect(await replay()).toMatchObject({ replayed: 1, failed: [], runs: [runId] });
+    expect(replayedIds).toEqual([poison.eventId]);
+    expect(await redis.xlen(`${prefix}dlq6`)).toBe(0);
+    expect(await replay()).toMatchObject({ replayed: 0, failed: [], runs: [] });
+  });
+
+  it('keeps an entry that still fails in the dead-letter stream on replay, with the reason', async () => {
+    const stream = `${prefix}replay-fail`;
+    await add(stream, '{not json');
+    const c = consumer({ streams: [stream], group: 'g7', deadLetterStream: `${prefix}dlq7` });
+    await c.start();
+    await expect.poll(() => redis.xlen(`${prefix}dlq7`)).toBe(1);
+    const result = await replayDeadLetters({
+      redis,
+      deadLetterStream: `${prefix}dlq7`,
+      handler: async () => {},
+    });
+    expect(result.replayed).toBe(0);
+    expect(result.failed).toEqual([
+      expect.objectContaining({ reason: expect.stringMatching(/invalid event: .*JSON/) }),
+    ]);
+    expect(await redis.xlen(`${prefix}dlq7`)).toBe(1);
+  });
+});
+
+describe('StreamConsumer through a Redis restart', () => {
+  it('waits out Redis being down with one report each way, and loses and dead-letters nothing', {
+    timeout: 60_000,
+  }, async () => {
+    const dataDir = localStateDir(`consumer-redis-outage-${process.pid}-${Date.now()}`);
+    let server: RunningService | undefined = await startRedis({ dataDir, appendOnly: true });
+    const port = Number(new URL(server.url).port);
+    // Commands fail while Redis is down (instead of queueing), as the outage path expects.
+    const redis = new Redis(server.url, { maxRetriesPerRequest: 1, retryStrategy: () => 100 });
+    redis.on('error', () => {}); // reported by the consumer's outage hooks
+    const stream = 'redis-outage';
+    const add = (n: number) => redis.xadd(stream, '*', EVENT_FIELD, JSON.stringify(orgEvent(n)));
+    for (let n = 0; n < 20; n++) await add(n);
+    const seen = new Set<string>();
+    const outages: unknown[] = [];
+    const recoveries: number[] = [];
+    const errors: unknown[] = [];
+    const c = new StreamConsumer({
+      redis,
+      streams: [stream],
+      group: 'g',
+      consumer: 'c',
+      blockMs: 100,
+      claimIdleMs: 300,
+      claimIntervalMs: 100,
+      maxDeliveries: 1,
+      outageInitialDelayMs: 50,
+      outageMaxDelayMs: 100,
+      deadLetterStream: 'dlq',
+      handler: async (e) => void seen.add(e.eventId),
+      hooks: {
+        onOutage: (error) => outages.push(error),
+        onRecovered: ({ durationMs }) => recoveries.push(durationMs),
+        onError: (error) => errors.push(error),
+      },
+    });
+    (c as unknown as { reader: Redis }).reader.on('error', () => {});
+    try {
+      await c.start();
+      await expect.poll(() => seen.size).toBe(20);
+      await server.stop();
+      server = undefined;
+      await new Promise((resolve) => setTimeout(resolve, 1_500)); // the outage itself
+      server = await startRedis({ dataDir, appendOnly: true, preferredPort: port });
+      expect(new URL(server.url).port).toBe(String(port));
+      for (let n = 20; n < 40; n++) await add(n);
+      await expect.poll(() => seen.size, { timeout: 20_000 }).toBe(40);
+      await expect.poll(() => recoveries, { timeout: 10_000 }).toHaveLength(1);
+      expect(outages).toHaveLength(1);
+      expect(recoveries[0]).toBeGreaterThanOrEqual(1_000);
+      expect(errors).toEqual([]);
+      expect(await redis.xlen('dlq')).toBe(0);
+    } finally {
+      await c.stop();
+      redis.disconnect();
+      await server?.stop();
+      await rm(dataDir, { recursive: true, force: true });
+    }
   });
 });

@@ -1,0 +1,169 @@
+/**
+ * The CRM's dedupe ids stay within their bound over a long run: a consumer applies a stream of
+ * thousands of events while the pruner keeps only the ids of the last `RETENTION_MS`; the table
+ * never holds more than the ids recorded in the last retention plus one prune interval, and an
+ * event re-delivered after its id was pruned still changes nothing (the apply is version-gated).
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import { StreamConsumer } from '@historical-sync/consumer';
+import { startDedupePruning } from '@historical-sync/consumer/postgres';
+import { EVENT_FIELD, type StreamEvent } from '@historical-sync/contracts';
+import { createPool, runMigrations } from '@historical-sync/db';
+import { createTestDatabase, type TestDatabase } from '@historical-sync/db/testing';
+import { Redis } from 'ioredis';
+import { Kysely, PostgresDialect } from 'kysely';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { crmMigrations } from '../migrations/index';
+import { applyEvent } from '../src/projection';
+import type { CrmDatabase, CrmDb } from '../src/schema';
+
+const EVENTS = Number(process.env.DEDUPE_BOUND_EVENTS ?? 6_000);
+const RETENTION_MS = 1_000;
+const PRUNE_INTERVAL_MS = 250;
+// A prune's own duration and the gap between a commit and the handler's return, on a busy machine.
+const SLACK_MS = 1_000;
+
+describe('CRM dedupe store', () => {
+  let test: TestDatabase;
+  let db: CrmDb;
+  let redis: Redis;
+  const stream = `t${randomBytes(4).toString('hex')}:crm:sync:organization:org_updated`;
+  const tenantId = randomUUID();
+  const at = new Date().toISOString();
+
+  beforeAll(async () => {
+    test = await createTestDatabase('crm_dedupe', { migrate: false });
+    db = new Kysely<CrmDatabase>({
+      dialect: new PostgresDialect({
+        pool: createPool({ connectionString: test.url, maxConnections: 10 }),
+      }),
+    });
+    await runMigrations(db, crmMigrations);
+    redis = new Redis(process.env.REDIS_URL as string);
+  });
+  afterAll(async () => {
+    await redis.del(stream);
+    redis.disconnect();
+    await db.destroy();
+    await test.destroy();
+  });
+
+  const orgs = Array.from({ length: 200 }, () => randomUUID());
+  const event = (n: number) => {
+    const entityId = orgs[n % orgs.length] as string;
+    const version = Math.floor(n / orgs.length) + 1;
+    return {
+      eventId: `organization:${entityId}:v${version}`,
+      eventType: 'org.updated',
+      tenantId,
+      version,
+      occurredAt: at,
+      runId: null,
+      entityId,
+      code: `org-${n % orgs.length}`,
+      name: `v${version}`,
+      description: null,
+      industry: null,
+      website: null,
+      parentId: null,
+      isActive: true,
+      metadata: { targetApplication: 'crm', isHistoricalSync: false, originalCreatedAt: at },
+    };
+  };
+
+  it(`stays within retention + prune interval over ${EVENTS} events`, {
+    timeout: 180_000,
+  }, async () => {
+    for (let n = 0; n < EVENTS; n += 1_000) {
+      const pipeline = redis.pipeline();
+      for (let i = n; i < Math.min(EVENTS, n + 1_000); i++)
+        pipeline.xadd(stream, '*', EVENT_FIELD, JSON.stringify(event(i)));
+      await pipeline.exec();
+    }
+    // When each id was recorded (every outcome but a duplicate records one).
+    const appliedAt: number[] = [];
+    let handled = 0;
+    const consumer = new StreamConsumer({
+      redis,
+      streams: [stream],
+      group: 'crm',
+      consumer: 'dedupe-bound',
+      concurrency: 8,
+      batchSize: 200,
+      blockMs: 100,
+      handler: async (e) => {
+        const outcome = await applyEvent(db, e, 'crm');
+        if (outcome.kind !== 'duplicate') appliedAt.push(Date.now());
+        handled += 1;
+      },
+    });
+    const pruning = startDedupePruning({
+      db,
+      table: 'crm_processed_events',
+      retentionMs: RETENTION_MS,
+      intervalMs: PRUNE_INTERVAL_MS,
+    });
+    await consumer.start();
+    const samples: { held: number; allowed: number }[] = [];
+    try {
+      while (handled < EVENTS) {
+        const before = Date.now();
+        const { n } = await db
+          .selectFrom('crm_processed_events')
+          .select((eb) => eb.fn.countAll<number>().as('n'))
+          .executeTakeFirstOrThrow();
+        const after = Date.now();
+        // Ids recorded since (before - retention - interval - slack), up to now, and those
+        // committed by handlers that have not returned yet (at most `concurrency`).
+        const since = before - RETENTION_MS - PRUNE_INTERVAL_MS - SLACK_MS;
+        const allowed = appliedAt.filter((t) => t >= since && t <= after + SLACK_MS).length + 8;
+        samples.push({ held: Number(n), allowed });
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    } finally {
+      await consumer.stop();
+    }
+    const over = samples.filter((s) => s.held > s.allowed);
+    expect(over).toEqual([]);
+    // The bound did its work: at its largest the table held a fraction of the events applied.
+    const largest = Math.max(...samples.map((s) => s.held));
+    expect(samples.length).toBeGreaterThan(5);
+    console.log(
+      `dedupe store: ${EVENTS} events, ${samples.length} samples, at most ${largest} ids held (retention ${RETENTION_MS} ms, pruned every ${PRUNE_INTERVAL_MS} ms)`,
+    );
+    expect(largest).toBeLessThan(EVENTS / 2);
+    // Everything older than the retention goes at the next prunes.
+    await expect
+      .poll(
+        async () =>
+          Number(
+            (
+              await db
+                .selectFrom('crm_processed_events')
+                .select((eb) => eb.fn.countAll<number>().as('n'))
+                .executeTakeFirstOrThrow()
+            ).n,
+          ),
+        { timeout: 10_000 },
+      )
+      .toBe(0);
+    await pruning.stop();
+
+    // A re-delivery after its id was pruned: stale, nothing changes. Within the retention: duplicate.
+    const first = event(0);
+    expect(await applyEvent(db, first as StreamEvent, 'crm')).toEqual({ kind: 'stale' });
+    const row = await db
+      .selectFrom('crm_organizations')
+      .selectAll()
+      .where('id', '=', first.entityId)
+      .executeTakeFirstOrThrow();
+    expect(row.version).toBe(Math.floor((EVENTS - 1) / orgs.length) + 1);
+    const fresh = {
+      ...event(0),
+      version: 10_000,
+      eventId: `organization:${first.entityId}:v10000`,
+    };
+    expect(await applyEvent(db, fresh as StreamEvent, 'crm')).toEqual({ kind: 'applied' });
+    expect(await applyEvent(db, fresh as StreamEvent, 'crm')).toEqual({ kind: 'duplicate' });
+  });
+});

@@ -1,0 +1,404 @@
+/**
+ * The CRM consumer as its own process, on a Postgres server of its own, while a real backfill
+ * (BullMQ workers and the outbox relay, in this process) publishes a tenant's data and live
+ * writes go on. An outage of the CRM's database longer than the whole retry budget dead-letters
+ * nothing; an entry the CRM rejects on its own is dead-lettered, keeps the run from being
+ * reported in sync, and the replay command completes it after the fix.
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import { rm } from 'node:fs/promises';
+import {
+  BackfillQueues,
+  type BackfillSettings,
+  type BackfillWorkers,
+  startBackfillWorkers,
+  toggleApplication,
+} from '@historical-sync/backfill';
+import { consumerGroups } from '@historical-sync/consumer';
+import { applicationStreams } from '@historical-sync/contracts';
+import { createDb, seedTenant } from '@historical-sync/db';
+import { createTestDatabase, type TestDatabase } from '@historical-sync/db/testing';
+import {
+  addMembership,
+  ConflictError,
+  NotFoundError,
+  removeMembership,
+  updateAllocation,
+  updateOrganization,
+} from '@historical-sync/domain';
+import { localStateDir, type RunningService, startPostgres } from '@historical-sync/local-stack';
+import { OutboxRelay } from '@historical-sync/relay';
+import { createLogger, createRedis } from '@historical-sync/runtime';
+import type { Redis } from 'ioredis';
+import { sql } from 'kysely';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import {
+  type Command,
+  crmRun,
+  logLines,
+  projectionDifferences,
+  runCrm,
+  runNpm,
+  waitFor,
+} from './helpers';
+
+const MEMBERSHIPS = 2_000;
+const PAGE_SIZE = 50;
+// The CRM's retry budget for an entry that fails: 2 deliveries, claimed again after 500 ms.
+const MAX_DELIVERIES = 2;
+const CLAIM_IDLE_MS = 500;
+const CLAIM_INTERVAL_MS = 200;
+const RETRY_BUDGET_MS = MAX_DELIVERIES * (CLAIM_IDLE_MS + CLAIM_INTERVAL_MS);
+const OUTAGE_MS = 4_000;
+const EVENTS_PER_SECOND = 300;
+
+describe('CRM consumer: outages and dead letters', () => {
+  const unique = `t${randomBytes(4).toString('hex')}`;
+  const streamPrefix = `${unique}:`;
+  const deadLetters = `${streamPrefix}crm:dead-letter`;
+  const crmDataDir = localStateDir(`crm-outage-${process.pid}-${Date.now()}`);
+  const logger = createLogger('crm-outage-test', 'silent');
+  let wrapper: TestDatabase;
+  let crmServer: RunningService | undefined;
+  let crmUrl: string;
+  let redis: Redis;
+  let relayRedis: Redis;
+  let queues: BackfillQueues;
+  let workers: BackfillWorkers;
+  let relay: OutboxRelay;
+  let crm: Command | undefined;
+  let env: NodeJS.ProcessEnv;
+
+  const startCrmServer = (preferredPort?: number) =>
+    startPostgres({
+      dataDir: crmDataDir,
+      database: 'crm',
+      ...(preferredPort ? { preferredPort } : {}),
+    });
+
+  beforeAll(async () => {
+    wrapper = await createTestDatabase('crm_outage');
+    crmServer = await startCrmServer();
+    crmUrl = crmServer.url;
+    redis = createRedis(process.env.REDIS_URL as string, 'crm-outage-test') as Redis;
+    relayRedis = createRedis(process.env.REDIS_URL as string, 'crm-outage-relay', {
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 1,
+    }) as Redis;
+    const settings: BackfillSettings = {
+      queuePrefix: unique,
+      streamPrefix,
+      pageSize: PAGE_SIZE,
+      maxEventsPerSecond: EVENTS_PER_SECOND,
+      partitions: 1,
+      maxStreamBacklog: null,
+      timeSliceMs: 0,
+    };
+    queues = new BackfillQueues(redis, unique);
+    workers = startBackfillWorkers(
+      { db: wrapper.db, redis, settings, logger },
+      {
+        queues: ['runs', 'credits', 'organizations', 'memberships'],
+        concurrency: 2,
+        lockDurationMs: 5_000,
+        stalledIntervalMs: 2_000,
+      },
+    );
+    relay = new OutboxRelay({
+      db: wrapper.db,
+      databaseUrl: wrapper.url,
+      redis: relayRedis,
+      streamPrefix,
+      logger,
+      pollIntervalMs: 100,
+    });
+    relay.start();
+    env = {
+      ...process.env,
+      CRM_DATABASE_URL: crmUrl,
+      STREAM_PREFIX: streamPrefix,
+      CRM_CONSUMER_GROUP: 'crm',
+      CRM_MAX_DELIVERIES: String(MAX_DELIVERIES),
+      CRM_CLAIM_IDLE_MS: String(CLAIM_IDLE_MS),
+      CRM_CLAIM_INTERVAL_MS: String(CLAIM_INTERVAL_MS),
+      CRM_OUTAGE_MAX_BACKOFF_MS: '500',
+      LOG_LEVEL: 'info',
+    };
+    crm = runCrm('src/main.ts', env);
+    await waitFor(
+      () => /crm consumer started/.test(crm?.output() ?? ''),
+      30_000,
+      'the CRM consumer to start',
+    );
+  });
+
+  afterAll(async () => {
+    await crm?.stop();
+    await relay?.stop();
+    await workers?.close();
+    await queues?.close();
+    const keys = await redis.keys(`*${unique}*`);
+    for (let i = 0; i < keys.length; i += 500) await redis.del(...keys.slice(i, i + 500));
+    redis.disconnect();
+    relayRedis.disconnect();
+    await crmServer?.stop();
+    await rm(crmServer?.dataDir ?? crmDataDir, { recursive: true, force: true });
+    await wrapper?.destroy();
+  });
+
+  async function startRun(tenantName: string, seed: number) {
+    const { tenantId } = await seedTenant(wrapper.db, {
+      tenantName,
+      organizations: 40,
+      memberships: MEMBERSHIPS,
+      creditAllocations: 80,
+      app: 'crm',
+      seed,
+    });
+    return enableCrm(tenantId);
+  }
+
+  /** Enables crm for the tenant and enqueues its backfill, as the toggle route does. */
+  async function enableCrm(tenantId: string) {
+    const { run } = await toggleApplication(wrapper.db, {
+      tenantId,
+      application: 'crm',
+      isEnabled: true,
+      skipHistoricalSync: false,
+      pageSize: PAGE_SIZE,
+      // Paced, so the outage lands in the middle of the backfill.
+      maxEventsPerSecond: EVENTS_PER_SECOND,
+    });
+    if (!run) throw new Error('the enablement started no run');
+    await queues.enqueueRun(run);
+    return { tenantId, runId: run.id };
+  }
+
+  const published = async (runId: string) => {
+    const rows = await wrapper.db
+      .selectFrom('backfill_run_resources')
+      .select('published')
+      .where('run_id', '=', runId)
+      .execute();
+    return rows.reduce((sum, r) => sum + r.published, 0);
+  };
+
+  /** 'drained' once the run is complete, the outbox published and every crm entry acknowledged. */
+  async function drained(tenantId: string, runId: string) {
+    const run = await wrapper.db
+      .selectFrom('backfill_runs')
+      .select('status')
+      .where('id', '=', runId)
+      .executeTakeFirstOrThrow();
+    if (run.status !== 'completed') return `run ${run.status}`;
+    const outbox = await wrapper.db
+      .selectFrom('outbox')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('tenant_id', '=', tenantId)
+      .where('published_at', 'is', null)
+      .executeTakeFirstOrThrow();
+    if (outbox.n > 0) return `outbox ${outbox.n}`;
+    for (const stream of applicationStreams('crm', streamPrefix)) {
+      for (const group of await consumerGroups(redis, stream)) {
+        if ((group.lag ?? 0) > 0 || group.pending > 0)
+          return `${stream} lag ${group.lag} pending ${group.pending}`;
+      }
+    }
+    return 'drained';
+  }
+
+  /** Live writes through the services (each with its outbox row) until `stop` resolves. */
+  async function liveWrites(tenantId: string, until: Promise<unknown>) {
+    let done = false;
+    void until.then(() => {
+      done = true;
+    });
+    const ids = async (query: string) =>
+      (await sql<{ id: string }>`${sql.raw(query)}`.execute(wrapper.db)).rows.map((r) => r.id);
+    const orgs = await ids(
+      `SELECT id FROM entities WHERE tenant_id = '${tenantId}' AND entity_type = 'organization' AND is_active`,
+    );
+    const memberships = await ids(
+      `SELECT id FROM organization_memberships WHERE tenant_id = '${tenantId}' AND is_active`,
+    );
+    const credits = await ids(
+      `SELECT id FROM credit_allocations WHERE tenant_id = '${tenantId}' AND target_application = 'crm' AND is_active`,
+    );
+    let writes = 0;
+    for (let n = 0; !done; n++) {
+      const pick = <T>(list: T[]) => list[n % list.length] as T;
+      try {
+        if (n % 4 === 0)
+          await updateOrganization(wrapper.db, tenantId, pick(orgs), { name: `live ${n}` });
+        else if (n % 4 === 1)
+          await addMembership(wrapper.db, tenantId, {
+            userId: randomUUID(),
+            organizationId: pick(orgs),
+            role: 'member',
+          });
+        else if (n % 4 === 2)
+          await removeMembership(wrapper.db, tenantId, memberships[n] as string);
+        else
+          await updateAllocation(wrapper.db, tenantId, pick(credits), { availableCredits: n % 50 });
+        writes += 1;
+      } catch (error) {
+        if (!(error instanceof ConflictError || error instanceof NotFoundError)) throw error;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    return writes;
+  }
+
+  it('an outage of its database longer than the retry budget dead-letters nothing; the projection equals the source', {
+    timeout: 180_000,
+  }, async () => {
+    expect(OUTAGE_MS).toBeGreaterThan(2 * RETRY_BUDGET_MS);
+    const { tenantId, runId } = await startRun('outage', 1);
+    let endWrites: () => void = () => {};
+    const writing = liveWrites(tenantId, new Promise<void>((resolve) => (endWrites = resolve)));
+    // A failed assertion ends the writer too (its error, if any, surfaces where it is awaited).
+    onTestFinished(() => endWrites());
+    writing.catch(() => {});
+
+    // Mid-backfill: the CRM has applied some of the run and most of it is still to come.
+    await expect
+      .poll(() => published(runId), { timeout: 60_000, interval: 20 })
+      .toBeGreaterThan(MEMBERSHIPS / 5);
+    const port = Number(new URL(crmUrl).port);
+    await crmServer?.stop(); // a fast shutdown: every session of the CRM is ended
+    crmServer = undefined;
+    const downAt = Date.now();
+    expect(await published(runId)).toBeLessThan(MEMBERSHIPS);
+    // The consumer notices (its handlers fail on the closed connections) and waits it out.
+    await expect
+      .poll(() => crm?.output() ?? '', { timeout: 10_000 })
+      .toMatch(/a dependency is unreachable/);
+    while (Date.now() - downAt < OUTAGE_MS) await new Promise((resolve) => setTimeout(resolve, 50));
+    crmServer = await startCrmServer(port);
+    expect(crmServer.url).toBe(crmUrl);
+    endWrites();
+    expect(await writing).toBeGreaterThan(50);
+
+    await expect
+      .poll(() => drained(tenantId, runId), { timeout: 120_000, interval: 250 })
+      .toBe('drained');
+    expect(await redis.xlen(deadLetters)).toBe(0);
+    expect(await projectionDifferences(wrapper.db, crmUrl, tenantId)).toEqual([]);
+
+    const output = crm?.output() ?? '';
+    // One warning when the outage started and one line when it ended, not one per entry.
+    expect(logLines(output, /a dependency is unreachable/)).toHaveLength(1);
+    const [recovered] = logLines(output, /dependency back after/);
+    expect(Number(recovered?.durationMs)).toBeGreaterThanOrEqual(OUTAGE_MS - 1_000);
+    expect(logLines(output, /consumer error|dead-letter/)).toEqual([]);
+    // The run is reported in sync, once, and recorded complete.
+    await expect
+      .poll(
+        () =>
+          logLines(crm?.output() ?? '', new RegExp(`CRM in sync for tenant ${tenantId}`)).length,
+      )
+      .toBe(1);
+    expect(await crmRun(crmUrl, runId)).toMatchObject({
+      completed_at: expect.any(Date),
+      dead_lettered: 0,
+    });
+  });
+
+  it('an entry the CRM rejects on its own is dead-lettered after its deliveries; the run is reported incomplete until the replay after the fix', {
+    timeout: 180_000,
+  }, async () => {
+    const { tenantId } = await seedTenant(wrapper.db, {
+      tenantName: 'poison',
+      organizations: 10,
+      memberships: 300,
+      creditAllocations: 10,
+      app: 'crm',
+      seed: 2,
+    });
+    const { id: poisonId } = await wrapper.db
+      .selectFrom('organization_memberships')
+      .select('id')
+      .where('tenant_id', '=', tenantId)
+      .where('is_active', '=', true)
+      .orderBy('id')
+      .offset(100)
+      .limit(1)
+      .executeTakeFirstOrThrow();
+    // A bug in the CRM's schema: a constraint that this one membership violates.
+    const crmDb = createDb({ connectionString: crmUrl, maxConnections: 1 });
+    const replayCommand = [
+      'run',
+      '--silent',
+      'replay-dead-letters',
+      '-w',
+      '@historical-sync/crm-consumer',
+    ];
+    const summaryOf = (output: string) =>
+      JSON.parse(output.split('\n').find((line) => line.startsWith('{"replayed"')) ?? '{}');
+    try {
+      await sql`ALTER TABLE crm_memberships ADD CONSTRAINT reject_one CHECK (id <> ${sql.lit(poisonId)}::uuid)`.execute(
+        crmDb,
+      );
+      const { runId } = await enableCrm(tenantId);
+      await expect
+        .poll(() => drained(tenantId, runId), { timeout: 60_000, interval: 250 })
+        .toBe('drained');
+
+      // Dead-lettered after its deliveries, with the reason; only that entry.
+      const dead = await redis.xrange(deadLetters, '-', '+');
+      expect(dead).toHaveLength(1);
+      const fields = dead[0]?.[1] ?? [];
+      const value = (name: string) => fields[fields.indexOf(name) + 1];
+      expect(value('runId')).toBe(runId);
+      expect(value('reason')).toMatch(
+        new RegExp(`gave up after ${MAX_DELIVERIES} deliveries: .*reject_one`),
+      );
+      // The run is reported incomplete with the count, and not in sync.
+      await expect
+        .poll(
+          () =>
+            logLines(crm?.output() ?? '', /incomplete: 1 entries dead-lettered/).filter(
+              (l) => l.runId === runId,
+            ).length,
+        )
+        .toBeGreaterThan(0);
+      expect(
+        logLines(crm?.output() ?? '', new RegExp(`CRM in sync for tenant ${tenantId}`)),
+      ).toEqual([]);
+      expect(await crmRun(crmUrl, runId)).toMatchObject({ completed_at: null, dead_lettered: 1 });
+      expect(await projectionDifferences(wrapper.db, crmUrl, tenantId)).toEqual([
+        expect.stringMatching(new RegExp(`^membership ${poisonId} missing in CRM`)),
+      ]);
+
+      // The fix, then the documented replay command.
+      await sql`ALTER TABLE crm_memberships DROP CONSTRAINT reject_one`.execute(crmDb);
+      const replay = runNpm(replayCommand, env);
+      expect((await replay.exit()).code).toBe(0);
+      expect(
+        logLines(replay.output(), new RegExp(`CRM in sync for tenant ${tenantId}`)),
+      ).toHaveLength(1);
+      expect(summaryOf(replay.output())).toEqual({
+        replayed: 1,
+        stillFailing: 0,
+        completedRuns: [runId],
+      });
+      expect(await redis.xlen(deadLetters)).toBe(0);
+      expect(await projectionDifferences(wrapper.db, crmUrl, tenantId)).toEqual([]);
+      expect(await crmRun(crmUrl, runId)).toMatchObject({
+        completed_at: expect.any(Date),
+        dead_lettered: 0,
+      });
+
+      // Running it again changes nothing.
+      const again = runNpm(replayCommand, env);
+      expect((await again.exit()).code).toBe(0);
+      expect(summaryOf(again.output())).toEqual({
+        replayed: 0,
+        stillFailing: 0,
+        completedRuns: [],
+      });
+    } finally {
+      await crmDb.destroy();
+    }
+  });
+});
