@@ -160,7 +160,7 @@ describe('CRM consumer: outages and dead letters', () => {
 
   /** Enables crm for the tenant and enqueues its backfill, as the toggle route does. */
   async function enableCrm(tenantId: string) {
-    const { run } = await toggleApplication(wrapper.db, {
+    const { run } = await toggleApplication(wrapper.db, wrapper.barrier, {
       tenantId,
       application: 'crm',
       isEnabled: true,
