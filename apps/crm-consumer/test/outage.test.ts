@@ -160,15 +160,19 @@ describe('CRM consumer: outages and dead letters', () => {
 
   /** Enables crm for the tenant and enqueues its backfill, as the toggle route does. */
   async function enableCrm(tenantId: string) {
-    const { run } = await toggleApplication(wrapper.db, wrapper.barrier, {
-      tenantId,
-      application: 'crm',
-      isEnabled: true,
-      skipHistoricalSync: false,
-      pageSize: PAGE_SIZE,
-      // Paced, so the outage lands in the middle of the backfill.
-      maxEventsPerSecond: EVENTS_PER_SECOND,
-    });
+    const { run } = await toggleApplication(
+      wrapper.db,
+      { redis, streamPrefix },
+      {
+        tenantId,
+        application: 'crm',
+        isEnabled: true,
+        skipHistoricalSync: false,
+        pageSize: PAGE_SIZE,
+        // Paced, so the outage lands in the middle of the backfill.
+        maxEventsPerSecond: EVENTS_PER_SECOND,
+      },
+    );
     if (!run) throw new Error('the enablement started no run');
     await queues.enqueueRun(run);
     return { tenantId, runId: run.id };
