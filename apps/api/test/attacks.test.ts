@@ -310,6 +310,12 @@ describe('cross-site requests with cached Basic credentials', () => {
   it('keeps Bull Board read-only except retrying failed jobs', async () => {
     const queue = t.queues.resources.memberships.name;
     const sameOrigin = { ...basic(ADMIN_KEY), origin: 'http://localhost' };
+    // A run whose job is there to be retried or cleaned (the run above was cancelled, and a
+    // cancelled run's unprocessed jobs leave Redis).
+    const { runId } = await startMembershipsSync(t, 'csrf-board', 5);
+    await expect
+      .poll(() => t.queues.resources.memberships.getJob(`${runId}-memberships`))
+      .toBeDefined();
     const jobsBefore = await jobCount();
     const refused = [
       { method: 'POST', url: `/admin/queues/api/queues/${queue}/add`, payload: { name: 'x' } },

@@ -1,10 +1,11 @@
 /**
- * A noisy neighbour: one tenant doing the worst it can with its own tenant key (a full-speed sync
- * split into as many partitions as it may ask for, runs throttled to 1 event/s, and a sync +
- * cancel loop) while NOISY_TENANTS other tenants enable crm and wait for their backfill. Their
+ * A noisy neighbour: one tenant doing the worst it can with its own tenant key within its quotas
+ * (a full-speed sync split into as many partitions and pages as large as it may ask for, a run of
+ * as many partitions throttled to 1 event/s, and a sync + cancel loop until the hourly quota) while NOISY_TENANTS other tenants enable crm and wait for their backfill. Their
  * completion times with and without the noisy tenant are printed side by side; the ratio is the
  * figure docs/RELIABILITY.md reports. Every quiet tenant's run must complete, exactly once.
  */
+import { TenantQuotasEnv, tenantQuotasFrom } from '@historical-sync/backfill';
 import { seedTenant } from '@historical-sync/db';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ApiTestContext, auth, createApiTestContext } from './helpers';
@@ -12,6 +13,9 @@ import { type ApiTestContext, auth, createApiTestContext } from './helpers';
 const TENANTS = Number(process.env.NOISY_TENANTS ?? 50);
 const NOISY_MEMBERSHIPS = Number(process.env.NOISY_MEMBERSHIPS ?? 30_000);
 const QUIET_MEMBERSHIPS = 100;
+
+/** What a tenant key may choose: the quotas' defaults, as an API started without settings has. */
+const quotas = tenantQuotasFrom(TenantQuotasEnv.parse({}));
 
 const percentile = (sorted: number[], p: number) =>
   sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] as number;
@@ -84,20 +88,18 @@ describe('noisy neighbour', () => {
       await post(`${base}/${app}/toggle`, { isEnabled: true, skipHistoricalSync: true }, key);
     }
     await post(`${base}/crm/toggle`, { isEnabled: true, skipHistoricalSync: true }, key);
-    // As many partitions and as large pages as the tenant may ask for, at full speed...
-    await post(`${base}/crm/sync-historical`, { partitions: 256, pageSize: 10_000 }, key);
+    // As many partitions and as large pages as a tenant key may ask for, at full speed...
+    const most = { partitions: quotas.maxPartitions, pageSize: quotas.maxPageSize };
+    expect((await post(`${base}/crm/sync-historical`, most, key)).statusCode).toBe(202);
     // ... a run throttled to 1 event/s on every partition ...
-    await post(
-      `${base}/hr/sync-historical`,
-      { maxEventsPerSecond: 1, pageSize: 10_000, partitions: 256 },
-      key,
-    );
+    const throttled = { ...most, maxEventsPerSecond: 1 };
+    expect((await post(`${base}/hr/sync-historical`, throttled, key)).statusCode).toBe(202);
     // ... and sync + cancel as fast as the API answers.
     let looping = true;
     const answers = new Map<number, number>();
     const loop = (async () => {
       while (looping) {
-        const sync = await post(`${base}/affiliate/sync-historical`, { partitions: 256 }, key);
+        const sync = await post(`${base}/affiliate/sync-historical`, most, key);
         answers.set(sync.statusCode, (answers.get(sync.statusCode) ?? 0) + 1);
         const runId = sync.json().runId;
         if (runId) {

@@ -197,6 +197,8 @@ describe('every route under random and hostile input', () => {
     }
     const run = await getRun(t.db, runId);
     expect(run).toBeDefined();
+    // A run cancelled meanwhile (a disable in the same batch) has had its jobs removed.
+    if (run?.status === 'cancelled') return;
     for (const { resource } of run?.resources ?? []) {
       for (let partition = 0; partition < (run?.partitions ?? 1); partition++) {
         const id = resourceJobId(runId, resource, partition, run?.partitions);
