@@ -7,6 +7,7 @@ import { Kysely, PostgresDialect, sql } from 'kysely';
 import type { CrmDatabase } from '../src/schema';
 
 const APP_ROOT = fileURLToPath(new URL('..', import.meta.url));
+const REPO_ROOT = fileURLToPath(new URL('../../..', import.meta.url));
 
 export interface Command {
   child: ChildProcess;
@@ -16,13 +17,18 @@ export interface Command {
   stop(): Promise<void>;
 }
 
-/** Runs one of the CRM's entry points (`src/main.ts`, `src/replay-dead-letters.ts`). */
+/** Runs one of the CRM's entry points (`src/main.ts`) as its own process. */
 export function runCrm(entry: string, env: NodeJS.ProcessEnv): Command {
-  const child = spawn(process.execPath, ['--import', 'tsx', entry], {
-    cwd: APP_ROOT,
-    env,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  return run(process.execPath, ['--import', 'tsx', entry], APP_ROOT, env);
+}
+
+/** Runs an npm script from the repository's root, as a person types it. */
+export function runNpm(args: string[], env: NodeJS.ProcessEnv): Command {
+  return run('npm', args, REPO_ROOT, env);
+}
+
+function run(command: string, args: string[], cwd: string, env: NodeJS.ProcessEnv): Command {
+  const child = spawn(command, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   const onData = (chunk: Buffer) => {
     output += chunk.toString();

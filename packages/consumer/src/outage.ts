@@ -61,6 +61,11 @@ export interface OutageOptions {
   initialDelayMs: number;
   /** The bound on the wait between two tries. */
   maxDelayMs: number;
+  /**
+   * How long calls must go through before the outage counts as over: a server coming back
+   * fails a few more calls (connections it ended, still starting up), which are the same outage.
+   */
+  settleMs?: number;
   onStart?(error: unknown): void;
   onEnd?(outage: { durationMs: number; error: unknown }): void;
 }
@@ -77,6 +82,8 @@ export class OutageBackoff {
         error: unknown;
         attempt: number;
         tick: { wait: Promise<void>; fired: boolean };
+        /** Set from the first call that went through until the outage is settled as over. */
+        ending?: { at: number; timer: NodeJS.Timeout };
       }
     | undefined;
   private readonly timers = new Set<{ timer: NodeJS.Timeout; resolve: () => void }>();
@@ -92,6 +99,12 @@ export class OutageBackoff {
     if (!this.current) {
       this.current = { since: Date.now(), error, attempt: 0, tick: this.delay(0) };
       this.options.onStart?.(error);
+    } else if (this.current.ending) {
+      // It came back only for a moment: the same outage goes on, tried again soon.
+      clearTimeout(this.current.ending.timer);
+      this.current.ending = undefined;
+      this.current.attempt = 0;
+      this.current.tick = this.delay(0);
     } else if (this.current.tick.fired) {
       // The previous try came round and still failed: the next one waits longer.
       this.current.attempt += 1;
@@ -102,16 +115,27 @@ export class OutageBackoff {
     tick.fired = true;
   }
 
-  /** A call went through: the outage, if there was one, is over. */
+  /** A call went through: the outage, if there was one, is over once calls keep going through. */
   succeeded(): void {
     const outage = this.current;
-    if (!outage) return;
-    this.current = undefined;
-    this.options.onEnd?.({ durationMs: Date.now() - outage.since, error: outage.error });
+    if (!outage || outage.ending) return;
+    const at = Date.now();
+    const timer = setTimeout(() => this.end(), this.options.settleMs ?? 1_000);
+    timer.unref();
+    outage.ending = { at, timer };
   }
 
-  /** Ends every wait at once (the consumer is stopping). */
+  private end(): void {
+    const outage = this.current;
+    if (!outage?.ending) return;
+    clearTimeout(outage.ending.timer);
+    this.current = undefined;
+    this.options.onEnd?.({ durationMs: outage.ending.at - outage.since, error: outage.error });
+  }
+
+  /** Ends every wait at once (the consumer is stopping); an outage that was ending is reported. */
   release(): void {
+    this.end();
     for (const entry of this.timers) {
       clearTimeout(entry.timer);
       entry.resolve();
