@@ -16,7 +16,7 @@ import {
 } from '@historical-sync/backfill';
 import { consumerGroups } from '@historical-sync/consumer';
 import { applicationStreams } from '@historical-sync/contracts';
-import { seedTenant } from '@historical-sync/db';
+import { createDb, seedTenant } from '@historical-sync/db';
 import { createTestDatabase, type TestDatabase } from '@historical-sync/db/testing';
 import {
   addMembership,
@@ -31,8 +31,16 @@ import { OutboxRelay } from '@historical-sync/relay';
 import { createLogger, createRedis } from '@historical-sync/runtime';
 import type { Redis } from 'ioredis';
 import { sql } from 'kysely';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Command, crmRun, logLines, projectionDifferences, runCrm, waitFor } from './helpers';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import {
+  type Command,
+  crmRun,
+  logLines,
+  projectionDifferences,
+  runCrm,
+  runNpm,
+  waitFor,
+} from './helpers';
 
 const MEMBERSHIPS = 2_000;
 const PAGE_SIZE = 50;
@@ -42,6 +50,7 @@ const CLAIM_IDLE_MS = 500;
 const CLAIM_INTERVAL_MS = 200;
 const RETRY_BUDGET_MS = MAX_DELIVERIES * (CLAIM_IDLE_MS + CLAIM_INTERVAL_MS);
 const OUTAGE_MS = 4_000;
+const EVENTS_PER_SECOND = 300;
 
 describe('CRM consumer: outages and dead letters', () => {
   const unique = `t${randomBytes(4).toString('hex')}`;
@@ -80,8 +89,7 @@ describe('CRM consumer: outages and dead letters', () => {
       queuePrefix: unique,
       streamPrefix,
       pageSize: PAGE_SIZE,
-      // Paced, so the outage lands in the middle of the backfill.
-      maxEventsPerSecond: 400,
+      maxEventsPerSecond: EVENTS_PER_SECOND,
       partitions: 1,
       maxStreamBacklog: null,
       timeSliceMs: 0,
@@ -147,13 +155,19 @@ describe('CRM consumer: outages and dead letters', () => {
       app: 'crm',
       seed,
     });
+    return enableCrm(tenantId);
+  }
+
+  /** Enables crm for the tenant and enqueues its backfill, as the toggle route does. */
+  async function enableCrm(tenantId: string) {
     const { run } = await toggleApplication(wrapper.db, {
       tenantId,
       application: 'crm',
       isEnabled: true,
       skipHistoricalSync: false,
       pageSize: PAGE_SIZE,
-      maxEventsPerSecond: null,
+      // Paced, so the outage lands in the middle of the backfill.
+      maxEventsPerSecond: EVENTS_PER_SECOND,
     });
     if (!run) throw new Error('the enablement started no run');
     await queues.enqueueRun(run);
@@ -242,6 +256,9 @@ describe('CRM consumer: outages and dead letters', () => {
     const { tenantId, runId } = await startRun('outage', 1);
     let endWrites: () => void = () => {};
     const writing = liveWrites(tenantId, new Promise<void>((resolve) => (endWrites = resolve)));
+    // A failed assertion ends the writer too (its error, if any, surfaces where it is awaited).
+    onTestFinished(() => endWrites());
+    writing.catch(() => {});
 
     // Mid-backfill: the CRM has applied some of the run and most of it is still to come.
     await expect
@@ -285,5 +302,103 @@ describe('CRM consumer: outages and dead letters', () => {
       completed_at: expect.any(Date),
       dead_lettered: 0,
     });
+  });
+
+  it('an entry the CRM rejects on its own is dead-lettered after its deliveries; the run is reported incomplete until the replay after the fix', {
+    timeout: 180_000,
+  }, async () => {
+    const { tenantId } = await seedTenant(wrapper.db, {
+      tenantName: 'poison',
+      organizations: 10,
+      memberships: 300,
+      creditAllocations: 10,
+      app: 'crm',
+      seed: 2,
+    });
+    const { id: poisonId } = await wrapper.db
+      .selectFrom('organization_memberships')
+      .select('id')
+      .where('tenant_id', '=', tenantId)
+      .where('is_active', '=', true)
+      .orderBy('id')
+      .offset(100)
+      .limit(1)
+      .executeTakeFirstOrThrow();
+    // A bug in the CRM's schema: a constraint that this one membership violates.
+    const crmDb = createDb({ connectionString: crmUrl, maxConnections: 1 });
+    const replayCommand = [
+      'run',
+      '--silent',
+      'replay-dead-letters',
+      '-w',
+      '@historical-sync/crm-consumer',
+    ];
+    const summaryOf = (output: string) =>
+      JSON.parse(output.split('\n').find((line) => line.startsWith('{"replayed"')) ?? '{}');
+    try {
+      await sql`ALTER TABLE crm_memberships ADD CONSTRAINT reject_one CHECK (id <> ${sql.lit(poisonId)}::uuid)`.execute(
+        crmDb,
+      );
+      const { runId } = await enableCrm(tenantId);
+      await expect
+        .poll(() => drained(tenantId, runId), { timeout: 60_000, interval: 250 })
+        .toBe('drained');
+
+      // Dead-lettered after its deliveries, with the reason; only that entry.
+      const dead = await redis.xrange(deadLetters, '-', '+');
+      expect(dead).toHaveLength(1);
+      const fields = dead[0]?.[1] ?? [];
+      const value = (name: string) => fields[fields.indexOf(name) + 1];
+      expect(value('runId')).toBe(runId);
+      expect(value('reason')).toMatch(
+        new RegExp(`gave up after ${MAX_DELIVERIES} deliveries: .*reject_one`),
+      );
+      // The run is reported incomplete with the count, and not in sync.
+      await expect
+        .poll(
+          () =>
+            logLines(crm?.output() ?? '', /incomplete: 1 entries dead-lettered/).filter(
+              (l) => l.runId === runId,
+            ).length,
+        )
+        .toBeGreaterThan(0);
+      expect(
+        logLines(crm?.output() ?? '', new RegExp(`CRM in sync for tenant ${tenantId}`)),
+      ).toEqual([]);
+      expect(await crmRun(crmUrl, runId)).toMatchObject({ completed_at: null, dead_lettered: 1 });
+      expect(await projectionDifferences(wrapper.db, crmUrl, tenantId)).toEqual([
+        expect.stringMatching(new RegExp(`^membership ${poisonId} missing in CRM`)),
+      ]);
+
+      // The fix, then the documented replay command.
+      await sql`ALTER TABLE crm_memberships DROP CONSTRAINT reject_one`.execute(crmDb);
+      const replay = runNpm(replayCommand, env);
+      expect((await replay.exit()).code).toBe(0);
+      expect(
+        logLines(replay.output(), new RegExp(`CRM in sync for tenant ${tenantId}`)),
+      ).toHaveLength(1);
+      expect(summaryOf(replay.output())).toEqual({
+        replayed: 1,
+        stillFailing: 0,
+        completedRuns: [runId],
+      });
+      expect(await redis.xlen(deadLetters)).toBe(0);
+      expect(await projectionDifferences(wrapper.db, crmUrl, tenantId)).toEqual([]);
+      expect(await crmRun(crmUrl, runId)).toMatchObject({
+        completed_at: expect.any(Date),
+        dead_lettered: 0,
+      });
+
+      // Running it again changes nothing.
+      const again = runNpm(replayCommand, env);
+      expect((await again.exit()).code).toBe(0);
+      expect(summaryOf(again.output())).toEqual({
+        replayed: 0,
+        stillFailing: 0,
+        completedRuns: [],
+      });
+    } finally {
+      await crmDb.destroy();
+    }
   });
 });
