@@ -1,5 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
+import { rm } from 'node:fs/promises';
 import { EVENT_FIELD, type StreamEvent } from '@historical-sync/contracts';
+import { localStateDir, type RunningService, startRedis } from '@historical-sync/local-stack';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InfrastructureError, replayDeadLetters, StreamConsumer } from '../src/index';
@@ -318,5 +320,66 @@ describe('StreamConsumer', () => {
       expect.objectContaining({ reason: expect.stringMatching(/invalid event: .*JSON/) }),
     ]);
     expect(await redis.xlen(`${prefix}dlq7`)).toBe(1);
+  });
+});
+
+describe('StreamConsumer through a Redis restart', () => {
+  it('waits out Redis being down with one report each way, and loses and dead-letters nothing', {
+    timeout: 60_000,
+  }, async () => {
+    const dataDir = localStateDir(`consumer-redis-outage-${process.pid}-${Date.now()}`);
+    let server: RunningService | undefined = await startRedis({ dataDir, appendOnly: true });
+    const port = Number(new URL(server.url).port);
+    // Commands fail while Redis is down (instead of queueing), as the outage path expects.
+    const redis = new Redis(server.url, { maxRetriesPerRequest: 1, retryStrategy: () => 100 });
+    redis.on('error', () => {}); // reported by the consumer's outage hooks
+    const stream = 'redis-outage';
+    const add = (n: number) => redis.xadd(stream, '*', EVENT_FIELD, JSON.stringify(orgEvent(n)));
+    for (let n = 0; n < 20; n++) await add(n);
+    const seen = new Set<string>();
+    const outages: unknown[] = [];
+    const recoveries: number[] = [];
+    const errors: unknown[] = [];
+    const c = new StreamConsumer({
+      redis,
+      streams: [stream],
+      group: 'g',
+      consumer: 'c',
+      blockMs: 100,
+      claimIdleMs: 300,
+      claimIntervalMs: 100,
+      maxDeliveries: 1,
+      outageInitialDelayMs: 50,
+      outageMaxDelayMs: 100,
+      deadLetterStream: 'dlq',
+      handler: async (e) => void seen.add(e.eventId),
+      hooks: {
+        onOutage: (error) => outages.push(error),
+        onRecovered: ({ durationMs }) => recoveries.push(durationMs),
+        onError: (error) => errors.push(error),
+      },
+    });
+    (c as unknown as { reader: Redis }).reader.on('error', () => {});
+    try {
+      await c.start();
+      await expect.poll(() => seen.size).toBe(20);
+      await server.stop();
+      server = undefined;
+      await new Promise((resolve) => setTimeout(resolve, 1_500)); // the outage itself
+      server = await startRedis({ dataDir, appendOnly: true, preferredPort: port });
+      expect(new URL(server.url).port).toBe(String(port));
+      for (let n = 20; n < 40; n++) await add(n);
+      await expect.poll(() => seen.size, { timeout: 20_000 }).toBe(40);
+      await expect.poll(() => recoveries, { timeout: 10_000 }).toHaveLength(1);
+      expect(outages).toHaveLength(1);
+      expect(recoveries[0]).toBeGreaterThanOrEqual(1_000);
+      expect(errors).toEqual([]);
+      expect(await redis.xlen('dlq')).toBe(0);
+    } finally {
+      await c.stop();
+      redis.disconnect();
+      await server?.stop();
+      await rm(dataDir, { recursive: true, force: true });
+    }
   });
 });
