@@ -14,7 +14,7 @@ export {
   type RedisClient,
   readCheckpoint,
 } from './publisher';
-export { BackfillQueues, discardInBackground, enqueueInBackground, sweepRuns } from './queues';
+export { BackfillQueues, discardCancelledRun, enqueueInBackground, sweepRuns } from './queues';
 export {
   enforceRunQuotas,
   lockTenantRuns,

@@ -114,13 +114,16 @@ export class BackfillQueues {
  * Enqueues after the response, never failing the caller: if Redis is unreachable the run stays
  * `queued` in Postgres and the sweeper enqueues it later.
  */
-/** After a cancel has answered: the run's jobs leave Redis; a failure here is only logged. */
-export function discardInBackground(
+/**
+ * After a cancel has committed, before it answers: the run's unprocessed jobs leave Redis. The
+ * barrier already stops the run, so a failure here is only logged (the jobs then end as skipped).
+ */
+export async function discardCancelledRun(
   queues: BackfillQueues,
   runId: string,
   logger: Pick<Logger, 'warn'>,
-): void {
-  queues.discardRun(runId).catch((error: unknown) => {
+): Promise<void> {
+  await queues.discardRun(runId).catch((error: unknown) => {
     logger.warn({ err: error, runId }, "could not remove the cancelled run's jobs");
   });
 }

@@ -6,7 +6,7 @@ import {
   type BackfillQueues,
   type BackfillSettings,
   controlRun,
-  discardInBackground,
+  discardCancelledRun,
   enqueueInBackground,
   getSyncStatus,
   getTenant,
@@ -62,7 +62,7 @@ export function applicationRoutes(app: FastifyInstance, deps: ApplicationRoutesD
     } else if (result.changed) {
       log.info({ isEnabled: result.isEnabled }, 'application toggled');
     }
-    if (result.cancelledRunId) discardInBackground(queues, result.cancelledRunId, log);
+    if (result.cancelledRunId) await discardCancelledRun(queues, result.cancelledRunId, log);
     return {
       tenantId: params.orgId,
       application: { id: result.application.id, code: result.application.code },
@@ -130,7 +130,7 @@ export function applicationRoutes(app: FastifyInstance, deps: ApplicationRoutesD
       await getTenant(db, params.orgId);
       await controlRun(db, barrier, params.orgId, params.runId, action);
       request.log.info({ tenantId: params.orgId, runId: params.runId, action }, `run ${action}`);
-      if (action === 'cancel') discardInBackground(queues, params.runId, request.log);
+      if (action === 'cancel') await discardCancelledRun(queues, params.runId, request.log);
       const run = await getTenantRun(db, params.orgId, params.runId);
       if (!run) throw new NotFoundError(`run ${params.runId} not found`, 'runId');
       return { tenantId: run.tenant_id, appCode: run.app_code, ...viewRun(run) };
