@@ -6,7 +6,8 @@ import {
   createRedis,
   loadSettingsOrExit,
   onStopSignal,
-  probeRedis,
+  postgresCheck,
+  redisCheck,
   requireReachable,
 } from '@historical-sync/runtime';
 import { sql } from 'kysely';
@@ -20,18 +21,8 @@ const db = createDb({
   applicationName: 'historical-sync-api',
 });
 await requireReachable('api', [
-  {
-    service: 'Postgres',
-    setting: 'DATABASE_URL',
-    url: config.DATABASE_URL,
-    probe: () => sql`SELECT 1`.execute(db),
-  },
-  {
-    service: 'Redis',
-    setting: 'REDIS_URL',
-    url: config.REDIS_URL,
-    probe: () => probeRedis(config.REDIS_URL),
-  },
+  postgresCheck('DATABASE_URL', config.DATABASE_URL, () => sql`SELECT 1`.execute(db)),
+  redisCheck(config.REDIS_URL),
 ]);
 const redis = createRedis(config.REDIS_URL, 'historical-sync-api');
 const settings = backfillSettingsFrom(config);

@@ -9,7 +9,8 @@ import {
   createRedis,
   loadSettingsOrExit,
   onStopSignal,
-  probeRedis,
+  postgresCheck,
+  redisCheck,
   requireReachable,
 } from '@historical-sync/runtime';
 import { Kysely, PostgresDialect, sql } from 'kysely';
@@ -31,18 +32,8 @@ const db = new Kysely<CrmDatabase>({
   }),
 });
 await requireReachable('crm-consumer', [
-  {
-    service: 'Postgres',
-    setting: 'CRM_DATABASE_URL',
-    url: config.CRM_DATABASE_URL,
-    probe: () => sql`SELECT 1`.execute(db),
-  },
-  {
-    service: 'Redis',
-    setting: 'REDIS_URL',
-    url: config.REDIS_URL,
-    probe: () => probeRedis(config.REDIS_URL),
-  },
+  postgresCheck('CRM_DATABASE_URL', config.CRM_DATABASE_URL, () => sql`SELECT 1`.execute(db)),
+  redisCheck(config.REDIS_URL),
 ]);
 await runMigrations(db, crmMigrations);
 const redis = createRedis(config.REDIS_URL, 'historical-sync-crm');

@@ -20,7 +20,8 @@ import {
   loadSettingsOrExit,
   MetricsRegistry,
   onStopSignal,
-  probeRedis,
+  postgresCheck,
+  redisCheck,
   requireReachable,
   serveMetrics,
 } from '@historical-sync/runtime';
@@ -36,18 +37,8 @@ const db = createDb({
     logger.warn({ err: error }, 'lost a Postgres connection; queries reconnect'),
 });
 await requireReachable('worker', [
-  {
-    service: 'Postgres',
-    setting: 'DATABASE_URL',
-    url: config.DATABASE_URL,
-    probe: () => sql`SELECT 1`.execute(db),
-  },
-  {
-    service: 'Redis',
-    setting: 'REDIS_URL',
-    url: config.REDIS_URL,
-    probe: () => probeRedis(config.REDIS_URL),
-  },
+  postgresCheck('DATABASE_URL', config.DATABASE_URL, () => sql`SELECT 1`.execute(db)),
+  redisCheck(config.REDIS_URL),
 ]);
 const redis = createRedis(config.REDIS_URL, 'historical-sync-worker');
 const settings = backfillSettingsFrom(config);

@@ -10,7 +10,9 @@ export {
 } from './metrics';
 export {
   connectionCause,
+  postgresCheck,
   probeRedis,
+  redisCheck,
   requireReachable,
   type ServerCheck,
   serverAddress,

@@ -15,6 +15,20 @@ export interface ServerCheck {
   probe(): Promise<unknown>;
 }
 
+/** The check of a Postgres database named by `setting`, probed with a query of the caller's. */
+export function postgresCheck(
+  setting: string,
+  url: string,
+  probe: () => Promise<unknown>,
+): ServerCheck {
+  return { service: 'Postgres', setting, url, probe };
+}
+
+/** The check of the Redis at `REDIS_URL`. */
+export function redisCheck(url: string): ServerCheck {
+  return { service: 'Redis', setting: 'REDIS_URL', url, probe: () => probeRedis(url) };
+}
+
 /** `host:port` of a URL, never its credentials. */
 export function serverAddress(url: string): string {
   if (url.startsWith(CLUSTER_SCHEME)) return url.slice(CLUSTER_SCHEME.length);
