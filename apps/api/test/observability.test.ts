@@ -56,6 +56,36 @@ describe('health, readiness and metrics', () => {
       `hs_consumer_lag{stream="${t.streams('crm').organizations}",group="crm"} 5`,
     );
   });
+
+  it('keeps each series’ name, type and help, beside the default process metrics', async () => {
+    const text = (await t.app.inject({ method: 'GET', url: '/metrics', headers: auth })).body;
+    const series = {
+      hs_queue_jobs: 'Jobs per queue and state',
+      hs_backfill_runs: 'Backfill runs per status',
+      hs_historical_events_published:
+        'Historical events published, all runs, per application and resource',
+      hs_run_progress_ratio: 'Published / total of each active run',
+      hs_run_events_published: 'Events published by each active run, per resource',
+      hs_run_events_total: 'Events each active run will publish, per resource',
+      hs_outbox_backlog_rows: 'Unpublished outbox rows',
+      hs_outbox_failed_rows: 'Outbox rows set aside: their payload is not a valid event',
+      hs_outbox_oldest_age_seconds: 'Age of the oldest unpublished outbox row',
+      hs_consumer_lag: 'Entries not yet delivered to a consumer group',
+      hs_consumer_pending: 'Entries delivered to a consumer group but not acknowledged',
+    };
+    for (const [name, help] of Object.entries(series)) {
+      expect(text).toContain(`# HELP ${name} ${help}\n# TYPE ${name} gauge\n`);
+    }
+    expect(text).toMatch(/^hs_outbox_failed_rows 0$/m);
+    expect(text).toMatch(/^hs_outbox_oldest_age_seconds 0$/m);
+    for (const name of [
+      'process_cpu_user_seconds_total',
+      'process_resident_memory_bytes',
+      'nodejs_heap_size_used_bytes',
+      'nodejs_eventloop_lag_seconds',
+    ])
+      expect(text).toMatch(new RegExp(`^${name} \\d`, 'm'));
+  });
 });
 
 describe('/docs', () => {

@@ -13,12 +13,10 @@ import { aggregateOf, RESOURCES, type Resource } from '@historical-sync/contract
 import { createDb } from '@historical-sync/db';
 import { OutboxRelay } from '@historical-sync/relay';
 import {
-  Counter,
   createLogger,
+  createMetricsRegistry,
   createRedis,
-  Histogram,
   loadSettingsOrExit,
-  MetricsRegistry,
   onStopSignal,
   postgresCheck,
   redisCheck,
@@ -26,6 +24,7 @@ import {
   serveMetrics,
 } from '@historical-sync/runtime';
 import { sql } from 'kysely';
+import { Counter, Histogram } from 'prom-client';
 import { loadConfig } from './config';
 
 const config = loadSettingsOrExit('worker', loadConfig);
@@ -49,20 +48,20 @@ const queueRoles = config.WORKER_ROLES.filter(
   (role): role is 'runs' | Resource => role === 'runs' || RESOURCES.includes(role as Resource),
 );
 
-const registry = new MetricsRegistry();
-const eventsPublished = registry.register(
-  new Counter(
-    'hs_events_published_total',
-    'Events published to the streams, by resource, application and source',
-  ),
-);
-const pageDuration = registry.register(
-  new Histogram(
-    'hs_page_publish_seconds',
-    'Duration of one atomic page publish',
-    [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
-  ),
-);
+const registry = createMetricsRegistry();
+const eventsPublished = new Counter({
+  name: 'hs_events_published_total',
+  help: 'Events published to the streams, by resource, application and source',
+  labelNames: ['resource', 'app', 'source'],
+  registers: [registry],
+});
+const pageDuration = new Histogram({
+  name: 'hs_page_publish_seconds',
+  help: 'Duration of one atomic page publish',
+  labelNames: ['resource'],
+  buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+  registers: [registry],
+});
 const RESOURCE_OF = {
   credit: 'credits',
   organization: 'organizations',

@@ -9,9 +9,9 @@
  */
 import { EVENT_FIELD, StreamEvent } from '@historical-sync/contracts';
 import type { Cluster, Redis } from 'ioredis';
-import { deadLetteredInRun, entryOwner } from './dead-letters';
-import { consumerGroups } from './groups';
-import { isInfrastructureError, OutageBackoff } from './outage';
+import { deadLetteredInRun, entryOwner } from './dead-letters.js';
+import { consumerGroups } from './groups.js';
+import { isInfrastructureError, OutageBackoff } from './outage.js';
 
 export interface EntryContext {
   stream: string;

@@ -1,10 +1,10 @@
-export { isNewer } from './apply';
+export { isNewer } from './apply.js';
 export {
   type ConsumerHooks,
   type ConsumerOptions,
   type EntryContext,
   StreamConsumer,
-} from './consumer';
+} from './consumer.js';
 export {
   type DeadLetter,
   deadLetteredInRun,
@@ -12,6 +12,6 @@ export {
   type ReplayResult,
   readDeadLetters,
   replayDeadLetters,
-} from './dead-letters';
-export { type ConsumerGroupInfo, consumerGroups } from './groups';
-export { InfrastructureError, isInfrastructureError } from './outage';
+} from './dead-letters.js';
+export { type ConsumerGroupInfo, consumerGroups } from './groups.js';
+export { InfrastructureError, isInfrastructureError } from './outage.js';

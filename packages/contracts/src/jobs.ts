@@ -1,7 +1,7 @@
 /** The job catalog: queue names and the payload each queue's jobs carry. */
 import { z } from 'zod';
-import { canonicalInstant } from './instants';
-import { RESOURCES, type Resource } from './resources';
+import { canonicalInstant } from './instants.js';
+import { RESOURCES, type Resource } from './resources.js';
 
 export const RUNS_QUEUE = 'backfill-runs';
 export const RESOURCE_QUEUES = {

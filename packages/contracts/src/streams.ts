@@ -4,7 +4,7 @@
  * membership events go to per-application streams named `<app>:sync:organization:<kind>`.
  * `prefix` namespaces every name (tests, or several environments sharing one Redis).
  */
-import type { EventType } from './events/index';
+import type { EventType } from './events/index.js';
 
 export const CREDIT_EVENTS_STREAM = 'credit-events';
 

@@ -1,13 +1,6 @@
 export { loadSettingsOrExit, parseEnv, SettingsError } from './env';
 export { createLogger, redactUrl } from './logger';
-export {
-  Counter,
-  Gauge,
-  Histogram,
-  MetricsRegistry,
-  PROMETHEUS_CONTENT_TYPE,
-  serveMetrics,
-} from './metrics';
+export { createMetricsRegistry, serveMetrics } from './metrics';
 export {
   connectionCause,
   postgresCheck,

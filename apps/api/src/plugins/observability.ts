@@ -12,9 +12,10 @@ import { consumerGroups } from '@historical-sync/consumer';
 import { applicationStreams } from '@historical-sync/contracts';
 import type { Db } from '@historical-sync/db';
 import { outboxBacklog } from '@historical-sync/domain';
-import { Gauge, MetricsRegistry, PROMETHEUS_CONTENT_TYPE } from '@historical-sync/runtime';
+import { createMetricsRegistry } from '@historical-sync/runtime';
 import type { FastifyInstance } from 'fastify';
 import { sql } from 'kysely';
+import { Gauge } from 'prom-client';
 
 export interface ObservabilityDeps {
   db: Db;
@@ -55,41 +56,54 @@ export function healthRoutes(app: FastifyInstance, deps: ObservabilityDeps): voi
 }
 
 export function metricsRoute(admin: FastifyInstance, deps: ObservabilityDeps): void {
-  const registry = new MetricsRegistry();
-  const jobs = registry.register(new Gauge('hs_queue_jobs', 'Jobs per queue and state'));
-  const runs = registry.register(new Gauge('hs_backfill_runs', 'Backfill runs per status'));
-  const published = registry.register(
-    new Gauge(
-      'hs_historical_events_published',
-      'Historical events published, all runs, per application and resource',
-    ),
+  const registry = createMetricsRegistry();
+  const gauge = <L extends string>(name: string, help: string, labelNames: readonly L[] = []) =>
+    new Gauge<L>({ name, help, labelNames, registers: [registry] });
+  const jobs = gauge('hs_queue_jobs', 'Jobs per queue and state', ['queue', 'state']);
+  const runs = gauge('hs_backfill_runs', 'Backfill runs per status', ['status']);
+  const published = gauge(
+    'hs_historical_events_published',
+    'Historical events published, all runs, per application and resource',
+    ['app', 'resource', 'source'],
   );
-  const progress = registry.register(
-    new Gauge('hs_run_progress_ratio', 'Published / total of each active run'),
+  const runLabels = ['run_id', 'tenant_id', 'app'] as const;
+  const progress = gauge(
+    'hs_run_progress_ratio',
+    'Published / total of each active run',
+    runLabels,
   );
-  const runPublished = registry.register(
-    new Gauge('hs_run_events_published', 'Events published by each active run, per resource'),
+  const runPublished = gauge(
+    'hs_run_events_published',
+    'Events published by each active run, per resource',
+    [...runLabels, 'resource'],
   );
-  const runTotal = registry.register(
-    new Gauge('hs_run_events_total', 'Events each active run will publish, per resource'),
+  const runTotal = gauge(
+    'hs_run_events_total',
+    'Events each active run will publish, per resource',
+    [...runLabels, 'resource'],
   );
-  const backlog = registry.register(new Gauge('hs_outbox_backlog_rows', 'Unpublished outbox rows'));
-  const outboxFailed = registry.register(
-    new Gauge('hs_outbox_failed_rows', 'Outbox rows set aside: their payload is not a valid event'),
+  const backlog = gauge('hs_outbox_backlog_rows', 'Unpublished outbox rows');
+  const outboxFailed = gauge(
+    'hs_outbox_failed_rows',
+    'Outbox rows set aside: their payload is not a valid event',
   );
-  const backlogAge = registry.register(
-    new Gauge('hs_outbox_oldest_age_seconds', 'Age of the oldest unpublished outbox row'),
+  const backlogAge = gauge(
+    'hs_outbox_oldest_age_seconds',
+    'Age of the oldest unpublished outbox row',
   );
-  const lag = registry.register(
-    new Gauge('hs_consumer_lag', 'Entries not yet delivered to a consumer group'),
-  );
-  const pending = registry.register(
-    new Gauge('hs_consumer_pending', 'Entries delivered to a consumer group but not acknowledged'),
+  const lag = gauge('hs_consumer_lag', 'Entries not yet delivered to a consumer group', [
+    'stream',
+    'group',
+  ]);
+  const pending = gauge(
+    'hs_consumer_pending',
+    'Entries delivered to a consumer group but not acknowledged',
+    ['stream', 'group'],
   );
 
   admin.get('/metrics', async (_request, reply) => {
-    for (const gauge of [jobs, runs, published, progress, runPublished, runTotal, lag, pending])
-      gauge.reset();
+    for (const series of [jobs, runs, published, progress, runPublished, runTotal, lag, pending])
+      series.reset();
     for (const queue of deps.queues.all()) {
       const counts = await queue.getJobCounts(
         'active',
@@ -141,9 +155,9 @@ export function metricsRoute(admin: FastifyInstance, deps: ObservabilityDeps): v
     for (const run of byRun.values())
       progress.set(run.labels, run.total ? run.published / run.total : 0);
     const outbox = await outboxBacklog(deps.db);
-    backlog.set({}, outbox.unpublished);
-    outboxFailed.set({}, outbox.failed);
-    backlogAge.set({}, (outbox.oldestAgeMs ?? 0) / 1000);
+    backlog.set(outbox.unpublished);
+    outboxFailed.set(outbox.failed);
+    backlogAge.set((outbox.oldestAgeMs ?? 0) / 1000);
     const apps = await deps.db.selectFrom('applications').select('code').execute();
     const streams = [
       ...new Set(apps.flatMap((a) => applicationStreams(a.code, deps.streamPrefix))),
@@ -155,6 +169,6 @@ export function metricsRoute(admin: FastifyInstance, deps: ObservabilityDeps): v
         pending.set(labels, group.pending);
       }
     }
-    return reply.header('content-type', PROMETHEUS_CONTENT_TYPE).send(registry.render());
+    return reply.header('content-type', registry.contentType).send(await registry.metrics());
   });
 }

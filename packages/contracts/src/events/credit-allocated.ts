@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { eventBase, isoDateTime, metadataBase, uuid } from './common';
+import { eventBase, isoDateTime, metadataBase, uuid } from './common.js';
 
 /** A credit allocation's full state: published on allocation and by the backfill. */
 export const CreditAllocatedEvent = z.object({

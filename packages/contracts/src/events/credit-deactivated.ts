@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { CreditAllocatedEvent } from './credit-allocated';
+import { CreditAllocatedEvent } from './credit-allocated.js';
 
 /**
  * A credit allocation is no longer active (deactivated or expired). It carries the allocation's

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { CreditAllocatedEvent } from './credit-allocated';
+import { CreditAllocatedEvent } from './credit-allocated.js';
 
 /** A credit allocation's new full state after a change (amount, available credits, expiry). */
 export const CreditUpdatedEvent = CreditAllocatedEvent.extend({

@@ -1,15 +1,15 @@
 import { z } from 'zod';
-import { CreditAllocatedEvent } from './credit-allocated';
-import { CreditDeactivatedEvent } from './credit-deactivated';
-import { CreditUpdatedEvent } from './credit-updated';
-import { OrgAssignmentCreatedEvent } from './org-assignment-created';
-import { OrgAssignmentRemovedEvent } from './org-assignment-removed';
-import { OrgCreatedEvent } from './org-created';
-import { OrgDeletedEvent } from './org-deleted';
-import { OrgUpdatedEvent } from './org-updated';
-import { SyncCompletedMarker, SyncStartedMarker } from './sync-marker';
+import { CreditAllocatedEvent } from './credit-allocated.js';
+import { CreditDeactivatedEvent } from './credit-deactivated.js';
+import { CreditUpdatedEvent } from './credit-updated.js';
+import { OrgAssignmentCreatedEvent } from './org-assignment-created.js';
+import { OrgAssignmentRemovedEvent } from './org-assignment-removed.js';
+import { OrgCreatedEvent } from './org-created.js';
+import { OrgDeletedEvent } from './org-deleted.js';
+import { OrgUpdatedEvent } from './org-updated.js';
+import { SyncCompletedMarker, SyncStartedMarker } from './sync-marker.js';
 
-export { eventIdFor } from './common';
+export { eventIdFor } from './common.js';
 export {
   CreditAllocatedEvent,
   CreditDeactivatedEvent,

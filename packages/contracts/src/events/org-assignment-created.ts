@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { eventBase, isoDateTime, metadataBase, uuid } from './common';
+import { eventBase, isoDateTime, metadataBase, uuid } from './common.js';
 
 /** A membership of a user in an organization: published on creation and by the backfill. */
 export const OrgAssignmentCreatedEvent = z.object({

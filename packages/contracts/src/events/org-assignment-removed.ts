@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { OrgAssignmentCreatedEvent } from './org-assignment-created';
+import { OrgAssignmentCreatedEvent } from './org-assignment-created.js';
 
 /** A membership ended. It carries the membership's final state, for a complete tombstone. */
 export const OrgAssignmentRemovedEvent = OrgAssignmentCreatedEvent.extend({

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { eventBase, isoDateTime, metadataBase, uuid } from './common';
+import { eventBase, isoDateTime, metadataBase, uuid } from './common.js';
 
 /** An organization's full state: published on creation and by the backfill. */
 export const OrgCreatedEvent = z.object({

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { OrgCreatedEvent } from './org-created';
+import { OrgCreatedEvent } from './org-created.js';
 
 /**
  * An organization was deleted (deactivated in the wrapper; `isActive` is false). It carries the

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { OrgCreatedEvent } from './org-created';
+import { OrgCreatedEvent } from './org-created.js';
 
 /** An organization's new full state after a change. */
 export const OrgUpdatedEvent = OrgCreatedEvent.extend({

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { isoDateTime, uuid } from './common';
+import { isoDateTime, uuid } from './common.js';
 
 const RESOURCE = z.enum(['credits', 'organizations', 'memberships']);
 
