@@ -94,6 +94,8 @@ interface ResourceDefinition {
 // planner inlines, so a page costs what the hand-written concatenation it replaced did. A NULL
 // event (a timestamp outside years 0001-9999) fails the row by name.
 const runParam = (context: EventContext) => sql`${context.runId}::uuid`;
+// The page's tenant, as canonical text once per page (folded by the planner), not per row.
+const tenantParam = (context: EventContext) => sql`${context.tenantId}::uuid::text`;
 
 const credits: ResourceDefinition = {
   eventType: HISTORICAL_EVENT_TYPE.credits,
@@ -102,7 +104,7 @@ const credits: ResourceDefinition = {
   dateColumn: 'allocated_at',
   where: (scope) => sql`target_application = ${scope.appCode} AND is_active`,
   render: (context) =>
-    sql<string>`hs_credit_event(credit_allocations, 'credit.allocated', ${runParam(context)}, NULL)`,
+    sql<string>`hs_credit_event(credit_allocations, 'credit.allocated', ${runParam(context)}, NULL, ${tenantParam(context)})`,
 };
 
 const organizations: ResourceDefinition = {
@@ -113,7 +115,7 @@ const organizations: ResourceDefinition = {
   dateColumn: 'created_at',
   where: () => sql`entity_type = 'organization'`,
   render: (context) =>
-    sql<string>`hs_organization_event(entities, 'org.created', ${context.appCode}, ${runParam(context)})`,
+    sql<string>`hs_organization_event(entities, 'org.created', ${context.appCode}, ${runParam(context)}, ${tenantParam(context)})`,
 };
 
 const memberships: ResourceDefinition = {
@@ -123,7 +125,7 @@ const memberships: ResourceDefinition = {
   dateColumn: 'created_at',
   where: () => sql`is_active`,
   render: (context) =>
-    sql<string>`hs_membership_event(organization_memberships, 'org.assignment.created', ${context.appCode}, ${runParam(context)})`,
+    sql<string>`hs_membership_event(organization_memberships, 'org.assignment.created', ${context.appCode}, ${runParam(context)}, ${tenantParam(context)})`,
 };
 
 export const RESOURCE_DEFINITIONS: Record<Resource, ResourceDefinition> = {
