@@ -4,8 +4,8 @@
  */
 import type { Db, OrganizationMembership } from '@historical-sync/db';
 import { ConflictError, NotFoundError } from '../errors';
-import { isPgError, UNIQUE_VIOLATION } from './pg-errors';
 import { lockOrganization } from './organizations';
+import { isPgError, UNIQUE_VIOLATION } from './pg-errors';
 
 export interface MembershipInput {
   userId: string;
