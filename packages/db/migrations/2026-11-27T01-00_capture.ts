@@ -199,6 +199,11 @@ export async function down(db: Kysely<unknown>): Promise<void> {
       hs_membership_event(organization_memberships, text, text, uuid, text),
       hs_optional_instant_json(timestamptz), hs_instant_json(timestamptz)
   `.execute(db);
+  // Back to jsonb payloads for the relay of the previous version; a row with no event at all
+  // (never publishable) cannot be kept under NOT NULL.
+  await sql`UPDATE outbox SET payload = event::jsonb WHERE payload IS NULL AND event IS NOT NULL`.execute(
+    db,
+  );
   await sql`DELETE FROM outbox WHERE payload IS NULL`.execute(db);
   await sql`ALTER TABLE outbox ALTER COLUMN payload SET NOT NULL`.execute(db);
   await sql`ALTER TABLE outbox DROP COLUMN event`.execute(db);
