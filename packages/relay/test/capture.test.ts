@@ -203,16 +203,31 @@ describe('capture at the database', () => {
           credits.find((c) => eventId.startsWith(`credit:${c.id}:`))?.target_application === app,
       );
       expect([...entries.keys()].sort()).toEqual(mine.map(([eventId]) => eventId).sort());
-      for (const [eventId, { eventType, fields }] of mine) {
-        const entry = entries.get(eventId);
-        expect(entry?.event).toMatchObject({
+      // One comparison for all (100,000 separate expects would take most of the test's time):
+      // each event's type, delivery and the fields its statement returned.
+      const project = (event: Record<string, unknown> | undefined, fields: object) => ({
+        eventType: event?.eventType,
+        tenantId: event?.tenantId,
+        runId: event?.runId,
+        metadata: {
+          targetApplication: (event?.metadata as Record<string, unknown>)?.targetApplication,
+          isHistoricalSync: (event?.metadata as Record<string, unknown>)?.isHistoricalSync,
+        },
+        ...Object.fromEntries(Object.keys(fields).map((key) => [key, event?.[key]])),
+      });
+      expect(
+        mine.map(([eventId, { fields }]) =>
+          project(entries.get(eventId)?.event as Record<string, unknown> | undefined, fields),
+        ),
+      ).toEqual(
+        mine.map(([, { eventType, fields }]) => ({
           eventType,
           tenantId,
           runId: null,
           metadata: { targetApplication: app, isHistoricalSync: false },
-        });
-        expect(entry?.event).toMatchObject(fields);
-      }
+          ...fields,
+        })),
+      );
       expect(JSON.stringify([...entries.values()].map((e) => e.event))).not.toContain(
         'rolled back',
       );
