@@ -113,13 +113,18 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     $$
   `.execute(db);
 
+  // The trigger functions keep the search_path they were created with, so that a writer whose
+  // session has another one (a script in its own schema) still reaches the outbox instead of
+  // failing its write. The rendering functions take none: a SET clause would stop the inlining.
+  //
   // Which event a row version is, from its state (not from what changed): a consumer applying
   // by version needs only the latest state. Organizations: created on insert, deleted when
   // inactive, updated otherwise. Credit allocations: deactivated when inactive, allocated on
   // insert, updated otherwise. Memberships have no update event: removed when inactive, created
   // (the membership's current state, newer version) otherwise.
   await sql`
-    CREATE FUNCTION hs_capture_organizations() RETURNS trigger LANGUAGE plpgsql AS $$
+    CREATE FUNCTION hs_capture_organizations() RETURNS trigger LANGUAGE plpgsql
+    SET search_path FROM CURRENT AS $$
     BEGIN
       INSERT INTO outbox (tenant_id, aggregate, aggregate_id, event_type, version, event)
       SELECT o.tenant_id, 'organization', o.id, e.event_type, o.version,
@@ -138,7 +143,8 @@ export async function up(db: Kysely<unknown>): Promise<void> {
   // historical_sync.deactivation_reason for its transaction), else 'expired' when the expiry has
   // passed, else 'deactivated'.
   await sql`
-    CREATE FUNCTION hs_capture_credit_allocations() RETURNS trigger LANGUAGE plpgsql AS $$
+    CREATE FUNCTION hs_capture_credit_allocations() RETURNS trigger LANGUAGE plpgsql
+    SET search_path FROM CURRENT AS $$
     DECLARE
       said text := nullif(current_setting('historical_sync.deactivation_reason', true), '');
     BEGIN
@@ -157,7 +163,8 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     $$
   `.execute(db);
   await sql`
-    CREATE FUNCTION hs_capture_organization_memberships() RETURNS trigger LANGUAGE plpgsql AS $$
+    CREATE FUNCTION hs_capture_organization_memberships() RETURNS trigger LANGUAGE plpgsql
+    SET search_path FROM CURRENT AS $$
     BEGIN
       INSERT INTO outbox (tenant_id, aggregate, aggregate_id, event_type, version, event)
       SELECT m.tenant_id, 'membership', m.id, e.event_type, m.version,

@@ -322,4 +322,21 @@ describe('capture at the database', () => {
       [...rows.map((r) => `organization:${r.id}:v1`), `organization:${fine}:v2`].sort(),
     );
   });
+
+  it('captures a writer whose session has another search_path', async () => {
+    const prefix = uniquePrefix();
+    const tenantId = await createTenant(test.db, 'search-path');
+    await setEnabled(test.db, tenantId, 'crm', true);
+    const id = await test.db.transaction().execute(async (trx) => {
+      await sql`CREATE SCHEMA IF NOT EXISTS scratch`.execute(trx);
+      await sql`SET LOCAL search_path = scratch`.execute(trx);
+      const { rows } = await sql<{ id: string }>`
+        INSERT INTO public.entities (tenant_id, entity_type, code, name)
+        VALUES (${tenantId}, 'organization', 'elsewhere', 'Elsewhere') RETURNING id
+      `.execute(trx);
+      return rows[0]?.id as string;
+    });
+    await drain(new OutboxRelay({ db: test.db, redis, streamPrefix: prefix, logger }));
+    expect([...(await entriesOf(redis, 'crm', prefix)).keys()]).toEqual([`organization:${id}:v1`]);
+  });
 });
