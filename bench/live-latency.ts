@@ -1,15 +1,20 @@
 /**
- * `npm run bench:live -- [--rate 200] [--seconds 10]`
+ * `npm run bench:live -- [--rate 200] [--seconds 10] [--bulk 50000]`
  * Commit-to-XADD latency of live events at a steady write rate: organization updates go through
- * the domain service (row + outbox in one transaction); the relay publishes them. The latency of
- * an event is its stream entry's XADD time (the entry id's milliseconds, Redis's clock) minus the
- * moment its transaction's commit returned to the writer (same machine, same clock).
+ * the domain service (the row change; the capture trigger writes the outbox row in the same
+ * transaction); the relay publishes them. The latency of an event is its stream entry's XADD time
+ * (the entry id's milliseconds, Redis's clock) minus the moment its transaction's commit returned
+ * to the writer (same machine, same clock).
  * Two relays are measured in the same invocation on the same data:
  *   ours      LISTEN/NOTIFY wake-up (what the worker runs), polling only as a fallback;
  *   baseline  a polling relay (every RELAY_POLL_INTERVAL_MS, 1 s by default), no NOTIFY.
+ * Then the cost of capture per write, with the capture triggers enabled and disabled, alternated
+ * twice on the same database: one writer's update latency through the service, 8 writers'
+ * throughput, and a bulk INSERT of `--bulk` memberships in one statement.
  */
 import { parseArgs } from 'node:util';
 import { streamName } from '@historical-sync/contracts';
+import type { Db } from '@historical-sync/db';
 import { createTestDatabase } from '@historical-sync/db/testing';
 import { createOrganization, updateOrganization } from '@historical-sync/domain';
 import { localStateDir, startLocalServices } from '@historical-sync/local-stack';
@@ -22,7 +27,79 @@ import { z } from 'zod';
 const Args = z.object({
   rate: z.coerce.number().int().min(1).max(5_000).default(200),
   seconds: z.coerce.number().min(1).max(600).default(10),
+  bulk: z.coerce.number().int().min(1).max(5_000_000).default(50_000),
 });
+
+const CAPTURE_TRIGGERS = {
+  entities: ['entities_capture_insert', 'entities_capture_update'],
+  organization_memberships: [
+    'organization_memberships_capture_insert',
+    'organization_memberships_capture_update',
+  ],
+  credit_allocations: ['credit_allocations_capture_insert', 'credit_allocations_capture_update'],
+};
+
+async function setCapture(db: Db, on: boolean) {
+  for (const [table, triggers] of Object.entries(CAPTURE_TRIGGERS)) {
+    for (const trigger of triggers) {
+      await sql`ALTER TABLE ${sql.table(table)} ${sql.raw(on ? 'ENABLE' : 'DISABLE')} TRIGGER ${sql.id(trigger)}`.execute(
+        db,
+      );
+    }
+  }
+}
+
+interface WriteCost {
+  /** One writer, one update after the other through the service: ms per write. */
+  p50: number;
+  p99: number;
+  /** 8 writers at once, as fast as they go. */
+  writesPerSecond: number;
+  /** One INSERT ... SELECT of `bulk` memberships. */
+  bulkRowsPerSecond: number;
+}
+
+async function measureWriteCost(
+  db: Db,
+  tenantId: string,
+  orgs: Array<{ id: string }>,
+  bulk: number,
+): Promise<WriteCost> {
+  const single: number[] = [];
+  for (let i = 0; i < 1_000; i++) {
+    const org = orgs[i % orgs.length] as { id: string };
+    const started = performance.now();
+    await updateOrganization(db, tenantId, org.id, { name: `Cost ${i}` });
+    single.push(performance.now() - started);
+  }
+  single.sort((a, b) => a - b);
+  let writes = 0;
+  const until = performance.now() + 3_000;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: 8 }, async (_, writer) => {
+      // Each writer its own organizations: the figure is the write's cost, not lock waits.
+      for (let i = 0; performance.now() < until; i++) {
+        const org = orgs[(writer + 8 * i) % orgs.length] as { id: string };
+        await updateOrganization(db, tenantId, org.id, { name: `Load ${writer} ${i}` });
+        writes += 1;
+      }
+    }),
+  );
+  const writesPerSecond = writes / ((performance.now() - started) / 1000);
+  const bulkStarted = performance.now();
+  await sql`
+    INSERT INTO organization_memberships (tenant_id, user_id, organization_id, role)
+    SELECT ${tenantId}, gen_random_uuid(), ${orgs[0]?.id}, 'bulk' FROM generate_series(1, ${bulk})
+  `.execute(db);
+  const bulkRowsPerSecond = bulk / ((performance.now() - bulkStarted) / 1000);
+  return {
+    p50: Number(percentile(single, 50).toFixed(2)),
+    p99: Number(percentile(single, 99).toFixed(2)),
+    writesPerSecond: Math.round(writesPerSecond),
+    bulkRowsPerSecond: Math.round(bulkRowsPerSecond),
+  };
+}
 
 function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return Number.NaN;
@@ -31,10 +108,10 @@ function percentile(sorted: number[], p: number): number {
 
 async function main() {
   const { values } = parseArgs({
-    options: { rate: { type: 'string' }, seconds: { type: 'string' } },
+    options: { rate: { type: 'string' }, seconds: { type: 'string' }, bulk: { type: 'string' } },
   });
   const args = Args.parse(values);
-  const command = `npm run bench:live -- --rate ${args.rate} --seconds ${args.seconds}`;
+  const command = `npm run bench:live -- --rate ${args.rate} --seconds ${args.seconds} --bulk ${args.bulk}`;
   const services = await startLocalServices({
     stateDir: localStateDir(`bench-${process.pid}`),
     databaseUrl: process.env.DATABASE_URL,
@@ -52,6 +129,7 @@ async function main() {
     string,
     { p50: number; p90: number; p99: number; max: number; events: number }
   > = {};
+  const writeCosts: Record<string, WriteCost> = {};
 
   try {
     const { db } = database;
@@ -137,6 +215,36 @@ async function main() {
         `${name.padEnd(8)} ${r.events} events at ${args.rate}/s: p50 ${r.p50} ms, p90 ${r.p90} ms, p99 ${r.p99} ms, max ${r.max} ms\n`,
       );
     }
+
+    // The cost of capture per write: the same writes with the capture triggers off and on,
+    // alternated so that neither gets a warmer cache or a larger table.
+    const costs: Record<'withoutCapture' | 'withCapture', WriteCost[]> = {
+      withoutCapture: [],
+      withCapture: [],
+    };
+    for (let round = 0; round < 2; round++) {
+      for (const on of [false, true]) {
+        await setCapture(db, on);
+        costs[on ? 'withCapture' : 'withoutCapture'].push(
+          await measureWriteCost(db, tenantId, orgs, args.bulk),
+        );
+      }
+    }
+    await setCapture(db, true);
+    const mean = (list: WriteCost[], key: keyof WriteCost) =>
+      Number((list.reduce((sum, c) => sum + c[key], 0) / list.length).toFixed(2));
+    for (const [name, list] of Object.entries(costs)) {
+      const cost = {
+        p50: mean(list, 'p50'),
+        p99: mean(list, 'p99'),
+        writesPerSecond: Math.round(mean(list, 'writesPerSecond')),
+        bulkRowsPerSecond: Math.round(mean(list, 'bulkRowsPerSecond')),
+      };
+      writeCosts[name] = cost;
+      process.stdout.write(
+        `${name.padEnd(15)} one writer: p50 ${cost.p50} ms, p99 ${cost.p99} ms a write; 8 writers: ${cost.writesPerSecond} writes/s; bulk INSERT of ${args.bulk}: ${cost.bulkRowsPerSecond} rows/s\n`,
+      );
+    }
   } finally {
     redis.disconnect();
     await database.destroy();
@@ -146,7 +254,7 @@ async function main() {
   const baseline = results.baseline;
   process.stdout.write(`command: ${command}\n`);
   process.stdout.write(
-    `${JSON.stringify({ rate: args.rate, seconds: args.seconds, ours, baseline, p99Speedup: ours && baseline ? Number((baseline.p99 / Math.max(ours.p99, 1)).toFixed(1)) : null })}\n`,
+    `${JSON.stringify({ rate: args.rate, seconds: args.seconds, ours, baseline, p99Speedup: ours && baseline ? Number((baseline.p99 / Math.max(ours.p99, 1)).toFixed(1)) : null, writeCost: writeCosts })}\n`,
   );
 }
 

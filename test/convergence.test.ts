@@ -1,8 +1,12 @@
 /**
  * The whole hybrid design, end to end, as separate processes (API, worker, CRM consumer): a tenant
- * with data enables crm while random creates, updates and deletes go through the write API during
- * the backfill, and the worker and the CRM consumer are SIGKILLed and restarted mid-run. Once every queue and stream is
- * drained, the CRM's projection equals the wrapper's state for that tenant, row by row.
+ * with data enables crm while random creates, updates and deletes go through the write API and,
+ * beside it, a writer using plain SQL (as psql or an admin script would: multi-row updates,
+ * inserts, deactivations, transactions that roll back) during the backfill, and the worker and the
+ * CRM consumer are SIGKILLed and restarted mid-run. Once every queue and stream is drained, the
+ * CRM's projection equals the wrapper's state for that tenant, row by row. A second test stops the
+ * relay (the worker) while both writers go on, and checks the backlog is reported and then
+ * delivered once per row version.
  *
  * CI runs it small. A larger run is the same test with bigger numbers, e.g.:
  *   CONVERGENCE_SEEDS=1,2,3,4,5 CONVERGENCE_MEMBERSHIPS=50000 CONVERGENCE_WRITES=3000 npm run test:convergence
@@ -22,6 +26,8 @@ const SEEDS = (process.env.CONVERGENCE_SEEDS ?? '11,22,33').split(',').map(Numbe
 const MEMBERSHIPS = Number(process.env.CONVERGENCE_MEMBERSHIPS ?? 1_500);
 const WRITES = Number(process.env.CONVERGENCE_WRITES ?? 300);
 const ADMIN_KEY = 'convergence-admin-key';
+
+class RolledBack extends Error {}
 
 /** A small seeded PRNG (mulberry32): the same seed replays the same writes. */
 function prng(seed: number) {
@@ -179,6 +185,89 @@ describe('convergence: CRM projection equals the wrapper after backfill + live w
     return ok;
   }
 
+  /**
+   * Random changes in plain SQL, no service involved (the capture triggers make their events).
+   * Returns how many committed; deadlocks with the API's transactions are retried by the caller's
+   * next round, like any client would.
+   */
+  async function rawSqlWrites(tenantId: string, seed: number, count: number) {
+    const random = prng(seed * 7919);
+    let committed = 0;
+    for (let n = 0; n < count; n++) {
+      const r = random();
+      try {
+        if (r < 0.2) {
+          // A multi-row UPDATE of a handful of organizations.
+          await sql`
+            UPDATE entities SET name = 'sql ' || ${n} || ' ' || code,
+                                website = ${random() < 0.5 ? null : `https://sql.example/${n}`}
+            WHERE id IN (SELECT id FROM entities WHERE tenant_id = ${tenantId} AND is_active
+                         ORDER BY md5(id::text || ${n}) LIMIT 4)
+          `.execute(wrapper.db);
+        } else if (r < 0.4) {
+          await sql`
+            INSERT INTO organization_memberships (tenant_id, user_id, organization_id, role)
+            SELECT ${tenantId}, gen_random_uuid(), id, 'sql-member' FROM entities
+            WHERE tenant_id = ${tenantId} AND is_active ORDER BY md5(id::text || ${n}) LIMIT 3
+          `.execute(wrapper.db);
+        } else if (r < 0.55) {
+          await sql`
+            UPDATE organization_memberships SET role = 'sql-role-' || ${n}
+            WHERE id = (SELECT id FROM organization_memberships
+                        WHERE tenant_id = ${tenantId} AND is_active
+                        ORDER BY md5(id::text || ${n}) LIMIT 1)
+          `.execute(wrapper.db);
+        } else if (r < 0.7) {
+          await sql`
+            UPDATE organization_memberships SET is_active = false
+            WHERE id IN (SELECT id FROM organization_memberships
+                         WHERE tenant_id = ${tenantId} AND is_active
+                         ORDER BY md5(id::text || ${n}) LIMIT 2)
+          `.execute(wrapper.db);
+        } else if (r < 0.85) {
+          await sql`
+            UPDATE credit_allocations SET available_credits = ${Math.floor(random() * 50)}
+            WHERE id IN (SELECT id FROM credit_allocations
+                         WHERE tenant_id = ${tenantId} AND is_active
+                         ORDER BY md5(id::text || ${n}) LIMIT 3)
+          `.execute(wrapper.db);
+        } else if (r < 0.9) {
+          await sql`
+            UPDATE credit_allocations SET is_active = false
+            WHERE id = (SELECT id FROM credit_allocations WHERE tenant_id = ${tenantId} AND is_active
+                        ORDER BY md5(id::text || ${n}) LIMIT 1)
+          `.execute(wrapper.db);
+        } else {
+          // Rolled back: none of it may reach the CRM.
+          await wrapper.db
+            .transaction()
+            .execute(async (trx) => {
+              await sql`
+                UPDATE entities SET name = 'rolled back' WHERE id IN (
+                  SELECT id FROM entities WHERE tenant_id = ${tenantId} LIMIT 5)
+              `.execute(trx);
+              await sql`
+                INSERT INTO organization_memberships (tenant_id, user_id, organization_id, role)
+                SELECT ${tenantId}, gen_random_uuid(), id, 'rolled back' FROM entities
+                WHERE tenant_id = ${tenantId} LIMIT 5
+              `.execute(trx);
+              throw new RolledBack();
+            })
+            .catch((error) => {
+              if (!(error instanceof RolledBack)) throw error;
+            });
+          continue;
+        }
+        committed += 1;
+      } catch (error) {
+        // A deadlock with a concurrent API transaction: Postgres rolled this statement back.
+        if ((error as { code?: string }).code !== '40P01') throw error;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    return committed;
+  }
+
   async function drained(tenantId: string, runId: string) {
     const run = await wrapper.db
       .selectFrom('backfill_runs')
@@ -300,6 +389,7 @@ describe('convergence: CRM projection equals the wrapper after backfill + live w
       expect(runId).toBeTruthy();
 
       const writing = randomWrites(tenantId, seed, WRITES);
+      const writingSql = rawSqlWrites(tenantId, seed, Math.ceil(WRITES / 3));
       // Kill the worker once the run is under way, then start a new one.
       await expect
         .poll(
@@ -324,6 +414,7 @@ describe('convergence: CRM projection equals the wrapper after backfill + live w
       consumer = runApp('crm-consumer', env);
       const succeeded = await writing;
       expect(succeeded).toBeGreaterThan(WRITES / 2);
+      expect(await writingSql).toBeGreaterThan(WRITES / 6);
 
       await expect
         .poll(() => drained(tenantId, runId), { timeout: 300_000, interval: 250 })
@@ -331,4 +422,94 @@ describe('convergence: CRM projection equals the wrapper after backfill + live w
       expect(await differences(tenantId)).toEqual([]);
     });
   }
+
+  it('delivers every row version once after the relay was down, and reports the backlog meanwhile', {
+    timeout: 600_000,
+  }, async () => {
+    const { tenantId } = await seedTenant(wrapper.db, {
+      tenantName: 'relay-down',
+      organizations: 10,
+      memberships: 300,
+      creditAllocations: 20,
+      app: 'crm',
+      seed: 5,
+    });
+    const enabled = await call('POST', `/admin/organizations/${tenantId}/applications/crm/toggle`, {
+      isEnabled: true,
+    });
+    const runId = enabled.json.runId as string;
+    await expect
+      .poll(() => drained(tenantId, runId), { timeout: 300_000, interval: 250 })
+      .toBe('drained');
+
+    // The relay is a worker role: stopped (SIGTERM, it finishes its batch), it publishes nothing.
+    worker?.child.kill('SIGTERM');
+    await worker?.exit();
+    const before = await sql<{ last: string }>`
+      SELECT coalesce(max(id), 0) AS last FROM outbox
+    `.execute(wrapper.db);
+    const last = Number(before.rows[0]?.last);
+    const [viaApi, viaSql] = await Promise.all([
+      randomWrites(tenantId, 99, 60),
+      rawSqlWrites(tenantId, 99, 30),
+    ]);
+    expect(viaApi + viaSql).toBeGreaterThan(30);
+
+    // The backlog is visible: in sync-status for the tenant, and in the metrics for all.
+    const unpublished = async (tenant?: string) =>
+      Number(
+        (
+          await sql<{ n: string }>`
+            SELECT count(*) AS n FROM outbox WHERE published_at IS NULL AND failed_reason IS NULL
+            ${tenant ? sql`AND tenant_id = ${tenant}` : sql``}
+          `.execute(wrapper.db)
+        ).rows[0]?.n,
+      );
+    const backlog = await unpublished(tenantId);
+    expect(backlog).toBeGreaterThan(30);
+    const status = await call(
+      'GET',
+      `/admin/organizations/${tenantId}/applications/crm/sync-status`,
+    );
+    const reported = status.json.outboxBacklog as { unpublished: number; oldestAgeMs: number };
+    expect(reported.unpublished).toBe(backlog);
+    expect(reported.oldestAgeMs).toBeGreaterThan(0);
+    const metrics = await fetch(`${apiUrl}/metrics`, {
+      headers: { authorization: `Bearer ${ADMIN_KEY}` },
+    }).then((r) => r.text());
+    expect(metrics).toMatch(new RegExp(`^hs_outbox_backlog_rows ${await unpublished()}$`, 'm'));
+    expect(Number(metrics.match(/^hs_outbox_oldest_age_seconds (\S+)$/m)?.[1])).toBeGreaterThan(0);
+
+    worker = runApp('worker', env);
+    await expect
+      .poll(() => drained(tenantId, runId), { timeout: 300_000, interval: 250 })
+      .toBe('drained');
+
+    // Once per row version: every outbox row written while the relay was down is on crm's
+    // streams exactly once (credits: those of crm), and nothing else live of this tenant is.
+    const written = await sql<{ event_id: string; app: string | null }>`
+      SELECT aggregate || ':' || aggregate_id || ':v' || version AS event_id,
+             CASE WHEN aggregate = 'credit' THEN event::json -> 'metadata' ->> 'targetApplication' END AS app
+      FROM outbox WHERE tenant_id = ${tenantId} AND id > ${last}
+    `.execute(wrapper.db);
+    expect(written.rows.length).toBe(backlog);
+    const delivered = new Map<string, number>();
+    for (const stream of applicationStreams('crm', `${unique}:`)) {
+      for (const [, fields] of await redis.xrange(stream, '-', '+')) {
+        const event = JSON.parse(fields[1] as string) as {
+          eventId: string;
+          tenantId: string;
+          runId: string | null;
+          metadata: { targetApplication: string };
+        };
+        if (event.tenantId !== tenantId || event.runId !== null) continue;
+        if (event.metadata.targetApplication !== 'crm') continue;
+        delivered.set(event.eventId, (delivered.get(event.eventId) ?? 0) + 1);
+      }
+    }
+    const expected = written.rows.filter((r) => (r.app ?? 'crm') === 'crm').map((r) => r.event_id);
+    for (const eventId of expected) expect([eventId, delivered.get(eventId)]).toEqual([eventId, 1]);
+    expect(delivered.size).toBe(expected.length);
+    expect(await differences(tenantId)).toEqual([]);
+  });
 });

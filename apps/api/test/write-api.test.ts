@@ -73,7 +73,7 @@ describe('write API', () => {
       ['org.updated', 2],
       ['org.deleted', 3],
     ]);
-    expect(events[1]?.payload).toMatchObject({
+    expect(JSON.parse(events[1]?.event ?? 'null')).toMatchObject({
       eventId: `organization:${org.id}:v2`,
       name: 'Acme Corp',
     });
@@ -124,7 +124,7 @@ describe('write API', () => {
       'credit.updated',
       'credit.deactivated',
     ]);
-    expect(events[2]?.payload).toMatchObject({
+    expect(JSON.parse(events[2]?.event ?? 'null')).toMatchObject({
       reason: 'expired',
       metadata: { targetApplication: 'crm' },
     });

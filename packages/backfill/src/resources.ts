@@ -5,9 +5,9 @@
  *
  * Postgres renders the event JSON (string concatenation) on its own core, so the worker passes
  * strings from Postgres to Redis without building, formatting or serializing objects: that was
- * most of the worker's per-row cost. The rendering is pinned to the TypeScript builders of
- * packages/domain (the live path) by a test, and each page's first event is checked against the
- * full zod contract, every event against its data-dependent fields.
+ * most of the worker's per-row cost. The rendering is the live path's own (the capture
+ * migration's SQL functions), and each page's first event is checked against the full zod
+ * contract, every event against its data-dependent fields.
  */
 import {
   CreditAllocatedEvent,
@@ -89,30 +89,13 @@ interface ResourceDefinition {
   render(context: EventContext): RawBuilder<string>;
 }
 
-// JSON fragments built by string concatenation: about three times cheaper for Postgres than
-// json_build_object. Values that need escaping (text) go through to_json; uuids, numbers and
-// booleans need none; NULL becomes JSON null (a NULL would otherwise null the whole string).
-const text = (column: string) => `to_json(${column})::text`;
-const textOrNull = (column: string) => `coalesce(to_json(${column})::text, 'null')`;
-const uuidOrNull = (column: string) => `coalesce('"' || ${column} || '"', 'null')`;
-/**
- * ISO-8601 in UTC with milliseconds and a Z, as JavaScript's toISOString() writes it (the live
- * path's builders), so both paths render a row version identically. to_char costs Postgres about
- * a third less than to_json of a timestamp. Only years 0001-9999 have that form (to_char would
- * print a BC year without its era, and year 10000 with five digits): any other instant, and
- * +/-infinity, renders as NULL, which makes the whole event NULL and fails the row by name.
- */
-const instant = (column: string) =>
-  `CASE WHEN ${column} >= '0001-01-01T00:00:00Z' AND ${column} < '10000-01-01T00:00:00Z' THEN to_char(${column} AT TIME ZONE 'UTC', '\\"YYYY-MM-DD"T"HH24:MI:SS.MS"Z\\"') END`;
-/** An optional instant: NULL and an 'infinity' expiry are JSON null (no expiry). */
-const instantOrNull = (column: string) =>
-  `CASE WHEN ${column} IS NULL OR ${column} = 'infinity' THEN 'null' ELSE ${instant(column)} END`;
-
-// The page's tenant is one value: written once as a parameter, not converted per row.
-const eventHead = (prefix: string, eventType: string, context: EventContext) =>
-  sql`'{"eventId":"${sql.raw(prefix)}:' || id || ':v' || version || ${`","tenantId":${JSON.stringify(context.tenantId)},"version":`} || version || ',"occurredAt":' || ${sql.raw(instant('updated_at'))} || ${`,"runId":${JSON.stringify(context.runId)},"eventType":${JSON.stringify(eventType)}`}`;
-const delivery = (context: EventContext) =>
-  `"targetApplication":${JSON.stringify(context.appCode)},"isHistoricalSync":true`;
+// The one rendering of each event, shared with the live path's capture triggers: the `hs_*_event`
+// SQL functions of the `capture` migration (docs/CAPTURE.md). Plain SQL expressions that the
+// planner inlines, so a page costs what the hand-written concatenation it replaced did. A NULL
+// event (a timestamp outside years 0001-9999) fails the row by name.
+const runParam = (context: EventContext) => sql`${context.runId}::uuid`;
+// The page's tenant, as canonical text once per page (folded by the planner), not per row.
+const tenantParam = (context: EventContext) => sql`${context.tenantId}::uuid::text`;
 
 const credits: ResourceDefinition = {
   eventType: HISTORICAL_EVENT_TYPE.credits,
@@ -120,12 +103,8 @@ const credits: ResourceDefinition = {
   table: 'credit_allocations',
   dateColumn: 'allocated_at',
   where: (scope) => sql`target_application = ${scope.appCode} AND is_active`,
-  render: (context) => sql<string>`${eventHead('credit', 'credit.allocated', context)}
-    || ',"entityId":"' || entity_id || '","amount":' || allocated_amount
-    || ',"availableCredits":' || available_credits
-    || ',"expiresAt":' || ${sql.raw(instantOrNull('expires_at'))}
-    || ',"metadata":{"allocationId":"' || id || '","targetApplication":' || ${sql.raw(text('target_application'))}
-    || ',"isHistoricalSync":true,"originalAllocatedAt":' || ${sql.raw(instant('allocated_at'))} || '}}'`,
+  render: (context) =>
+    sql<string>`hs_credit_event(credit_allocations, 'credit.allocated', ${runParam(context)}, NULL, ${tenantParam(context)})`,
 };
 
 const organizations: ResourceDefinition = {
@@ -135,15 +114,8 @@ const organizations: ResourceDefinition = {
   table: 'entities',
   dateColumn: 'created_at',
   where: () => sql`entity_type = 'organization'`,
-  render: (context) => sql<string>`${eventHead('organization', 'org.created', context)}
-    || ',"entityId":"' || id || '","code":' || ${sql.raw(text('code'))}
-    || ',"name":' || ${sql.raw(text('name'))}
-    || ',"description":' || ${sql.raw(textOrNull('description'))}
-    || ',"industry":' || ${sql.raw(textOrNull('industry'))}
-    || ',"website":' || ${sql.raw(textOrNull('website'))}
-    || ',"parentId":' || ${sql.raw(uuidOrNull('parent_id'))}
-    || ',"isActive":' || is_active::text
-    || ${`,"metadata":{${delivery(context)},"originalCreatedAt":`} || ${sql.raw(instant('created_at'))} || '}}'`,
+  render: (context) =>
+    sql<string>`hs_organization_event(entities, 'org.created', ${context.appCode}, ${runParam(context)}, ${tenantParam(context)})`,
 };
 
 const memberships: ResourceDefinition = {
@@ -152,11 +124,8 @@ const memberships: ResourceDefinition = {
   table: 'organization_memberships',
   dateColumn: 'created_at',
   where: () => sql`is_active`,
-  render: (context) => sql<string>`${eventHead('membership', 'org.assignment.created', context)}
-    || ',"membershipId":"' || id || '","userId":"' || user_id
-    || '","entityId":"' || organization_id || '","organizationId":"' || organization_id
-    || '","role":' || ${sql.raw(text('role'))}
-    || ${`,"metadata":{${delivery(context)},"originalCreatedAt":`} || ${sql.raw(instant('created_at'))} || '}}'`,
+  render: (context) =>
+    sql<string>`hs_membership_event(organization_memberships, 'org.assignment.created', ${context.appCode}, ${runParam(context)}, ${tenantParam(context)})`,
 };
 
 export const RESOURCE_DEFINITIONS: Record<Resource, ResourceDefinition> = {

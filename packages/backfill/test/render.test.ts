@@ -1,7 +1,8 @@
 /**
- * Postgres renders historical events; the TypeScript builders of packages/domain render live
- * ones. This pins them together: for the same rows, both give the same event, field for field
- * (timestamps compared as instants), and every rendered event passes the contract.
+ * One rendering of each event: the capture triggers (live) and the backfill's page query
+ * (historical) both call the `hs_*_event` SQL functions. This pins that they write the same bytes
+ * for the same row version, bar the delivery (run, application); and pins the TypeScript builders
+ * of packages/domain (used by the benchmark's baseline) to that rendering, field for field.
  */
 import { randomUUID } from 'node:crypto';
 import { OrgAssignmentCreatedEvent, SyncEvent } from '@historical-sync/contracts';
@@ -191,5 +192,70 @@ describe('events rendered by Postgres', () => {
     expect(JSON.parse(rendered[3]?.event ?? 'null').metadata.originalCreatedAt).toBe(
       new Date('0999-12-31T23:59:59.999Z').toISOString(),
     );
+  });
+
+  it('writes the same bytes from the capture trigger and from the backfill for the same row version', async () => {
+    const { rows } = await sql<{ id: string }>`
+      INSERT INTO tenants (name) VALUES ('render-capture') RETURNING id
+    `.execute(test.db);
+    const capturedTenant = rows[0]?.id as string;
+    // Odd text on purpose: quotes, backslashes, control characters, newlines, non-BMP unicode.
+    const odd = '"\\ \u0001\u001f\u007f\t\n\u2028 😀 ✓ </script>';
+    await sql`
+      INSERT INTO entities (tenant_id, entity_type, code, name, description, website)
+      SELECT ${capturedTenant}, 'organization', 'cap-' || i,
+             'Org "' || i || ${odd}, CASE WHEN i % 2 = 0 THEN ${'line\r\nbreak'} END,
+             CASE WHEN i % 3 = 0 THEN 'https://x.example/?a=1&b=</script>' END
+      FROM generate_series(1, 6) i
+    `.execute(test.db);
+    await sql`
+      UPDATE entities SET parent_id = (SELECT min(id::text)::uuid FROM entities WHERE tenant_id = ${capturedTenant})
+      WHERE tenant_id = ${capturedTenant} AND code IN ('cap-2', 'cap-3')
+    `.execute(test.db);
+    await sql`
+      INSERT INTO organization_memberships (tenant_id, user_id, organization_id, role)
+      SELECT tenant_id, gen_random_uuid(), id, E'r\u00f4le "' || code || '"'
+      FROM entities WHERE tenant_id = ${capturedTenant}
+    `.execute(test.db);
+    await sql`
+      INSERT INTO credit_allocations
+        (tenant_id, entity_id, target_application, allocated_amount, available_credits, expires_at)
+      SELECT tenant_id, id, 'crm', 100, 40,
+             CASE WHEN code = 'cap-1' THEN NULL ELSE '2031-02-03T04:05:06.789Z'::timestamptz END
+      FROM entities WHERE tenant_id = ${capturedTenant}
+    `.execute(test.db);
+    await sql`UPDATE credit_allocations SET available_credits = 10 WHERE tenant_id = ${capturedTenant}`.execute(
+      test.db,
+    );
+
+    const historicalOf = (live: string) =>
+      live
+        .replace('"runId":null', `"runId":"${context.runId}"`)
+        .replace('"targetApplication":null', '"targetApplication":"crm"')
+        .replace('"isHistoricalSync":false', '"isHistoricalSync":true')
+        .replace(/"eventType":"(org|credit)\.updated"/, (_, kind) =>
+          kind === 'org' ? '"eventType":"org.created"' : '"eventType":"credit.allocated"',
+        );
+    for (const resource of ['organizations', 'memberships', 'credits'] as const) {
+      const page = await renderPage(
+        test.db,
+        resource,
+        { tenantId: capturedTenant, appCode: 'crm', sinceDate: null, after: '', limit: 100 },
+        { tenantId: capturedTenant, ...context },
+      );
+      expect(page).toHaveLength(6);
+      const captured = await sql<{ aggregate_id: string; event: string }>`
+        SELECT DISTINCT ON (aggregate_id) aggregate_id, event FROM outbox
+        WHERE tenant_id = ${capturedTenant} AND aggregate = ${
+          { organizations: 'organization', memberships: 'membership', credits: 'credit' }[resource]
+        }
+        ORDER BY aggregate_id, version DESC
+      `.execute(test.db);
+      const live = new Map(captured.rows.map((r) => [r.aggregate_id, r.event]));
+      for (const row of page) {
+        expect(historicalOf(live.get(row.id) ?? 'missing')).toBe(row.event);
+        expect(SyncEvent.safeParse(JSON.parse(row.event)).success).toBe(true);
+      }
+    }
   });
 });

@@ -166,8 +166,14 @@ export interface OutboxTable {
   aggregate_id: string;
   event_type: string;
   version: number;
-  /** The event as built at write time; the relay sets its delivery metadata per application. */
-  payload: ColumnType<unknown, string, string>;
+  /**
+   * The event as rendered in Postgres by the capture triggers (migration `capture`), keys in
+   * rendering order; the relay names the application per delivery. NULL when the row version
+   * cannot be rendered (the relay sets the row aside).
+   */
+  event: ColumnType<string | null, string | null | undefined, string | null>;
+  /** The event of a row written before capture existed (null on every later row). */
+  payload: ColumnType<unknown, string | null | undefined, string | null>;
   created_at: Timestamp;
   published_at: ColumnType<Date | null, Date | null | undefined, Date | null>;
   /** Set (and the row never published) when its payload is not a valid event. */

@@ -1,6 +1,8 @@
 /**
- * Row -> event, the one place that shapes events from wrapper rows: the backfill and the live
- * services both build here, so a historical and a live event of the same row version agree.
+ * Row -> event in TypeScript, for code that holds rows in memory (the benchmark's naive baseline,
+ * tests). Neither the live path nor the backfill uses it: both render events in Postgres with the
+ * `hs_*_event` functions of the `capture` migration (docs/CAPTURE.md). A test pins these builders
+ * to that rendering (packages/backfill/test/render.test.ts), so they cannot drift apart.
  */
 import { type EventType, eventIdFor, type SyncEvent } from '@historical-sync/contracts';
 import type { CreditAllocation, Entity, OrganizationMembership } from '@historical-sync/db';

@@ -1,6 +1,6 @@
 export { ConflictError, NotFoundError, StaleCheckpointError, SyncError } from './errors';
 export * from './events';
-export { appendOutbox, type OutboxBacklog, outboxBacklog } from './outbox';
+export { type OutboxBacklog, outboxBacklog } from './outbox';
 export * from './services/credits';
 export * from './services/memberships';
 export * from './services/organizations';

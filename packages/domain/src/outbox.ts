@@ -1,30 +1,9 @@
-import {
-  aggregateOf,
-  type SyncEvent,
-  SyncEvent as SyncEventSchema,
-  subjectIdOf,
-} from '@historical-sync/contracts';
 import type { Db } from '@historical-sync/db';
 
-/**
- * Records `event` for the relay, inside the caller's transaction (DESIGN.md decision 6): the
- * event exists if and only if the row change committed. Validated here, so an event that would
- * break consumers never enters the outbox.
+/*
+ * Outbox rows are written by the database itself: the capture triggers (migration `capture`,
+ * docs/CAPTURE.md) insert a row's event in the transaction that changed it, whoever wrote it.
  */
-export async function appendOutbox(trx: Db, tenantId: string, event: SyncEvent): Promise<void> {
-  SyncEventSchema.parse(event);
-  await trx
-    .insertInto('outbox')
-    .values({
-      tenant_id: tenantId,
-      aggregate: aggregateOf(event.eventType),
-      aggregate_id: subjectIdOf(event),
-      event_type: event.eventType,
-      version: event.version,
-      payload: JSON.stringify(event),
-    })
-    .execute();
-}
 
 export interface OutboxBacklog {
   unpublished: number;

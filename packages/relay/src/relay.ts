@@ -215,7 +215,7 @@ export class OutboxRelay {
       const rows: OutboxRow[] = [];
       const failed: Array<{ row: OutboxRow; reason: string }> = [];
       for (const row of inOrder) {
-        let events: SyncEvent[];
+        let events: Delivery[];
         try {
           events = deliveries(row, appsByTenant.get(row.tenant_id) ?? []);
         } catch (error) {
@@ -224,14 +224,14 @@ export class OutboxRelay {
           continue;
         }
         rows.push(row);
-        for (const event of events) {
+        for (const { event, json } of events) {
           const stream = streamName(
             event.eventType,
             event.metadata.targetApplication,
             streamPrefix,
           );
           const list = byStream.get(stream) ?? [];
-          list.push(JSON.stringify(event));
+          list.push(json);
           byStream.set(stream, list);
           published.push(event);
         }
@@ -317,20 +317,55 @@ function describe(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
+/** One stream entry a row becomes: the event, and its JSON as it goes on the stream. */
+export interface Delivery {
+  event: SyncEvent;
+  json: string;
+}
+
+/** Why a row has no event: its row version could not be rendered (see the capture migration). */
+export const UNRENDERABLE =
+  'no event could be rendered from this row version: a timestamp outside the years 0001-9999';
+
 /**
- * The events one outbox row becomes: a credit event for its own application when that is enabled,
- * an organization or membership event for every enabled application.
+ * The entries one outbox row becomes: a credit event for its own application when that is
+ * enabled, an organization or membership event for every enabled application. The JSON is the
+ * rendering's own text with only the application named, keys in place: byte for byte what the
+ * backfill renders for the same row version and application, bar its run. The event is checked
+ * against the contract even when no application receives it, so a change the contract cannot
+ * express is set aside (thrown here) rather than passed on.
  */
-export function deliveries(row: OutboxRow, enabledApps: string[]): SyncEvent[] {
-  const event = row.payload as SyncEvent;
-  const targets = event.eventType.startsWith('credit.')
-    ? enabledApps.filter((app) => app === event.metadata.targetApplication)
+export function deliveries(row: OutboxRow, enabledApps: string[]): Delivery[] {
+  // Rows written before capture hold the event as jsonb in `payload`.
+  const text = row.event ?? (row.payload == null ? null : JSON.stringify(row.payload));
+  if (text === null) throw new Error(UNRENDERABLE);
+  const parsed: unknown = JSON.parse(text);
+  const isCredit = row.aggregate === 'credit';
+  const live = asLiveEvent(parsed);
+  const targets = isCredit
+    ? enabledApps.filter((app) => app === live?.metadata.targetApplication)
     : enabledApps;
-  return targets.map((app) =>
-    SyncEventSchema.parse({
-      ...event,
-      runId: null,
-      metadata: { ...event.metadata, targetApplication: app, isHistoricalSync: false },
-    }),
-  );
+  // Validated as delivered (a placeholder application when none receives it).
+  if (live && !isCredit) live.metadata.targetApplication = targets[0] ?? 'pending';
+  const checked = SyncEventSchema.safeParse(parsed);
+  if (!checked.success || !live) throw checked.error ?? new Error('not an event');
+  return targets.map((app) => {
+    if (!isCredit) live.metadata.targetApplication = app;
+    return {
+      event: { ...live, metadata: { ...live.metadata } } as SyncEvent,
+      json: JSON.stringify(live),
+    };
+  });
+}
+
+type LiveEvent = { runId: null; metadata: { targetApplication: unknown; isHistoricalSync: false } };
+
+/** Marks a parsed event live in place (no run), keeping its keys where they are. */
+function asLiveEvent(value: unknown): LiveEvent | undefined {
+  if (typeof value !== 'object' || value === null) return undefined;
+  const event = value as Record<string, unknown>;
+  if (typeof event.metadata !== 'object' || event.metadata === null) return undefined;
+  event.runId = null;
+  (event.metadata as Record<string, unknown>).isHistoricalSync = false;
+  return event as unknown as LiveEvent;
 }

@@ -157,7 +157,7 @@ describe('outbox relay', () => {
     if (!bad) throw new Error('no org');
     // As if edited by hand: the event's name is emptied in the outbox.
     await sql`
-      UPDATE outbox SET payload = jsonb_set(payload, '{name}', '""')
+      UPDATE outbox SET event = replace(event, ${`"name":"poison 1"`}, '"name":""')
       WHERE tenant_id = ${tenantId} AND aggregate_id = ${bad.id}
     `.execute(test.db);
 

@@ -1,9 +1,10 @@
-/** The credit service: allocate, update and deactivate (or expire) credit allocations. */
+/**
+ * The credit service: allocate, update and deactivate (or expire) credit allocations. Their
+ * events are written by the database's capture triggers in the same transaction (docs/CAPTURE.md).
+ */
 import type { CreditAllocation, Db } from '@historical-sync/db';
+import { sql } from 'kysely';
 import { ConflictError, NotFoundError, SyncError } from '../errors';
-import { creditDeactivatedEvent, creditStateEvent } from '../events';
-import { appendOutbox } from '../outbox';
-import { LIVE } from './live';
 import { lockOrganization } from './organizations';
 
 export interface AllocationInput {
@@ -66,7 +67,7 @@ export async function allocateCredits(
         'targetApplication',
       );
     }
-    const allocation = await trx
+    return trx
       .insertInto('credit_allocations')
       .values({
         tenant_id: tenantId,
@@ -78,12 +79,6 @@ export async function allocateCredits(
       })
       .returningAll()
       .executeTakeFirstOrThrow();
-    await appendOutbox(
-      trx,
-      tenantId,
-      creditStateEvent('credit.allocated', tenantId, allocation, LIVE),
-    );
-    return allocation;
   });
 }
 
@@ -99,7 +94,7 @@ export async function updateAllocation(
       patch.amount ?? current.allocated_amount,
       patch.availableCredits ?? current.available_credits,
     );
-    const allocation = await trx
+    return trx
       .updateTable('credit_allocations')
       .set({
         ...(patch.amount !== undefined ? { allocated_amount: patch.amount } : {}),
@@ -111,12 +106,6 @@ export async function updateAllocation(
       .where('id', '=', id)
       .returningAll()
       .executeTakeFirstOrThrow();
-    await appendOutbox(
-      trx,
-      tenantId,
-      creditStateEvent('credit.updated', tenantId, allocation, LIVE),
-    );
-    return allocation;
   });
 }
 
@@ -128,13 +117,16 @@ export async function deactivateAllocation(
 ): Promise<CreditAllocation> {
   return db.transaction().execute(async (trx) => {
     await lockAllocation(trx, tenantId, id);
-    const allocation = await trx
+    // The capture trigger puts the reason in the credit.deactivated event; local to this
+    // transaction, so it never leaks into the pooled connection's next use.
+    await sql`SELECT set_config('historical_sync.deactivation_reason', ${reason}, true)`.execute(
+      trx,
+    );
+    return trx
       .updateTable('credit_allocations')
       .set({ is_active: false })
       .where('id', '=', id)
       .returningAll()
       .executeTakeFirstOrThrow();
-    await appendOutbox(trx, tenantId, creditDeactivatedEvent(tenantId, allocation, reason, LIVE));
-    return allocation;
   });
 }

@@ -1,10 +1,11 @@
-/** The membership (assignment) service: add and remove users in organizations. */
+/**
+ * The membership (assignment) service: add and remove users in organizations. Their events are
+ * written by the database's capture triggers in the same transaction (docs/CAPTURE.md).
+ */
 import type { Db, OrganizationMembership } from '@historical-sync/db';
 import { ConflictError, NotFoundError } from '../errors';
-import { membershipCreatedEvent, membershipRemovedEvent } from '../events';
-import { appendOutbox } from '../outbox';
-import { isPgError, LIVE, UNIQUE_VIOLATION } from './live';
 import { lockOrganization } from './organizations';
+import { isPgError, UNIQUE_VIOLATION } from './pg-errors';
 
 export interface MembershipInput {
   userId: string;
@@ -39,7 +40,6 @@ export async function addMembership(
       }
       throw error;
     }
-    await appendOutbox(trx, tenantId, membershipCreatedEvent(tenantId, membership, LIVE));
     return membership;
   });
 }
@@ -59,13 +59,11 @@ export async function removeMembership(
       .executeTakeFirst();
     if (!current) throw new NotFoundError(`membership ${id} not found`, 'membershipId');
     if (!current.is_active) throw new ConflictError(`membership ${id} is already removed`);
-    const membership = await trx
+    return trx
       .updateTable('organization_memberships')
       .set({ is_active: false })
       .where('id', '=', id)
       .returningAll()
       .executeTakeFirstOrThrow();
-    await appendOutbox(trx, tenantId, membershipRemovedEvent(tenantId, membership, LIVE));
-    return membership;
   });
 }

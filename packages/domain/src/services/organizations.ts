@@ -1,9 +1,10 @@
-/** The organization service: create, update and delete (deactivate) organizations. */
+/**
+ * The organization service: create, update and delete (deactivate) organizations. Their events
+ * are written by the database's capture triggers in the same transaction (docs/CAPTURE.md).
+ */
 import type { Db, Entity } from '@historical-sync/db';
 import { ConflictError, NotFoundError } from '../errors';
-import { organizationDeletedEvent, organizationStateEvent } from '../events';
-import { appendOutbox } from '../outbox';
-import { isPgError, LIVE, UNIQUE_VIOLATION } from './live';
+import { isPgError, UNIQUE_VIOLATION } from './pg-errors';
 
 export interface OrganizationInput {
   code: string;
@@ -66,7 +67,6 @@ export async function createOrganization(
       }
       throw error;
     }
-    await appendOutbox(trx, tenantId, organizationStateEvent('org.created', tenantId, org, LIVE));
     return org;
   });
 }
@@ -105,7 +105,6 @@ export async function updateOrganization(
       }
       throw error;
     }
-    await appendOutbox(trx, tenantId, organizationStateEvent('org.updated', tenantId, org, LIVE));
     return org;
   });
 }
@@ -114,13 +113,11 @@ export async function updateOrganization(
 export async function deleteOrganization(db: Db, tenantId: string, id: string): Promise<Entity> {
   return db.transaction().execute(async (trx) => {
     await lockOrganization(trx, tenantId, id);
-    const org = await trx
+    return trx
       .updateTable('entities')
       .set({ is_active: false })
       .where('id', '=', id)
       .returningAll()
       .executeTakeFirstOrThrow();
-    await appendOutbox(trx, tenantId, organizationDeletedEvent(tenantId, org, LIVE));
-    return org;
   });
 }

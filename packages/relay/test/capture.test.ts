@@ -1,0 +1,346 @@
+/**
+ * Capture at the database: changes made with plain SQL (no service involved) become live events
+ * on every enabled application's streams, exactly once per row version, and a rolled-back change
+ * becomes none. The expected events are worked out from what each statement returned, not from
+ * the outbox.
+ */
+import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
+import { EVENT_FIELD, type SyncEvent, streamName } from '@historical-sync/contracts';
+import { createTestDatabase, type TestDatabase } from '@historical-sync/db/testing';
+import { allocateCredits, deactivateAllocation } from '@historical-sync/domain';
+import { findPostgresBinDir } from '@historical-sync/local-stack';
+import { Redis } from 'ioredis';
+import { sql } from 'kysely';
+import pino from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { OutboxRelay, UNRENDERABLE } from '../src/index';
+import { createTenant, setEnabled, uniquePrefix, unpublishedCount } from './helpers';
+
+/** Every entry of the app's streams, raw, keyed by eventId (a duplicate fails the test). */
+async function entriesOf(redis: Redis, app: string, prefix: string) {
+  const byId = new Map<string, { stream: string; json: string; event: SyncEvent }>();
+  const types = [
+    'org.created',
+    'org.updated',
+    'org.deleted',
+    'org.assignment.created',
+    'org.assignment.removed',
+    'credit.allocated',
+  ] as const;
+  const streams = new Set(types.map((t) => streamName(t, app, prefix)));
+  for (const stream of streams) {
+    for (const [, fields] of await redis.xrange(stream, '-', '+')) {
+      const json = fields[fields.indexOf(EVENT_FIELD) + 1] as string;
+      const event = JSON.parse(json) as SyncEvent;
+      // credit-events is shared by every application: keep this application's own.
+      if (event.metadata.targetApplication !== app) continue;
+      if (byId.has(event.eventId)) throw new Error(`${event.eventId} twice on ${app}'s streams`);
+      byId.set(event.eventId, { stream, json, event });
+    }
+  }
+  return byId;
+}
+
+/** Runs `psql` on the database with `input` on its stdin (a COPY ... FROM STDIN). */
+async function psql(url: string, command: string, input: string): Promise<string> {
+  // The psql of the Postgres the tests run on (not necessarily on PATH).
+  const binary = join(await findPostgresBinDir(), 'psql');
+  return new Promise((resolve, reject) => {
+    const child = spawn(binary, [url, '-v', 'ON_ERROR_STOP=1', '-qc', command]);
+    let output = '';
+    child.stdout.on('data', (chunk) => {
+      output += chunk;
+    });
+    child.stderr.on('data', (chunk) => {
+      output += chunk;
+    });
+    child.on('error', reject);
+    child.on('exit', (code) => (code === 0 ? resolve(output) : reject(new Error(output))));
+    child.stdin.end(input);
+  });
+}
+
+describe('capture at the database', () => {
+  let test: TestDatabase;
+  let redis: Redis;
+  const logger = pino({ level: 'silent' });
+  beforeAll(async () => {
+    test = await createTestDatabase('capture');
+    redis = new Redis(process.env.REDIS_URL as string, {
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 1,
+    });
+    await new Promise((resolve) => redis.once('ready', resolve));
+  });
+  afterAll(async () => {
+    redis.disconnect();
+    await test.destroy();
+  });
+
+  const drain = async (relay: OutboxRelay) => {
+    for (;;) {
+      const batch = await relay.relayBatch();
+      if (batch.rows + batch.failed === 0) return;
+    }
+  };
+
+  it('turns single statements, a multi-row UPDATE, a COPY of 50,000 memberships and a rolled-back transaction into exactly their events', {
+    timeout: 180_000,
+  }, async () => {
+    const prefix = uniquePrefix();
+    const tenantId = await createTenant(test.db, 'plain-sql');
+    await setEnabled(test.db, tenantId, 'crm', true);
+    await setEnabled(test.db, tenantId, 'hr', true);
+    await setEnabled(test.db, tenantId, 'affiliate', false);
+    const relay = new OutboxRelay({ db: test.db, redis, streamPrefix: prefix, logger });
+    /** eventId -> the state the event must carry; per application below. */
+    const expected = new Map<string, { eventType: string; fields: Record<string, unknown> }>();
+    const expect_ = (
+      aggregate: string,
+      row: { id: string; version: string | number },
+      eventType: string,
+      fields: Record<string, unknown> = {},
+    ) => expected.set(`${aggregate}:${row.id}:v${row.version}`, { eventType, fields });
+
+    // Single statements, as psql or an admin script would run them.
+    const orgs = (
+      await sql<{ id: string; version: string; name: string }>`
+        INSERT INTO entities (tenant_id, entity_type, code, name)
+        SELECT ${tenantId}, 'organization', 'sql-' || i, 'SQL org ' || i FROM generate_series(1, 5) i
+        RETURNING id, version, name
+      `.execute(test.db)
+    ).rows;
+    for (const org of orgs) expect_('organization', org, 'org.created', { name: org.name });
+    // Not an organization: no event.
+    await sql`
+      INSERT INTO entities (tenant_id, entity_type, code, name)
+      VALUES (${tenantId}, 'department', 'dept-1', 'A department')
+    `.execute(test.db);
+    const [first, second] = orgs as [(typeof orgs)[0], (typeof orgs)[0]];
+    const credits = (
+      await sql<{ id: string; version: string; target_application: string; amount: string }>`
+        INSERT INTO credit_allocations
+          (tenant_id, entity_id, target_application, allocated_amount, available_credits)
+        VALUES (${tenantId}, ${first.id}, 'crm', 100, 100),
+               (${tenantId}, ${first.id}, 'hr', 50, 50),
+               (${tenantId}, ${first.id}, 'affiliate', 70, 70)
+        RETURNING id, version, target_application, allocated_amount AS amount
+      `.execute(test.db)
+    ).rows;
+    for (const credit of credits) {
+      expect_('credit', credit, 'credit.allocated', { amount: Number(credit.amount) });
+    }
+    // A multi-row UPDATE: one event per row, with the new version.
+    const renamed = (
+      await sql<{ id: string; version: string; name: string }>`
+        UPDATE entities SET name = name || ' (renamed)'
+        WHERE tenant_id = ${tenantId} AND entity_type = 'organization'
+        RETURNING id, version, name
+      `.execute(test.db)
+    ).rows;
+    expect(renamed).toHaveLength(5);
+    for (const org of renamed) expect_('organization', org, 'org.updated', { name: org.name });
+    // Deactivations by hand: org.deleted and credit.deactivated (the expiry has not passed).
+    const deleted = (
+      await sql<{ id: string; version: string }>`
+        UPDATE entities SET is_active = false WHERE id = ${second.id} RETURNING id, version
+      `.execute(test.db)
+    ).rows[0];
+    if (!deleted) throw new Error('no row');
+    expect_('organization', deleted, 'org.deleted', { isActive: false });
+    const deactivated = (
+      await sql<{ id: string; version: string }>`
+        UPDATE credit_allocations SET is_active = false
+        WHERE tenant_id = ${tenantId} AND target_application = 'crm' RETURNING id, version
+      `.execute(test.db)
+    ).rows[0];
+    if (!deactivated) throw new Error('no row');
+    expect_('credit', deactivated, 'credit.deactivated', { reason: 'deactivated' });
+
+    // A COPY of 50,000 memberships through psql, spread over the five organizations.
+    const lines = Array.from(
+      { length: 50_000 },
+      (_, i) => `${tenantId}\t${randomUUID()}\t${orgs[i % 5]?.id}\tmember\n`,
+    ).join('');
+    await psql(
+      test.url,
+      'COPY organization_memberships (tenant_id, user_id, organization_id, role) FROM STDIN',
+      lines,
+    );
+    const copied = (
+      await sql<{ id: string; version: string }>`
+        SELECT id, version FROM organization_memberships WHERE tenant_id = ${tenantId}
+      `.execute(test.db)
+    ).rows;
+    expect(copied).toHaveLength(50_000);
+    for (const m of copied) expect_('membership', m, 'org.assignment.created');
+
+    // A transaction that rolls back: its changes never happened, and neither did their events.
+    const rolledBackCode = 'never';
+    await test.db
+      .transaction()
+      .execute(async (trx) => {
+        await sql`
+          INSERT INTO entities (tenant_id, entity_type, code, name)
+          VALUES (${tenantId}, 'organization', ${rolledBackCode}, 'Never')
+        `.execute(trx);
+        await sql`UPDATE entities SET name = 'rolled back' WHERE id = ${first.id}`.execute(trx);
+        await sql`
+          UPDATE organization_memberships SET is_active = false
+          WHERE tenant_id = ${tenantId} AND organization_id = ${first.id}
+        `.execute(trx);
+        throw new Error('roll back');
+      })
+      .catch((error: Error) => expect(error.message).toBe('roll back'));
+
+    await drain(relay);
+    expect(await unpublishedCount(test.db)).toBe(0);
+
+    for (const app of ['crm', 'hr']) {
+      const entries = await entriesOf(redis, app, prefix);
+      // Credits go to their own application only; everything else to every enabled one.
+      const mine = [...expected].filter(
+        ([eventId]) =>
+          !eventId.startsWith('credit:') ||
+          credits.find((c) => eventId.startsWith(`credit:${c.id}:`))?.target_application === app,
+      );
+      expect([...entries.keys()].sort()).toEqual(mine.map(([eventId]) => eventId).sort());
+      // One comparison for all (100,000 separate expects would take most of the test's time):
+      // each event's type, delivery and the fields its statement returned.
+      const project = (event: Record<string, unknown> | undefined, fields: object) => ({
+        eventType: event?.eventType,
+        tenantId: event?.tenantId,
+        runId: event?.runId,
+        metadata: {
+          targetApplication: (event?.metadata as Record<string, unknown>)?.targetApplication,
+          isHistoricalSync: (event?.metadata as Record<string, unknown>)?.isHistoricalSync,
+        },
+        ...Object.fromEntries(Object.keys(fields).map((key) => [key, event?.[key]])),
+      });
+      expect(
+        mine.map(([eventId, { fields }]) =>
+          project(entries.get(eventId)?.event as Record<string, unknown> | undefined, fields),
+        ),
+      ).toEqual(
+        mine.map(([, { eventType, fields }]) => ({
+          eventType,
+          tenantId,
+          runId: null,
+          metadata: { targetApplication: app, isHistoricalSync: false },
+          ...fields,
+        })),
+      );
+      expect(JSON.stringify([...entries.values()].map((e) => e.event))).not.toContain(
+        'rolled back',
+      );
+    }
+    // The disabled application received nothing.
+    expect((await entriesOf(redis, 'affiliate', prefix)).size).toBe(0);
+
+    // The live entry is the shared rendering's own bytes for that row version and application.
+    const { rows } = await sql<{ event: string }>`
+      SELECT hs_organization_event(e, 'org.deleted', 'hr', NULL) AS event
+      FROM entities e WHERE id = ${second.id}
+    `.execute(test.db);
+    const hr = await entriesOf(redis, 'hr', prefix);
+    expect(hr.get(`organization:${second.id}:v${deleted.version}`)?.json).toBe(rows[0]?.event);
+  });
+
+  it('gives a deactivation through the service the reason the caller named', async () => {
+    const prefix = uniquePrefix();
+    const tenantId = await createTenant(test.db, 'reason');
+    await setEnabled(test.db, tenantId, 'crm', true);
+    const { rows } = await sql<{ id: string }>`
+      INSERT INTO entities (tenant_id, entity_type, code, name)
+      VALUES (${tenantId}, 'organization', 'r', 'R') RETURNING id
+    `.execute(test.db);
+    const entityId = rows[0]?.id as string;
+    const allocation = await allocateCredits(test.db, tenantId, {
+      entityId,
+      targetApplication: 'crm',
+      amount: 5,
+    });
+    await deactivateAllocation(test.db, tenantId, allocation.id, 'expired');
+    // The reason was local to that transaction: a later change by hand does not inherit it.
+    const other = await allocateCredits(test.db, tenantId, {
+      entityId,
+      targetApplication: 'crm',
+      amount: 6,
+    });
+    await sql`UPDATE credit_allocations SET is_active = false WHERE id = ${other.id}`.execute(
+      test.db,
+    );
+    await drain(new OutboxRelay({ db: test.db, redis, streamPrefix: prefix, logger }));
+    const events = await entriesOf(redis, 'crm', prefix);
+    expect(events.get(`credit:${allocation.id}:v2`)?.event).toMatchObject({
+      eventType: 'credit.deactivated',
+      reason: 'expired',
+    });
+    expect(events.get(`credit:${other.id}:v2`)?.event).toMatchObject({
+      eventType: 'credit.deactivated',
+      reason: 'deactivated',
+    });
+  });
+
+  it('sets aside, with its reason, a change the contract cannot express, and publishes the rest', async () => {
+    const prefix = uniquePrefix();
+    const tenantId = await createTenant(test.db, 'inexpressible');
+    await setEnabled(test.db, tenantId, 'crm', true);
+    const { rows } = await sql<{ id: string }>`
+      INSERT INTO entities (tenant_id, entity_type, code, name)
+      SELECT ${tenantId}, 'organization', 'x-' || i, 'X ' || i FROM generate_series(1, 3) i
+      RETURNING id
+    `.execute(test.db);
+    const [renamed, outOfRange, fine] = rows.map((r) => r.id) as [string, string, string];
+    // Renamed to an empty name by hand; a date no event can carry; a good change after both.
+    await sql`UPDATE entities SET name = '' WHERE id = ${renamed}`.execute(test.db);
+    await sql`
+      UPDATE entities SET created_at = '0044-03-15 00:00:00+00 BC' WHERE id = ${outOfRange}
+    `.execute(test.db);
+    await sql`UPDATE entities SET name = 'Fine' WHERE id = ${fine}`.execute(test.db);
+
+    const lines: string[] = [];
+    const captured = pino({ level: 'error' }, { write: (line: string) => void lines.push(line) });
+    await drain(new OutboxRelay({ db: test.db, redis, streamPrefix: prefix, logger: captured }));
+
+    const failed = await test.db
+      .selectFrom('outbox')
+      .select(['aggregate_id', 'version', 'failed_reason', 'published_at'])
+      .where('tenant_id', '=', tenantId)
+      .where('failed_reason', 'is not', null)
+      .orderBy('aggregate_id')
+      .execute();
+    expect(
+      failed.map((r) => [r.aggregate_id, Number(r.version), r.failed_reason, r.published_at]),
+    ).toEqual(
+      [
+        [renamed, 2, expect.stringMatching(/^not a valid event: name: /), null],
+        [outOfRange, 2, UNRENDERABLE, null],
+      ].sort((a, b) => String(a[0]).localeCompare(String(b[0]))),
+    );
+    expect(lines.join('')).toContain('outbox row is not a valid event');
+    const updated = await entriesOf(redis, 'crm', prefix);
+    expect([...updated.keys()].sort()).toEqual(
+      [...rows.map((r) => `organization:${r.id}:v1`), `organization:${fine}:v2`].sort(),
+    );
+  });
+
+  it('captures a writer whose session has another search_path', async () => {
+    const prefix = uniquePrefix();
+    const tenantId = await createTenant(test.db, 'search-path');
+    await setEnabled(test.db, tenantId, 'crm', true);
+    const id = await test.db.transaction().execute(async (trx) => {
+      await sql`CREATE SCHEMA IF NOT EXISTS scratch`.execute(trx);
+      await sql`SET LOCAL search_path = scratch`.execute(trx);
+      const { rows } = await sql<{ id: string }>`
+        INSERT INTO public.entities (tenant_id, entity_type, code, name)
+        VALUES (${tenantId}, 'organization', 'elsewhere', 'Elsewhere') RETURNING id
+      `.execute(trx);
+      return rows[0]?.id as string;
+    });
+    await drain(new OutboxRelay({ db: test.db, redis, streamPrefix: prefix, logger }));
+    expect([...(await entriesOf(redis, 'crm', prefix)).keys()]).toEqual([`organization:${id}:v1`]);
+  });
+});
