@@ -13,6 +13,7 @@ import type { BackfillRun, Db, RunStatus } from '@historical-sync/db';
 import { ConflictError, NotFoundError } from '@historical-sync/domain';
 import { sql } from 'kysely';
 import { type BarrierDeps, controlStateOf, nextControlSeq, raiseRunBarrier } from './run-barrier';
+import { cancelOpenPartitions, findFailedPartitionError } from './runs';
 
 export type RunAction = 'pause' | 'resume' | 'cancel';
 
@@ -41,20 +42,26 @@ export async function controlRun(
     if (!ALLOWED_FROM[action].includes(run.status)) {
       throw new ConflictError(`cannot ${action} a ${run.status} run`);
     }
+    // A resume of a run whose job failed for good while it was paused lands on failed, with
+    // that job's error: it is retried like any failed run.
+    const failedPartition =
+      action === 'resume' ? await findFailedPartitionError(trx, runId) : undefined;
     const status: RunStatus =
       action === 'pause'
         ? 'paused'
         : action === 'cancel'
           ? 'cancelled'
-          : run.started_at
-            ? 'running'
-            : 'queued';
+          : failedPartition !== undefined
+            ? 'failed'
+            : run.started_at
+              ? 'running'
+              : 'queued';
     return setControlledStatus(
       trx,
       barrier,
       run,
       status,
-      action === 'cancel' ? 'cancelled by request' : undefined,
+      action === 'cancel' ? 'cancelled by request' : failedPartition,
     );
   });
 }
@@ -78,11 +85,16 @@ export async function setControlledStatus(
       status,
       control_seq: sql`${seq}`,
       updated_at: sql`now()`,
-      ...(status === 'cancelled' ? { finished_at: sql`now()`, last_error: reason ?? null } : {}),
+      ...(status === 'cancelled' || status === 'failed'
+        ? { finished_at: sql`now()`, last_error: reason ?? null }
+        : {}),
     })
     .where('id', '=', run.id)
     .returningAll()
     .executeTakeFirstOrThrow();
+  // A cancelled run's partitions that no job will finish (its unprocessed jobs are removed)
+  // close here, so its resource rows reach a final state too.
+  if (status === 'cancelled') await cancelOpenPartitions(trx, run.id);
   const resources = await trx
     .selectFrom('backfill_run_resources')
     .select('resource')

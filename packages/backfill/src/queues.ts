@@ -105,6 +105,30 @@ export class BackfillQueues {
     await this.runs.remove(runId, { removeChildren: true });
   }
 
+  /**
+   * After a resume: the run's parked jobs (delayed) go back to their queues now rather than
+   * when their pause check is due.
+   */
+  async wakeRun(run: RunWithResources): Promise<void> {
+    const jobs = [
+      this.runs.getJob(run.id),
+      ...run.resources.flatMap(({ resource }) =>
+        Array.from({ length: run.partitions }, (_, partition) =>
+          this.resources[resource].getJob(
+            resourceJobId(run.id, resource, partition, run.partitions),
+          ),
+        ),
+      ),
+    ];
+    await Promise.all(
+      jobs.map(async (found) => {
+        const job = await found;
+        // Promoting a job that left the delayed set meanwhile fails harmlessly.
+        if (job && (await job.isDelayed())) await job.promote().catch(() => {});
+      }),
+    );
+  }
+
   async close(): Promise<void> {
     await Promise.allSettled([this.flow.close(), ...this.all().map((q) => q.close())]);
   }

@@ -114,9 +114,9 @@ export async function nextControlSeq(db: Db): Promise<number> {
 
 /**
  * A page was refused by the run's control key: what Postgres says, read under a share lock so no
- * control is in flight. A paused or cancelled run is obeyed. An active run means the key was
- * written by a control that rolled back: its state is set back to open (only if no newer control
- * wrote the key meanwhile), and the page can be tried again.
+ * control is in flight. A paused or cancelled run is obeyed. A key numbered past the run's last
+ * committed control was written by a control that rolled back: its state is set back to open
+ * (only if no newer control wrote the key meanwhile), and the page can be tried again.
  */
 export async function settleRefusedPage(
   db: Db,
@@ -126,12 +126,15 @@ export async function settleRefusedPage(
   control: RunControl,
 ): Promise<'paused' | 'cancelled' | 'open'> {
   return db.transaction().execute(async (trx) => {
-    const { rows } = await sql<{ status: RunStatus }>`
-      SELECT status FROM backfill_runs WHERE id = ${runId} FOR SHARE
+    const { rows } = await sql<{ status: RunStatus; control_seq: string }>`
+      SELECT status, control_seq FROM backfill_runs WHERE id = ${runId} FOR SHARE
     `.execute(trx);
-    const status = rows[0]?.status;
-    if (status === 'paused') return 'paused';
-    if (!status || status === 'cancelled' || status === 'completed') return 'cancelled';
+    const run = rows[0];
+    if (!run || run.status === 'cancelled' || run.status === 'completed') return 'cancelled';
+    if (run.status === 'paused') return 'paused';
+    // Only a key written by a control Postgres never committed (a number past the run's last
+    // one) is set back; a committed control's key is obeyed as it is.
+    if (control.seq <= Number(run.control_seq)) return control.state;
     await evalScript(redis, SETTLE, [controlKey(stream, runId)], [control.seq, 'open']);
     return 'open';
   });

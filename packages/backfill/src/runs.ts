@@ -331,6 +331,33 @@ async function refreshLockedResource(
   `.execute(db);
 }
 
+/** Closes a cancelled run's partitions still pending or running, and sums its resources again. */
+export async function cancelOpenPartitions(db: Db, runId: string): Promise<void> {
+  const { rows } = await sql<{ resource: Resource }>`
+    UPDATE backfill_run_partitions SET status = 'cancelled', updated_at = now()
+    WHERE run_id = ${runId} AND status IN ('pending', 'running')
+    RETURNING resource
+  `.execute(db);
+  for (const resource of new Set(rows.map((r) => r.resource))) {
+    await sql`SELECT 1 FROM backfill_run_resources WHERE run_id = ${runId} AND resource = ${resource} FOR UPDATE`.execute(
+      db,
+    );
+    await refreshLockedResource(db, runId, resource, {});
+  }
+}
+
+/** The error of a partition of the run that failed for good, if one did. */
+export async function findFailedPartitionError(db: Db, runId: string): Promise<string | undefined> {
+  const { rows } = await sql<{ error: string | null }>`
+    SELECT r.last_error AS error FROM backfill_run_partitions p
+    JOIN backfill_run_resources r ON r.run_id = p.run_id AND r.resource = p.resource
+    WHERE p.run_id = ${runId} AND p.status = 'failed'
+    LIMIT 1
+  `.execute(db);
+  const row = rows[0];
+  return row ? (row.error ?? 'a job failed while the run was paused') : undefined;
+}
+
 /**
  * Deletes the partition rows of runs completed or cancelled more than `olderThanMs` ago: their
  * resource rows keep the sums, so the table holds only recent runs' partitions however many

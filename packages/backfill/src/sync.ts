@@ -52,6 +52,18 @@ export async function requestSync(db: Db, request: SyncRequest): Promise<SyncRes
   }
 
   const { run, created } = await db.transaction().execute(async (trx) => {
+    // Still enabled, and stays so until this commits: a disable answering meanwhile must not be
+    // followed by a run it never saw (the toggle takes this row's lock before anything else).
+    const locked = await trx
+      .selectFrom('organization_applications')
+      .select('is_enabled')
+      .where('tenant_id', '=', request.tenantId)
+      .where('application_id', '=', application.id)
+      .forShare()
+      .executeTakeFirst();
+    if (!locked?.is_enabled) {
+      throw new ConflictError(`application ${application.code} is not enabled for this tenant`);
+    }
     if (request.quotas) {
       await enforceRunQuotas(
         trx,

@@ -92,7 +92,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
         || ',"metadata":{"allocationId":"' || c.id
         || '","targetApplication":' || to_json(c.target_application)::text
         || (',"isHistoricalSync":' || (run_id IS NOT NULL)::text || ',"originalAllocatedAt":')
-        || hs_instant_json(c.allocated_at) || ('}' || coalesce(',"reason":"' || reason || '"', '') || '}')
+        || hs_instant_json(c.allocated_at) || ('}' || coalesce(',"reason":' || to_json(reason)::text, '') || '}')
     $$
   `.execute(db);
   await sql`

@@ -133,6 +133,12 @@ export function applicationRoutes(app: FastifyInstance, deps: ApplicationRoutesD
       if (action === 'cancel') await discardCancelledRun(queues, params.runId, request.log);
       const run = await getTenantRun(db, params.orgId, params.runId);
       if (!run) throw new NotFoundError(`run ${params.runId} not found`, 'runId');
+      // Parked jobs wait long for a resume; it wakes them now (a failure only delays them).
+      if (action === 'resume') {
+        await queues.wakeRun(run).catch((error: unknown) => {
+          request.log.warn({ err: error, runId: run.id }, "could not wake the run's jobs");
+        });
+      }
       return { tenantId: run.tenant_id, appCode: run.app_code, ...viewRun(run) };
     });
   }

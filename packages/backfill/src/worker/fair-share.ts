@@ -66,11 +66,13 @@ async function waitingJobs(redis: RedisClient, job: Job, tenantId: string) {
 export async function admitTenantJob(
   redis: RedisClient,
   job: Job,
+  /** The attempt's lock token: a stalled attempt's release cannot drop its successor's lease. */
+  token: string | undefined,
   tenantId: string,
   leaseMs: number,
 ): Promise<{ lease: TenantLease } | { retryInMs: number }> {
   const key = `${job.queueQualifiedName}:fair:${tenantId}`;
-  const jobId = String(job.id);
+  const jobId = `${job.id}:${token ?? ''}`;
   const waiting = await waitingJobs(redis, job, tenantId);
   const now = Date.now();
   const admitted = await evalScript(
@@ -88,7 +90,14 @@ export async function admitTenantJob(
   return {
     lease: {
       renew: async () => {
-        if (!released) await redis.zadd(key, Date.now() + leaseMs, jobId);
+        if (released) return;
+        // The set's own expiry moves with its newest lease, so it never outlives them by much
+        // nor vanishes under a lease still held.
+        await redis
+          .multi()
+          .zadd(key, Date.now() + leaseMs, jobId)
+          .pexpire(key, leaseMs + 1_000)
+          .exec();
       },
       release: async () => {
         released = true;

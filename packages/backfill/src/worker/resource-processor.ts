@@ -61,8 +61,11 @@ export interface ResourceJobResult {
  * script is what stops its pages.
  */
 const PROGRESS_INTERVAL_MS = 250;
-/** A paused run's job looks again this often. */
-const PAUSED_RECHECK_MS = 1_000;
+/**
+ * A paused run's job looks again this often on its own; a resume promotes it at once
+ * (`BackfillQueues.wakeRun`), so this only bounds the cost of a long pause.
+ */
+const PAUSED_RECHECK_MS = 30_000;
 /** A lagging consumer group's stream is looked at again this often by a parked job. */
 const BACKLOG_RECHECK_MS = 1_000;
 /** The longest wait for the rate limit spent inside the job; longer ones park it. */
@@ -103,7 +106,7 @@ export function createResourceProcessor(deps: ProcessorDeps) {
       return { resource, published: 0, total: 0, outcome: 'skipped' };
     }
     // One job per tenant in this queue while other tenants wait; the others come back shortly.
-    const admission = await admitTenantJob(deps.redis, job, tenantId, TENANT_LEASE_MS);
+    const admission = await admitTenantJob(deps.redis, job, token, tenantId, TENANT_LEASE_MS);
     if ('retryInMs' in admission) return park(job, token, admission.retryInMs);
     const { lease } = admission;
     try {
@@ -144,6 +147,7 @@ async function publishPartition(
   const recorded = await readPartition(deps.db, ref);
   // Counted once per partition: a job resuming (after a crash, a hand-back or its turn) reuses it.
   const total = recorded.total ?? (await countRows(deps.db, resource, scope));
+  await lease.renew(); // counting a large partition may take a while
   await markPartitionStarted(deps.db, ref, total, recorded.status === 'failed');
 
   const stream = streamName(definition.eventType, appCode, deps.settings.streamPrefix);

@@ -8,8 +8,8 @@ import { publishCompletedMarkers } from '../markers';
 import { finishRun, getRun } from '../runs';
 import type { ProcessorDeps } from './resource-processor';
 
-/** A run paused after its last page looks again this often. */
-const PAUSED_RECHECK_MS = 1_000;
+/** A run paused after its last page looks again this often (a resume promotes it at once). */
+const PAUSED_RECHECK_MS = 30_000;
 
 export function createRunProcessor(deps: ProcessorDeps) {
   return async (job: Job<RunJobData>, token?: string) => {

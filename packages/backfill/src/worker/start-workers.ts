@@ -138,7 +138,12 @@ async function onResourceFailed(deps: ProcessorDeps, job: Job<ResourceJobData>, 
         error: error.message,
       },
     );
-    await finishRun(deps.db, runId, { status: 'failed', error: `${resource}: ${error.message}` });
+    // A paused run stays paused (its barrier holds); its resume finds the failed partition and
+    // moves it to failed then (controls.ts).
+    await finishRun(deps.db, runId, { status: 'failed', error: `${resource}: ${error.message}` }, [
+      'queued',
+      'running',
+    ]);
     log.error(
       { err: error },
       `Historical sync failed for tenant ${tenantId}, application ${appCode}: ${error.message}`,
