@@ -205,8 +205,7 @@ export class OutboxRelay {
         .where('oa.is_enabled', '=', true)
         // Held until this batch's entries are added: a disable (which locks the row to update
         // it) answers only after them, so a disabled application receives nothing more.
-        .forShare()
-        .of('oa')
+        .forShare('oa')
         .execute();
       const appsByTenant = new Map<string, string[]>();
       for (const { tenant_id, code } of enabled) {
