@@ -14,6 +14,7 @@ import {
   auth,
   createApiTestContext,
   createTenantKey,
+  runStatus,
   startMembershipsSync,
 } from './helpers';
 
@@ -203,14 +204,7 @@ describe('cross-site requests with cached Basic credentials', () => {
   let runId: string;
   const evil = 'https://evil.example';
 
-  const runStatus = async () =>
-    (
-      await t.db
-        .selectFrom('backfill_runs')
-        .select('status')
-        .where('id', '=', runId)
-        .executeTakeFirstOrThrow()
-    ).status;
+  const statusOfRun = () => runStatus(t, runId);
   const runCount = async () =>
     (
       await t.db
@@ -238,7 +232,7 @@ describe('cross-site requests with cached Basic credentials', () => {
   });
 
   it('refuses (403) a cross-site POST authorized by Basic, and changes nothing, on the API and on Bull Board', async () => {
-    const before = { status: await runStatus(), runs: await runCount(), jobs: await jobCount() };
+    const before = { status: await statusOfRun(), runs: await runCount(), jobs: await jobCount() };
     expect(before.status).toBe('queued');
     const crossSite = [
       // What a form or fetch on another site makes the browser send.
@@ -274,7 +268,7 @@ describe('cross-site requests with cached Basic credentials', () => {
         expect(response.json().message).toMatch(/cross-site/);
       }
     }
-    expect({ status: await runStatus(), runs: await runCount(), jobs: await jobCount() }).toEqual(
+    expect({ status: await statusOfRun(), runs: await runCount(), jobs: await jobCount() }).toEqual(
       before,
     );
   });
@@ -304,7 +298,7 @@ describe('cross-site requests with cached Basic credentials', () => {
       headers: { ...auth, origin: evil, 'sec-fetch-site': 'cross-site' },
     });
     expect(cancelled.statusCode).toBe(200);
-    expect(await runStatus()).toBe('cancelled');
+    expect(await statusOfRun()).toBe('cancelled');
   });
 
   it('keeps Bull Board read-only except retrying failed jobs', async () => {

@@ -165,3 +165,13 @@ export async function createTenantKey(t: ApiTestContext, tenantId: string): Prom
   expect(response.statusCode, response.body).toBe(201);
   return response.json().key as string;
 }
+
+/** A run's status as Postgres has it now. */
+export async function runStatus(t: ApiTestContext, runId: string): Promise<string> {
+  const run = await t.db
+    .selectFrom('backfill_runs')
+    .select('status')
+    .where('id', '=', runId)
+    .executeTakeFirstOrThrow();
+  return run.status;
+}

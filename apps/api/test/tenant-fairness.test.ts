@@ -3,7 +3,12 @@
  * split into many partitions, holds no worker slot another tenant's small sync needs.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type ApiTestContext, createApiTestContext, startMembershipsSync } from './helpers';
+import {
+  type ApiTestContext,
+  createApiTestContext,
+  runStatus,
+  startMembershipsSync,
+} from './helpers';
 
 describe('fair share between tenants', () => {
   let t: ApiTestContext;
@@ -15,14 +20,7 @@ describe('fair share between tenants', () => {
     await t.close();
   });
 
-  const runStatus = async (runId: string) =>
-    (
-      await t.db
-        .selectFrom('backfill_runs')
-        .select('status')
-        .where('id', '=', runId)
-        .executeTakeFirstOrThrow()
-    ).status;
+  const status = (runId: string) => runStatus(t, runId);
 
   it("a throttled run's partitions do not keep another tenant's small sync waiting", async () => {
     const noisy = await startMembershipsSync(t, 'throttled', 3_000, {
@@ -30,14 +28,14 @@ describe('fair share between tenants', () => {
       pageSize: 10_000,
       partitions: 4,
     });
-    await expect.poll(() => runStatus(noisy.runId), { timeout: 20_000 }).toBe('running');
+    await expect.poll(() => status(noisy.runId), { timeout: 20_000 }).toBe('running');
     const small = await startMembershipsSync(t, 'small-after-throttled', 200);
     const startedAt = Date.now();
     expect((await t.waitForRun(small.runId, ['completed', 'failed'], 20_000)).status).toBe(
       'completed',
     );
     const tookMs = Date.now() - startedAt;
-    expect(await runStatus(noisy.runId)).toBe('running');
+    expect(await status(noisy.runId)).toBe('running');
     expect(tookMs).toBeLessThan(15_000);
   });
 
@@ -47,11 +45,11 @@ describe('fair share between tenants', () => {
       partitions: 64,
       maxEventsPerSecond: 2_000,
     });
-    await expect.poll(() => runStatus(noisy.runId), { timeout: 20_000 }).toBe('running');
+    await expect.poll(() => status(noisy.runId), { timeout: 20_000 }).toBe('running');
     const small = await startMembershipsSync(t, 'small-after-partitioned', 200);
     expect((await t.waitForRun(small.runId, ['completed', 'failed'], 20_000)).status).toBe(
       'completed',
     );
-    expect(await runStatus(noisy.runId)).toBe('running');
+    expect(await status(noisy.runId)).toBe('running');
   });
 });
