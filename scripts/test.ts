@@ -29,7 +29,9 @@ async function sumReports(dir: string) {
   for (const file of await readdir(dir)) {
     const report = JSON.parse(await readFile(join(dir, file), 'utf8'));
     totals.passed += report.numPassedTests ?? 0;
-    totals.failed += (report.numFailedTests ?? 0) + (report.numFailedTestSuites ?? 0);
+    // A failed test also fails the suites around it; a suite counts only when it failed with no
+    // failed test (a file that did not load, a failing hook).
+    totals.failed += report.numFailedTests || report.numFailedTestSuites || 0;
     totals.skipped += (report.numPendingTests ?? 0) + (report.numTodoTests ?? 0);
     totals.files += 1;
   }
