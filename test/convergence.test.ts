@@ -12,11 +12,11 @@
  *   CONVERGENCE_SEEDS=1,2,3,4,5 CONVERGENCE_MEMBERSHIPS=50000 CONVERGENCE_WRITES=3000 npm run test:convergence
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import { consumerGroups } from '@historical-sync/consumer';
+import { applicationDrained } from '@historical-sync/backfill/testing';
 import { applicationStreams } from '@historical-sync/contracts';
 import { createDb, seedTenant } from '@historical-sync/db';
 import { createTestDatabase, type TestDatabase } from '@historical-sync/db/testing';
-import { findFreePort } from '@historical-sync/local-stack';
+import { findFreePort, seededRandom } from '@historical-sync/local-stack';
 import { Redis } from 'ioredis';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -28,18 +28,6 @@ const WRITES = Number(process.env.CONVERGENCE_WRITES ?? 300);
 const ADMIN_KEY = 'convergence-admin-key';
 
 class RolledBack extends Error {}
-
-/** A small seeded PRNG (mulberry32): the same seed replays the same writes. */
-function prng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe('convergence: CRM projection equals the wrapper after backfill + live writes + a crash', () => {
   let wrapper: TestDatabase;
@@ -122,7 +110,7 @@ describe('convergence: CRM projection equals the wrapper after backfill + live w
 
   /** Random writes through the API until `count` are done; returns how many succeeded. */
   async function randomWrites(tenantId: string, seed: number, count: number) {
-    const random = prng(seed);
+    const random = seededRandom(seed);
     const pick = <T>(items: T[]) => items[Math.floor(random() * items.length)];
     const take = <T>(items: T[]) => items.splice(Math.floor(random() * items.length), 1)[0];
     const ids = async (query: string) =>
@@ -191,7 +179,7 @@ describe('convergence: CRM projection equals the wrapper after backfill + live w
    * next round, like any client would.
    */
   async function rawSqlWrites(tenantId: string, seed: number, count: number) {
-    const random = prng(seed * 7919);
+    const random = seededRandom(seed * 7919);
     let committed = 0;
     for (let n = 0; n < count; n++) {
       const r = random();
@@ -268,28 +256,13 @@ describe('convergence: CRM projection equals the wrapper after backfill + live w
     return committed;
   }
 
-  async function drained(tenantId: string, runId: string) {
-    const run = await wrapper.db
-      .selectFrom('backfill_runs')
-      .select('status')
-      .where('id', '=', runId)
-      .executeTakeFirstOrThrow();
-    if (run.status !== 'completed') return `run ${run.status}`;
-    const outbox = await wrapper.db
-      .selectFrom('outbox')
-      .select((eb) => eb.fn.countAll<number>().as('n'))
-      .where('tenant_id', '=', tenantId)
-      .where('published_at', 'is', null)
-      .executeTakeFirstOrThrow();
-    if (outbox.n > 0) return `outbox ${outbox.n}`;
-    for (const stream of applicationStreams('crm', `${unique}:`)) {
-      for (const group of await consumerGroups(redis, stream)) {
-        if ((group.lag ?? 0) > 0 || group.pending > 0)
-          return `${stream} lag ${group.lag} pending ${group.pending}`;
-      }
-    }
-    return 'drained';
-  }
+  const drained = (tenantId: string, runId: string) =>
+    applicationDrained(wrapper.db, redis, {
+      tenantId,
+      runId,
+      appCode: 'crm',
+      streamPrefix: `${unique}:`,
+    });
 
   async function differences(tenantId: string): Promise<string[]> {
     const crmDb = createDb({ connectionString: crm.url, maxConnections: 1 });

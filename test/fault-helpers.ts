@@ -29,18 +29,6 @@ import { Redis } from 'ioredis';
 import { sql } from 'kysely';
 import { type Command, killCommand, runApp } from './helpers';
 
-/** A seeded PRNG (mulberry32): the same seed replays the same fault points. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Rows of one seeded tenant: `memberships` of them, plus organizations and credits in proportion. */

@@ -14,6 +14,7 @@ import {
   findFreePort,
   localStateDir,
   type RunningService,
+  seededRandom,
   startPostgres,
   startRedis,
 } from '@historical-sync/local-stack';
@@ -23,7 +24,6 @@ import {
   FaultContext,
   type FaultReport,
   markdownTable,
-  prng,
   type RunAudit,
   type StartedRun,
   sleep,
@@ -114,7 +114,7 @@ describe('faults', () => {
     const audits: RunAudit[] = [];
     try {
       for (let round = 0; round < ROUNDS; round++) {
-        const random = prng(SEED * 1000 + round);
+        const random = seededRandom(SEED * 1000 + round);
         const { run, total } = await startRound(t, 'kill', round);
         // Kill points: random, increasing event counts in the first 60% of the run (the rest is
         // margin: the kill must land before the run has published everything).
@@ -148,7 +148,7 @@ describe('faults', () => {
     const audits: RunAudit[] = [];
     try {
       for (let round = 0; round < ROUNDS; round++) {
-        const random = prng(SEED * 2000 + round);
+        const random = seededRandom(SEED * 2000 + round);
         const { run, total } = await startRound(t, 'stop', round);
         const frozen = t.startWorker();
         expect(await t.waitForPublished(run, faultPoint(random, total), RUN_TIMEOUT_MS)).toBe(true);
@@ -204,7 +204,7 @@ describe('faults', () => {
       expect(await t.redis.config('GET', 'appendonly')).toEqual(['appendonly', 'yes']);
       expect(await t.redis.config('GET', 'appendfsync')).toEqual(['appendfsync', appendfsync]);
       for (let round = 0; round < ROUNDS; round++) {
-        const random = prng(SEED * 3000 + round + (appendfsync === 'always' ? 500 : 0));
+        const random = seededRandom(SEED * 3000 + round + (appendfsync === 'always' ? 500 : 0));
         const { run, total } = await startRound(t, label, round);
         const worker = t.startWorker();
         expect(await t.waitForPublished(run, faultPoint(random, total), RUN_TIMEOUT_MS)).toBe(true);
@@ -273,7 +273,7 @@ describe('faults', () => {
         );
       await expect.poll(ready, { timeout: 30_000, interval: 100 }).toBe(200);
       for (let round = 0; round < ROUNDS; round++) {
-        const random = prng(SEED * 4000 + round);
+        const random = seededRandom(SEED * 4000 + round);
         const { run, total } = await startRound(t, 'postgres', round);
         const worker = t.startWorker();
         expect(await t.waitForPublished(run, faultPoint(random, total), RUN_TIMEOUT_MS)).toBe(true);
@@ -321,7 +321,7 @@ describe('faults', () => {
     const audits: RunAudit[] = [];
     try {
       for (let round = 0; round < ROUNDS; round++) {
-        const random = prng(SEED * 5000 + round);
+        const random = seededRandom(SEED * 5000 + round);
         let badId = '';
         let before: string[] = [];
         const run = await t.startRun({

@@ -9,6 +9,7 @@
 import { raiseRunBarrier } from '@historical-sync/backfill';
 import { resourceJobId } from '@historical-sync/contracts';
 import { seedTenant } from '@historical-sync/db';
+import { seededRandom } from '@historical-sync/local-stack';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../src/app';
@@ -17,23 +18,11 @@ import { ADMIN_KEY, type ApiTestContext, auth, createApiTestContext } from './he
 const SEED = Number(process.env.BARRIER_SEED ?? Date.now() % 100_000);
 const ROUNDS_PER_CONTROL = Number(process.env.BARRIER_ROUNDS ?? 3);
 
-/** mulberry32: a small seeded generator, so a failing round can be replayed with BARRIER_SEED. */
-function random(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
-
 type Control = 'pause' | 'cancel' | 'disable';
 
 describe(`control barrier (BARRIER_SEED=${SEED})`, () => {
   let t: ApiTestContext;
-  const next = random(SEED);
+  const next = seededRandom(SEED);
   const pick = <T>(items: readonly T[]): T => items[Math.floor(next() * items.length)] as T;
 
   beforeAll(async () => {

@@ -14,8 +14,7 @@ import {
   startBackfillWorkers,
   toggleApplication,
 } from '@historical-sync/backfill';
-import { consumerGroups } from '@historical-sync/consumer';
-import { applicationStreams } from '@historical-sync/contracts';
+import { applicationDrained } from '@historical-sync/backfill/testing';
 import { createDb, seedTenant } from '@historical-sync/db';
 import { createTestDatabase, type TestDatabase } from '@historical-sync/db/testing';
 import {
@@ -187,29 +186,13 @@ describe('CRM consumer: outages and dead letters', () => {
     return rows.reduce((sum, r) => sum + r.published, 0);
   };
 
-  /** 'drained' once the run is complete, the outbox published and every crm entry acknowledged. */
-  async function drained(tenantId: string, runId: string) {
-    const run = await wrapper.db
-      .selectFrom('backfill_runs')
-      .select('status')
-      .where('id', '=', runId)
-      .executeTakeFirstOrThrow();
-    if (run.status !== 'completed') return `run ${run.status}`;
-    const outbox = await wrapper.db
-      .selectFrom('outbox')
-      .select((eb) => eb.fn.countAll<number>().as('n'))
-      .where('tenant_id', '=', tenantId)
-      .where('published_at', 'is', null)
-      .executeTakeFirstOrThrow();
-    if (outbox.n > 0) return `outbox ${outbox.n}`;
-    for (const stream of applicationStreams('crm', streamPrefix)) {
-      for (const group of await consumerGroups(redis, stream)) {
-        if ((group.lag ?? 0) > 0 || group.pending > 0)
-          return `${stream} lag ${group.lag} pending ${group.pending}`;
-      }
-    }
-    return 'drained';
-  }
+  const drained = (tenantId: string, runId: string) =>
+    applicationDrained(wrapper.db, redis, {
+      tenantId,
+      runId,
+      appCode: 'crm',
+      streamPrefix: streamPrefix,
+    });
 
   /** Live writes through the services (each with its outbox row) until `stop` resolves. */
   async function liveWrites(tenantId: string, until: Promise<unknown>) {

@@ -3,7 +3,9 @@
  * queue and stream names unique to the test file, so files never see each other's jobs or events.
  */
 import { randomBytes } from 'node:crypto';
+import { consumerGroups } from '@historical-sync/consumer';
 import {
+  applicationStreams,
   EVENT_FIELD,
   isSyncMarker,
   StreamEvent,
@@ -134,4 +136,36 @@ async function readStream(redis: Redis, stream: string): Promise<StreamEvent[]> 
   return entries.map(([, fields]) =>
     StreamEvent.parse(JSON.parse(fields[fields.indexOf(EVENT_FIELD) + 1] as string)),
   );
+}
+
+/**
+ * 'drained' once the run is complete, the tenant's outbox is published and every entry on the
+ * application's streams is acknowledged by every group; otherwise what is still outstanding, so a
+ * test that polls for it reports where it stalled.
+ */
+export async function applicationDrained(
+  db: Db,
+  redis: Redis,
+  target: { tenantId: string; runId: string; appCode: string; streamPrefix: string },
+): Promise<string> {
+  const run = await db
+    .selectFrom('backfill_runs')
+    .select('status')
+    .where('id', '=', target.runId)
+    .executeTakeFirstOrThrow();
+  if (run.status !== 'completed') return `run ${run.status}`;
+  const outbox = await db
+    .selectFrom('outbox')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .where('tenant_id', '=', target.tenantId)
+    .where('published_at', 'is', null)
+    .executeTakeFirstOrThrow();
+  if (Number(outbox.n) > 0) return `outbox ${outbox.n}`;
+  for (const stream of applicationStreams(target.appCode, target.streamPrefix)) {
+    for (const group of await consumerGroups(redis, stream)) {
+      if ((group.lag ?? 0) > 0 || group.pending > 0)
+        return `${stream} lag ${group.lag} pending ${group.pending}`;
+    }
+  }
+  return 'drained';
 }

@@ -4,6 +4,7 @@ export { findFreePort } from './ports';
 export { findPostgresBinDir, type RunningService, startPostgres } from './postgres';
 export { findRedisServer, ping, startRedis } from './redis';
 export { type RedisCluster, startRedisCluster } from './redis-cluster';
+export { seededRandom } from './seeded-random';
 export {
   type LocalServices,
   type LocalServicesOptions,

@@ -1,0 +1,14 @@
+/**
+ * A small seeded generator (mulberry32) for tests that pick fault points, writes or controls at
+ * random: the same seed replays the same choices, so a failing round can be run again.
+ */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
+  };
+}
