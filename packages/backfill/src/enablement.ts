@@ -5,7 +5,7 @@
 import { RESOURCES } from '@historical-sync/contracts';
 import type { Application, Db } from '@historical-sync/db';
 import { sql } from 'kysely';
-import { setControlledStatus } from './controls';
+import { recordControl } from './controls';
 import { enforceRunQuotas } from './quotas';
 import type { BarrierDeps } from './run-barrier';
 import { createRun, findActiveRun, getRun, type RunWithResources } from './runs';
@@ -150,7 +150,7 @@ export async function toggleApplication(
       // A disabled application must receive nothing more: stop its active run.
       const active = await findActiveRun(trx, request.tenantId, application.id, { lock: true });
       if (active) {
-        await setControlledStatus(trx, barrier, active, 'cancelled', 'application disabled');
+        await recordControl(trx, barrier, active, 'disable');
         cancelledRunId = active.id;
       }
     }

@@ -24,6 +24,16 @@ export { countResources, RESOURCE_DEFINITIONS } from './resources';
 export { type BarrierDeps, raiseRunBarrier } from './run-barrier';
 export {
   ACTIVE_RUN_STATUSES,
+  type AllowedAction,
+  allowedActions,
+  FINAL_RUN_STATUSES,
+  PARTITION_TRANSITIONS,
+  type PartitionStatus,
+  RUN_STATUSES,
+  RUN_TRANSITIONS,
+  type RunStatus,
+} from './run-state';
+export {
   createRun,
   getLatestRun,
   getRun,

@@ -24,6 +24,7 @@ import {
   type RunControl,
 } from './publisher';
 import { evalScript, script } from './redis-script';
+import { isFinalRunStatus } from './run-state';
 
 export type ControlState = 'open' | 'paused' | 'cancelled';
 
@@ -130,7 +131,7 @@ export async function settleRefusedPage(
       SELECT status, control_seq FROM backfill_runs WHERE id = ${runId} FOR SHARE
     `.execute(trx);
     const run = rows[0];
-    if (!run || run.status === 'cancelled' || run.status === 'completed') return 'cancelled';
+    if (!run || isFinalRunStatus(run.status)) return 'cancelled';
     if (run.status === 'paused') return 'paused';
     // Only a key written by a control Postgres never committed (a number past the run's last
     // one) is set back; a committed control's key is obeyed as it is.

@@ -1,9 +1,17 @@
-/** Backfill runs in Postgres: creation (at most one active per tenant and app) and transitions. */
+/**
+ * Backfill runs in Postgres: creation (at most one active per tenant and app) and reads. Status
+ * transitions belong to run-state.ts.
+ */
 import type { Resource } from '@historical-sync/contracts';
-import type { BackfillRun, BackfillRunResource, Db, RunStatus } from '@historical-sync/db';
+import type { BackfillRun, BackfillRunResource, Db } from '@historical-sync/db';
 import { sql } from 'kysely';
-
-export const ACTIVE_RUN_STATUSES = ['queued', 'running', 'paused'] as const satisfies RunStatus[];
+import {
+  ACTIVE_RUN_STATUSES,
+  FINAL_RUN_STATUSES,
+  type PartitionRef,
+  type PartitionStatus,
+  type RunStatus,
+} from './run-state';
 
 export interface RunRequest {
   tenantId: string;
@@ -192,170 +200,49 @@ export async function getLatestRun(
   return withResources(db, run);
 }
 
-/** queued -> running; true only for the caller that made the transition. */
-export async function markRunStarted(db: Db, runId: string): Promise<boolean> {
-  const result = await db
-    .updateTable('backfill_runs')
-    .set({ status: 'running', started_at: sql`now()`, updated_at: sql`now()` })
-    .where('id', '=', runId)
-    .where('status', '=', 'queued')
-    .executeTakeFirst();
-  return result.numUpdatedRows > 0n;
-}
-
-/** One partition (id range) of one resource of one run: the unit a resource job works on. */
-export interface PartitionRef {
-  runId: string;
-  resource: Resource;
-  partition: number;
-}
-
-const partitionWhere = (ref: PartitionRef) =>
-  sql`run_id = ${ref.runId} AND resource = ${ref.resource} AND partition = ${ref.partition}`;
-
-export async function markPartitionStarted(
-  db: Db,
-  ref: PartitionRef,
-  total: number,
-  /** The partition failed before and is retried now: its error leaves the resource row. */
-  retried = false,
-): Promise<void> {
-  // Keep the first attempt's total across retries.
-  await sql`
-    UPDATE backfill_run_partitions
-    SET status = 'running', total = coalesce(total, ${total}), updated_at = now()
-    WHERE ${partitionWhere(ref)}
-  `.execute(db);
-  await refreshResource(db, ref.runId, ref.resource, { clearError: retried });
-}
-
-export async function recordPartitionProgress(
-  db: Db,
-  ref: PartitionRef,
-  published: number,
-): Promise<void> {
-  // Never backwards: a worker that stalled past its lock can report after its successor has
-  // finished the job, with the older count it held; the checkpoint it mirrors only moves forward.
-  await sql`
-    UPDATE backfill_run_partitions SET published = greatest(published, ${published}), updated_at = now()
-    WHERE ${partitionWhere(ref)}
-  `.execute(db);
-  await refreshResource(db, ref.runId, ref.resource);
+/** What a resource job needs to know of its run and partition before it starts publishing. */
+export interface PartitionJobState {
+  /** Undefined when the run is gone. */
+  runStatus: RunStatus | undefined;
+  maxEventsPerSecond: number | null;
+  /** Every resource of the run, in order (the markers list them). */
+  resources: Resource[];
+  partition: { status: PartitionStatus; total: number | null; published: number };
 }
 
 /**
- * What Postgres recorded for a partition: its total (null until first counted) and the mirror of
- * its Redis checkpoint.
+ * The run's status and rate cap, its resources, and the partition's status, total (null until
+ * first counted) and mirror of its Redis checkpoint: one round trip. A partition row that is
+ * missing (pruned) reads as pending.
  */
-export async function readPartition(
-  db: Db,
-  ref: PartitionRef,
-): Promise<{ status: string; total: number | null; published: number }> {
-  const { rows } = await sql<{ status: string; total: number | null; published: number }>`
-    SELECT status, total, published FROM backfill_run_partitions WHERE ${partitionWhere(ref)}
-  `.execute(db);
-  return rows[0] ?? { status: 'pending', total: null, published: 0 };
-}
-
-export async function finishPartition(
-  db: Db,
-  ref: PartitionRef,
-  outcome: { status: 'completed' | 'failed' | 'cancelled'; published: number; error?: string },
-): Promise<void> {
-  await sql`
-    UPDATE backfill_run_partitions
-    SET status = ${outcome.status}, published = ${outcome.published}, updated_at = now()
-    WHERE ${partitionWhere(ref)}
-  `.execute(db);
-  await refreshResource(db, ref.runId, ref.resource, outcome.error ? { error: outcome.error } : {});
-}
-
-/**
- * The resource row sums its partitions: published and total, and a status that is failed or
- * cancelled if any partition is, completed once all are, running while any has started.
- */
-async function refreshResource(
-  db: Db,
-  runId: string,
-  resource: Resource,
-  options: { error?: string; clearError?: boolean } = {},
-): Promise<void> {
-  // Lock the resource row first, so the sums below are read after any concurrent refresh of a
-  // sibling partition committed (an UPDATE ... FROM would otherwise sum from an older snapshot).
-  await db.transaction().execute(async (trx) => {
-    await sql`
-      SELECT 1 FROM backfill_run_resources WHERE run_id = ${runId} AND resource = ${resource} FOR UPDATE
-    `.execute(trx);
-    await refreshLockedResource(trx, runId, resource, options);
-  });
-}
-
-async function refreshLockedResource(
-  db: Db,
-  runId: string,
-  resource: Resource,
-  options: { error?: string; clearError?: boolean },
-): Promise<void> {
-  await sql`
-    UPDATE backfill_run_resources r SET
-      published = s.published,
-      total = CASE WHEN s.unknown = 0 THEN s.total ELSE r.total END,
-      status = CASE
-        WHEN s.failed > 0 THEN 'failed'
-        WHEN s.cancelled > 0 THEN 'cancelled'
-        WHEN s.completed = s.n THEN 'completed'
-        WHEN s.pending < s.n THEN 'running'
-        ELSE r.status END,
-      started_at = CASE WHEN s.pending < s.n THEN coalesce(r.started_at, now()) ELSE r.started_at END,
-      finished_at = CASE WHEN s.completed + s.failed + s.cancelled = s.n THEN coalesce(r.finished_at, now()) ELSE NULL END,
-      last_error = CASE
-        WHEN ${options.error ?? null}::text IS NOT NULL THEN ${options.error ?? null}::text
-        WHEN ${options.clearError ?? false} THEN NULL
-        ELSE r.last_error END,
-      updated_at = now()
-    FROM (
-      SELECT count(*) AS n,
-        coalesce(sum(published), 0)::int AS published,
-        coalesce(sum(total), 0)::int AS total,
-        count(*) FILTER (WHERE total IS NULL) AS unknown,
-        count(*) FILTER (WHERE status = 'pending') AS pending,
-        count(*) FILTER (WHERE status = 'completed') AS completed,
-        count(*) FILTER (WHERE status = 'failed') AS failed,
-        count(*) FILTER (WHERE status = 'cancelled') AS cancelled
-      FROM backfill_run_partitions
-      WHERE run_id = ${runId} AND resource = ${resource}
-    ) s
-    WHERE r.run_id = ${runId} AND r.resource = ${resource}
-      -- A finished run's partitions may have been pruned: its resource row keeps the sums.
-      AND s.n > 0
-  `.execute(db);
-}
-
-/** Closes a cancelled run's partitions still pending or running, and sums its resources again. */
-export async function cancelOpenPartitions(db: Db, runId: string): Promise<void> {
-  const { rows } = await sql<{ resource: Resource }>`
-    UPDATE backfill_run_partitions SET status = 'cancelled', updated_at = now()
-    WHERE run_id = ${runId} AND status IN ('pending', 'running')
-    RETURNING resource
-  `.execute(db);
-  for (const resource of new Set(rows.map((r) => r.resource))) {
-    await sql`SELECT 1 FROM backfill_run_resources WHERE run_id = ${runId} AND resource = ${resource} FOR UPDATE`.execute(
-      db,
-    );
-    await refreshLockedResource(db, runId, resource, {});
-  }
-}
-
-/** The error of a partition of the run that failed for good, if one did. */
-export async function findFailedPartitionError(db: Db, runId: string): Promise<string | undefined> {
-  const { rows } = await sql<{ error: string | null }>`
-    SELECT r.last_error AS error FROM backfill_run_partitions p
-    JOIN backfill_run_resources r ON r.run_id = p.run_id AND r.resource = p.resource
-    WHERE p.run_id = ${runId} AND p.status = 'failed'
-    LIMIT 1
+export async function readPartitionJob(db: Db, ref: PartitionRef): Promise<PartitionJobState> {
+  const { rows } = await sql<{
+    run_status: RunStatus;
+    max_events_per_second: number | null;
+    resources: Resource[];
+    partition_status: PartitionStatus | null;
+    total: number | null;
+    published: number | null;
+  }>`
+    SELECT r.status AS run_status, r.max_events_per_second,
+      ARRAY(SELECT resource FROM backfill_run_resources WHERE run_id = r.id ORDER BY resource) AS resources,
+      p.status AS partition_status, p.total, p.published
+    FROM backfill_runs r
+    LEFT JOIN backfill_run_partitions p
+      ON p.run_id = r.id AND p.resource = ${ref.resource} AND p.partition = ${ref.partition}
+    WHERE r.id = ${ref.runId}
   `.execute(db);
   const row = rows[0];
-  return row ? (row.error ?? 'a job failed while the run was paused') : undefined;
+  return {
+    runStatus: row?.run_status,
+    maxEventsPerSecond: row?.max_events_per_second ?? null,
+    resources: row?.resources ?? [ref.resource],
+    partition: {
+      status: row?.partition_status ?? 'pending',
+      total: row?.total ?? null,
+      published: row?.published ?? 0,
+    },
+  };
 }
 
 /**
@@ -366,40 +253,10 @@ export async function findFailedPartitionError(db: Db, runId: string): Promise<s
 export async function pruneFinishedPartitions(db: Db, olderThanMs: number): Promise<number> {
   const result = await sql`
     DELETE FROM backfill_run_partitions p USING backfill_runs r
-    WHERE p.run_id = r.id AND r.status IN ('completed', 'cancelled')
+    WHERE p.run_id = r.id AND r.status IN (${sql.join(FINAL_RUN_STATUSES)})
       AND r.finished_at < now() - ${`${olderThanMs} milliseconds`}::interval
   `.execute(db);
   return Number(result.numAffectedRows ?? 0n);
-}
-
-/** Moves a run to a final state from one of `from`; false when it was in none of them. */
-export async function finishRun(
-  db: Db,
-  runId: string,
-  outcome: { status: 'completed' | 'failed' | 'cancelled'; error?: string },
-  from: readonly RunStatus[] = ACTIVE_RUN_STATUSES,
-): Promise<boolean> {
-  const result = await db
-    .updateTable('backfill_runs')
-    .set({
-      status: outcome.status,
-      last_error: outcome.error ?? null,
-      finished_at: sql`now()`,
-      updated_at: sql`now()`,
-    })
-    .where('id', '=', runId)
-    .where('status', 'in', from)
-    .executeTakeFirst();
-  return result.numUpdatedRows > 0n;
-}
-
-export async function getRunStatus(db: Db, runId: string): Promise<RunStatus | undefined> {
-  const row = await db
-    .selectFrom('backfill_runs')
-    .select('status')
-    .where('id', '=', runId)
-    .executeTakeFirst();
-  return row?.status;
 }
 
 /**
@@ -408,7 +265,7 @@ export async function getRunStatus(db: Db, runId: string): Promise<RunStatus | u
  */
 export async function findSweepableRuns(db: Db, olderThanMs: number): Promise<Run[]> {
   return selectRuns(db)
-    .where('status', 'in', ['queued', 'running', 'paused'])
+    .where('status', 'in', ACTIVE_RUN_STATUSES)
     .where('created_at', '<', sql<Date>`now() - ${`${olderThanMs} milliseconds`}::interval`)
     .orderBy('created_at')
     .limit(1_000)

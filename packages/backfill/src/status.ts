@@ -3,7 +3,8 @@ import { RESOURCES, type Resource } from '@historical-sync/contracts';
 import type { Db } from '@historical-sync/db';
 import { outboxBacklog } from '@historical-sync/domain';
 import { countResources } from './resources';
-import { ACTIVE_RUN_STATUSES, getLatestRun, type RunWithResources } from './runs';
+import { isActiveRunStatus } from './run-state';
+import { getLatestRun, type RunWithResources } from './runs';
 import { getApplication, getTenant } from './tenants';
 
 export interface ResourceProgress {
@@ -96,7 +97,7 @@ export async function getSyncStatus(db: Db, tenantId: string, appCode: string) {
     outboxBacklog(db, tenantId),
   ]);
   const isEnabled = enablement?.is_enabled ?? false;
-  const active = latest && (ACTIVE_RUN_STATUSES as readonly string[]).includes(latest.status);
+  const active = latest && isActiveRunStatus(latest.status);
   // Needed when enabled and no run since the latest enablement has completed or is under way.
   const coveredSinceEnable =
     latest && enablement?.enabled_at && latest.created_at >= enablement.enabled_at

@@ -18,6 +18,7 @@ import { Redis } from 'ioredis';
 import pino, { type Logger } from 'pino';
 import { BackfillQueues } from './queues';
 import type { BarrierDeps } from './run-barrier';
+import { FINAL_RUN_STATUSES } from './run-state';
 import { getRun, type RunWithResources } from './runs';
 import type { BackfillSettings } from './settings';
 import {
@@ -103,11 +104,7 @@ export async function createBackfillTestContext(
     readEvents: async (stream) =>
       (await readStream(redis, stream)).filter((e): e is SyncEvent => !isSyncMarker(e)),
     readMarkers: async (stream) => (await readStream(redis, stream)).filter(isSyncMarker),
-    waitForRun: async (
-      runId,
-      statuses = ['completed', 'failed', 'cancelled'],
-      timeoutMs = 30_000,
-    ) => {
+    waitForRun: async (runId, statuses = [...FINAL_RUN_STATUSES, 'failed'], timeoutMs = 30_000) => {
       const deadline = Date.now() + timeoutMs;
       for (;;) {
         const run = await getRun(database.db, runId);

@@ -7,7 +7,7 @@
 import { seedTenant } from '@historical-sync/db';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getRun, toggleApplication } from '../src/index';
-import { finishPartition, markPartitionStarted, recordPartitionProgress } from '../src/runs';
+import { finishPartition, recordPartitionProgress, startPartition } from '../src/run-state';
 import { type BackfillTestContext, createBackfillTestContext } from '../src/testing';
 
 describe('progress mirror', () => {
@@ -37,10 +37,10 @@ describe('progress mirror', () => {
     });
     if (!run) throw new Error('expected a run');
     const ref = { runId: run.id, resource: 'organizations' as const, partition: 0 };
-    await markPartitionStarted(t.db, ref, 2_000);
+    await startPartition(t.db, ref, 2_000);
     // The first worker reported 1300 and froze; its successor published the rest and finished.
     await recordPartitionProgress(t.db, ref, 1_300);
-    await finishPartition(t.db, ref, { status: 'completed', published: 2_000 });
+    await finishPartition(t.db, ref, 'complete', { published: 2_000 });
     // The first worker thaws and reports what it held.
     await recordPartitionProgress(t.db, ref, 1_300);
 

@@ -5,8 +5,9 @@
 import { RunJobData } from '@historical-sync/contracts';
 import { DelayedError, type Job } from 'bullmq';
 import { publishCompletedMarkers } from '../markers';
-import { finishRun, getRun } from '../runs';
-import type { ProcessorDeps } from './resource-processor';
+import { completeRun, isFinalRunStatus } from '../run-state';
+import { getRun } from '../runs';
+import type { ProcessorDeps } from './partition-job';
 
 /** A run paused after its last page looks again this often (a resume promotes it at once). */
 const PAUSED_RECHECK_MS = 30_000;
@@ -20,7 +21,7 @@ export function createRunProcessor(deps: ProcessorDeps) {
     const counts = Object.fromEntries(run.resources.map((r) => [r.resource, r.published]));
     // Every resource job has completed (that is when BullMQ runs this), so the run is complete
     // unless someone cancelled it: a pause or a failure recorded meanwhile is moot now.
-    if (run.status === 'completed' || run.status === 'cancelled') {
+    if (isFinalRunStatus(run.status)) {
       log.info({ status: run.status, counts }, 'run already finished');
       return { status: run.status, counts };
     }
@@ -46,14 +47,7 @@ export function createRunProcessor(deps: ProcessorDeps) {
       log.info({ gate, counts }, 'run stopped before its completion markers');
       return { status: gate, counts };
     }
-    if (
-      !(await finishRun(deps.db, runId, { status: 'completed' }, [
-        'queued',
-        'running',
-        'paused',
-        'failed',
-      ]))
-    ) {
+    if (!(await completeRun(deps.db, runId))) {
       log.info({ counts }, 'run finished meanwhile');
       return { status: 'finished', counts };
     }

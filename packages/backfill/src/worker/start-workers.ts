@@ -12,8 +12,9 @@ import {
 import { isConnectionError } from '@historical-sync/db';
 import { StaleCheckpointError } from '@historical-sync/domain';
 import { DelayedError, type Job, UnrecoverableError, Worker } from 'bullmq';
-import { finishPartition, finishRun } from '../runs';
-import { createResourceProcessor, type ProcessorDeps } from './resource-processor';
+import { failRun, finishPartition } from '../run-state';
+import type { ProcessorDeps } from './partition-job';
+import { createResourceProcessor } from './resource-processor';
 import { createRunProcessor } from './run-processor';
 
 export interface WorkerOptions {
@@ -129,21 +130,13 @@ async function onResourceFailed(deps: ProcessorDeps, job: Job<ResourceJobData>, 
   }
   try {
     const progress = job.progress as { published?: number } | undefined;
-    await finishPartition(
-      deps.db,
-      { runId, resource, partition },
-      {
-        status: 'failed',
-        published: progress?.published ?? 0,
-        error: error.message,
-      },
-    );
+    await finishPartition(deps.db, { runId, resource, partition }, 'fail', {
+      published: progress?.published ?? 0,
+      error: error.message,
+    });
     // A paused run stays paused (its barrier holds); its resume finds the failed partition and
     // moves it to failed then (controls.ts).
-    await finishRun(deps.db, runId, { status: 'failed', error: `${resource}: ${error.message}` }, [
-      'queued',
-      'running',
-    ]);
+    await failRun(deps.db, runId, `${resource}: ${error.message}`);
     log.error(
       { err: error },
       `Historical sync failed for tenant ${tenantId}, application ${appCode}: ${error.message}`,

@@ -1,0 +1,174 @@
+/**
+ * The partition's pages, from its checkpoint on: each page checked, paced (flow control, rate
+ * limit), published with its checkpoint in one atomic call through the run's barrier, then the
+ * turn, the process and the run's controls asked whether to go on. Returns how to leave.
+ */
+import { StaleCheckpointError } from '@historical-sync/domain';
+import type { Job } from 'bullmq';
+import { streamBacklog } from '../flow-control';
+import type { RedisClient } from '../publisher';
+import { RESOURCE_DEFINITIONS, type RenderedRow, renderPage } from '../resources';
+import { publishThroughBarrier } from '../run-barrier';
+import { reserveRate } from '../throttle';
+import { checkPage } from './check-page';
+import { type Exit, mirrorProgress } from './leave';
+import type { PartitionJob, PreparedPartition } from './partition-job';
+
+/**
+ * How often progress is mirrored to Postgres and the job, and the run's status re-read. The
+ * status read only makes a paused or cancelled run's job leave sooner: the barrier in the publish
+ * script is what stops its pages.
+ */
+const PROGRESS_INTERVAL_MS = 250;
+/** A lagging consumer group's stream is looked at again this often by a parked job. */
+const BACKLOG_RECHECK_MS = 1_000;
+/** The longest wait for the rate limit spent inside the job; longer ones park it. */
+const WAIT_IN_JOB_MS = 1_000;
+
+export async function publishPages(
+  pj: PartitionJob,
+  partition: PreparedPartition,
+  signal: AbortSignal | undefined,
+): Promise<Exit> {
+  const turnOver = turnClock(pj.deps.settings.timeSliceMs);
+  let lastReport = 0;
+  for await (const rows of pagesFrom(pj, partition)) {
+    checkPage(rows, RESOURCE_DEFINITIONS[pj.data.resource], pj.data.resource);
+    const wait = await pace(pj, partition, rows.length);
+    if (wait) return wait;
+    if (signal?.aborted) return { kind: 'handBack' };
+    const stopped = await publish(pj, partition, rows);
+    if (stopped) return stopped;
+    if (signal?.aborted) return { kind: 'handBack' };
+    if (turnOver() && (await othersWaiting(pj.deps.redis, pj.job))) return { kind: 'yield' };
+    if (Date.now() - lastReport >= PROGRESS_INTERVAL_MS) {
+      lastReport = Date.now();
+      const [status] = await Promise.all([
+        mirrorProgress(pj, partition.progress),
+        partition.lease.renew(),
+      ]);
+      // Between pages: a paused run parks the job, a cancelled one ends it here.
+      if (status === 'paused') return { kind: 'paused' };
+      if (status === 'cancelled') return { kind: 'cancelled' };
+    }
+  }
+  return { kind: 'complete' };
+}
+
+/** Keyset pages after the checkpoint; the next page is read while the current one is published. */
+async function* pagesFrom(
+  pj: PartitionJob,
+  partition: PreparedPartition,
+): AsyncGenerator<RenderedRow[]> {
+  const { db } = pj.deps;
+  const { pageSize, tenantId, appCode, runId } = pj.data;
+  const fetchPage = (after: string) => {
+    const page = renderPage(
+      db,
+      pj.data.resource,
+      { ...partition.scope, after, limit: pageSize },
+      { tenantId, appCode, runId },
+    );
+    // Handled where it is awaited; this keeps an abandoned prefetch from being "unhandled".
+    page.catch(() => {});
+    return page;
+  };
+  let next = fetchPage(partition.progress.checkpoint.cursor);
+  for (;;) {
+    const rows = await next;
+    const lastRow = rows[rows.length - 1];
+    if (!lastRow) return;
+    next = rows.length < pageSize ? Promise.resolve([]) : fetchPage(lastRow.id);
+    yield rows;
+  }
+}
+
+/**
+ * Flow control and the rate limit wait in the job only briefly; a longer wait parks the job
+ * (delayed, no attempt used) so it holds no worker slot, and it resumes from its checkpoint.
+ */
+async function pace(
+  pj: PartitionJob,
+  partition: PreparedPartition,
+  events: number,
+): Promise<Exit | undefined> {
+  const { redis, settings } = pj.deps;
+  const bound = settings.maxStreamBacklog;
+  if (bound && (await streamBacklog(redis, partition.stream)) > bound) {
+    pj.log.info({ bound }, 'waiting for the stream consumers to catch up');
+    return { kind: 'park', delayMs: BACKLOG_RECHECK_MS };
+  }
+  if (partition.maxEventsPerSecond) {
+    const waitMs = await reserveRate(redis, pj.data.runId, events, partition.maxEventsPerSecond, {
+      maxWaitMs: WAIT_IN_JOB_MS,
+    });
+    if (waitMs > WAIT_IN_JOB_MS) return { kind: 'park', delayMs: waitMs };
+    if (waitMs > 0) await new Promise((resolve) => setTimeout(resolve, waitMs));
+  }
+  return undefined;
+}
+
+/**
+ * Publishes the page and its checkpoint in one call through the run's barrier, and moves the
+ * progress on. Returns how to leave when the barrier refused the page.
+ */
+async function publish(
+  pj: PartitionJob,
+  partition: PreparedPartition,
+  rows: RenderedRow[],
+): Promise<Exit | undefined> {
+  const { progress } = partition;
+  const lastId = (rows[rows.length - 1] as RenderedRow).id;
+  const events = rows.map((row) => row.event);
+  const publishStarted = performance.now();
+  const result = await publishThroughBarrier(pj.deps.db, pj.deps.redis, {
+    runId: pj.data.runId,
+    checkpointKey: partition.checkpointKey,
+    stream: partition.stream,
+    expectedCursor: progress.checkpoint.cursor,
+    nextCursor: lastId,
+    events,
+  });
+  if (result.outcome === 'paused' || result.outcome === 'cancelled') {
+    return { kind: result.outcome };
+  }
+  // A checkpoint already at this page's end means the page is out: the client resent the
+  // call after a reconnect, or a worker that took the job over published the same page.
+  // Either way nothing is published twice, and this attempt goes on from there.
+  if (result.outcome === 'stale' && result.cursor !== lastId) {
+    throw new StaleCheckpointError(
+      partition.checkpointKey,
+      progress.checkpoint.cursor,
+      result.cursor,
+    );
+  }
+  progress.checkpoint = { cursor: result.cursor, published: result.published };
+  pj.deps.onPagePublished?.({
+    resource: pj.data.resource,
+    appCode: pj.data.appCode,
+    events: events.length,
+    seconds: (performance.now() - publishStarted) / 1000,
+  });
+  return undefined;
+}
+
+/**
+ * Fairness: a turn lasts `sliceMs` (0: forever). Once over, the job yields if others wait in its
+ * queue; if none do, another turn starts, asked again when it is over (not after every page).
+ */
+function turnClock(sliceMs: number): () => boolean {
+  let endsAt = sliceMs > 0 ? Date.now() + sliceMs : 0;
+  return () => {
+    if (!endsAt || Date.now() < endsAt) return false;
+    endsAt = Date.now() + sliceMs;
+    return true;
+  };
+}
+
+/**
+ * Whether other jobs wait in this job's queue. Read from the queue's wait list directly: one
+ * LLEN, asked only when a turn is over.
+ */
+async function othersWaiting(redis: RedisClient, job: Job): Promise<boolean> {
+  return (await redis.llen(`${job.queueQualifiedName}:wait`)) > 0;
+}
