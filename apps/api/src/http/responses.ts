@@ -7,7 +7,7 @@ import { ApiError } from '@historical-sync/contracts';
 const ERROR_MEANINGS = {
   400: 'invalid input (or malformed JSON); `field` names the field at fault',
   401: 'missing, invalid or revoked API key',
-  403: "a tenant key on an admin-only route, or Basic credentials sent from another site",
+  403: 'a tenant key on an admin-only route, or Basic credentials sent from another site',
   404: "unknown tenant, application or row (another tenant's, for a tenant-scoped key)",
   409: "conflict with the current state, or a tenant key's active-runs quota (TENANT_MAX_ACTIVE_RUNS)",
   413: 'body larger than BODY_LIMIT_BYTES',

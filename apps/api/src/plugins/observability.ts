@@ -72,23 +72,23 @@ export function healthRoutes(scope: FastifyInstance, deps: ObservabilityDeps): v
       },
     },
     async (request, reply) => {
-    // Unauthenticated: say which dependency is down, log the details (hosts, ports) instead.
-    const check = async (probe: () => Promise<unknown>) =>
-      withTimeout(probe(), 2_000).then(
-        () => 'ok' as const,
-        (error: unknown) => {
-          request.log.warn({ err: error }, 'readiness check failed');
-          return 'unreachable' as const;
-        },
-      );
-    const [postgres, redis] = await Promise.all([
-      check(() => sql`SELECT 1`.execute(deps.db)),
-      check(() => deps.redis.ping()),
-    ]);
-    const ready = postgres === 'ok' && redis === 'ok';
-    return reply
-      .status(ready ? 200 : 503)
-      .send({ status: ready ? 'ready' : 'not ready', postgres, redis });
+      // Unauthenticated: say which dependency is down, log the details (hosts, ports) instead.
+      const check = async (probe: () => Promise<unknown>) =>
+        withTimeout(probe(), 2_000).then(
+          () => 'ok' as const,
+          (error: unknown) => {
+            request.log.warn({ err: error }, 'readiness check failed');
+            return 'unreachable' as const;
+          },
+        );
+      const [postgres, redis] = await Promise.all([
+        check(() => sql`SELECT 1`.execute(deps.db)),
+        check(() => deps.redis.ping()),
+      ]);
+      const ready = postgres === 'ok' && redis === 'ok';
+      return reply
+        .status(ready ? 200 : 503)
+        .send({ status: ready ? 'ready' : 'not ready', postgres, redis });
     },
   );
 }
@@ -98,7 +98,8 @@ export function outboxRoute(scope: FastifyInstance, deps: { db: Db }): void {
     '/admin/outbox',
     {
       schema: {
-        summary: 'Outbox backlog of every tenant: unpublished rows, the oldest one\'s age, rows set aside',
+        summary:
+          "Outbox backlog of every tenant: unpublished rows, the oldest one's age, rows set aside",
         tags: ['observability'],
         response: { 200: OutboxBacklog, ...errorResponses(...KEYED) },
       },

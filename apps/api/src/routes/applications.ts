@@ -21,8 +21,8 @@ import {
 import {
   AppCodeParams,
   DryRunResponse,
-  RUN_ACTIONS,
   type Resource,
+  RUN_ACTIONS,
   RunParams,
   RunResponse,
   SyncBody,
@@ -69,37 +69,37 @@ export function applicationRoutes(scope: FastifyInstance, deps: ApplicationRoute
       },
     },
     async (request) => {
-    const { params, body } = request;
-    const quotas = runQuotasFor(request.principal, tenantQuotas);
-    const result = await toggleApplication(db, barrier, {
-      ...(quotas ? { quotas } : {}),
-      tenantId: params.orgId,
-      application: params.appId,
-      isEnabled: body.isEnabled,
-      skipHistoricalSync: body.skipHistoricalSync,
-      pageSize: settings.pageSize,
-      maxEventsPerSecond: settings.maxEventsPerSecond,
-      partitions: settings.partitions,
-    });
-    const log = request.log.child({ tenantId: params.orgId, appCode: result.application.code });
-    if (result.run && result.runCreated) {
-      log.info({ runId: result.run.id }, 'application enabled; historical sync queued');
-      enqueueInBackground(queues, result.run, log);
-    } else if (result.changed) {
-      log.info({ isEnabled: result.isEnabled }, 'application toggled');
-    }
-    if (result.cancelledRunId) await discardCancelledRun(queues, result.cancelledRunId, log);
-    return {
-      tenantId: params.orgId,
-      application: { id: result.application.id, code: result.application.code },
-      isEnabled: result.isEnabled,
-      changed: result.changed,
-      enabledAt: result.enabledAt?.toISOString() ?? null,
-      disabledAt: result.disabledAt?.toISOString() ?? null,
-      runId: result.run?.id ?? null,
-      statusUrl: result.run ? runUrl(params.orgId, result.run.id) : null,
-    };
-  },
+      const { params, body } = request;
+      const quotas = runQuotasFor(request.principal, tenantQuotas);
+      const result = await toggleApplication(db, barrier, {
+        ...(quotas ? { quotas } : {}),
+        tenantId: params.orgId,
+        application: params.appId,
+        isEnabled: body.isEnabled,
+        skipHistoricalSync: body.skipHistoricalSync,
+        pageSize: settings.pageSize,
+        maxEventsPerSecond: settings.maxEventsPerSecond,
+        partitions: settings.partitions,
+      });
+      const log = request.log.child({ tenantId: params.orgId, appCode: result.application.code });
+      if (result.run && result.runCreated) {
+        log.info({ runId: result.run.id }, 'application enabled; historical sync queued');
+        enqueueInBackground(queues, result.run, log);
+      } else if (result.changed) {
+        log.info({ isEnabled: result.isEnabled }, 'application toggled');
+      }
+      if (result.cancelledRunId) await discardCancelledRun(queues, result.cancelledRunId, log);
+      return {
+        tenantId: params.orgId,
+        application: { id: result.application.id, code: result.application.code },
+        isEnabled: result.isEnabled,
+        changed: result.changed,
+        enabledAt: result.enabledAt?.toISOString() ?? null,
+        disabledAt: result.disabledAt?.toISOString() ?? null,
+        runId: result.run?.id ?? null,
+        statusUrl: result.run ? runUrl(params.orgId, result.run.id) : null,
+      };
+    },
   );
 
   app.post(
@@ -178,7 +178,12 @@ export function applicationRoutes(scope: FastifyInstance, deps: ApplicationRoute
     params: RunParams,
     response: {
       200: RunResponse,
-      ...errorResponses(...KEYED, ...WITH_PARAMS, 404, ...(statuses.conflict ? [409 as const] : [])),
+      ...errorResponses(
+        ...KEYED,
+        ...WITH_PARAMS,
+        404,
+        ...(statuses.conflict ? [409 as const] : []),
+      ),
     },
   });
   const ACTION_SUMMARIES = {
@@ -192,21 +197,21 @@ export function applicationRoutes(scope: FastifyInstance, deps: ApplicationRoute
       `/admin/organizations/:orgId/sync-runs/:runId/${action}`,
       { schema: runSchema(ACTION_SUMMARIES[action], { conflict: true }) },
       async (request) => {
-      const { params } = request;
-      await getTenant(db, params.orgId);
-      await controlRun(db, barrier, params.orgId, params.runId, action);
-      request.log.info({ tenantId: params.orgId, runId: params.runId, action }, `run ${action}`);
-      if (action === 'cancel') await discardCancelledRun(queues, params.runId, request.log);
-      const run = await getTenantRun(db, params.orgId, params.runId);
-      if (!run) throw new NotFoundError(`run ${params.runId} not found`, 'runId');
-      // Parked jobs wait long for a resume; it wakes them now (a failure only delays them).
-      if (action === 'resume') {
-        await queues.wakeRun(run).catch((error: unknown) => {
-          request.log.warn({ err: error, runId: run.id }, "could not wake the run's jobs");
-        });
-      }
-      return { tenantId: run.tenant_id, appCode: run.app_code, ...viewRun(run) };
-    },
+        const { params } = request;
+        await getTenant(db, params.orgId);
+        await controlRun(db, barrier, params.orgId, params.runId, action);
+        request.log.info({ tenantId: params.orgId, runId: params.runId, action }, `run ${action}`);
+        if (action === 'cancel') await discardCancelledRun(queues, params.runId, request.log);
+        const run = await getTenantRun(db, params.orgId, params.runId);
+        if (!run) throw new NotFoundError(`run ${params.runId} not found`, 'runId');
+        // Parked jobs wait long for a resume; it wakes them now (a failure only delays them).
+        if (action === 'resume') {
+          await queues.wakeRun(run).catch((error: unknown) => {
+            request.log.warn({ err: error, runId: run.id }, "could not wake the run's jobs");
+          });
+        }
+        return { tenantId: run.tenant_id, appCode: run.app_code, ...viewRun(run) };
+      },
     );
   }
 
@@ -214,14 +219,14 @@ export function applicationRoutes(scope: FastifyInstance, deps: ApplicationRoute
     '/admin/organizations/:orgId/sync-runs/:runId',
     { schema: runSchema("One run's progress", { conflict: false }) },
     async (request) => {
-    const { params } = request;
-    await getTenant(db, params.orgId);
-    // Another tenant's run is as unknown as a missing one: the query itself compares the tenant.
-    const run = await getTenantRun(db, params.orgId, params.runId);
-    if (!run) {
-      throw new NotFoundError(`run ${params.runId} not found`, 'runId');
-    }
-    return { tenantId: run.tenant_id, appCode: run.app_code, ...viewRun(run) };
-  },
+      const { params } = request;
+      await getTenant(db, params.orgId);
+      // Another tenant's run is as unknown as a missing one: the query itself compares the tenant.
+      const run = await getTenantRun(db, params.orgId, params.runId);
+      if (!run) {
+        throw new NotFoundError(`run ${params.runId} not found`, 'runId');
+      }
+      return { tenantId: run.tenant_id, appCode: run.app_code, ...viewRun(run) };
+    },
   );
 }

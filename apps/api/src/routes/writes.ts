@@ -4,17 +4,6 @@
  * publishes. Nothing here talks to Redis.
  */
 import { getTenant } from '@historical-sync/backfill';
-import type { CreditAllocation, Db, Entity, OrganizationMembership } from '@historical-sync/db';
-import {
-  addMembership,
-  allocateCredits,
-  createOrganization,
-  deactivateAllocation,
-  deleteOrganization,
-  removeMembership,
-  updateAllocation,
-  updateOrganization,
-} from '@historical-sync/domain';
 import {
   AddMembershipBody,
   AllocateCreditsBody,
@@ -30,6 +19,17 @@ import {
   UpdateAllocationBody,
   UpdateOrganizationBody,
 } from '@historical-sync/contracts';
+import type { CreditAllocation, Db, Entity, OrganizationMembership } from '@historical-sync/db';
+import {
+  addMembership,
+  allocateCredits,
+  createOrganization,
+  deactivateAllocation,
+  deleteOrganization,
+  removeMembership,
+  updateAllocation,
+  updateOrganization,
+} from '@historical-sync/domain';
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { errorResponses, KEYED, WITH_BODY, WITH_PARAMS } from '../http/responses';

@@ -1,7 +1,7 @@
 /** The spec's routes on one application of a tenant: toggle, sync-historical, sync-status. */
 import { z } from 'zod';
 import { RESOURCES } from '../resources.js';
-import { ApplicationRef, IsoInstant, SinceDate, Uuid } from './fields.js';
+import { ApplicationRef, IsoInstant, SinceDate, Uuid, wholeNumber } from './fields.js';
 import { OutboxBacklog } from './outbox.js';
 import { OrgParams } from './params.js';
 import { RunStatus, RunView } from './runs.js';
@@ -36,11 +36,11 @@ export const SyncBody = z
     dryRun: z.boolean().default(false),
     sinceDate: SinceDate.nullable().default(null),
     /** Rows per page for this run (default BACKFILL_PAGE_SIZE). */
-    pageSize: z.number().int().min(1).max(10_000).optional(),
+    pageSize: wholeNumber(1, 10_000).optional(),
     /** Cap on this run's publish rate (default BACKFILL_MAX_EVENTS_PER_SECOND). */
-    maxEventsPerSecond: z.number().int().min(1).max(10_000_000).optional(),
+    maxEventsPerSecond: wholeNumber(1, 10_000_000).optional(),
     /** Id-range partitions per resource, each its own job (default BACKFILL_PARTITIONS). */
-    partitions: z.number().int().min(1).max(256).optional(),
+    partitions: wholeNumber(1, 256).optional(),
   })
   .refine((body) => body.syncCredits || body.syncOrganizations || body.syncAssignments, {
     error: 'at least one of syncCredits, syncOrganizations, syncAssignments must be true',

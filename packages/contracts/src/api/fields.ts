@@ -7,9 +7,17 @@ export const Uuid = z.guid({ error: 'must be a UUID' });
 /** An application's id or code in a path: `crm`, `hr`, ... */
 export const ApplicationRef = z
   .string()
-  .min(1)
-  .max(64)
-  .regex(/^[A-Za-z0-9_-]+$/, 'must be an application id or code');
+  .min(1, 'must not be empty')
+  .max(64, 'must be at most 64 characters')
+  .regex(/^[A-Za-z0-9_-]+$/, 'must be an application id or code (letters, digits, _ and -)');
+
+/** A whole number within [min, max], with messages that say the bounds. */
+export const wholeNumber = (min: number, max: number) =>
+  z
+    .number()
+    .int('must be a whole number')
+    .min(min, `must be at least ${min}`)
+    .max(max, `must be at most ${max.toLocaleString('en-US')}`);
 
 /**
  * Instants in years 0001 to 9999 UTC: outside them, `toISOString()` gives a 6-digit or negative
@@ -44,7 +52,7 @@ export const Instant = z.iso
  */
 export const SinceDateText = z
   .union([z.iso.datetime({ offset: true }), z.iso.date()], {
-    error: 'must be an ISO-8601 date or date-time, e.g. 2024-01-01T00:00:00Z',
+    error: 'must be an ISO-8601 date or date-time, e.g. 2024-07-01 or 2024-07-01T00:00:00Z',
   })
   .refine(
     (value) => fractionDigits(value) <= MAX_FRACTION_DIGITS,
