@@ -28,8 +28,9 @@ const key = (method: string, path: string) => `${method} ${shape(path)}`;
 
 /**
  * The statuses a route can answer from what guards it and what it reads: every route may fail
- * (500); a keyed one refuses keys (401), scopes (403) and floods (429); one that reads params or
- * a body refuses them (400), a body also for its size (413) and type (415).
+ * (500); a keyed one refuses keys (401), scopes (403) and floods (429); one that reads params
+ * refuses them (400); one whose method carries a body (all but GET: Fastify reads a body sent to
+ * it whether or not the route takes one) refuses it (400), its size (413) and its type (415).
  */
 function impliedStatuses(route: RegisteredRoute, operation: Operation): number[] {
   const schema = route.schema ?? {};
@@ -37,8 +38,8 @@ function impliedStatuses(route: RegisteredRoute, operation: Operation): number[]
   return [
     500,
     ...(keyed ? [401, 403, 429] : []),
-    ...(schema.params || schema.body || schema.querystring ? [400] : []),
-    ...(schema.body ? [413, 415] : []),
+    ...(schema.params || schema.querystring || route.method !== 'GET' ? [400] : []),
+    ...(route.method !== 'GET' ? [413, 415] : []),
   ];
 }
 

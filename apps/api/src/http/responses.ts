@@ -28,6 +28,10 @@ export function errorResponses(...statuses: readonly ErrorStatus[]) {
 export const ANY_ROUTE = [500] as const satisfies ErrorStatus[];
 /** Behind an API key (its scope, rate limit and failed-authentication limit). */
 export const KEYED = [401, 403, 429, 500] as const satisfies ErrorStatus[];
-/** Reads path parameters or a body: refused input, and (with a body) its size and type. */
+/** A GET that reads path parameters: refused input. */
 export const WITH_PARAMS = [400] as const satisfies ErrorStatus[];
+/**
+ * POST, PATCH, PUT and DELETE: Fastify reads a body sent to them whether or not the route takes
+ * one, so besides refused input there are its size and type.
+ */
 export const WITH_BODY = [400, 413, 415] as const satisfies ErrorStatus[];

@@ -9,7 +9,7 @@ import {
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { ApiKeyStore } from '../auth/api-keys';
-import { errorResponses, KEYED, WITH_BODY, WITH_PARAMS } from '../http/responses';
+import { errorResponses, KEYED, WITH_BODY } from '../http/responses';
 
 export function apiKeyRoutes(scope: FastifyInstance, keys: ApiKeyStore): void {
   const app = scope.withTypeProvider<ZodTypeProvider>();
@@ -57,7 +57,7 @@ export function apiKeyRoutes(scope: FastifyInstance, keys: ApiKeyStore): void {
         summary: 'Revoke an API key (again: no change)',
         tags: ['api keys'],
         params: ApiKeyParams,
-        response: { 200: ApiKeyView, ...errorResponses(...KEYED, ...WITH_PARAMS, 404) },
+        response: { 200: ApiKeyView, ...errorResponses(...KEYED, ...WITH_BODY, 404) },
       },
     },
     async (request) => {

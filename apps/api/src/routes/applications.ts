@@ -172,18 +172,14 @@ export function applicationRoutes(scope: FastifyInstance, deps: ApplicationRoute
     async (request) => getSyncStatus(db, request.params.orgId, request.params.appCode),
   );
 
-  const runSchema = (summary: string, statuses: { conflict: boolean }) => ({
+  const runSchema = (summary: string, control: boolean) => ({
     summary,
     tags: ['runs'],
     params: RunParams,
     response: {
       200: RunResponse,
-      ...errorResponses(
-        ...KEYED,
-        ...WITH_PARAMS,
-        404,
-        ...(statuses.conflict ? [409 as const] : []),
-      ),
+      // A control answers 409 when the run's state does not allow it.
+      ...errorResponses(...KEYED, 404, ...(control ? [...WITH_BODY, 409 as const] : WITH_PARAMS)),
     },
   });
   const ACTION_SUMMARIES = {
@@ -195,7 +191,7 @@ export function applicationRoutes(scope: FastifyInstance, deps: ApplicationRoute
   for (const action of RUN_ACTIONS) {
     app.post(
       `/admin/organizations/:orgId/sync-runs/:runId/${action}`,
-      { schema: runSchema(ACTION_SUMMARIES[action], { conflict: true }) },
+      { schema: runSchema(ACTION_SUMMARIES[action], true) },
       async (request) => {
         const { params } = request;
         await getTenant(db, params.orgId);
@@ -217,7 +213,7 @@ export function applicationRoutes(scope: FastifyInstance, deps: ApplicationRoute
 
   app.get(
     '/admin/organizations/:orgId/sync-runs/:runId',
-    { schema: runSchema("One run's progress", { conflict: false }) },
+    { schema: runSchema("One run's progress", false) },
     async (request) => {
       const { params } = request;
       await getTenant(db, params.orgId);

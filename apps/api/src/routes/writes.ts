@@ -32,7 +32,7 @@ import {
 } from '@historical-sync/domain';
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
-import { errorResponses, KEYED, WITH_BODY, WITH_PARAMS } from '../http/responses';
+import { errorResponses, KEYED, WITH_BODY } from '../http/responses';
 
 const iso = (date: Date | null) => date?.toISOString() ?? null;
 
@@ -126,7 +126,7 @@ export function writeRoutes(scope: FastifyInstance, deps: { db: Db }): void {
         summary: 'Delete (deactivate) an organization (org.deleted)',
         tags: ['writes'],
         params: EntityParams,
-        response: { 200: OrganizationView, ...errorResponses(...KEYED, ...WITH_PARAMS, 404, 409) },
+        response: { 200: OrganizationView, ...errorResponses(...KEYED, ...WITH_BODY, 404, 409) },
       },
     },
     async (request) => {
@@ -218,7 +218,7 @@ export function writeRoutes(scope: FastifyInstance, deps: { db: Db }): void {
         summary: 'Remove a membership (org.assignment.removed)',
         tags: ['writes'],
         params: MembershipParams,
-        response: { 200: MembershipView, ...errorResponses(...KEYED, ...WITH_PARAMS, 404, 409) },
+        response: { 200: MembershipView, ...errorResponses(...KEYED, ...WITH_BODY, 404, 409) },
       },
     },
     async (request) => {
