@@ -54,10 +54,10 @@ describe('/docs in Chromium', () => {
 
   it('shows every documented operation, from local files only, with no CSP violation', async () => {
     if (missingBrowser) throw missingBrowser;
-    const document = (await t.app.inject({ method: 'GET', url: '/docs/json' })).json() as {
+    const openApi = (await t.app.inject({ method: 'GET', url: '/docs/json' })).json() as {
       paths: Record<string, Record<string, unknown>>;
     };
-    const operations = Object.entries(document.paths).flatMap(([path, methods]) =>
+    const operations = Object.entries(openApi.paths).flatMap(([path, methods]) =>
       Object.keys(methods).map((method) => `${method.toUpperCase()} ${path}`),
     );
     expect(operations.length).toBeGreaterThanOrEqual(20);
@@ -80,18 +80,13 @@ describe('/docs in Chromium', () => {
     // Swagger UI renders one block per operation once it has fetched /docs/json.
     const blocks = page.locator('.opblock');
     await blocks.first().waitFor({ timeout: 30_000 });
-    await page.waitForFunction(
-      (count) => document.querySelectorAll('.opblock').length >= count,
-      operations.length,
-      { timeout: 30_000 },
-    );
-    const shown = await page.$$eval('.opblock', (elements) =>
-      elements.map((element) => {
-        const method = element.querySelector('.opblock-summary-method')?.textContent ?? '';
-        const path = element.querySelector('.opblock-summary-path')?.getAttribute('data-path');
-        return `${method.toUpperCase()} ${path}`;
-      }),
-    );
+    await expect.poll(() => blocks.count(), { timeout: 30_000 }).toBe(operations.length);
+    const shown: string[] = [];
+    for (const block of await blocks.all()) {
+      const method = await block.locator('.opblock-summary-method').textContent();
+      const path = await block.locator('.opblock-summary-path').getAttribute('data-path');
+      shown.push(`${method?.toUpperCase()} ${path}`);
+    }
     expect(new Set(shown)).toEqual(new Set(operations));
     await expect(page.getByText('historical-sync admin API').first().isVisible()).resolves.toBe(
       true,

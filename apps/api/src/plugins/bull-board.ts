@@ -42,8 +42,10 @@ export async function registerBullBoard(
       summary: 'Bull Board: every queue and its jobs (a page for browsers; read-only but retries)',
       tags: ['queues'],
       security: [{ basic: [] }],
-      produces: ['text/html'],
-      response: { 200: z.string().describe('the board page (HTML)'), ...errorResponses(...KEYED) },
+      response: {
+        200: { description: 'the board page', content: { 'text/html': { schema: z.string() } } },
+        ...errorResponses(...KEYED),
+      },
     } as typeof route.schema;
   });
   if (!options.writable) {

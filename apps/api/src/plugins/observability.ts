@@ -53,7 +53,7 @@ export function healthRoutes(scope: FastifyInstance, deps: ObservabilityDeps): v
       schema: {
         ...PUBLIC,
         summary: 'The process is up',
-        response: { 200: Health, ...errorResponses(...ANY_ROUTE) },
+        response: { 200: Health.describe('up'), ...errorResponses(...ANY_ROUTE) },
       },
     },
     async () => ({ status: 'ok' as const }),
@@ -65,7 +65,7 @@ export function healthRoutes(scope: FastifyInstance, deps: ObservabilityDeps): v
         ...PUBLIC,
         summary: 'Postgres and Redis are reachable (503 names the one that is not)',
         response: {
-          200: Readiness,
+          200: Readiness.describe('Postgres and Redis answer'),
           503: Readiness.describe('Postgres or Redis is unreachable'),
           ...errorResponses(...ANY_ROUTE),
         },
@@ -101,7 +101,7 @@ export function outboxRoute(scope: FastifyInstance, deps: { db: Db }): void {
         summary:
           "Outbox backlog of every tenant: unpublished rows, the oldest one's age, rows set aside",
         tags: ['observability'],
-        response: { 200: OutboxBacklog, ...errorResponses(...KEYED) },
+        response: { 200: OutboxBacklog.describe('the backlog'), ...errorResponses(...KEYED) },
       },
     },
     async () => outboxBacklog(deps.db),
@@ -158,8 +158,13 @@ export function metricsRoute(scope: FastifyInstance, deps: ObservabilityDeps): v
   const metricsSchema = {
     summary: 'Prometheus metrics (text exposition format), collected at scrape time',
     tags: ['observability'],
-    produces: ['text/plain'],
-    response: { 200: z.string(), ...errorResponses(...KEYED) },
+    response: {
+      200: {
+        description: 'the metrics (Prometheus text format)',
+        content: { 'text/plain': { schema: z.string() } },
+      },
+      ...errorResponses(...KEYED),
+    },
   };
   admin.get('/metrics', { schema: metricsSchema }, async (_request, reply) => {
     for (const series of [jobs, runs, published, progress, runPublished, runTotal, lag, pending])

@@ -21,7 +21,10 @@ export function apiKeyRoutes(scope: FastifyInstance, keys: ApiKeyStore): void {
           'Create an API key (admin, or scoped to tenantId); the key is in this response only',
         tags: ['api keys'],
         body: CreateApiKeyBody,
-        response: { 201: CreatedApiKey, ...errorResponses(...KEYED, ...WITH_BODY, 404) },
+        response: {
+          201: CreatedApiKey.describe('the key, with its secret `key` (shown this once)'),
+          ...errorResponses(...KEYED, ...WITH_BODY, 404),
+        },
       },
     },
     async (request, reply) => {
@@ -44,7 +47,10 @@ export function apiKeyRoutes(scope: FastifyInstance, keys: ApiKeyStore): void {
       schema: {
         summary: 'List API keys (never their secrets)',
         tags: ['api keys'],
-        response: { 200: ApiKeyList, ...errorResponses(...KEYED) },
+        response: {
+          200: ApiKeyList.describe('every key, revoked ones included'),
+          ...errorResponses(...KEYED),
+        },
       },
     },
     async () => ({ keys: await keys.list() }),
@@ -57,7 +63,10 @@ export function apiKeyRoutes(scope: FastifyInstance, keys: ApiKeyStore): void {
         summary: 'Revoke an API key (again: no change)',
         tags: ['api keys'],
         params: ApiKeyParams,
-        response: { 200: ApiKeyView, ...errorResponses(...KEYED, ...WITH_BODY, 404) },
+        response: {
+          200: ApiKeyView.describe('the key, now revoked'),
+          ...errorResponses(...KEYED, ...WITH_BODY, 404),
+        },
       },
     },
     async (request) => {

@@ -65,7 +65,10 @@ export function applicationRoutes(scope: FastifyInstance, deps: ApplicationRoute
         tags: ['applications'],
         params: ToggleParams,
         body: ToggleBody,
-        response: { 200: ToggleResponse, ...errorResponses(...KEYED, ...WITH_BODY, 404, 409) },
+        response: {
+          200: ToggleResponse.describe('the enablement now, and the run an enable started'),
+          ...errorResponses(...KEYED, ...WITH_BODY, 404, 409),
+        },
       },
     },
     async (request) => {
@@ -112,8 +115,10 @@ export function applicationRoutes(scope: FastifyInstance, deps: ApplicationRoute
         params: AppCodeParams,
         body: SyncBody,
         response: {
-          200: z.union([SyncStartedResponse, DryRunResponse]),
-          202: SyncStartedResponse,
+          200: z
+            .union([SyncStartedResponse, DryRunResponse])
+            .describe('the run already under way, or (dryRun) the counts a sync would publish'),
+          202: SyncStartedResponse.describe('a run was created and queued'),
           ...errorResponses(...KEYED, ...WITH_BODY, 404, 409),
         },
       },
@@ -166,7 +171,10 @@ export function applicationRoutes(scope: FastifyInstance, deps: ApplicationRoute
         summary: 'Counts, whether a sync is needed, the latest run and the outbox backlog',
         tags: ['applications'],
         params: AppCodeParams,
-        response: { 200: SyncStatusResponse, ...errorResponses(...KEYED, ...WITH_PARAMS, 404) },
+        response: {
+          200: SyncStatusResponse.describe('the sync status'),
+          ...errorResponses(...KEYED, ...WITH_PARAMS, 404),
+        },
       },
     },
     async (request) => getSyncStatus(db, request.params.orgId, request.params.appCode),
@@ -177,7 +185,7 @@ export function applicationRoutes(scope: FastifyInstance, deps: ApplicationRoute
     tags: ['runs'],
     params: RunParams,
     response: {
-      200: RunResponse,
+      200: RunResponse.describe('the run (after the control, for one)'),
       // A control answers 409 when the run's state does not allow it.
       ...errorResponses(...KEYED, 404, ...(control ? [...WITH_BODY, 409 as const] : WITH_PARAMS)),
     },

@@ -90,7 +90,10 @@ export function writeRoutes(scope: FastifyInstance, deps: { db: Db }): void {
         tags: ['writes'],
         params: OrgParams,
         body: CreateOrganizationBody,
-        response: { 201: OrganizationView, ...errorResponses(...KEYED, ...WITH_BODY, 404, 409) },
+        response: {
+          201: OrganizationView.describe('the row as stored'),
+          ...errorResponses(...KEYED, ...WITH_BODY, 404, 409),
+        },
       },
     },
     async (request, reply) => {
@@ -109,7 +112,10 @@ export function writeRoutes(scope: FastifyInstance, deps: { db: Db }): void {
         tags: ['writes'],
         params: EntityParams,
         body: UpdateOrganizationBody,
-        response: { 200: OrganizationView, ...errorResponses(...KEYED, ...WITH_BODY, 404, 409) },
+        response: {
+          200: OrganizationView.describe('the row after the change'),
+          ...errorResponses(...KEYED, ...WITH_BODY, 404, 409),
+        },
       },
     },
     async (request) => {
@@ -126,7 +132,10 @@ export function writeRoutes(scope: FastifyInstance, deps: { db: Db }): void {
         summary: 'Delete (deactivate) an organization (org.deleted)',
         tags: ['writes'],
         params: EntityParams,
-        response: { 200: OrganizationView, ...errorResponses(...KEYED, ...WITH_BODY, 404, 409) },
+        response: {
+          200: OrganizationView.describe('the row after the change'),
+          ...errorResponses(...KEYED, ...WITH_BODY, 404, 409),
+        },
       },
     },
     async (request) => {
@@ -144,7 +153,10 @@ export function writeRoutes(scope: FastifyInstance, deps: { db: Db }): void {
         tags: ['writes'],
         params: OrgParams,
         body: AllocateCreditsBody,
-        response: { 201: AllocationView, ...errorResponses(...KEYED, ...WITH_BODY, 404, 409) },
+        response: {
+          201: AllocationView.describe('the row as stored'),
+          ...errorResponses(...KEYED, ...WITH_BODY, 404, 409),
+        },
       },
     },
     async (request, reply) => {
@@ -163,7 +175,10 @@ export function writeRoutes(scope: FastifyInstance, deps: { db: Db }): void {
         tags: ['writes'],
         params: AllocationParams,
         body: UpdateAllocationBody,
-        response: { 200: AllocationView, ...errorResponses(...KEYED, ...WITH_BODY, 404, 409) },
+        response: {
+          200: AllocationView.describe('the row after the change'),
+          ...errorResponses(...KEYED, ...WITH_BODY, 404, 409),
+        },
       },
     },
     async (request) => {
@@ -181,7 +196,10 @@ export function writeRoutes(scope: FastifyInstance, deps: { db: Db }): void {
         tags: ['writes'],
         params: AllocationParams,
         body: DeactivateAllocationBody,
-        response: { 200: AllocationView, ...errorResponses(...KEYED, ...WITH_BODY, 404, 409) },
+        response: {
+          200: AllocationView.describe('the row after the change'),
+          ...errorResponses(...KEYED, ...WITH_BODY, 404, 409),
+        },
       },
     },
     async (request) => {
@@ -200,7 +218,10 @@ export function writeRoutes(scope: FastifyInstance, deps: { db: Db }): void {
         tags: ['writes'],
         params: OrgParams,
         body: AddMembershipBody,
-        response: { 201: MembershipView, ...errorResponses(...KEYED, ...WITH_BODY, 404, 409) },
+        response: {
+          201: MembershipView.describe('the row as stored'),
+          ...errorResponses(...KEYED, ...WITH_BODY, 404, 409),
+        },
       },
     },
     async (request, reply) => {
@@ -218,7 +239,10 @@ export function writeRoutes(scope: FastifyInstance, deps: { db: Db }): void {
         summary: 'Remove a membership (org.assignment.removed)',
         tags: ['writes'],
         params: MembershipParams,
-        response: { 200: MembershipView, ...errorResponses(...KEYED, ...WITH_BODY, 404, 409) },
+        response: {
+          200: MembershipView.describe('the row after the change'),
+          ...errorResponses(...KEYED, ...WITH_BODY, 404, 409),
+        },
       },
     },
     async (request) => {
