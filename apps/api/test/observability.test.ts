@@ -142,6 +142,11 @@ describe('/docs', () => {
       const metrics = doc.paths['/metrics'].get.responses;
       expect(Object.keys(metrics['200'].content)).toEqual(['text/plain']);
       expect(Object.keys(metrics['401'].content)).toEqual(['application/json']);
+      // What raises a run barrier says it may answer 503 (Redis unreachable).
+      expect(toggle.responses).toHaveProperty('503');
+      expect(
+        doc.paths['/admin/organizations/{orgId}/sync-runs/{runId}/pause'].post.responses,
+      ).toHaveProperty('503');
       // Public routes need no key; Bull Board's page takes Basic.
       expect(doc.paths['/health'].get.security).toEqual([]);
       expect(doc.paths['/admin/queues/'].get.security).toEqual([{ basic: [] }]);

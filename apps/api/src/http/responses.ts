@@ -14,14 +14,15 @@ const ERROR_MEANINGS = {
   415: 'body not sent as application/json',
   429: "over the key's rate limit, the address's failed-authentication limit, or a tenant key's runs-per-hour quota; see retry-after",
   500: 'internal error: details are in the log, never in the answer',
+  503: 'Redis unreachable: the run barrier could not be raised, and nothing changed',
 } as const;
 export type ErrorStatus = keyof typeof ERROR_MEANINGS;
 
 /** `{ [status]: ApiError described }` for each status given. */
-export function errorResponses(...statuses: readonly ErrorStatus[]) {
+export function errorResponses<S extends ErrorStatus>(...statuses: readonly S[]) {
   return Object.fromEntries(
     statuses.map((status) => [status, ApiError.describe(ERROR_MEANINGS[status])]),
-  ) as Record<ErrorStatus, typeof ApiError>;
+  ) as Record<S, typeof ApiError>;
 }
 
 /** Any route: a failure of ours. */

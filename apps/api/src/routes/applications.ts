@@ -67,7 +67,8 @@ export function applicationRoutes(scope: FastifyInstance, deps: ApplicationRoute
         body: ToggleBody,
         response: {
           200: ToggleResponse.describe('the enablement now, and the run an enable started'),
-          ...errorResponses(...KEYED, ...WITH_BODY, 404, 409),
+          // A disable raises the barrier of the run it cancels (503 without Redis).
+          ...errorResponses(...KEYED, ...WITH_BODY, 404, 409, 503),
         },
       },
     },
@@ -186,8 +187,13 @@ export function applicationRoutes(scope: FastifyInstance, deps: ApplicationRoute
     params: RunParams,
     response: {
       200: RunResponse.describe('the run (after the control, for one)'),
-      // A control answers 409 when the run's state does not allow it.
-      ...errorResponses(...KEYED, 404, ...(control ? [...WITH_BODY, 409 as const] : WITH_PARAMS)),
+      // A control answers 409 when the run's state does not allow it, 503 when its barrier
+      // cannot be raised.
+      ...errorResponses(
+        ...KEYED,
+        404,
+        ...(control ? [...WITH_BODY, 409 as const, 503 as const] : WITH_PARAMS),
+      ),
     },
   });
   const ACTION_SUMMARIES = {
