@@ -44,7 +44,7 @@ function impliedStatuses(route: RegisteredRoute, operation: Operation): number[]
 }
 
 /** What is wrong with the routes' coverage, one line per problem naming the route. */
-export function coverageProblems(app: FastifyInstance, document: OpenApiDocument): string[] {
+function coverageProblems(app: FastifyInstance, document: OpenApiDocument): string[] {
   const problems: string[] = [];
   // HEAD answers as its GET does (Fastify adds one per GET): the GET is what is checked.
   const routes = app.registeredRoutes.filter((route) => route.method !== 'HEAD');
