@@ -12,7 +12,7 @@ import { DOCS_PATH } from '../src/plugins/api-docs';
 import { BOARD_PATH } from '../src/plugins/bull-board';
 import type { RegisteredRoute } from '../src/plugins/route-catalog';
 import { BOARD_ROUTE_MODELS, ROUTES } from './arbitraries';
-import { type ApiTestContext, createApiTestContext } from './helpers';
+import { type ApiTestContext, auth, createApiTestContext } from './helpers';
 
 interface Operation {
   security?: unknown[];
@@ -116,14 +116,14 @@ describe('route coverage', () => {
     expect(coverageProblems(t.app, await documentOf(t.app))).toEqual([]);
   });
 
-  it('names a route added without a schema, a model or a place in the document', async () => {
+  it('names a route added without a schema, a model or a place in the document; answers only what a schema names', async () => {
     const extra = await createApiTestContext('route-coverage-extra');
     try {
       extra.app.get('/admin/undocumented', async () => ({ secret: 'x' }));
       extra.app.get(
         '/admin/half-documented/:id',
-        { schema: { response: { 200: z.object({}) } } },
-        async () => ({}),
+        { schema: { response: { 200: z.object({ id: z.string() }) } } },
+        async (request) => ({ ...(request.params as { id: string }), secret: 'never sent' }),
       );
       extra.app.get('/admin/hidden', { schema: { hide: true } }, async () => ({}));
       await extra.app.ready();
@@ -145,6 +145,14 @@ describe('route coverage', () => {
           (p) => !p.includes('undocumented') && !p.includes('half-') && !p.includes('hidden'),
         ),
       ).toEqual([]);
+      // Answers go through the response schema: a field it does not name never leaves.
+      const answer = await extra.app.inject({
+        method: 'GET',
+        url: '/admin/half-documented/7',
+        headers: auth,
+      });
+      expect(answer.statusCode).toBe(200);
+      expect(answer.json()).toEqual({ id: '7' });
     } finally {
       await extra.close();
     }
