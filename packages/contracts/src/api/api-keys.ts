@@ -1,10 +1,10 @@
 /** API keys (admin only): create (the secret is in that one answer), list, revoke. */
 import { z } from 'zod';
-import { IsoInstant, text, Uuid } from './fields.js';
+import { IsoInstant, storableText, Uuid } from './fields.js';
 
 export const CreateApiKeyBody = z.strictObject({
   /** A label for people: who or what uses the key. */
-  name: text(100),
+  name: storableText(100),
   /** The tenant the key is limited to; omitted or null for a platform-admin key. */
   tenantId: Uuid.nullable().default(null),
 });

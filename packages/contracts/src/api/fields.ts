@@ -36,8 +36,9 @@ export const FOUR_DIGIT_YEARS = { error: 'must be between 0001-01-01 and 9999-12
 const storable = (value: string) => !value.includes('\u0000') && !/\p{Cs}/u.test(value);
 const STORABLE = { error: 'must not contain NUL characters or unpaired surrogates' };
 /** Required text of at most `max` characters that Postgres stores exactly as sent. */
-export const text = (max: number) => z.string().trim().min(1).max(max).refine(storable, STORABLE);
-export const optionalText = (max: number) =>
+export const storableText = (max: number) =>
+  z.string().trim().min(1).max(max).refine(storable, STORABLE);
+export const optionalStorableText = (max: number) =>
   z.string().max(max).refine(storable, STORABLE).nullable().optional();
 
 /** An ISO-8601 date-time with an offset, read as a Date within the four-digit years. */

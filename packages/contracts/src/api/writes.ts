@@ -1,6 +1,6 @@
 /** The write routes (the credit, organization and membership services): bodies and rows. */
 import { z } from 'zod';
-import { Instant, IsoInstant, optionalText, text, Uuid } from './fields.js';
+import { Instant, IsoInstant, optionalStorableText, storableText, Uuid } from './fields.js';
 import { OrgParams } from './params.js';
 
 const credits = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
@@ -11,11 +11,11 @@ export const AllocationParams = OrgParams.extend({ allocationId: Uuid });
 export const MembershipParams = OrgParams.extend({ membershipId: Uuid });
 
 export const CreateOrganizationBody = z.strictObject({
-  code: text(100),
-  name: text(200),
-  description: optionalText(2000),
-  industry: optionalText(200),
-  website: optionalText(500),
+  code: storableText(100),
+  name: storableText(200),
+  description: optionalStorableText(2000),
+  industry: optionalStorableText(200),
+  website: optionalStorableText(500),
   parentId: Uuid.nullable().optional(),
 });
 
@@ -25,7 +25,7 @@ export const UpdateOrganizationBody = CreateOrganizationBody.partial().refine(no
 
 export const AllocateCreditsBody = z.strictObject({
   entityId: Uuid,
-  targetApplication: text(64),
+  targetApplication: storableText(64),
   amount: credits,
   availableCredits: credits.optional(),
   expiresAt: Instant.nullable().optional(),
@@ -46,7 +46,7 @@ export const DeactivateAllocationBody = z.strictObject({
 export const AddMembershipBody = z.strictObject({
   userId: Uuid,
   organizationId: Uuid,
-  role: text(100),
+  role: storableText(100),
 });
 
 export const OrganizationView = z.object({
