@@ -1,7 +1,7 @@
 /**
  * Every route Fastify registers is in the OpenAPI document with a response schema for each status
- * it can answer, and has a model in the property tests (arbitraries.ts), and every model is a
- * registered route. Third-party pages (Bull Board, Swagger UI's files) hide their own routes
+ * it can answer, and has a model in the property tests (arbitraries.ts) generating the fields its
+ * schemas read, and every model is a registered route. Third-party pages (Bull Board, Swagger UI's files) hide their own routes
  * from the document; they must still be modelled. A route added without a schema fails here,
  * naming it (the second test proves it).
  */
@@ -82,6 +82,24 @@ function coverageProblems(app: FastifyInstance, document: OpenApiDocument): stri
     for (const status of declared) {
       if (!operation.responses?.[String(status)]) {
         problems.push(`${name}: ${status} is not in the document`);
+      }
+    }
+  }
+  // A model generates every field the schema reads, and no other (a field added to a schema
+  // without a generator would go untested).
+  for (const model of ROUTES) {
+    const route = routes.find((r) => r.method === model.method && r.url === model.path);
+    const fields = (schema: unknown) =>
+      schema instanceof z.ZodObject ? Object.keys(schema.shape).sort() : [];
+    for (const [part, modelled] of [
+      ['params', Object.keys(model.params)],
+      ['body', Object.keys(model.body ?? {})],
+    ] as const) {
+      const declared = fields(route?.schema?.[part]);
+      if (route && JSON.stringify(declared) !== JSON.stringify([...modelled].sort())) {
+        problems.push(
+          `${model.method} ${model.path}: ${part} fields modelled [${[...modelled].sort()}], schema has [${declared}]`,
+        );
       }
     }
   }
