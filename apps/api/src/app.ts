@@ -10,20 +10,22 @@ import {
   tenantQuotasFrom,
 } from '@historical-sync/backfill';
 import type { Db } from '@historical-sync/db';
-import { outboxBacklog } from '@historical-sync/domain';
 import Fastify, {
   type FastifyBaseLogger,
   type FastifyInstance,
   type FastifyReply,
   LogController,
 } from 'fastify';
+import { serializerCompiler } from 'fastify-type-provider-zod';
 import type { Logger } from 'pino';
 import { ApiKeyStore } from './auth/api-keys';
-import { openApiDocument } from './openapi';
+import { readMissingBodyAsEmpty, zodValidatorCompiler } from './http/validation';
+import { registerApiDocs } from './plugins/api-docs';
 import { authenticate, FailedAttempts, limitToOwnTenant, requireAdmin } from './plugins/auth';
 import { registerBullBoard } from './plugins/bull-board';
 import { registerErrorHandling } from './plugins/errors';
-import { healthRoutes, metricsRoute } from './plugins/observability';
+import { healthRoutes, metricsRoute, outboxRoute } from './plugins/observability';
+import { collectRoutes } from './plugins/route-catalog';
 import { apiKeyRoutes } from './routes/api-keys';
 import { applicationRoutes } from './routes/applications';
 import { writeRoutes } from './routes/writes';
@@ -70,6 +72,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     },
   });
   const tenantQuotas = deps.tenantQuotas ?? tenantQuotasFrom(TenantQuotasEnv.parse({}));
+  // Each route's zod schemas validate its input (a 400 naming the field) and serialize its
+  // answers (a field not in the schema never leaves); the same schemas make the document.
+  app.setValidatorCompiler(zodValidatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+  readMissingBodyAsEmpty(app);
+  collectRoutes(app);
   registerErrorHandling(app);
   const requestLogLevel = deps.requestLogLevel ?? 'info';
   if (requestLogLevel !== 'silent') {
@@ -87,7 +95,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   }
   app.decorateRequest('principal', null);
   await app.register(helmet, {
-    // Bull Board's page needs its inline bootstrap script and styles; nothing else serves HTML.
+    // Bull Board's page needs its inline bootstrap script and styles; Swagger UI (/docs) loads
+    // only its own files and inline styles.
     contentSecurityPolicy: {
       directives: {
         defaultSrc: ["'self'"],
@@ -99,10 +108,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     },
   });
 
+  await registerApiDocs(app);
   const observability = { ...deps, streamPrefix: deps.settings.streamPrefix };
   healthRoutes(app, observability);
-  const openApi = openApiDocument();
-  app.get('/docs', async () => openApi);
 
   const keys = new ApiKeyStore(deps.db, {
     adminKey: deps.adminApiKey,
@@ -134,7 +142,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     await guarded(admin, 'Bearer');
     requireAdmin(admin);
     metricsRoute(admin, observability);
-    admin.get('/admin/outbox', async () => outboxBacklog(deps.db));
+    outboxRoute(admin, deps);
     apiKeyRoutes(admin, keys);
   });
   await app.register(async (board) => {

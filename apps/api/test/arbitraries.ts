@@ -593,6 +593,8 @@ export interface RouteModel {
   fixBody?: (body: Record<string, unknown>) => Record<string, unknown>;
   /** Not behind the admin key. */
   public?: boolean;
+  /** What a trailing `*` in `path` stands for (sent as is, e.g. a file under a static folder). */
+  wildcard?: fc.Arbitrary<string>;
   /** Fields a rule across the body and the stored row may name (checked after the schema). */
   domainFields?: string[];
   /** Runs of fast-check relative to the others (routes with bodies explore more). */
@@ -629,7 +631,34 @@ const organizationFields = {
 export const ROUTES: RouteModel[] = [
   { name: 'GET /health', method: 'GET', path: '/health', params: {}, public: true },
   { name: 'GET /ready', method: 'GET', path: '/ready', params: {}, public: true },
-  { name: 'GET /docs', method: 'GET', path: '/docs', params: {}, public: true },
+  // The API's document and its Swagger UI page (files served by @fastify/swagger-ui).
+  ...['/docs', '/docs/json', '/docs/yaml', '/docs/static/index.html'].map(
+    (path): RouteModel => ({ name: `GET ${path}`, method: 'GET', path, params: {}, public: true }),
+  ),
+  {
+    name: 'GET /docs/static/swagger-initializer.js',
+    method: 'GET',
+    path: '/docs/static/swagger-initializer.js',
+    params: {},
+    public: true,
+  },
+  {
+    name: 'GET /docs/static/*',
+    method: 'GET',
+    path: '/docs/static/*',
+    params: {},
+    public: true,
+    // The page's own files, a missing one, and traversal out of the folder.
+    wildcard: fc.oneof(
+      fc.constantFrom('swagger-ui.css', 'swagger-ui-bundle.js', 'index.css', 'nope.js'),
+      fc.constantFrom(
+        ...PATH_TRAVERSALS,
+        '../../../../package.json',
+        '..%2F..%2F..%2F..%2Fpackage.json',
+        '%2e%2e/%2e%2e/%2e%2e/%2e%2e/package.json',
+      ),
+    ),
+  },
   { name: 'GET /metrics', method: 'GET', path: '/metrics', params: {} },
   { name: 'GET /admin/outbox', method: 'GET', path: '/admin/outbox', params: {} },
   {
@@ -1338,12 +1367,16 @@ export function requestFor(route: RouteModel): fc.Arbitrary<GeneratedRequest> {
     ? validBody(route).map((value) => ({ kind: 'json', value }))
     : fc.constant(undefined);
   return fc
-    .tuple(params, body, fc.oneof(...faults), queryString)
-    .map(([validParams, validBody, variant, query]): GeneratedRequest => {
+    .tuple(params, body, fc.oneof(...faults), queryString, route.wildcard ?? fc.constant(undefined))
+    .map(([validParams, validBody, variant, query, wildcard]): GeneratedRequest => {
       const body = variant.body ?? validBody;
       return {
         method: variant.method ?? route.method,
-        params: { ...validParams, ...variant.params },
+        params: {
+          ...validParams,
+          ...variant.params,
+          ...(wildcard !== undefined ? { '*': { literal: wildcard, raw: true } } : {}),
+        },
         query,
         headers: {
           ...(body && !variant.headers?.['content-type'] ? jsonHeaders : {}),
@@ -1408,6 +1441,8 @@ const anyJob = fc.oneof(
 const BOARD_ROUTES: Array<[string, Segment[]]> = [
   ['GET', ['']],
   ['GET', ['/']],
+  ['GET', ['/metrics-history']],
+  ['GET', ['/job-schedulers']],
   ['GET', ['/api/queues']],
   ['GET', ['/api/redis/stats']],
   ['GET', ['/api/job-schedulers']],
@@ -1450,6 +1485,9 @@ const BOARD_ROUTES: Array<[string, Segment[]]> = [
     'PUT',
     ['/api/queues/', lit(hostileQueueName), `/${tail}`],
   ]),
+  // Every queue at once: refused (403) unless the board is writable.
+  ['PUT', ['/api/queues/pause']],
+  ['PUT', ['/api/queues/resume']],
   ['POST', ['/api/queues/', lit(hostileQueueName), '/add']],
   ['PUT', ['/api/queues/', anyQueue, '/retry/', lit(jobStatus)]],
   ['PUT', ['/api/queues/', anyQueue, '/clean/', lit(jobStatus)]],
@@ -1481,6 +1519,12 @@ export interface BoardRequest {
 }
 
 export const BOARD_PREFIX = BOARD;
+
+/** The board routes these models reach, as Fastify patterns (`:param` for a generated segment). */
+export const BOARD_ROUTE_MODELS = BOARD_ROUTES.map(([method, segments]) => ({
+  method,
+  path: BOARD + segments.map((s) => (typeof s === 'string' ? s : ':param')).join(''),
+}));
 
 export const boardRequest: fc.Arbitrary<BoardRequest> = fc
   .tuple(

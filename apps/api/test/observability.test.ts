@@ -89,13 +89,18 @@ describe('health, readiness and metrics', () => {
 });
 
 describe('/docs', () => {
-  it('serves an OpenAPI document generated from the request schemas', async () => {
+  it('serves the OpenAPI document generated from the route schemas at /docs/json', async () => {
     const t = await createApiTestContext('openapi');
     try {
-      const response = await t.app.inject({ method: 'GET', url: '/docs' });
+      const response = await t.app.inject({ method: 'GET', url: '/docs/json' });
       expect(response.statusCode).toBe(200);
       const doc = response.json();
       expect(doc.openapi).toBe('3.1.0');
+      expect(doc.components.securitySchemes).toMatchObject({
+        bearer: { type: 'http', scheme: 'bearer' },
+        basic: { type: 'http', scheme: 'basic' },
+      });
+      expect(doc.security).toEqual([{ bearer: [] }]);
       const toggle = doc.paths['/admin/organizations/{orgId}/applications/{appId}/toggle'].post;
       expect(toggle.requestBody.content['application/json'].schema).toMatchObject({
         type: 'object',
@@ -103,6 +108,7 @@ describe('/docs', () => {
         required: ['isEnabled'],
         additionalProperties: false,
       });
+      expect(toggle.parameters.map((p: { name: string }) => p.name)).toEqual(['orgId', 'appId']);
       const sync =
         doc.paths['/admin/organizations/{orgId}/applications/{appCode}/sync-historical'].post;
       expect(Object.keys(sync.requestBody.content['application/json'].schema.properties)).toEqual(
@@ -117,8 +123,56 @@ describe('/docs', () => {
           'partitions',
         ]),
       );
-      expect(toggle.parameters.map((p: { name: string }) => p.name)).toEqual(['orgId', 'appId']);
-      expect(Object.keys(doc.paths).length).toBeGreaterThanOrEqual(15);
+      // Both successes: 202 a run started, 200 the run under way or a dry run's counts.
+      expect(Object.keys(sync.responses)).toEqual(
+        expect.arrayContaining(['200', '202', '400', '401', '404', '409', '429']),
+      );
+      expect(sync.responses['202'].content['application/json'].schema.properties).toHaveProperty(
+        'runId',
+      );
+      // Every error answer is the one shape, a component of the document.
+      expect(sync.responses['400'].content['application/json'].schema).toEqual({
+        $ref: '#/components/schemas/ApiError',
+      });
+      expect(doc.components.schemas.ApiError).toMatchObject({
+        required: ['error', 'message'],
+        properties: { field: { type: 'string' } },
+      });
+      // Non-JSON successes say their type; their errors are still JSON.
+      const metrics = doc.paths['/metrics'].get.responses;
+      expect(Object.keys(metrics['200'].content)).toEqual(['text/plain']);
+      expect(Object.keys(metrics['401'].content)).toEqual(['application/json']);
+      // What raises a run barrier says it may answer 503 (Redis unreachable).
+      expect(toggle.responses).toHaveProperty('503');
+      expect(
+        doc.paths['/admin/organizations/{orgId}/sync-runs/{runId}/pause'].post.responses,
+      ).toHaveProperty('503');
+      // Public routes need no key; Bull Board's page takes Basic.
+      expect(doc.paths['/health'].get.security).toEqual([]);
+      expect(doc.paths['/admin/queues/'].get.security).toEqual([{ basic: [] }]);
+      expect(Object.keys(doc.paths).length).toBeGreaterThanOrEqual(20);
+      // The same document as YAML.
+      const yaml = await t.app.inject({ method: 'GET', url: '/docs/yaml' });
+      expect(yaml.statusCode).toBe(200);
+      expect(yaml.body).toContain('openapi: 3.1.0');
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('serves the Swagger UI page at /docs, its files from the API itself', async () => {
+    const t = await createApiTestContext('openapi_page');
+    try {
+      const page = await t.app.inject({ method: 'GET', url: '/docs' });
+      expect(page.statusCode).toBe(200);
+      expect(page.headers['content-type']).toMatch(/^text\/html/);
+      const sources = [...page.body.matchAll(/(?:src|href)="([^"]+)"/g)].map((m) => m[1] ?? '');
+      expect(sources.length).toBeGreaterThan(3);
+      for (const source of sources) {
+        expect(source).toMatch(/^\/docs\/static\//);
+        const file = await t.app.inject({ method: 'GET', url: source });
+        expect(file.statusCode, source).toBe(200);
+      }
     } finally {
       await t.close();
     }

@@ -5,6 +5,8 @@
  *   2. a rejected request (any 4xx) changes nothing, in Postgres or in Redis;
  *   3. a 400 caused by one field names that field (`field` in the JSON body), and a field that
  *      is certainly invalid is refused with that 400;
+ *   4. the status is one the route's schema declares (so the document lists every answer, and the
+ *      answer went through that status's response schema);
  * and, for what is accepted: what a write stores is what was sent, and what a toggle or sync
  * enqueues is a job the worker can read. Batches of syncs and toggles fired at once on one tenant
  * answer no 5xx either, and leave at most one active run per application.
@@ -216,8 +218,8 @@ describe('every route under random and hostile input', () => {
     params: Record<string, ParamValue>,
     resolve: (r: Ref) => string,
   ) {
-    const path = route.path.replace(/:(\w+)/g, (_, name: string) => {
-      const value = params[name];
+    const path = route.path.replace(/:(\w+)|\*$/g, (match, name: string | undefined) => {
+      const value = params[name ?? match];
       if (value === undefined) throw new Error(`no value for :${name}`);
       if (value instanceof Ref) return encodeSegment(resolve(value));
       return value.raw ? value.literal : encodeSegment(value.literal);
@@ -267,12 +269,23 @@ describe('every route under random and hostile input', () => {
     ];
   }
 
+  /** The statuses the registered route's schema declares; undefined for third-party routes. */
+  function declaredStatuses(route: RouteModel): number[] | undefined {
+    const registered = t.app.registeredRoutes.find(
+      (r) => r.method === route.method && r.url === route.path,
+    );
+    if (!registered) throw new Error(`${route.name}: not a registered route`);
+    const response = registered.schema?.response as object | undefined;
+    return response ? Object.keys(response).map(Number) : undefined;
+  }
+
   for (const route of ROUTES) {
     const runs = RUNS * (route.weight ?? 1);
     it(
-      `${route.name}: no 5xx; a 4xx changes nothing; a 400 names the faulty field`,
+      `${route.name}: no 5xx; a 4xx changes nothing; a 400 names the faulty field; the status is declared`,
       async () => {
         const statuses = new Map<number, number>();
+        const declared = declaredStatuses(route);
         await fc.assert(
           fc.asyncProperty(requestFor(route), async (request: GeneratedRequest) => {
             const pools = await refPools();
@@ -292,6 +305,10 @@ describe('every route under random and hostile input', () => {
 
             // 1. Never a server error.
             expect(status, context).toBeLessThan(500);
+            // 4. An answer of this route (not of another method's 404) is one its schema declares.
+            if (declared && request.method === route.method) {
+              expect(declared, `undeclared status: ${context}`).toContain(status);
+            }
             const json = (() => {
               try {
                 return response.json();

@@ -1,5 +1,5 @@
 /** A small fetch wrapper for the admin API: bearer auth, JSON in and out, one error type. */
-import type { ApiErrorBody } from './api-types';
+import type { ApiError } from '@historical-sync/contracts';
 
 /** Anything that stops a command: printed as one line, exit code 1. */
 export class CliError extends Error {
@@ -77,7 +77,7 @@ export function describeApiError(status: number, body: unknown): string {
   return `API ${status}${error ? ` ${error.error}: ${error.message}${field}` : ''}`;
 }
 
-function isErrorBody(body: unknown): body is ApiErrorBody {
+function isErrorBody(body: unknown): body is ApiError {
   return typeof body === 'object' && body !== null && 'message' in body && 'error' in body;
 }
 

@@ -4,7 +4,7 @@
  * shapes fit in one list while each `run` still gets its own typed, validated arguments.
  */
 import type { ParseArgsConfig } from 'node:util';
-import { fractionDigits, MAX_FRACTION_DIGITS } from '@historical-sync/contracts';
+import { ApplicationRef, SinceDateText, Uuid, wholeNumber } from '@historical-sync/contracts';
 import { z } from 'zod';
 import type { ApiClient } from './client';
 import { CliError } from './client';
@@ -80,41 +80,26 @@ export function validate<A>(
   throw new CliError(key ? `invalid ${label}${shown}: ${issue?.message}` : String(issue?.message));
 }
 
-// Argument schemas shared by the commands, with messages that say what is expected.
+// Argument schemas shared by the commands: the API's own rules (from the contracts), so a bad
+// argument is refused before any request, with the message the API would give.
 
-export const tenantId = z.guid({ error: 'must be a UUID (the tenant id)' });
-export const runId = z.guid({ error: 'must be a UUID (the run id)' });
-/** Same rule as the API's `:appId` / `:appCode`, so a bad name never makes a request. */
-export const appRef = z
-  .string()
-  .max(64, 'must be at most 64 characters')
-  .regex(/^[A-Za-z0-9_-]+$/, 'must be an application code such as crm (letters, digits, _ and -)');
+export const tenantId = Uuid;
+export const runId = Uuid;
+export const appRef = ApplicationRef;
 
-/** A whole number option (parseArgs hands over strings) within [min, max]. */
-export const intOption = (min: number, max: number) =>
+/**
+ * A whole number option (parseArgs hands over strings) within [min, max], or within the API's
+ * bounds for that field when given its rule.
+ */
+export const intOption = (rule: z.ZodNumber | readonly [min: number, max: number]) =>
   z
     .string()
     .regex(/^\d+$/, 'must be a whole number')
     .transform(Number)
-    .pipe(
-      z
-        .number()
-        .min(min, `must be at least ${min}`)
-        .max(max, `must be at most ${max.toLocaleString('en-US')}`),
-    );
+    .pipe('min' in rule ? rule : wholeNumber(rule[0], rule[1]));
 
-/**
- * The API's `sinceDate` rule: ISO-8601 date-time with an offset, to the microsecond, or a plain
- * date. Sent as typed: the API keeps every digit.
- */
-export const sinceDate = z
-  .union([z.iso.datetime({ offset: true }), z.iso.date()], {
-    error: 'must be an ISO-8601 date or date-time, e.g. 2024-07-01 or 2024-07-01T00:00:00Z',
-  })
-  .refine(
-    (value) => fractionDigits(value) <= MAX_FRACTION_DIGITS,
-    `has more than ${MAX_FRACTION_DIGITS} fractional digits: the API keeps microseconds`,
-  );
+/** The API's `sinceDate` rule, checked as typed: the API keeps every digit. */
+export const sinceDate = SinceDateText;
 
 export const orgPath = (tenant: string) => `/admin/organizations/${encodeURIComponent(tenant)}`;
 

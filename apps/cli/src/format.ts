@@ -1,5 +1,5 @@
 /** The human format of runs and sync status (`--json` bypasses all of this). */
-import type { RunView, SyncStatusResponse } from './api-types';
+import type { RunView, SyncStatusResponse } from '@historical-sync/contracts';
 import {
   formatCount,
   formatDuration,

@@ -2,8 +2,13 @@
  * Progress arithmetic and formatting for `status --watch`, kept pure (no clock, no terminal) so
  * the numbers a user relies on are unit tested.
  */
-import { RESOURCES, type Resource } from '@historical-sync/contracts';
-import { FINAL_STATUSES, type ResourceProgress, type RunView } from './api-types';
+import {
+  FINAL_RUN_STATUSES,
+  RESOURCES,
+  type Resource,
+  type ResourceProgress,
+  type RunView,
+} from '@historical-sync/contracts';
 
 /** What one poll saw: when, and how many events the run had published by then. */
 export interface Sample {
@@ -92,7 +97,7 @@ export function formatProgressLine(input: ProgressLineInput): string {
     formatFraction(input.published, input.total),
     input.status,
   ];
-  if (!(FINAL_STATUSES as readonly string[]).includes(input.status)) {
+  if (!(FINAL_RUN_STATUSES as readonly string[]).includes(input.status)) {
     parts.push(input.rate === null ? '-- ev/s' : formatRate(input.rate));
     const eta =
       input.status === 'paused' ? null : estimateEtaMs(input.published, input.total, input.rate);

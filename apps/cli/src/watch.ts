@@ -3,7 +3,7 @@
  * line and one line per resource) redrawn in place; anything else gets one plain line whenever
  * the run moves, so logs of a long or paused run stay short.
  */
-import { FINAL_STATUSES, type SyncStatusResponse } from './api-types';
+import { FINAL_RUN_STATUSES, type SyncStatusResponse } from '@historical-sync/contracts';
 import { CliError } from './client';
 import type { Context } from './command';
 import { formatDuration, formatRunFrame, measureRate, type Sample } from './progress';
@@ -58,7 +58,7 @@ export async function watchStatus(
       }
     }
 
-    if ((FINAL_STATUSES as readonly string[]).includes(run.status)) {
+    if ((FINAL_RUN_STATUSES as readonly string[]).includes(run.status)) {
       const took =
         run.startedAt && run.finishedAt
           ? ` in ${formatDuration(Date.parse(run.finishedAt) - Date.parse(run.startedAt))}`

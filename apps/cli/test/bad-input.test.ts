@@ -19,17 +19,14 @@ describe('hsync on bad input', () => {
   });
 
   it.each([
-    [
-      ['sync', 'not-a-uuid', 'crm'],
-      'hsync: invalid <tenantId> "not-a-uuid": must be a UUID (the tenant id)',
-    ],
+    [['sync', 'not-a-uuid', 'crm'], 'hsync: invalid <tenantId> "not-a-uuid": must be a UUID'],
     [
       ['sync', TENANT, 'crm', '--since', 'yesterday'],
       'hsync: invalid --since "yesterday": must be an ISO-8601 date or date-time, e.g. 2024-07-01 or 2024-07-01T00:00:00Z',
     ],
     [
       ['sync', TENANT, 'crm', '--since', '2024-07-01T00:00:00.1234567Z'],
-      'hsync: invalid --since "2024-07-01T00:00:00.1234567Z": has more than 6 fractional digits: the API keeps microseconds',
+      'hsync: invalid --since "2024-07-01T00:00:00.1234567Z": has more than 6 fractional digits: Postgres keeps microseconds',
     ],
     [
       ['frobnicate'],
@@ -40,7 +37,15 @@ describe('hsync on bad input', () => {
       "hsync: sync: unknown option '--bogus' (see hsync sync --help)",
     ],
     [['sync', TENANT], 'hsync: sync: missing <app> (usage: hsync sync <tenantId> <app> [options])'],
-    [['pause', TENANT, 'run-1'], 'hsync: invalid <runId> "run-1": must be a UUID (the run id)'],
+    [['pause', TENANT, 'run-1'], 'hsync: invalid <runId> "run-1": must be a UUID'],
+    [
+      ['enable', TENANT, 'crm.io'],
+      'hsync: invalid <app> "crm.io": must be an application id or code (letters, digits, _ and -)',
+    ],
+    [
+      ['sync', TENANT, 'crm', '--partitions', '257'],
+      'hsync: invalid --partitions "257": must be at most 256',
+    ],
     [
       ['sync', TENANT, 'crm', '--page-size', '0'],
       'hsync: invalid --page-size "0": must be at least 1',

@@ -1,5 +1,5 @@
+import type { RunView } from '@historical-sync/contracts';
 import { describe, expect, it } from 'vitest';
-import type { RunView } from '../src/api-types';
 import {
   estimateEtaMs,
   formatDuration,

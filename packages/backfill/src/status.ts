@@ -1,6 +1,6 @@
 /** The spec's `sync-status`: what the application should hold, and how the latest run went. */
 import { RESOURCES, type Resource } from '@historical-sync/contracts';
-import type { Db } from '@historical-sync/db';
+import type { Db, RunResourceStatus, RunStatus } from '@historical-sync/db';
 import { outboxBacklog } from '@historical-sync/domain';
 import { countResources } from './resources';
 import { isActiveRunStatus } from './run-state';
@@ -8,7 +8,7 @@ import { getLatestRun, type RunWithResources } from './runs';
 import { getApplication, getTenant } from './tenants';
 
 export interface ResourceProgress {
-  status: string;
+  status: RunResourceStatus;
   published: number;
   total: number | null;
   percent: number | null;
@@ -17,8 +17,8 @@ export interface ResourceProgress {
 
 export interface RunView {
   runId: string;
-  status: string;
-  trigger: string;
+  status: RunStatus;
+  trigger: 'enable' | 'manual';
   sinceDate: string | null;
   pageSize: number;
   maxEventsPerSecond: number | null;

@@ -6,7 +6,7 @@
  */
 import type { TenantQuotas } from '@historical-sync/backfill';
 import type { Principal } from '../auth/api-keys';
-import { BadRequestError } from './parse';
+import { BadRequestError } from './validation';
 
 const LIMITS = [
   { field: 'pageSize', quota: 'maxPageSize', setting: 'TENANT_MAX_PAGE_SIZE' },

@@ -13,6 +13,8 @@ import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { FastifyAdapter } from '@bull-board/fastify';
 import type { BackfillQueues } from '@historical-sync/backfill';
 import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import { errorResponses, KEYED } from '../http/responses';
 
 export const BOARD_PATH = '/admin/queues';
 
@@ -31,6 +33,20 @@ export async function registerBullBoard(
     queues: queues.all().map((queue) => new BullMQAdapter(queue, { allowRetries: true })),
     serverAdapter,
     options: { uiConfig: { boardTitle: 'historical-sync' } },
+  });
+  // Bull Board hides its routes from the document (its JSON API is its own, not ours to
+  // promise); the page itself is listed, with the Basic scheme a browser uses.
+  scope.addHook('onRoute', (route) => {
+    if (route.method !== 'GET' || route.url.replace(/\/$/, '') !== BOARD_PATH) return;
+    route.schema = {
+      summary: 'Bull Board: every queue and its jobs (a page for browsers; read-only but retries)',
+      tags: ['queues'],
+      security: [{ basic: [] }],
+      response: {
+        200: { description: 'the board page', content: { 'text/html': { schema: z.string() } } },
+        ...errorResponses(...KEYED),
+      },
+    } as typeof route.schema;
   });
   if (!options.writable) {
     scope.addHook('onRequest', async (request, reply) => {

@@ -1,6 +1,6 @@
 /**
  * /health (the process is up), /ready (Postgres and Redis answer) and /metrics (Prometheus text,
- * admin-only), the latter collected at scrape time from the queues, Postgres and Redis, so it
+ * admin-only) and /admin/outbox (the outbox backlog, admin-only); metrics are collected at scrape time from the queues, Postgres and Redis, so it
  * holds across every worker process without them reporting here.
  */
 import {
@@ -9,13 +9,16 @@ import {
   type RedisClient,
 } from '@historical-sync/backfill';
 import { consumerGroups } from '@historical-sync/consumer';
-import { applicationStreams } from '@historical-sync/contracts';
+import { applicationStreams, OutboxBacklog } from '@historical-sync/contracts';
 import type { Db } from '@historical-sync/db';
 import { outboxBacklog } from '@historical-sync/domain';
 import { createMetricsRegistry } from '@historical-sync/runtime';
 import type { FastifyInstance } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { sql } from 'kysely';
 import { Gauge } from 'prom-client';
+import { z } from 'zod';
+import { ANY_ROUTE, errorResponses, KEYED } from '../http/responses';
 
 export interface ObservabilityDeps {
   db: Db;
@@ -32,30 +35,81 @@ const withTimeout = <T>(promise: Promise<T>, ms: number) =>
     ),
   ]);
 
-export function healthRoutes(app: FastifyInstance, deps: ObservabilityDeps): void {
-  app.get('/health', async () => ({ status: 'ok' }));
-  app.get('/ready', async (request, reply) => {
-    // Unauthenticated: say which dependency is down, log the details (hosts, ports) instead.
-    const check = async (probe: () => Promise<unknown>) =>
-      withTimeout(probe(), 2_000).then(
-        () => 'ok',
-        (error: unknown) => {
-          request.log.warn({ err: error }, 'readiness check failed');
-          return 'unreachable';
+const Health = z.object({ status: z.literal('ok') });
+const Dependency = z.enum(['ok', 'unreachable']);
+const Readiness = z.object({
+  status: z.enum(['ready', 'not ready']),
+  postgres: Dependency,
+  redis: Dependency,
+});
+/** No key: a load balancer or orchestrator probes these. */
+const PUBLIC = { tags: ['health'], security: [] };
+
+export function healthRoutes(scope: FastifyInstance, deps: ObservabilityDeps): void {
+  const app = scope.withTypeProvider<ZodTypeProvider>();
+  app.get(
+    '/health',
+    {
+      schema: {
+        ...PUBLIC,
+        summary: 'The process is up',
+        response: { 200: Health.describe('up'), ...errorResponses(...ANY_ROUTE) },
+      },
+    },
+    async () => ({ status: 'ok' as const }),
+  );
+  app.get(
+    '/ready',
+    {
+      schema: {
+        ...PUBLIC,
+        summary: 'Postgres and Redis are reachable (503 names the one that is not)',
+        response: {
+          200: Readiness.describe('Postgres and Redis answer'),
+          503: Readiness.describe('Postgres or Redis is unreachable'),
+          ...errorResponses(...ANY_ROUTE),
         },
-      );
-    const [postgres, redis] = await Promise.all([
-      check(() => sql`SELECT 1`.execute(deps.db)),
-      check(() => deps.redis.ping()),
-    ]);
-    const ready = postgres === 'ok' && redis === 'ok';
-    return reply
-      .status(ready ? 200 : 503)
-      .send({ status: ready ? 'ready' : 'not ready', postgres, redis });
-  });
+      },
+    },
+    async (request, reply) => {
+      // Unauthenticated: say which dependency is down, log the details (hosts, ports) instead.
+      const check = async (probe: () => Promise<unknown>) =>
+        withTimeout(probe(), 2_000).then(
+          () => 'ok' as const,
+          (error: unknown) => {
+            request.log.warn({ err: error }, 'readiness check failed');
+            return 'unreachable' as const;
+          },
+        );
+      const [postgres, redis] = await Promise.all([
+        check(() => sql`SELECT 1`.execute(deps.db)),
+        check(() => deps.redis.ping()),
+      ]);
+      const ready = postgres === 'ok' && redis === 'ok';
+      return reply
+        .status(ready ? 200 : 503)
+        .send({ status: ready ? 'ready' : 'not ready', postgres, redis });
+    },
+  );
 }
 
-export function metricsRoute(admin: FastifyInstance, deps: ObservabilityDeps): void {
+export function outboxRoute(scope: FastifyInstance, deps: { db: Db }): void {
+  scope.withTypeProvider<ZodTypeProvider>().get(
+    '/admin/outbox',
+    {
+      schema: {
+        summary:
+          "Outbox backlog of every tenant: unpublished rows, the oldest one's age, rows set aside",
+        tags: ['observability'],
+        response: { 200: OutboxBacklog.describe('the backlog'), ...errorResponses(...KEYED) },
+      },
+    },
+    async () => outboxBacklog(deps.db),
+  );
+}
+
+export function metricsRoute(scope: FastifyInstance, deps: ObservabilityDeps): void {
+  const admin = scope.withTypeProvider<ZodTypeProvider>();
   const registry = createMetricsRegistry();
   const gauge = <L extends string>(name: string, help: string, labelNames: readonly L[] = []) =>
     new Gauge<L>({ name, help, labelNames, registers: [registry] });
@@ -101,7 +155,18 @@ export function metricsRoute(admin: FastifyInstance, deps: ObservabilityDeps): v
     ['stream', 'group'],
   );
 
-  admin.get('/metrics', async (_request, reply) => {
+  const metricsSchema = {
+    summary: 'Prometheus metrics (text exposition format), collected at scrape time',
+    tags: ['observability'],
+    response: {
+      200: {
+        description: 'the metrics (Prometheus text format)',
+        content: { 'text/plain': { schema: z.string() } },
+      },
+      ...errorResponses(...KEYED),
+    },
+  };
+  admin.get('/metrics', { schema: metricsSchema }, async (_request, reply) => {
     for (const series of [jobs, runs, published, progress, runPublished, runTotal, lag, pending])
       series.reset();
     for (const queue of deps.queues.all()) {

@@ -1,38 +1,78 @@
 /** Key management (admin keys only): create (the secret is in this one response), list, revoke. */
+import {
+  ApiKeyList,
+  ApiKeyParams,
+  ApiKeyView,
+  CreateApiKeyBody,
+  CreatedApiKey,
+} from '@historical-sync/contracts';
 import type { FastifyInstance } from 'fastify';
-import { z } from 'zod';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { ApiKeyStore } from '../auth/api-keys';
-import { parseRequest } from '../http/parse';
-import { text } from './write-schemas';
+import { errorResponses, KEYED, WITH_BODY } from '../http/responses';
 
-export const CreateApiKeyBody = z.strictObject({
-  /** A label for people: who or what uses the key. */
-  name: text(100),
-  /** The tenant the key is limited to; omitted or null for a platform-admin key. */
-  tenantId: z.guid({ error: 'must be a UUID' }).nullable().default(null),
-});
-export const ApiKeyParams = z.object({ keyId: z.guid({ error: 'must be a UUID' }) });
+export function apiKeyRoutes(scope: FastifyInstance, keys: ApiKeyStore): void {
+  const app = scope.withTypeProvider<ZodTypeProvider>();
+  app.post(
+    '/admin/api-keys',
+    {
+      schema: {
+        summary:
+          'Create an API key (admin, or scoped to tenantId); the key is in this response only',
+        tags: ['api keys'],
+        body: CreateApiKeyBody,
+        response: {
+          201: CreatedApiKey.describe('the key, with its secret `key` (shown this once)'),
+          ...errorResponses(...KEYED, ...WITH_BODY, 404),
+        },
+      },
+    },
+    async (request, reply) => {
+      const { body } = request;
+      const created = await keys.create({
+        name: body.name,
+        tenantId: body.tenantId?.toLowerCase() ?? null,
+      });
+      request.log.info(
+        { keyId: created.id, scope: created.scope, tenantId: created.tenantId },
+        'api key created',
+      );
+      return reply.status(201).send(created);
+    },
+  );
 
-export function apiKeyRoutes(app: FastifyInstance, keys: ApiKeyStore): void {
-  app.post('/admin/api-keys', async (request, reply) => {
-    const body = parseRequest(CreateApiKeyBody, request.body, 'body');
-    const created = await keys.create({
-      name: body.name,
-      tenantId: body.tenantId?.toLowerCase() ?? null,
-    });
-    request.log.info(
-      { keyId: created.id, scope: created.scope, tenantId: created.tenantId },
-      'api key created',
-    );
-    return reply.status(201).send(created);
-  });
+  app.get(
+    '/admin/api-keys',
+    {
+      schema: {
+        summary: 'List API keys (never their secrets)',
+        tags: ['api keys'],
+        response: {
+          200: ApiKeyList.describe('every key, revoked ones included'),
+          ...errorResponses(...KEYED),
+        },
+      },
+    },
+    async () => ({ keys: await keys.list() }),
+  );
 
-  app.get('/admin/api-keys', async () => ({ keys: await keys.list() }));
-
-  app.delete('/admin/api-keys/:keyId', async (request) => {
-    const params = parseRequest(ApiKeyParams, request.params, 'params');
-    const revoked = await keys.revoke(params.keyId.toLowerCase());
-    request.log.info({ keyId: revoked.id }, 'api key revoked');
-    return revoked;
-  });
+  app.delete(
+    '/admin/api-keys/:keyId',
+    {
+      schema: {
+        summary: 'Revoke an API key (again: no change)',
+        tags: ['api keys'],
+        params: ApiKeyParams,
+        response: {
+          200: ApiKeyView.describe('the key, now revoked'),
+          ...errorResponses(...KEYED, ...WITH_BODY, 404),
+        },
+      },
+    },
+    async (request) => {
+      const revoked = await keys.revoke(request.params.keyId.toLowerCase());
+      request.log.info({ keyId: revoked.id }, 'api key revoked');
+      return revoked;
+    },
+  );
 }

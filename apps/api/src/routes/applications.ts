@@ -18,12 +18,26 @@ import {
   toggleApplication,
   viewRun,
 } from '@historical-sync/backfill';
-import type { Resource } from '@historical-sync/contracts';
+import {
+  AppCodeParams,
+  DryRunResponse,
+  type Resource,
+  RUN_ACTIONS,
+  RunParams,
+  RunResponse,
+  SyncBody,
+  SyncStartedResponse,
+  SyncStatusResponse,
+  ToggleBody,
+  ToggleParams,
+  ToggleResponse,
+} from '@historical-sync/contracts';
 import type { Db } from '@historical-sync/db';
 import type { FastifyInstance } from 'fastify';
-import { parseRequest } from '../http/parse';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { errorResponses, KEYED, WITH_BODY, WITH_PARAMS } from '../http/responses';
 import { checkTenantChoices, runQuotasFor } from '../http/tenant-limits';
-import { AppCodeParams, RunParams, SyncBody, ToggleBody, ToggleParams } from './schemas';
 
 export interface ApplicationRoutesDeps {
   db: Db;
@@ -36,50 +50,82 @@ export interface ApplicationRoutesDeps {
 const runUrl = (tenantId: string, runId: string) =>
   `/admin/organizations/${tenantId}/sync-runs/${runId}`;
 
-export function applicationRoutes(app: FastifyInstance, deps: ApplicationRoutesDeps): void {
+export function applicationRoutes(scope: FastifyInstance, deps: ApplicationRoutesDeps): void {
+  const app = scope.withTypeProvider<ZodTypeProvider>();
   const { db, queues, settings, tenantQuotas } = deps;
   // Where pause, cancel and disable raise their barrier: the Redis the runs publish to.
   const barrier = { redis: deps.redis, streamPrefix: settings.streamPrefix };
 
-  app.post('/admin/organizations/:orgId/applications/:appId/toggle', async (request) => {
-    const params = parseRequest(ToggleParams, request.params, 'params');
-    const body = parseRequest(ToggleBody, request.body, 'body');
-    const quotas = runQuotasFor(request.principal, tenantQuotas);
-    const result = await toggleApplication(db, barrier, {
-      ...(quotas ? { quotas } : {}),
-      tenantId: params.orgId,
-      application: params.appId,
-      isEnabled: body.isEnabled,
-      skipHistoricalSync: body.skipHistoricalSync,
-      pageSize: settings.pageSize,
-      maxEventsPerSecond: settings.maxEventsPerSecond,
-      partitions: settings.partitions,
-    });
-    const log = request.log.child({ tenantId: params.orgId, appCode: result.application.code });
-    if (result.run && result.runCreated) {
-      log.info({ runId: result.run.id }, 'application enabled; historical sync queued');
-      enqueueInBackground(queues, result.run, log);
-    } else if (result.changed) {
-      log.info({ isEnabled: result.isEnabled }, 'application toggled');
-    }
-    if (result.cancelledRunId) await discardCancelledRun(queues, result.cancelledRunId, log);
-    return {
-      tenantId: params.orgId,
-      application: { id: result.application.id, code: result.application.code },
-      isEnabled: result.isEnabled,
-      changed: result.changed,
-      enabledAt: result.enabledAt?.toISOString() ?? null,
-      disabledAt: result.disabledAt?.toISOString() ?? null,
-      runId: result.run?.id ?? null,
-      statusUrl: result.run ? runUrl(params.orgId, result.run.id) : null,
-    };
-  });
+  app.post(
+    '/admin/organizations/:orgId/applications/:appId/toggle',
+    {
+      schema: {
+        summary:
+          'Enable or disable an application; an enable that changes the state starts one backfill run',
+        tags: ['applications'],
+        params: ToggleParams,
+        body: ToggleBody,
+        response: {
+          200: ToggleResponse.describe('the enablement now, and the run an enable started'),
+          // A disable raises the barrier of the run it cancels (503 without Redis).
+          ...errorResponses(...KEYED, ...WITH_BODY, 404, 409, 503),
+        },
+      },
+    },
+    async (request) => {
+      const { params, body } = request;
+      const quotas = runQuotasFor(request.principal, tenantQuotas);
+      const result = await toggleApplication(db, barrier, {
+        ...(quotas ? { quotas } : {}),
+        tenantId: params.orgId,
+        application: params.appId,
+        isEnabled: body.isEnabled,
+        skipHistoricalSync: body.skipHistoricalSync,
+        pageSize: settings.pageSize,
+        maxEventsPerSecond: settings.maxEventsPerSecond,
+        partitions: settings.partitions,
+      });
+      const log = request.log.child({ tenantId: params.orgId, appCode: result.application.code });
+      if (result.run && result.runCreated) {
+        log.info({ runId: result.run.id }, 'application enabled; historical sync queued');
+        enqueueInBackground(queues, result.run, log);
+      } else if (result.changed) {
+        log.info({ isEnabled: result.isEnabled }, 'application toggled');
+      }
+      if (result.cancelledRunId) await discardCancelledRun(queues, result.cancelledRunId, log);
+      return {
+        tenantId: params.orgId,
+        application: { id: result.application.id, code: result.application.code },
+        isEnabled: result.isEnabled,
+        changed: result.changed,
+        enabledAt: result.enabledAt?.toISOString() ?? null,
+        disabledAt: result.disabledAt?.toISOString() ?? null,
+        runId: result.run?.id ?? null,
+        statusUrl: result.run ? runUrl(params.orgId, result.run.id) : null,
+      };
+    },
+  );
 
   app.post(
     '/admin/organizations/:orgId/applications/:appCode/sync-historical',
+    {
+      schema: {
+        summary:
+          'Manual historical sync: 202 when a run starts, 200 with the run already under way or with the counts of a dry run',
+        tags: ['applications'],
+        params: AppCodeParams,
+        body: SyncBody,
+        response: {
+          200: z
+            .union([SyncStartedResponse, DryRunResponse])
+            .describe('the run already under way, or (dryRun) the counts a sync would publish'),
+          202: SyncStartedResponse.describe('a run was created and queued'),
+          ...errorResponses(...KEYED, ...WITH_BODY, 404, 409),
+        },
+      },
+    },
     async (request, reply) => {
-      const params = parseRequest(AppCodeParams, request.params, 'params');
-      const body = parseRequest(SyncBody, request.body, 'body');
+      const { params, body } = request;
       checkTenantChoices(request.principal, body, tenantQuotas);
       const resources: Resource[] = [
         ...(body.syncCredits ? (['credits'] as const) : []),
@@ -100,7 +146,7 @@ export function applicationRoutes(app: FastifyInstance, deps: ApplicationRoutesD
       if (result.dryRun) {
         const counts = result.counts;
         return {
-          dryRun: true,
+          dryRun: true as const,
           appCode: result.application.code,
           sinceDate: body.sinceDate,
           counts,
@@ -119,38 +165,78 @@ export function applicationRoutes(app: FastifyInstance, deps: ApplicationRoutesD
     },
   );
 
-  app.get('/admin/organizations/:orgId/applications/:appCode/sync-status', async (request) => {
-    const params = parseRequest(AppCodeParams, request.params, 'params');
-    return getSyncStatus(db, params.orgId, params.appCode);
-  });
+  app.get(
+    '/admin/organizations/:orgId/applications/:appCode/sync-status',
+    {
+      schema: {
+        summary: 'Counts, whether a sync is needed, the latest run and the outbox backlog',
+        tags: ['applications'],
+        params: AppCodeParams,
+        response: {
+          200: SyncStatusResponse.describe('the sync status'),
+          ...errorResponses(...KEYED, ...WITH_PARAMS, 404),
+        },
+      },
+    },
+    async (request) => getSyncStatus(db, request.params.orgId, request.params.appCode),
+  );
 
-  for (const action of ['pause', 'resume', 'cancel'] as const) {
-    app.post(`/admin/organizations/:orgId/sync-runs/:runId/${action}`, async (request) => {
-      const params = parseRequest(RunParams, request.params, 'params');
-      await getTenant(db, params.orgId);
-      await controlRun(db, barrier, params.orgId, params.runId, action);
-      request.log.info({ tenantId: params.orgId, runId: params.runId, action }, `run ${action}`);
-      if (action === 'cancel') await discardCancelledRun(queues, params.runId, request.log);
-      const run = await getTenantRun(db, params.orgId, params.runId);
-      if (!run) throw new NotFoundError(`run ${params.runId} not found`, 'runId');
-      // Parked jobs wait long for a resume; it wakes them now (a failure only delays them).
-      if (action === 'resume') {
-        await queues.wakeRun(run).catch((error: unknown) => {
-          request.log.warn({ err: error, runId: run.id }, "could not wake the run's jobs");
-        });
-      }
-      return { tenantId: run.tenant_id, appCode: run.app_code, ...viewRun(run) };
-    });
+  const runSchema = (summary: string, control: boolean) => ({
+    summary,
+    tags: ['runs'],
+    params: RunParams,
+    response: {
+      200: RunResponse.describe('the run (after the control, for one)'),
+      // A control answers 409 when the run's state does not allow it, 503 when its barrier
+      // cannot be raised.
+      ...errorResponses(
+        ...KEYED,
+        404,
+        ...(control ? [...WITH_BODY, 409 as const, 503 as const] : WITH_PARAMS),
+      ),
+    },
+  });
+  const ACTION_SUMMARIES = {
+    pause: 'Pause a run: nothing more is published once this answers',
+    resume: 'Resume a paused run',
+    cancel: 'Cancel a run: nothing more is published once this answers',
+  } as const;
+
+  for (const action of RUN_ACTIONS) {
+    app.post(
+      `/admin/organizations/:orgId/sync-runs/:runId/${action}`,
+      { schema: runSchema(ACTION_SUMMARIES[action], true) },
+      async (request) => {
+        const { params } = request;
+        await getTenant(db, params.orgId);
+        await controlRun(db, barrier, params.orgId, params.runId, action);
+        request.log.info({ tenantId: params.orgId, runId: params.runId, action }, `run ${action}`);
+        if (action === 'cancel') await discardCancelledRun(queues, params.runId, request.log);
+        const run = await getTenantRun(db, params.orgId, params.runId);
+        if (!run) throw new NotFoundError(`run ${params.runId} not found`, 'runId');
+        // Parked jobs wait long for a resume; it wakes them now (a failure only delays them).
+        if (action === 'resume') {
+          await queues.wakeRun(run).catch((error: unknown) => {
+            request.log.warn({ err: error, runId: run.id }, "could not wake the run's jobs");
+          });
+        }
+        return { tenantId: run.tenant_id, appCode: run.app_code, ...viewRun(run) };
+      },
+    );
   }
 
-  app.get('/admin/organizations/:orgId/sync-runs/:runId', async (request) => {
-    const params = parseRequest(RunParams, request.params, 'params');
-    await getTenant(db, params.orgId);
-    // Another tenant's run is as unknown as a missing one: the query itself compares the tenant.
-    const run = await getTenantRun(db, params.orgId, params.runId);
-    if (!run) {
-      throw new NotFoundError(`run ${params.runId} not found`, 'runId');
-    }
-    return { tenantId: run.tenant_id, appCode: run.app_code, ...viewRun(run) };
-  });
+  app.get(
+    '/admin/organizations/:orgId/sync-runs/:runId',
+    { schema: runSchema("One run's progress", false) },
+    async (request) => {
+      const { params } = request;
+      await getTenant(db, params.orgId);
+      // Another tenant's run is as unknown as a missing one: the query itself compares the tenant.
+      const run = await getTenantRun(db, params.orgId, params.runId);
+      if (!run) {
+        throw new NotFoundError(`run ${params.runId} not found`, 'runId');
+      }
+      return { tenantId: run.tenant_id, appCode: run.app_code, ...viewRun(run) };
+    },
+  );
 }

@@ -4,6 +4,21 @@
  * publishes. Nothing here talks to Redis.
  */
 import { getTenant } from '@historical-sync/backfill';
+import {
+  AddMembershipBody,
+  AllocateCreditsBody,
+  AllocationParams,
+  AllocationView,
+  CreateOrganizationBody,
+  DeactivateAllocationBody,
+  EntityParams,
+  MembershipParams,
+  MembershipView,
+  OrganizationView,
+  OrgParams,
+  UpdateAllocationBody,
+  UpdateOrganizationBody,
+} from '@historical-sync/contracts';
 import type { CreditAllocation, Db, Entity, OrganizationMembership } from '@historical-sync/db';
 import {
   addMembership,
@@ -16,23 +31,12 @@ import {
   updateOrganization,
 } from '@historical-sync/domain';
 import type { FastifyInstance } from 'fastify';
-import { parseRequest } from '../http/parse';
-import { OrgParams } from './schemas';
-import {
-  AddMembershipBody,
-  AllocateCreditsBody,
-  AllocationParams,
-  CreateOrganizationBody,
-  DeactivateAllocationBody,
-  EntityParams,
-  MembershipParams,
-  UpdateAllocationBody,
-  UpdateOrganizationBody,
-} from './write-schemas';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { errorResponses, KEYED, WITH_BODY } from '../http/responses';
 
 const iso = (date: Date | null) => date?.toISOString() ?? null;
 
-export const organizationView = (org: Entity) => ({
+export const organizationView = (org: Entity): OrganizationView => ({
   id: org.id,
   tenantId: org.tenant_id,
   code: org.code,
@@ -43,11 +47,11 @@ export const organizationView = (org: Entity) => ({
   parentId: org.parent_id,
   isActive: org.is_active,
   version: org.version,
-  createdAt: iso(org.created_at),
-  updatedAt: iso(org.updated_at),
+  createdAt: org.created_at.toISOString(),
+  updatedAt: org.updated_at.toISOString(),
 });
 
-export const allocationView = (a: CreditAllocation) => ({
+export const allocationView = (a: CreditAllocation): AllocationView => ({
   id: a.id,
   tenantId: a.tenant_id,
   entityId: a.entity_id,
@@ -56,12 +60,12 @@ export const allocationView = (a: CreditAllocation) => ({
   availableCredits: a.available_credits,
   expiresAt: iso(a.expires_at),
   isActive: a.is_active,
-  allocatedAt: iso(a.allocated_at),
+  allocatedAt: a.allocated_at.toISOString(),
   version: a.version,
-  updatedAt: iso(a.updated_at),
+  updatedAt: a.updated_at.toISOString(),
 });
 
-export const membershipView = (m: OrganizationMembership) => ({
+export const membershipView = (m: OrganizationMembership): MembershipView => ({
   id: m.id,
   tenantId: m.tenant_id,
   userId: m.user_id,
@@ -69,65 +73,182 @@ export const membershipView = (m: OrganizationMembership) => ({
   role: m.role,
   isActive: m.is_active,
   version: m.version,
-  createdAt: iso(m.created_at),
-  updatedAt: iso(m.updated_at),
+  createdAt: m.created_at.toISOString(),
+  updatedAt: m.updated_at.toISOString(),
 });
 
-export function writeRoutes(app: FastifyInstance, deps: { db: Db }): void {
+export function writeRoutes(scope: FastifyInstance, deps: { db: Db }): void {
+  const app = scope.withTypeProvider<ZodTypeProvider>();
   const { db } = deps;
   const base = '/admin/organizations/:orgId';
 
-  app.post(`${base}/organizations`, async (request, reply) => {
-    const { orgId } = parseRequest(OrgParams, request.params, 'params');
-    const body = parseRequest(CreateOrganizationBody, request.body, 'body');
-    await getTenant(db, orgId);
-    return reply.status(201).send(organizationView(await createOrganization(db, orgId, body)));
-  });
+  app.post(
+    `${base}/organizations`,
+    {
+      schema: {
+        summary: 'Create an organization (org.created)',
+        tags: ['writes'],
+        params: OrgParams,
+        body: CreateOrganizationBody,
+        response: {
+          201: OrganizationView.describe('the row as stored'),
+          ...errorResponses(...KEYED, ...WITH_BODY, 404, 409),
+        },
+      },
+    },
+    async (request, reply) => {
+      const { orgId } = request.params;
+      await getTenant(db, orgId);
+      const created = await createOrganization(db, orgId, request.body);
+      return reply.status(201).send(organizationView(created));
+    },
+  );
 
-  app.patch(`${base}/organizations/:entityId`, async (request) => {
-    const { orgId, entityId } = parseRequest(EntityParams, request.params, 'params');
-    const body = parseRequest(UpdateOrganizationBody, request.body, 'body');
-    await getTenant(db, orgId);
-    return organizationView(await updateOrganization(db, orgId, entityId, body));
-  });
+  app.patch(
+    `${base}/organizations/:entityId`,
+    {
+      schema: {
+        summary: 'Update an organization (org.updated)',
+        tags: ['writes'],
+        params: EntityParams,
+        body: UpdateOrganizationBody,
+        response: {
+          200: OrganizationView.describe('the row after the change'),
+          ...errorResponses(...KEYED, ...WITH_BODY, 404, 409),
+        },
+      },
+    },
+    async (request) => {
+      const { orgId, entityId } = request.params;
+      await getTenant(db, orgId);
+      return organizationView(await updateOrganization(db, orgId, entityId, request.body));
+    },
+  );
 
-  app.delete(`${base}/organizations/:entityId`, async (request) => {
-    const { orgId, entityId } = parseRequest(EntityParams, request.params, 'params');
-    await getTenant(db, orgId);
-    return organizationView(await deleteOrganization(db, orgId, entityId));
-  });
+  app.delete(
+    `${base}/organizations/:entityId`,
+    {
+      schema: {
+        summary: 'Delete (deactivate) an organization (org.deleted)',
+        tags: ['writes'],
+        params: EntityParams,
+        response: {
+          200: OrganizationView.describe('the row after the change'),
+          ...errorResponses(...KEYED, ...WITH_BODY, 404, 409),
+        },
+      },
+    },
+    async (request) => {
+      const { orgId, entityId } = request.params;
+      await getTenant(db, orgId);
+      return organizationView(await deleteOrganization(db, orgId, entityId));
+    },
+  );
 
-  app.post(`${base}/credit-allocations`, async (request, reply) => {
-    const { orgId } = parseRequest(OrgParams, request.params, 'params');
-    const body = parseRequest(AllocateCreditsBody, request.body, 'body');
-    await getTenant(db, orgId);
-    return reply.status(201).send(allocationView(await allocateCredits(db, orgId, body)));
-  });
+  app.post(
+    `${base}/credit-allocations`,
+    {
+      schema: {
+        summary: 'Allocate credits (credit.allocated)',
+        tags: ['writes'],
+        params: OrgParams,
+        body: AllocateCreditsBody,
+        response: {
+          201: AllocationView.describe('the row as stored'),
+          ...errorResponses(...KEYED, ...WITH_BODY, 404, 409),
+        },
+      },
+    },
+    async (request, reply) => {
+      const { orgId } = request.params;
+      await getTenant(db, orgId);
+      const created = await allocateCredits(db, orgId, request.body);
+      return reply.status(201).send(allocationView(created));
+    },
+  );
 
-  app.patch(`${base}/credit-allocations/:allocationId`, async (request) => {
-    const { orgId, allocationId } = parseRequest(AllocationParams, request.params, 'params');
-    const body = parseRequest(UpdateAllocationBody, request.body, 'body');
-    await getTenant(db, orgId);
-    return allocationView(await updateAllocation(db, orgId, allocationId, body));
-  });
+  app.patch(
+    `${base}/credit-allocations/:allocationId`,
+    {
+      schema: {
+        summary: 'Update an allocation (credit.updated)',
+        tags: ['writes'],
+        params: AllocationParams,
+        body: UpdateAllocationBody,
+        response: {
+          200: AllocationView.describe('the row after the change'),
+          ...errorResponses(...KEYED, ...WITH_BODY, 404, 409),
+        },
+      },
+    },
+    async (request) => {
+      const { orgId, allocationId } = request.params;
+      await getTenant(db, orgId);
+      return allocationView(await updateAllocation(db, orgId, allocationId, request.body));
+    },
+  );
 
-  app.post(`${base}/credit-allocations/:allocationId/deactivate`, async (request) => {
-    const { orgId, allocationId } = parseRequest(AllocationParams, request.params, 'params');
-    const body = parseRequest(DeactivateAllocationBody, request.body, 'body');
-    await getTenant(db, orgId);
-    return allocationView(await deactivateAllocation(db, orgId, allocationId, body.reason));
-  });
+  app.post(
+    `${base}/credit-allocations/:allocationId/deactivate`,
+    {
+      schema: {
+        summary: 'Deactivate or expire an allocation (credit.deactivated)',
+        tags: ['writes'],
+        params: AllocationParams,
+        body: DeactivateAllocationBody,
+        response: {
+          200: AllocationView.describe('the row after the change'),
+          ...errorResponses(...KEYED, ...WITH_BODY, 404, 409),
+        },
+      },
+    },
+    async (request) => {
+      const { orgId, allocationId } = request.params;
+      await getTenant(db, orgId);
+      const reason = request.body.reason;
+      return allocationView(await deactivateAllocation(db, orgId, allocationId, reason));
+    },
+  );
 
-  app.post(`${base}/memberships`, async (request, reply) => {
-    const { orgId } = parseRequest(OrgParams, request.params, 'params');
-    const body = parseRequest(AddMembershipBody, request.body, 'body');
-    await getTenant(db, orgId);
-    return reply.status(201).send(membershipView(await addMembership(db, orgId, body)));
-  });
+  app.post(
+    `${base}/memberships`,
+    {
+      schema: {
+        summary: 'Add a membership (org.assignment.created)',
+        tags: ['writes'],
+        params: OrgParams,
+        body: AddMembershipBody,
+        response: {
+          201: MembershipView.describe('the row as stored'),
+          ...errorResponses(...KEYED, ...WITH_BODY, 404, 409),
+        },
+      },
+    },
+    async (request, reply) => {
+      const { orgId } = request.params;
+      await getTenant(db, orgId);
+      const created = await addMembership(db, orgId, request.body);
+      return reply.status(201).send(membershipView(created));
+    },
+  );
 
-  app.delete(`${base}/memberships/:membershipId`, async (request) => {
-    const { orgId, membershipId } = parseRequest(MembershipParams, request.params, 'params');
-    await getTenant(db, orgId);
-    return membershipView(await removeMembership(db, orgId, membershipId));
-  });
+  app.delete(
+    `${base}/memberships/:membershipId`,
+    {
+      schema: {
+        summary: 'Remove a membership (org.assignment.removed)',
+        tags: ['writes'],
+        params: MembershipParams,
+        response: {
+          200: MembershipView.describe('the row after the change'),
+          ...errorResponses(...KEYED, ...WITH_BODY, 404, 409),
+        },
+      },
+    },
+    async (request) => {
+      const { orgId, membershipId } = request.params;
+      await getTenant(db, orgId);
+      return membershipView(await removeMembership(db, orgId, membershipId));
+    },
+  );
 }

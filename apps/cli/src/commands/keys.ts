@@ -1,6 +1,13 @@
 /** `hsync key-create`, `key-list`, `key-revoke`: API keys (these need an admin key). */
+
+import {
+  type ApiKeyList,
+  ApiKeyParams,
+  type ApiKeyView,
+  CreateApiKeyBody,
+  type CreatedApiKey,
+} from '@historical-sync/contracts';
 import { z } from 'zod';
-import type { ApiKeyView } from '../api-types';
 import { defineCommand, printJson, printLines, tenantId } from '../command';
 
 const describeKey = (key: ApiKeyView) =>
@@ -20,11 +27,11 @@ export const keyCreateCommand = defineCommand({
   positionals: [],
   options: { name: { type: 'string' }, tenant: { type: 'string' } },
   schema: z.object({
-    name: z.string({ error: 'is required' }).trim().min(1, 'must not be empty').max(100),
+    name: z.string({ error: 'is required' }).pipe(CreateApiKeyBody.shape.name),
     tenant: tenantId.optional(),
   }),
   run: async (context, args) => {
-    const created = await context.client.post<ApiKeyView & { key: string }>('/admin/api-keys', {
+    const created = await context.client.post<CreatedApiKey>('/admin/api-keys', {
       name: args.name,
       tenantId: args.tenant ?? null,
     });
@@ -48,7 +55,7 @@ export const keyListCommand = defineCommand({
   options: {},
   schema: z.object({}),
   run: async (context) => {
-    const { keys } = await context.client.get<{ keys: ApiKeyView[] }>('/admin/api-keys');
+    const { keys } = await context.client.get<ApiKeyList>('/admin/api-keys');
     if (context.json) printJson(context, keys);
     else printLines(context, keys.length ? keys.map(describeKey) : ['no API keys']);
     return 0;
@@ -62,7 +69,7 @@ export const keyRevokeCommand = defineCommand({
   details: ['<keyId> is the id key-create and key-list print.'],
   positionals: ['keyId'],
   options: {},
-  schema: z.object({ keyId: z.guid({ error: 'must be a UUID (the key id)' }) }),
+  schema: ApiKeyParams,
   run: async (context, args) => {
     const key = await context.client.delete<ApiKeyView>(
       `/admin/api-keys/${encodeURIComponent(args.keyId)}`,

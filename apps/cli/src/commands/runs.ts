@@ -1,6 +1,7 @@
 /** `hsync run` (one run's progress) and `hsync pause|resume|cancel` (run controls). */
+
+import type { RunResponse } from '@historical-sync/contracts';
 import { z } from 'zod';
-import type { RunResponse } from '../api-types';
 import { defineCommand, orgPath, printJson, printLines, runId, tenantId } from '../command';
 import { formatRun } from '../format';
 

@@ -1,6 +1,6 @@
 /** `hsync status`: the sync-status route, once or followed with --watch. */
+import type { SyncStatusResponse } from '@historical-sync/contracts';
 import { z } from 'zod';
-import type { SyncStatusResponse } from '../api-types';
 import {
   appRef,
   defineCommand,
@@ -31,7 +31,7 @@ export const statusCommand = defineCommand({
     tenantId,
     app: appRef,
     watch: z.boolean().default(false),
-    'interval-ms': intOption(100, 60_000).default(1000),
+    'interval-ms': intOption([100, 60_000]).default(1000),
   }),
   run: async (context, args) => {
     const path = `${orgPath(args.tenantId)}/applications/${encodeURIComponent(args.app)}/sync-status`;

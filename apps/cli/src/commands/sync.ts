@@ -1,6 +1,10 @@
 /** `hsync sync`: a manual historical sync, or with --dry-run what it would publish. */
+import {
+  type DryRunResponse,
+  SyncBody,
+  type SyncStartedResponse,
+} from '@historical-sync/contracts';
 import { z } from 'zod';
-import type { DryRunResponse, SyncStartedResponse } from '../api-types';
 import {
   appRef,
   defineCommand,
@@ -22,10 +26,10 @@ const SyncArgs = z
     'no-credits': z.boolean().default(false),
     'no-organizations': z.boolean().default(false),
     'no-memberships': z.boolean().default(false),
-    // Same bounds as the API, so the mistake is reported before any request.
-    'page-size': intOption(1, 10_000).optional(),
-    'max-events-per-second': intOption(1, 10_000_000).optional(),
-    partitions: intOption(1, 256).optional(),
+    // The API's bounds, so the mistake is reported before any request.
+    'page-size': intOption(SyncBody.shape.pageSize.unwrap()).optional(),
+    'max-events-per-second': intOption(SyncBody.shape.maxEventsPerSecond.unwrap()).optional(),
+    partitions: intOption(SyncBody.shape.partitions.unwrap()).optional(),
   })
   .refine((args) => !(args['no-credits'] && args['no-organizations'] && args['no-memberships']), {
     error: 'leaves nothing to sync; drop one of --no-credits, --no-organizations, --no-memberships',
@@ -62,7 +66,7 @@ export const syncCommand = defineCommand({
   schema: SyncArgs,
   run: async (context, args) => {
     const path = `${orgPath(args.tenantId)}/applications/${encodeURIComponent(args.app)}/sync-historical`;
-    const body = {
+    const body: SyncBody = {
       syncCredits: !args['no-credits'],
       syncOrganizations: !args['no-organizations'],
       syncAssignments: !args['no-memberships'],

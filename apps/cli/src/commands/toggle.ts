@@ -1,6 +1,7 @@
 /** `hsync enable` / `hsync disable`: the toggle route. */
+
+import type { ToggleResponse } from '@historical-sync/contracts';
 import { z } from 'zod';
-import type { ToggleResponse } from '../api-types';
 import {
   appRef,
   type Context,

@@ -1,0 +1,5 @@
+import { z } from 'zod';
+import { Uuid } from './fields.js';
+
+/** Every tenant-scoped route's `:orgId`: the tenant. */
+export const OrgParams = z.object({ orgId: Uuid });
