@@ -144,7 +144,6 @@ describe('console API', () => {
       ['limit=ten', 'limit'],
       [`q=${'x'.repeat(101)}`, 'q'],
       ['cursor=bm90LWEtY3Vyc29y', 'cursor'],
-      ['unknown=1', 'unknown'],
     ]) {
       const response = await get(`/admin/tenants?${query}`);
       expect([response.statusCode, response.json().field], query).toEqual([400, field]);
