@@ -14,6 +14,7 @@ export const HEARTBEAT_INTERVAL_MS = 5_000;
 export const WORKER_SEEN_WITHIN_MS = 60_000;
 export const THROUGHPUT_BUCKET_MS = 10_000;
 export const THROUGHPUT_WINDOW_MS = 15 * 60_000;
+const STOP_WRITE_TIMEOUT_MS = 1_000;
 
 export const consoleKeys = (prefix: string) => ({
   workers: `${prefix}:console:workers`,
@@ -82,7 +83,15 @@ export function startWorkerHeartbeat(options: WorkerHeartbeatOptions): WorkerHea
     },
     stop: async () => {
       clearInterval(timer);
-      await beat();
+      // The last counts, but never a stop held up by a Redis that does not answer.
+      let timeout: NodeJS.Timeout | undefined;
+      await Promise.race([
+        beat(),
+        new Promise((resolve) => {
+          timeout = setTimeout(resolve, STOP_WRITE_TIMEOUT_MS);
+        }),
+      ]);
+      clearTimeout(timeout);
     },
   };
 }
