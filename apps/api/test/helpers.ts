@@ -47,6 +47,7 @@ export interface ApiTestOptions {
   bullBoardWritable?: boolean;
   /** Record every statement the app sends to Postgres in `queries`. */
   recordQueries?: boolean;
+  liveStreamsPerKey?: number;
 }
 
 /** One statement the app sent to Postgres, and how many rows came back. */
@@ -99,6 +100,7 @@ export async function createApiTestContext(
     trustProxy: options.trustProxy ?? false,
     tenantQuotas: { ...tenantQuotasFrom(TenantQuotasEnv.parse({})), ...options.tenantQuotas },
     bullBoardWritable: options.bullBoardWritable ?? false,
+    ...(options.liveStreamsPerKey ? { liveStreamsPerKey: options.liveStreamsPerKey } : {}),
   });
   return {
     ...context,

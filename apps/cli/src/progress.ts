@@ -3,7 +3,7 @@
  * the numbers a user relies on are unit tested.
  */
 import {
-  FINAL_RUN_STATUSES,
+  ENDED_RUN_STATUSES,
   RESOURCES,
   type Resource,
   type ResourceProgress,
@@ -97,7 +97,7 @@ export function formatProgressLine(input: ProgressLineInput): string {
     formatFraction(input.published, input.total),
     input.status,
   ];
-  if (!(FINAL_RUN_STATUSES as readonly string[]).includes(input.status)) {
+  if (!(ENDED_RUN_STATUSES as readonly string[]).includes(input.status)) {
     parts.push(input.rate === null ? '-- ev/s' : formatRate(input.rate));
     const eta =
       input.status === 'paused' ? null : estimateEtaMs(input.published, input.total, input.rate);
@@ -114,9 +114,20 @@ export function resourcesOf(run: RunView): [Resource, ResourceProgress][] {
   });
 }
 
-/** The watch frame: the run's line, then one line per resource (rate and ETA are run-wide). */
-export function formatRunFrame(run: RunView, rate: number | null, barWidth: number): string[] {
-  const lines = [`run ${run.runId}  ${formatProgressLine({ ...run, rate, barWidth })}`];
+/**
+ * The watch frame: the run's line, then one line per resource (rate and ETA are run-wide). When
+ * the run's line would be wider than `columns`, the run id goes on a line of its own, so state,
+ * rate and ETA stay on screen in a narrow terminal (80 columns).
+ */
+export function formatRunFrame(
+  run: RunView,
+  rate: number | null,
+  barWidth: number,
+  columns = Number.POSITIVE_INFINITY,
+): string[] {
+  const progress = formatProgressLine({ ...run, rate, barWidth });
+  const head = `run ${run.runId}  ${progress}`;
+  const lines = head.length <= columns ? [head] : [`run ${run.runId}`, `  ${progress}`];
   for (const [resource, progress] of resourcesOf(run)) {
     lines.push(
       `  ${resource.padEnd(14)}${renderBar(progress.percent, Math.max(4, Math.floor(barWidth / 2)))}` +
@@ -126,3 +137,7 @@ export function formatRunFrame(run: RunView, rate: number | null, barWidth: numb
   }
   return lines;
 }
+
+/** How many of a frame's first lines are the run's own (one, or two when it was split). */
+export const runLinesOf = (frame: readonly string[], run: RunView) =>
+  frame[0] === `run ${run.runId}` ? 2 : 1;

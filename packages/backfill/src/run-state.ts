@@ -45,6 +45,11 @@ export const RUN_TRANSITIONS = {
     to: ['failed'],
     by: 'a resource job failing for good (worker)',
   },
+  retry: {
+    from: ['failed'],
+    to: ['running'],
+    by: 'retry (API): its failed jobs go back to their queues',
+  },
   revive: {
     from: ['failed'],
     to: ['running'],
@@ -142,7 +147,7 @@ const ACTION_TRANSITION: Record<AllowedAction, RunTransitionName> = {
   pause: 'pause',
   resume: 'resume',
   cancel: 'cancel',
-  retry: 'revive',
+  retry: 'retry',
 };
 
 /** The actions allowed on a run in `status`, in a stable order. */
@@ -187,6 +192,15 @@ async function finishRun(
     UPDATE backfill_runs
     SET status = ${to}, last_error = ${error}, finished_at = now(), updated_at = now()
     WHERE id = ${runId} AND status IN (${fromList(RUN_TRANSITIONS[name].from)})
+  `.execute(db);
+  return (result.numAffectedRows ?? 0n) > 0n;
+}
+
+/** failed -> running by a retry, before its failed jobs go back; true when this call made it. */
+export async function markRunRetried(db: Db, runId: string): Promise<boolean> {
+  const result = await sql`
+    UPDATE backfill_runs SET status = 'running', last_error = NULL, finished_at = NULL, updated_at = now()
+    WHERE id = ${runId} AND status IN (${fromList(RUN_TRANSITIONS.retry.from)})
   `.execute(db);
   return (result.numAffectedRows ?? 0n) > 0n;
 }

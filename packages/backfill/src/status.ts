@@ -1,14 +1,16 @@
 /** The spec's `sync-status`: what the application should hold, and how the latest run went. */
-import { RESOURCES, type Resource } from '@historical-sync/contracts';
+import { RESOURCES, type Resource, type RunAction } from '@historical-sync/contracts';
 import type { Db, RunResourceStatus, RunStatus } from '@historical-sync/db';
 import { outboxBacklog } from '@historical-sync/domain';
 import { countResources } from './resources';
-import { isActiveRunStatus } from './run-state';
+import type { RunRate } from './run-rate';
+import { allowedActions, isActiveRunStatus } from './run-state';
 import { getLatestRun, type RunWithResources } from './runs';
 import { getApplication, getTenant } from './tenants';
 
 export interface ResourceProgress {
-  status: RunResourceStatus;
+  /** The resource's own status; `paused` while its run is paused and it has work left. */
+  status: RunResourceStatus | 'paused';
   published: number;
   total: number | null;
   percent: number | null;
@@ -17,6 +19,8 @@ export interface ResourceProgress {
 
 export interface RunView {
   runId: string;
+  tenantId: string;
+  appCode: string;
   status: RunStatus;
   trigger: 'enable' | 'manual';
   sinceDate: string | null;
@@ -31,17 +35,25 @@ export interface RunView {
   total: number | null;
   percent: number | null;
   resources: Partial<Record<Resource, ResourceProgress>>;
+  /** Recent publish rate and time left (run-rate.ts); null without a rate tracker. */
+  eventsPerSecond: number | null;
+  etaSeconds: number | null;
+  allowedActions: RunAction[];
 }
 
-const percentOf = (published: number, total: number | null) =>
+export const percentOf = (published: number, total: number | null) =>
   total === null ? null : total === 0 ? 100 : Math.min(100, Math.floor((100 * published) / total));
 const isoOrNull = (date: Date | null) => (date ? date.toISOString() : null);
 
-export function viewRun(run: RunWithResources): RunView {
+/** A resource still to finish reads `paused` while its run is paused. */
+const resourceStatus = (runStatus: RunStatus, status: RunResourceStatus) =>
+  runStatus === 'paused' && (status === 'pending' || status === 'running') ? 'paused' : status;
+
+export function viewRun(run: RunWithResources, rate?: RunRate): RunView {
   const resources: RunView['resources'] = {};
   for (const r of run.resources) {
     resources[r.resource] = {
-      status: r.status,
+      status: resourceStatus(run.status, r.status),
       published: r.published,
       total: r.total,
       percent: percentOf(r.published, r.total),
@@ -54,6 +66,8 @@ export function viewRun(run: RunWithResources): RunView {
     : null;
   return {
     runId: run.id,
+    tenantId: run.tenant_id,
+    appCode: run.app_code,
     status: run.status,
     trigger: run.trigger,
     sinceDate: run.since_date,
@@ -68,7 +82,27 @@ export function viewRun(run: RunWithResources): RunView {
     total,
     percent: percentOf(published, total),
     resources,
+    eventsPerSecond: rate?.eventsPerSecond ?? null,
+    etaSeconds: rate?.etaSeconds ?? null,
+    allowedActions: allowedActions(run.status),
   };
+}
+
+/**
+ * Needed when the application is enabled and no run since its latest enablement has completed or
+ * is under way.
+ */
+export function isSyncNeeded(
+  enablement: { is_enabled: boolean; enabled_at: Date | null } | undefined,
+  latest: { status: RunStatus; created_at: Date } | undefined,
+): boolean {
+  if (!enablement?.is_enabled) return false;
+  const active = latest && isActiveRunStatus(latest.status);
+  const covered =
+    latest && enablement.enabled_at && latest.created_at >= enablement.enabled_at
+      ? latest.status === 'completed' || active
+      : false;
+  return !covered;
 }
 
 /** Every membership of the tenant, ended ones included. */
@@ -97,12 +131,6 @@ export async function getSyncStatus(db: Db, tenantId: string, appCode: string) {
     outboxBacklog(db, tenantId),
   ]);
   const isEnabled = enablement?.is_enabled ?? false;
-  const active = latest && isActiveRunStatus(latest.status);
-  // Needed when enabled and no run since the latest enablement has completed or is under way.
-  const coveredSinceEnable =
-    latest && enablement?.enabled_at && latest.created_at >= enablement.enabled_at
-      ? latest.status === 'completed' || active
-      : false;
   return {
     tenantId,
     appCode: application.code,
@@ -116,7 +144,7 @@ export async function getSyncStatus(db: Db, tenantId: string, appCode: string) {
       /** The memberships a backfill publishes. */
       activeMemberships: counts.memberships ?? 0,
     },
-    syncNeeded: isEnabled && !coveredSinceEnable,
+    syncNeeded: isSyncNeeded(enablement, latest),
     latestRun: latest ? viewRun(latest) : null,
     /** Live events of this tenant not yet relayed to the streams. */
     outboxBacklog: backlog,

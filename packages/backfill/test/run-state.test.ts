@@ -12,6 +12,7 @@ import {
   completeRun,
   failRun,
   finishPartition,
+  markRunRetried,
   PARTITION_STATUSES,
   PARTITION_TRANSITIONS,
   type PartitionRef,
@@ -91,6 +92,8 @@ describe('run state machine', () => {
         return completeRun(db, runId);
       case 'revive':
         return reviveFailedRun(db, runId, { resource: 'credits', partition: 0 });
+      case 'retry':
+        return markRunRetried(db, runId);
       default:
         return (await applyControl(db, runId, name, to, { controlSeq: 1 })) !== undefined;
     }

@@ -13,6 +13,7 @@ import {
   getTenantRun,
   NotFoundError,
   type RedisClient,
+  type RunRateTracker,
   requestSync,
   type TenantQuotas,
   toggleApplication,
@@ -22,9 +23,9 @@ import {
   AppCodeParams,
   DryRunResponse,
   type Resource,
-  RUN_ACTIONS,
+  RUN_CONTROLS,
   RunParams,
-  RunResponse,
+  RunView,
   SyncBody,
   SyncStartedResponse,
   SyncStatusResponse,
@@ -45,6 +46,8 @@ export interface ApplicationRoutesDeps {
   queues: BackfillQueues;
   settings: BackfillSettings;
   tenantQuotas: TenantQuotas;
+  /** Recent publish rates for the run view; without it they read null. */
+  runRates?: RunRateTracker;
 }
 
 const runUrl = (tenantId: string, runId: string) =>
@@ -186,7 +189,7 @@ export function applicationRoutes(scope: FastifyInstance, deps: ApplicationRoute
     tags: ['runs'],
     params: RunParams,
     response: {
-      200: RunResponse.describe('the run (after the control, for one)'),
+      200: RunView.describe('the run (after the control, for one)'),
       // A control answers 409 when the run's state does not allow it, 503 when its barrier
       // cannot be raised.
       ...errorResponses(
@@ -202,7 +205,7 @@ export function applicationRoutes(scope: FastifyInstance, deps: ApplicationRoute
     cancel: 'Cancel a run: nothing more is published once this answers',
   } as const;
 
-  for (const action of RUN_ACTIONS) {
+  for (const action of RUN_CONTROLS) {
     app.post(
       `/admin/organizations/:orgId/sync-runs/:runId/${action}`,
       { schema: runSchema(ACTION_SUMMARIES[action], true) },
@@ -220,7 +223,7 @@ export function applicationRoutes(scope: FastifyInstance, deps: ApplicationRoute
             request.log.warn({ err: error, runId: run.id }, "could not wake the run's jobs");
           });
         }
-        return { tenantId: run.tenant_id, appCode: run.app_code, ...viewRun(run) };
+        return viewRun(run);
       },
     );
   }
@@ -236,7 +239,7 @@ export function applicationRoutes(scope: FastifyInstance, deps: ApplicationRoute
       if (!run) {
         throw new NotFoundError(`run ${params.runId} not found`, 'runId');
       }
-      return { tenantId: run.tenant_id, appCode: run.app_code, ...viewRun(run) };
+      return viewRun(run, deps.runRates?.observeRun(run));
     },
   );
 }

@@ -1,6 +1,6 @@
-/** `hsync run` (one run's progress) and `hsync pause|resume|cancel` (run controls). */
+/** `hsync run` (one run's progress), `hsync pause|resume|cancel` (run controls), `hsync retry`. */
 
-import type { RunResponse } from '@historical-sync/contracts';
+import type { RunView } from '@historical-sync/contracts';
 import { z } from 'zod';
 import { defineCommand, orgPath, printJson, printLines, runId, tenantId } from '../command';
 import { formatRun } from '../format';
@@ -18,7 +18,7 @@ export const runCommand = defineCommand({
   options: {},
   schema: RunArgs,
   run: async (context, args) => {
-    const run = await context.client.get<RunResponse>(runPath(args));
+    const run = await context.client.get<RunView>(runPath(args));
     if (context.json) printJson(context, run);
     else printLines(context, [`${run.appCode} for tenant ${run.tenantId}`, ...formatRun(run)]);
     return 0;
@@ -41,10 +41,29 @@ export const controlCommands = Object.entries(CONTROLS).map(([action, summary]) 
     options: {},
     schema: RunArgs,
     run: async (context, args) => {
-      const run = await context.client.post<RunResponse>(`${runPath(args)}/${action}`);
+      const run = await context.client.post<RunView>(`${runPath(args)}/${action}`);
       if (context.json) printJson(context, run);
       else printLines(context, [`run ${run.runId} is now ${run.status}`, ...formatRun(run)]);
       return 0;
     },
   }),
 );
+
+export const retryCommand = defineCommand({
+  name: 'retry',
+  summary: 'retry a failed run from its checkpoints (after fixing what failed it)',
+  usage: 'retry <tenantId> <runId>',
+  details: [
+    "The run's failed jobs start again where they stopped: rows already published are not",
+    'published again. Only a failed run can be retried (409 otherwise).',
+  ],
+  positionals: ['tenantId', 'runId'],
+  options: {},
+  schema: RunArgs,
+  run: async (context, args) => {
+    const run = await context.client.post<RunView>(`${runPath(args)}/retry`);
+    if (context.json) printJson(context, run);
+    else printLines(context, [`run ${run.runId} retried: now ${run.status}`, ...formatRun(run)]);
+    return 0;
+  },
+});

@@ -1,6 +1,7 @@
 /** The admin API's request and response schemas: the routes validate and document with them. */
 export * from './api-keys.js';
 export * from './applications.js';
+export * from './console.js';
 export * from './errors.js';
 export * from './fields.js';
 export * from './outbox.js';

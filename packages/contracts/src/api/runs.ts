@@ -14,19 +14,28 @@ export const RUN_STATUSES = [
 ] as const;
 export const RunStatus = z.enum(RUN_STATUSES);
 export type RunStatus = z.infer<typeof RunStatus>;
-/** A run in one of these never changes again. */
-export const FINAL_RUN_STATUSES = [
+/**
+ * A run in one of these has no job working on it: completed and cancelled never change again, a
+ * failed run only by a retry. A live stream of a run ends once it reaches one.
+ */
+export const ENDED_RUN_STATUSES = [
   'completed',
   'failed',
   'cancelled',
 ] as const satisfies readonly RunStatus[];
 
 export const RunParams = OrgParams.extend({ runId: Uuid });
-export const RUN_ACTIONS = ['pause', 'resume', 'cancel'] as const;
-export type RunAction = (typeof RUN_ACTIONS)[number];
+/** The controls a person sends to a run: `POST .../sync-runs/:runId/<control>`. */
+export const RUN_CONTROLS = ['pause', 'resume', 'cancel'] as const;
+export type RunControl = (typeof RUN_CONTROLS)[number];
+/** What a person may do with a run: its controls, and a retry of a failed run. */
+export const RUN_ACTIONS = [...RUN_CONTROLS, 'retry'] as const;
+export const RunAction = z.enum(RUN_ACTIONS);
+export type RunAction = z.infer<typeof RunAction>;
 
 export const ResourceProgress = z.object({
-  status: z.enum(['pending', 'running', 'completed', 'failed', 'cancelled']),
+  /** The resource's own status; `paused` while its run is paused and it has work left. */
+  status: z.enum(['pending', 'running', 'paused', 'completed', 'failed', 'cancelled']),
   published: z.number().int(),
   /** Rows the resource will publish; null until counted. */
   total: z.number().int().nullable(),
@@ -37,6 +46,8 @@ export type ResourceProgress = z.infer<typeof ResourceProgress>;
 
 export const RunView = z.object({
   runId: Uuid,
+  tenantId: Uuid,
+  appCode: z.string(),
   status: RunStatus,
   trigger: z.enum(['enable', 'manual']),
   sinceDate: z.string().nullable(),
@@ -52,9 +63,11 @@ export const RunView = z.object({
   percent: z.number().nullable(),
   /** Only the resources the run syncs. */
   resources: z.partialRecord(z.enum(RESOURCES), ResourceProgress),
+  /** Recent publish rate (events/s) while the run publishes; null otherwise or not yet known. */
+  eventsPerSecond: z.number().nullable(),
+  /** Seconds left at that rate; null when the rate or the total is not known. */
+  etaSeconds: z.number().int().nullable(),
+  /** The actions the run's status allows now (a console shows a button for each). */
+  allowedActions: z.array(RunAction),
 });
 export type RunView = z.infer<typeof RunView>;
-
-/** One run with its tenant and application: the run routes' answer. */
-export const RunResponse = RunView.extend({ tenantId: Uuid, appCode: z.string() });
-export type RunResponse = z.infer<typeof RunResponse>;
