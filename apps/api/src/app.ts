@@ -57,6 +57,8 @@ export interface AppDeps {
   bullBoardWritable?: boolean;
   /** Live run streams (`…/live`) one API key may hold open in this process; default 5. */
   liveStreamsPerKey?: number;
+  /** Longest a live run stream stays open before the client must reconnect; default 1 hour. */
+  liveStreamMaxMs?: number;
   /** Level of the one line logged per request (`REQUEST_LOG_LEVEL`); default `info`. */
   requestLogLevel?: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 }
@@ -154,6 +156,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         db: deps.db,
         runRates,
         maxPerKey: deps.liveStreamsPerKey ?? 5,
+        ...(deps.liveStreamMaxMs ? { maxMs: deps.liveStreamMaxMs } : {}),
       });
     });
   });

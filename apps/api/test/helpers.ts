@@ -48,6 +48,7 @@ export interface ApiTestOptions {
   /** Record every statement the app sends to Postgres in `queries`. */
   recordQueries?: boolean;
   liveStreamsPerKey?: number;
+  liveStreamMaxMs?: number;
 }
 
 /** One statement the app sent to Postgres, and how many rows came back. */
@@ -101,6 +102,7 @@ export async function createApiTestContext(
     tenantQuotas: { ...tenantQuotasFrom(TenantQuotasEnv.parse({})), ...options.tenantQuotas },
     bullBoardWritable: options.bullBoardWritable ?? false,
     ...(options.liveStreamsPerKey ? { liveStreamsPerKey: options.liveStreamsPerKey } : {}),
+    ...(options.liveStreamMaxMs ? { liveStreamMaxMs: options.liveStreamMaxMs } : {}),
   });
   return {
     ...context,

@@ -70,7 +70,9 @@ describe('every route under random and hostile input', () => {
   let otherTenantId: string;
 
   beforeAll(async () => {
-    t = await createApiTestContext('properties');
+    // A live stream of a run that never ends (no worker runs here) closes after 50 ms, so an
+    // injected request to it answers instead of waiting for the run.
+    t = await createApiTestContext('properties', { liveStreamMaxMs: 50 });
     ({ tenantId } = await seedTenant(t.db, {
       tenantName: 'props',
       organizations: 3,

@@ -37,6 +37,8 @@ export interface LiveRouteDeps {
   maxPerKey: number;
   checkMs?: number;
   heartbeatMs?: number;
+  /** Longest a stream stays open (default LIVE_MAX_MS); the client reconnects for more. */
+  maxMs?: number;
 }
 
 export function runLiveRoute(scope: FastifyInstance, deps: LiveRouteDeps): void {
@@ -138,7 +140,7 @@ export function runLiveRoute(scope: FastifyInstance, deps: LiveRouteDeps): void 
       };
       const checker = setInterval(() => void check(), checkMs);
       const heartbeat = setInterval(() => raw.write(': heartbeat\n\n'), heartbeatMs);
-      const lifetime = setTimeout(close, LIVE_MAX_MS);
+      const lifetime = setTimeout(close, deps.maxMs ?? LIVE_MAX_MS);
       // The response closes when the client goes away (or after our own end).
       raw.on('close', close);
       send(first);
