@@ -22,6 +22,7 @@ import { ApiKeyStore } from './auth/api-keys';
 import { openApiDocument } from './openapi';
 import { authenticate, FailedAttempts, limitToOwnTenant, requireAdmin } from './plugins/auth';
 import { registerBullBoard } from './plugins/bull-board';
+import { defaultConsoleDir, registerConsole } from './plugins/console';
 import { registerErrorHandling } from './plugins/errors';
 import { healthRoutes, metricsRoute } from './plugins/observability';
 import { apiKeyRoutes } from './routes/api-keys';
@@ -50,6 +51,8 @@ export interface AppDeps {
   bullBoardWritable?: boolean;
   /** Level of the one line logged per request (`REQUEST_LOG_LEVEL`); default `info`. */
   requestLogLevel?: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  /** The operator console's built files (`CONSOLE_DIR`); default the repository's apps/console/dist. */
+  consoleDir?: string;
 }
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
@@ -101,6 +104,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   const observability = { ...deps, streamPrefix: deps.settings.streamPrefix };
   healthRoutes(app, observability);
+  await registerConsole(app, deps.consoleDir ?? defaultConsoleDir());
   const openApi = openApiDocument();
   app.get('/docs', async () => openApi);
 
