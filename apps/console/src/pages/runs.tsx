@@ -53,7 +53,7 @@ export function RunsPage({ session, route }: { session: Session; route: Route })
           ))}
           {filters.tenantId &&
             !tenants.data?.tenants.some((t) => t.tenantId === filters.tenantId) && (
-              <option value={filters.tenantId}>{filters.tenantId}</option>
+              <option value={filters.tenantId}>a tenant not listed</option>
             )}
         </select>
         <label for="runs-app">Application</label>
