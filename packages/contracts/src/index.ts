@@ -1,3 +1,4 @@
+export * from './api/console.js';
 export * from './events/index.js';
 export * from './instants.js';
 export * from './jobs.js';
