@@ -1,7 +1,20 @@
 /**
- * The console API's response shapes (the contract in packages/contracts' `api/console`), as the
- * page reads them. Only types: the page bundles no schema library.
+ * The console API's shapes, from its contract (packages/contracts, `api/console`). Types only:
+ * importing the contract's values would bundle its schemas (zod) into the page.
  */
+import type { RunStatus } from '@historical-sync/contracts';
+
+export type {
+  ApplicationState,
+  RunAction,
+  RunStatus,
+  RunSummary,
+  RunViewBody as RunView,
+  SystemBody as SystemView,
+  TenantSummary,
+} from '@historical-sync/contracts';
+
+/** The contract's RUN_STATUSES; the checks below fail the typecheck if the two differ. */
 export const RUN_STATUSES = [
   'queued',
   'running',
@@ -9,87 +22,17 @@ export const RUN_STATUSES = [
   'completed',
   'failed',
   'cancelled',
-] as const;
-export type RunStatus = (typeof RUN_STATUSES)[number];
-export const FINAL_STATUSES: readonly string[] = ['completed', 'failed', 'cancelled'];
+] as const satisfies readonly RunStatus[];
+type Unlisted = Exclude<RunStatus, (typeof RUN_STATUSES)[number]>;
+export const EVERY_STATUS_LISTED: [Unlisted] extends [never] ? true : never = true;
 
-export type RunAction = 'pause' | 'resume' | 'cancel' | 'retry';
+export const FINAL_STATUSES: readonly RunStatus[] = ['completed', 'failed', 'cancelled'];
 
-export interface RunSummary {
-  runId: string;
-  tenantId: string;
-  tenantName: string;
-  appCode: string;
-  status: RunStatus;
-  trigger: string;
-  dryRun?: boolean;
-  createdAt: string;
-  startedAt: string | null;
-  finishedAt: string | null;
-  published: number;
-  total: number | null;
-  percent: number | null;
-  lastError: string | null;
-}
-
-export interface ApplicationState {
-  id: string;
-  code: string;
-  name: string;
-  isEnabled: boolean;
-  enabledAt: string | null;
-  syncNeeded: boolean;
-  latestRun: RunSummary | null;
-}
-
-export interface TenantSummary {
-  tenantId: string;
-  name: string;
-  applications: ApplicationState[];
-}
-
-export interface ResourceProgress {
-  status: string;
-  published: number;
-  total: number | null;
-  percent: number | null;
-  lastError: string | null;
-}
-
-export interface RunView {
-  runId: string;
-  tenantId: string;
-  appCode: string;
-  status: RunStatus;
-  trigger: string;
-  sinceDate: string | null;
-  pageSize: number;
-  maxEventsPerSecond: number | null;
-  partitions: number;
-  createdAt: string;
-  startedAt: string | null;
-  finishedAt: string | null;
-  lastError: string | null;
-  published: number;
-  total: number | null;
-  percent: number | null;
-  eventsPerSecond?: number | null;
-  etaSeconds?: number | null;
-  allowedActions?: RunAction[];
-  resources: Partial<Record<string, ResourceProgress>>;
-}
-
+/** The dry run's answer (POST …/sync-historical with `dryRun: true`). */
 export interface DryRunCounts {
   dryRun: true;
   appCode: string;
   sinceDate: string | null;
   counts: Record<string, number>;
   total: number;
-}
-
-export interface SystemView {
-  eventsPerSecond: { at: string; events: number }[];
-  outbox: { backlog: number; oldestAgeSeconds: number | null };
-  consumerGroups: { stream: string; group: string; lag: number | null; pending: number }[];
-  workers: { id: string; roles: string[]; startedAt: string; lastSeenAt: string }[];
 }

@@ -17,15 +17,6 @@ const ACTION_LABELS: Record<RunAction, string> = {
   retry: 'Retry',
 };
 
-/** An API without `allowedActions` still gets the buttons its state machine allows. */
-function allowedActions(run: RunView): RunAction[] {
-  if (run.allowedActions) return run.allowedActions;
-  if (run.status === 'queued' || run.status === 'running') return ['pause', 'cancel'];
-  if (run.status === 'paused') return ['resume', 'cancel'];
-  if (run.status === 'failed') return ['retry'];
-  return [];
-}
-
 export function RunPage(props: { session: Session; tenantId: string; runId: string }) {
   const { session, tenantId, runId } = props;
   const path = `/admin/organizations/${encodeURIComponent(tenantId)}/sync-runs/${encodeURIComponent(runId)}`;
@@ -103,7 +94,7 @@ export function RunPage(props: { session: Session; tenantId: string; runId: stri
       </dl>
       <fieldset class="actions">
         <legend>Run controls</legend>
-        {allowedActions(run).map((action) => (
+        {run.allowedActions.map((action) => (
           <button key={action} type="button" disabled={busy} onClick={() => void act(action)}>
             {ACTION_LABELS[action]}
           </button>
