@@ -5,6 +5,7 @@ import {
   type BackfillQueues,
   type BackfillSettings,
   type RedisClient,
+  RunRateTracker,
   type TenantQuotas,
   TenantQuotasEnv,
   tenantQuotasFrom,
@@ -27,6 +28,10 @@ import { registerErrorHandling } from './plugins/errors';
 import { healthRoutes, metricsRoute } from './plugins/observability';
 import { apiKeyRoutes } from './routes/api-keys';
 import { applicationRoutes } from './routes/applications';
+import { runLiveRoute } from './routes/run-live';
+import { runListRoute, runRetryRoute } from './routes/runs';
+import { systemRoute } from './routes/system';
+import { tenantApplicationsRoute, tenantListRoute } from './routes/tenants';
 import { writeRoutes } from './routes/writes';
 
 export interface AppDeps {
@@ -49,6 +54,8 @@ export interface AppDeps {
   tenantQuotas?: TenantQuotas;
   /** Bull Board allows every action, not only retrying failed jobs. */
   bullBoardWritable?: boolean;
+  /** Live run streams (`…/live`) one API key may hold open in this process; default 5. */
+  liveStreamsPerKey?: number;
   /** Level of the one line logged per request (`REQUEST_LOG_LEVEL`); default `info`. */
   requestLogLevel?: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   /** The operator console's built files (`CONSOLE_DIR`); default the repository's apps/console/dist. */
@@ -113,6 +120,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     cacheMs: deps.apiKeyCacheMs,
   });
   const failures = new FailedAttempts(deps.failedAuthPerMinute);
+  // Recent publish rates of the runs this process is asked about (run views' eventsPerSecond).
+  const runRates = new RunRateTracker();
   // Everything under /admin needs a key and counts against that key's rate limit.
   const guarded = async (scope: FastifyInstance, challenge: 'Bearer' | 'Basic') => {
     authenticate(scope, keys, failures, challenge);
@@ -131,8 +140,24 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(async (tenantScoped) => {
     await guarded(tenantScoped, 'Bearer');
     limitToOwnTenant(tenantScoped);
-    applicationRoutes(tenantScoped, { ...deps, tenantQuotas });
+    applicationRoutes(tenantScoped, { ...deps, tenantQuotas, runRates });
     writeRoutes(tenantScoped, deps);
+    // The console's routes, validated and serialized by their zod schemas (contracts).
+    await tenantScoped.register(async (consoleScope) => {
+      tenantApplicationsRoute(consoleScope, deps);
+      runRetryRoute(consoleScope, { ...deps, runRates });
+      runLiveRoute(consoleScope, {
+        db: deps.db,
+        runRates,
+        maxPerKey: deps.liveStreamsPerKey ?? 5,
+      });
+    });
+  });
+  // Listings across tenants: any key; a tenant key's answers are filtered to its own tenant.
+  await app.register(async (directory) => {
+    await guarded(directory, 'Bearer');
+    tenantListRoute(directory, deps);
+    runListRoute(directory, deps);
   });
   await app.register(async (admin) => {
     await guarded(admin, 'Bearer');
@@ -140,6 +165,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     metricsRoute(admin, observability);
     admin.get('/admin/outbox', async () => outboxBacklog(deps.db));
     apiKeyRoutes(admin, keys);
+    await admin.register(async (consoleScope) => {
+      systemRoute(consoleScope, {
+        ...deps,
+        queuePrefix: deps.settings.queuePrefix,
+        streamPrefix: deps.settings.streamPrefix,
+      });
+    });
   });
   await app.register(async (board) => {
     await guarded(board, 'Basic');

@@ -3,10 +3,13 @@
  * queues, the outbox relay, and the sweeper that enqueues runs whose first enqueue failed.
  * SIGTERM stops taking work, finishes the current page or batch, closes connections, exits.
  */
+
+import { hostname } from 'node:os';
 import {
   BackfillQueues,
   backfillSettingsFrom,
   startBackfillWorkers,
+  startWorkerHeartbeat,
   sweepRuns,
 } from '@historical-sync/backfill';
 import { aggregateOf, RESOURCES, type Resource } from '@historical-sync/contracts';
@@ -68,6 +71,15 @@ const RESOURCE_OF = {
   membership: 'memberships',
 } as const;
 
+// The console's view of this process (`GET /admin/system`): a heartbeat and its events per 10 s.
+const heartbeat = startWorkerHeartbeat({
+  redis,
+  prefix: settings.queuePrefix,
+  id: `${hostname()}:${process.pid}`,
+  roles: config.WORKER_ROLES,
+  onError: (error) => logger.debug({ err: error }, 'heartbeat not written; next one retries'),
+});
+
 const workers = startBackfillWorkers(
   {
     db,
@@ -80,6 +92,7 @@ const workers = startBackfillWorkers(
         page.events,
       );
       pageDuration.observe({ resource: page.resource }, page.seconds);
+      heartbeat.count(page.events);
     },
   },
   {
@@ -120,6 +133,7 @@ const relay = relayRedis
       pollIntervalMs: config.RELAY_POLL_INTERVAL_MS,
       retentionMs: config.OUTBOX_RETENTION_MS,
       onPublished: (events) => {
+        heartbeat.count(events.length);
         for (const event of events) {
           const resource = RESOURCE_OF[aggregateOf(event.eventType)];
           eventsPublished.inc({ resource, app: event.metadata.targetApplication, source: 'live' });
@@ -137,6 +151,7 @@ onStopSignal(logger, async () => {
   clearInterval(sweeper);
   metricsServer?.close();
   await Promise.all([workers.close(), relay?.stop()]);
+  await heartbeat.stop().catch(() => {});
   relayRedis?.disconnect();
   await queues.close();
   redis.disconnect();

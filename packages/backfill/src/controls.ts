@@ -17,7 +17,7 @@ import { cancelOpenPartitions, findFailedPartitionError } from './runs';
 
 export type RunAction = 'pause' | 'resume' | 'cancel';
 
-const ALLOWED_FROM: Record<RunAction, RunStatus[]> = {
+export const ALLOWED_FROM: Record<RunAction, RunStatus[]> = {
   pause: ['queued', 'running'],
   resume: ['paused'],
   cancel: ['queued', 'running', 'paused', 'failed'],

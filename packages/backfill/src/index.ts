@@ -21,7 +21,11 @@ export {
   QuotaExceededError,
 } from './quotas';
 export { countResources, RESOURCE_DEFINITIONS } from './resources';
+export { allowedActions } from './run-actions';
 export { type BarrierDeps, raiseRunBarrier } from './run-barrier';
+export { listRuns, type RunFilter } from './run-history';
+export { type RunRate, RunRateTracker } from './run-rate';
+export { retryRun } from './run-retry';
 export {
   ACTIVE_RUN_STATUSES,
   createRun,
@@ -40,9 +44,16 @@ export {
 } from './settings';
 export { getSyncStatus, type RunView, viewRun } from './status';
 export { requestSync, type SyncRequest, type SyncResult } from './sync';
+export { systemStatus } from './system-status';
+export { listTenants, type TenantQuery, tenantApplications } from './tenant-directory';
 export { getApplication, getTenant, tenantNotFound } from './tenants';
 export {
   type BackfillWorkers,
   startBackfillWorkers,
   type WorkerOptions,
 } from './worker/start-workers';
+export {
+  startWorkerHeartbeat,
+  type WorkerHeartbeat,
+  type WorkerHeartbeatOptions,
+} from './worker-heartbeat';

@@ -1,8 +1,10 @@
 /** The spec's `sync-status`: what the application should hold, and how the latest run went. */
-import { RESOURCES, type Resource } from '@historical-sync/contracts';
-import type { Db } from '@historical-sync/db';
+import { RESOURCES, type Resource, type RunAction } from '@historical-sync/contracts';
+import type { Db, RunStatus } from '@historical-sync/db';
 import { outboxBacklog } from '@historical-sync/domain';
 import { countResources } from './resources';
+import { allowedActions } from './run-actions';
+import type { RunRate } from './run-rate';
 import { ACTIVE_RUN_STATUSES, getLatestRun, type RunWithResources } from './runs';
 import { getApplication, getTenant } from './tenants';
 
@@ -16,7 +18,9 @@ export interface ResourceProgress {
 
 export interface RunView {
   runId: string;
-  status: string;
+  tenantId: string;
+  appCode: string;
+  status: RunStatus;
   trigger: string;
   sinceDate: string | null;
   pageSize: number;
@@ -30,17 +34,25 @@ export interface RunView {
   total: number | null;
   percent: number | null;
   resources: Partial<Record<Resource, ResourceProgress>>;
+  /** Recent publish rate and time left (run-rate.ts); null without a rate tracker. */
+  eventsPerSecond: number | null;
+  etaSeconds: number | null;
+  allowedActions: RunAction[];
 }
 
-const percentOf = (published: number, total: number | null) =>
+export const percentOf = (published: number, total: number | null) =>
   total === null ? null : total === 0 ? 100 : Math.min(100, Math.floor((100 * published) / total));
 const isoOrNull = (date: Date | null) => (date ? date.toISOString() : null);
 
-export function viewRun(run: RunWithResources): RunView {
+/** A resource still to finish reads `paused` while its run is paused. */
+const resourceStatus = (runStatus: RunStatus, status: string) =>
+  runStatus === 'paused' && (status === 'pending' || status === 'running') ? 'paused' : status;
+
+export function viewRun(run: RunWithResources, rate?: RunRate): RunView {
   const resources: RunView['resources'] = {};
   for (const r of run.resources) {
     resources[r.resource] = {
-      status: r.status,
+      status: resourceStatus(run.status, r.status),
       published: r.published,
       total: r.total,
       percent: percentOf(r.published, r.total),
@@ -53,6 +65,8 @@ export function viewRun(run: RunWithResources): RunView {
     : null;
   return {
     runId: run.id,
+    tenantId: run.tenant_id,
+    appCode: run.app_code,
     status: run.status,
     trigger: run.trigger,
     sinceDate: run.since_date,
@@ -67,7 +81,27 @@ export function viewRun(run: RunWithResources): RunView {
     total,
     percent: percentOf(published, total),
     resources,
+    eventsPerSecond: rate?.eventsPerSecond ?? null,
+    etaSeconds: rate?.etaSeconds ?? null,
+    allowedActions: allowedActions(run.status),
   };
+}
+
+/**
+ * Needed when the application is enabled and no run since its latest enablement has completed or
+ * is under way.
+ */
+export function isSyncNeeded(
+  enablement: { is_enabled: boolean; enabled_at: Date | null } | undefined,
+  latest: { status: string; created_at: Date } | undefined,
+): boolean {
+  if (!enablement?.is_enabled) return false;
+  const active = latest && (ACTIVE_RUN_STATUSES as readonly string[]).includes(latest.status);
+  const covered =
+    latest && enablement.enabled_at && latest.created_at >= enablement.enabled_at
+      ? latest.status === 'completed' || active
+      : false;
+  return !covered;
 }
 
 /** Every membership of the tenant, ended ones included. */
@@ -96,12 +130,6 @@ export async function getSyncStatus(db: Db, tenantId: string, appCode: string) {
     outboxBacklog(db, tenantId),
   ]);
   const isEnabled = enablement?.is_enabled ?? false;
-  const active = latest && (ACTIVE_RUN_STATUSES as readonly string[]).includes(latest.status);
-  // Needed when enabled and no run since the latest enablement has completed or is under way.
-  const coveredSinceEnable =
-    latest && enablement?.enabled_at && latest.created_at >= enablement.enabled_at
-      ? latest.status === 'completed' || active
-      : false;
   return {
     tenantId,
     appCode: application.code,
@@ -115,7 +143,7 @@ export async function getSyncStatus(db: Db, tenantId: string, appCode: string) {
       /** The memberships a backfill publishes. */
       activeMemberships: counts.memberships ?? 0,
     },
-    syncNeeded: isEnabled && !coveredSinceEnable,
+    syncNeeded: isSyncNeeded(enablement, latest),
     latestRun: latest ? viewRun(latest) : null,
     /** Live events of this tenant not yet relayed to the streams. */
     outboxBacklog: backlog,

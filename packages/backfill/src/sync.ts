@@ -32,6 +32,16 @@ export type SyncResult =
 export async function requestSync(db: Db, request: SyncRequest): Promise<SyncResult> {
   await getTenant(db, request.tenantId);
   const application = await getApplication(db, request.application, 'appCode');
+  // A dry run publishes nothing, so it answers whether or not the application is enabled: an
+  // operator sees what enabling it would publish before doing so.
+  if (request.dryRun) {
+    const counts = await countResources(
+      db,
+      { tenantId: request.tenantId, appCode: application.code, sinceDate: request.sinceDate },
+      request.resources,
+    );
+    return { dryRun: true, application, counts };
+  }
   const enabled = await db
     .selectFrom('organization_applications')
     .select('is_enabled')
@@ -40,15 +50,6 @@ export async function requestSync(db: Db, request: SyncRequest): Promise<SyncRes
     .executeTakeFirst();
   if (!enabled?.is_enabled) {
     throw new ConflictError(`application ${application.code} is not enabled for this tenant`);
-  }
-
-  if (request.dryRun) {
-    const counts = await countResources(
-      db,
-      { tenantId: request.tenantId, appCode: application.code, sinceDate: request.sinceDate },
-      request.resources,
-    );
-    return { dryRun: true, application, counts };
   }
 
   const { run, created } = await db.transaction().execute(async (trx) => {

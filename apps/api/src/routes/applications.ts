@@ -13,6 +13,7 @@ import {
   getTenantRun,
   NotFoundError,
   type RedisClient,
+  type RunRateTracker,
   requestSync,
   type TenantQuotas,
   toggleApplication,
@@ -31,6 +32,8 @@ export interface ApplicationRoutesDeps {
   queues: BackfillQueues;
   settings: BackfillSettings;
   tenantQuotas: TenantQuotas;
+  /** Recent publish rates for the run view; without it they read null. */
+  runRates?: RunRateTracker;
 }
 
 const runUrl = (tenantId: string, runId: string) =>
@@ -139,7 +142,7 @@ export function applicationRoutes(app: FastifyInstance, deps: ApplicationRoutesD
           request.log.warn({ err: error, runId: run.id }, "could not wake the run's jobs");
         });
       }
-      return { tenantId: run.tenant_id, appCode: run.app_code, ...viewRun(run) };
+      return viewRun(run);
     });
   }
 
@@ -151,6 +154,6 @@ export function applicationRoutes(app: FastifyInstance, deps: ApplicationRoutesD
     if (!run) {
       throw new NotFoundError(`run ${params.runId} not found`, 'runId');
     }
-    return { tenantId: run.tenant_id, appCode: run.app_code, ...viewRun(run) };
+    return viewRun(run, deps.runRates?.observeRun(run));
   });
 }
