@@ -41,7 +41,7 @@ export function SystemPage({ session }: { session: Session }) {
         {data.consumerGroups.length === 0 ? (
           <p>No consumer group yet.</p>
         ) : (
-          <table>
+          <table aria-labelledby="groups-heading">
             <thead>
               <tr>
                 <th scope="col">Stream</th>
@@ -68,7 +68,7 @@ export function SystemPage({ session }: { session: Session }) {
         {data.workers.length === 0 ? (
           <p>No worker seen.</p>
         ) : (
-          <table>
+          <table aria-labelledby="workers-heading">
             <thead>
               <tr>
                 <th scope="col">Worker</th>

@@ -1,6 +1,6 @@
 /**
- * The operator console in a real headless Chromium, against the API, backfill workers, Postgres
- * and Redis: sign in, find a tenant, preview what enabling would publish, enable and watch the
+ * The operator console in a real headless Chromium, against the API, worker and CRM consumer
+ * processes, Postgres and Redis: sign in, find a tenant, preview what enabling would publish, enable and watch the
  * run reach 100 % without a reload, pause and resume a second run, retry a run a bad row failed
  * once the row is fixed, and a tenant key that sees no other tenant anywhere in the console.
  *
@@ -8,20 +8,31 @@
  * sleep. `UPDATE_SCREENSHOTS=1` also writes the README's screenshots (docs/screenshots/) at
  * 1280×800.
  */
+import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import {
+  EVENT_FIELD,
+  HISTORICAL_EVENT_TYPE,
+  isSyncMarker,
+  StreamEvent,
+  type SyncEvent,
+  streamName,
+} from '@historical-sync/contracts';
 import { seedTenant } from '@historical-sync/db';
-import { findChromium, findWorkspaceRoot } from '@historical-sync/local-stack';
+import { createTestDatabase, type TestDatabase } from '@historical-sync/db/testing';
+import { findChromium, findFreePort } from '@historical-sync/local-stack';
+import { Redis } from 'ioredis';
 import { sql } from 'kysely';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ADMIN_KEY, type ApiTestContext, auth, createApiTestContext } from './helpers';
+import { type Command, killCommand, ROOT, runApp } from './helpers';
 
+const ADMIN_KEY = 'console-test-admin-key';
 const VIEWPORT = { width: 1280, height: 800 };
 const UI_TIMEOUT = 30_000;
 const SCREENSHOTS = process.env.UPDATE_SCREENSHOTS === '1';
-const screenshotDir = join(findWorkspaceRoot(), 'docs', 'screenshots');
+const screenshotDir = join(ROOT, 'docs', 'screenshots');
 
 async function screenshot(page: Page, name: string) {
   if (!SCREENSHOTS) return;
@@ -37,15 +48,53 @@ const valueNow = async (page: Page, label: string) => {
 };
 
 describe('operator console in Chromium', () => {
-  let t: ApiTestContext;
+  let wrapper: TestDatabase;
+  let crm: TestDatabase;
+  let redis: Redis;
+  let api: Command | undefined;
+  let worker: Command | undefined;
+  let consumer: Command | undefined;
   let browser: Browser;
   let baseUrl: string;
   let missingBrowser: unknown;
+  const unique = `t${randomBytes(4).toString('hex')}`;
   const contexts: BrowserContext[] = [];
   /** Anything the page logged as an error: a CSP refusal, a failed script. */
   const pageErrors: string[] = [];
   const tenants = { acme: '', other: '', broken: '' };
   let brokenRunId = '';
+
+  /** The admin API as a client calls it. */
+  const call = async (method: string, path: string, body?: object) => {
+    const response = await fetch(`${baseUrl}${path}`, {
+      method,
+      headers: {
+        authorization: `Bearer ${ADMIN_KEY}`,
+        ...(body ? { 'content-type': 'application/json' } : {}),
+      },
+      ...(body ? { body: JSON.stringify(body) } : {}),
+    });
+    return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+  };
+  const waitForRunStatus = async (tenantId: string, runId: string, status: string) => {
+    await expect
+      .poll(
+        async () =>
+          (await call('GET', `/admin/organizations/${tenantId}/sync-runs/${runId}`)).body.status,
+        { timeout: 60_000, interval: 100 },
+      )
+      .toBe(status);
+  };
+  /** Row events (markers left out) of one tenant on the crm organizations stream. */
+  const organizationEvents = async (tenantId: string): Promise<SyncEvent[]> => {
+    const stream = streamName(HISTORICAL_EVENT_TYPE.organizations, 'crm', `${unique}:`);
+    const entries = await redis.xrange(stream, '-', '+');
+    return entries
+      .map(([, fields]) =>
+        StreamEvent.parse(JSON.parse(fields[fields.indexOf(EVENT_FIELD) + 1] as string)),
+      )
+      .filter((e): e is SyncEvent => !isSyncMarker(e) && e.tenantId === tenantId);
+  };
 
   async function signIn(key: string): Promise<Page> {
     const context = await browser.newContext({ viewport: VIEWPORT });
@@ -68,15 +117,11 @@ describe('operator console in Chromium', () => {
   }
 
   beforeAll(async () => {
-    // Small pages at 100 events/s: an enable's run takes seconds, long enough to watch.
-    t = await createApiTestContext('console_browser', {
-      settings: { pageSize: 20, maxEventsPerSecond: 100 },
-    });
-    await t.app.listen({ port: 0, host: '127.0.0.1' });
-    baseUrl = `http://127.0.0.1:${(t.app.server.address() as AddressInfo).port}`;
-    t.startWorkers();
+    wrapper = await createTestDatabase('console_browser');
+    crm = await createTestDatabase('console_browser_crm', { migrate: false });
+    redis = new Redis(process.env.REDIS_URL as string);
     const seed = (tenantName: string, organizations: number, memberships: number, seed: number) =>
-      seedTenant(t.db, {
+      seedTenant(wrapper.db, {
         tenantName,
         organizations,
         memberships,
@@ -87,6 +132,37 @@ describe('operator console in Chromium', () => {
     tenants.acme = (await seed('acme-console', 100, 300, 11)).tenantId;
     tenants.other = (await seed('other-console', 10, 10, 12)).tenantId;
     tenants.broken = (await seed('broken-console', 60, 0, 13)).tenantId;
+
+    const port = await findFreePort();
+    baseUrl = `http://127.0.0.1:${port}`;
+    const env = {
+      ...process.env,
+      DATABASE_URL: wrapper.url,
+      CRM_DATABASE_URL: crm.url,
+      QUEUE_PREFIX: unique,
+      STREAM_PREFIX: `${unique}:`,
+      // Small pages at 100 events/s: an enable's run takes seconds, long enough to watch.
+      BACKFILL_PAGE_SIZE: '20',
+      BACKFILL_MAX_EVENTS_PER_SECOND: '100',
+      PORT: String(port),
+      ADMIN_API_KEY: ADMIN_KEY,
+      LOG_LEVEL: 'warn',
+      RELAY_POLL_INTERVAL_MS: '200',
+    };
+    api = runApp('api', env);
+    worker = runApp('worker', env);
+    consumer = runApp('crm-consumer', env);
+    const deadline = Date.now() + 60_000;
+    while (
+      !(await fetch(`${baseUrl}/health`).then(
+        (r) => r.ok,
+        () => false,
+      ))
+    ) {
+      if (Date.now() > deadline) throw new Error(`the API did not start:\n${api.output()}`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+
     try {
       const executablePath = await findChromium();
       browser = await chromium.launch({
@@ -99,7 +175,7 @@ describe('operator console in Chromium', () => {
         ],
       });
     } catch (error) {
-      // The test below fails with what to install: it never passes by not running.
+      // The tests below fail with what to install: they never pass by not running.
       missingBrowser = error;
     }
   }, 600_000);
@@ -107,8 +183,22 @@ describe('operator console in Chromium', () => {
   afterAll(async () => {
     for (const context of contexts) await context.close();
     await browser?.close();
-    await t?.close();
-  });
+    for (const command of [api, worker, consumer]) {
+      if (command && command.child.exitCode === null) {
+        command.child.kill('SIGTERM');
+        const exited = await Promise.race([
+          command.exit(),
+          new Promise((resolve) => setTimeout(() => resolve(null), 10_000)),
+        ]);
+        if (!exited) await killCommand(command);
+      }
+    }
+    const keys = await redis.keys(`*${unique}*`);
+    for (let i = 0; i < keys.length; i += 500) await redis.del(...keys.slice(i, i + 500));
+    redis.disconnect();
+    await crm?.destroy();
+    await wrapper?.destroy();
+  }, 60_000);
 
   it('signs in, finds a tenant, previews, enables, and watches the run reach 100 % live', async () => {
     if (missingBrowser) throw missingBrowser;
@@ -126,14 +216,13 @@ describe('operator console in Chromium', () => {
     await page.getByRole('link', { name: 'CRM (crm)' }).click();
     await page.getByRole('heading', { name: 'acme-console / CRM' }).waitFor();
     // The dry run's counts, as the API answers them, shown per resource.
-    const dryRun = await t.app.inject({
-      method: 'POST',
-      url: `/admin/organizations/${tenants.acme}/applications/crm/sync-historical`,
-      headers: auth,
-      payload: { dryRun: true },
-    });
-    expect(dryRun.statusCode).toBe(200);
-    const expected = dryRun.json() as { counts: Record<string, number>; total: number };
+    const dryRun = await call(
+      'POST',
+      `/admin/organizations/${tenants.acme}/applications/crm/sync-historical`,
+      { dryRun: true },
+    );
+    expect(dryRun.status).toBe(200);
+    const expected = dryRun.body as { counts: Record<string, number>; total: number };
     expect(expected.counts.organizations).toBe(100);
     await page.getByRole('button', { name: 'Preview' }).click();
     const preview = page.getByRole('table', { name: /Dry run/ });
@@ -169,8 +258,7 @@ describe('operator console in Chromium', () => {
     for (const resource of ['credits', 'organizations', 'memberships']) {
       expect(await valueNow(page, `${resource} progress`)).toBe(100);
     }
-    const events = await t.readEvents(t.streams('crm').organizations);
-    expect(events.filter((e) => e.tenantId === tenants.acme)).toHaveLength(100);
+    expect(await organizationEvents(tenants.acme)).toHaveLength(100);
     // A completed run offers no control.
     expect(
       await page.getByRole('group', { name: 'Run controls' }).getByRole('button').count(),
@@ -212,32 +300,35 @@ describe('operator console in Chromium', () => {
     // The 40th organization in id order gets an empty name: a row the event contract rejects.
     const { rows } = await sql<{ id: string }>`
       SELECT id FROM entities WHERE tenant_id = ${tenants.broken} ORDER BY id OFFSET 40 LIMIT 1
-    `.execute(t.db);
+    `.execute(wrapper.db);
     const badId = rows[0]?.id as string;
-    await t.db.updateTable('entities').set({ name: '' }).where('id', '=', badId).execute();
-    const enabled = await t.app.inject({
-      method: 'POST',
-      url: `/admin/organizations/${tenants.broken}/applications/crm/toggle`,
-      headers: auth,
-      payload: { isEnabled: true },
-    });
-    brokenRunId = enabled.json().runId as string;
-    await t.waitForRun(brokenRunId, ['failed']);
+    await wrapper.db.updateTable('entities').set({ name: '' }).where('id', '=', badId).execute();
+    const enabled = await call(
+      'POST',
+      `/admin/organizations/${tenants.broken}/applications/crm/toggle`,
+      {
+        isEnabled: true,
+      },
+    );
+    brokenRunId = enabled.body.runId as string;
+    await waitForRunStatus(tenants.broken, brokenRunId, 'failed');
 
     const page = await signIn(ADMIN_KEY);
     await page.getByRole('link', { name: 'Runs' }).click();
+    await page.getByRole('link', { name: `Run ${brokenRunId.slice(0, 8)}` }).waitFor();
+    await screenshot(page, 'runs');
     await page.getByLabel('State').selectOption('failed');
     await page.getByRole('button', { name: 'Filter' }).click();
     const link = page.getByRole('link', { name: `Run ${brokenRunId.slice(0, 8)}` });
     await link.waitFor();
+    // The header and the one failed run.
     await expect.poll(() => page.getByRole('row').count(), { timeout: UI_TIMEOUT }).toBe(2);
-    await screenshot(page, 'runs');
     await link.click();
     await page.getByLabel('Run details').getByText('failed', { exact: true }).waitFor();
     // The last error in full, naming the row.
     await page.locator('pre').getByText(badId).waitFor();
 
-    await t.db
+    await wrapper.db
       .updateTable('entities')
       .set({ name: 'Fixed name' })
       .where('id', '=', badId)
@@ -251,9 +342,7 @@ describe('operator console in Chromium', () => {
       .toBe(100);
     await page.getByLabel('Run details').getByText('completed', { exact: true }).waitFor();
     // Every organization exactly once: the retry went on from the checkpoint.
-    const events = (await t.readEvents(t.streams('crm').organizations)).filter(
-      (e) => e.tenantId === tenants.broken,
-    );
+    const events = await organizationEvents(tenants.broken);
     expect(events).toHaveLength(60);
     expect(new Set(events.map((e) => e.eventId)).size).toBe(60);
   }, 180_000);
@@ -267,19 +356,22 @@ describe('operator console in Chromium', () => {
     await page.getByRole('heading', { name: 'Outbox' }).waitFor();
     await page.getByRole('heading', { name: 'Consumer groups' }).waitFor();
     await page.getByRole('heading', { name: 'Workers seen in the last minute' }).waitFor();
+    // The worker process by its id (host:pid), from its heartbeat.
+    await page.getByRole('rowheader', { name: new RegExp(`:${worker?.child.pid}$`) }).waitFor();
+    // The runs above published events: the chart has samples (the page refreshes on its own).
+    await page.getByRole('img', { name: /^Events per second from .* peak [1-9]/ }).waitFor();
+    await page.getByRole('table', { name: 'Consumer groups' }).getByRole('row').nth(1).waitFor();
     await screenshot(page, 'system');
   }, 120_000);
 
   it('shows a tenant key its own tenant and no other, anywhere in the console', async () => {
     if (missingBrowser) throw missingBrowser;
-    const created = await t.app.inject({
-      method: 'POST',
-      url: '/admin/api-keys',
-      headers: auth,
-      payload: { name: 'acme console', tenantId: tenants.acme },
+    const created = await call('POST', '/admin/api-keys', {
+      name: 'acme console',
+      tenantId: tenants.acme,
     });
-    expect(created.statusCode).toBe(201);
-    const page = await signIn(created.json().key as string);
+    expect(created.status).toBe(201);
+    const page = await signIn(created.body.key as string);
     const strangers = [
       'other-console',
       'broken-console',
