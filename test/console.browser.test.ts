@@ -251,6 +251,7 @@ describe('operator console in Chromium', () => {
     await expect
       .poll(() => valueNow(page, 'Overall progress'), { timeout: UI_TIMEOUT, interval: 100 })
       .toSatisfy((value) => value !== null && value > 0 && value < 100);
+    await screenshot(page, 'run-live');
     await expect
       .poll(() => valueNow(page, 'Overall progress'), { timeout: 60_000, interval: 200 })
       .toBe(100);
