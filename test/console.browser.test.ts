@@ -245,6 +245,13 @@ describe('operator console in Chromium', () => {
       .getByRole('row', { name: 'Total 0' })
       .waitFor();
 
+    // The run page follows the run's live stream (fetch with the key, not EventSource).
+    const liveStreams: { status: number; type: string | undefined }[] = [];
+    page.on('response', (response) => {
+      if (new URL(response.url()).pathname.endsWith('/live')) {
+        liveStreams.push({ status: response.status(), type: response.headers()['content-type'] });
+      }
+    });
     await page.getByRole('button', { name: 'Enable' }).click();
     await page.getByRole('heading', { name: /^Run / }).waitFor();
     // Mid-way first, then complete: the bar moved on its own (the page is never reloaded).
@@ -256,6 +263,10 @@ describe('operator console in Chromium', () => {
       .poll(() => valueNow(page, 'Overall progress'), { timeout: 60_000, interval: 200 })
       .toBe(100);
     await page.getByLabel('Run details').getByText('completed', { exact: true }).waitFor();
+    expect(liveStreams[0]).toEqual({
+      status: 200,
+      type: expect.stringContaining('text/event-stream'),
+    });
     for (const resource of ['credits', 'organizations', 'memberships']) {
       expect(await valueNow(page, `${resource} progress`)).toBe(100);
     }
