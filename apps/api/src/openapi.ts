@@ -2,6 +2,17 @@
  * The OpenAPI document, generated from the same zod schemas the routes validate with, so the
  * docs cannot drift from what the API accepts. Served at /docs.
  */
+import {
+  RunListQuery,
+  RunListResponse,
+  RunRouteParams,
+  RunViewSchema,
+  SystemResponse,
+  TenantApplicationsResponse,
+  TenantListQuery,
+  TenantListResponse,
+  TenantParams,
+} from '@historical-sync/contracts';
 import { z } from 'zod';
 import { ApiKeyParams, CreateApiKeyBody } from './routes/api-keys';
 import {
@@ -29,8 +40,12 @@ interface RouteDoc {
   path: string;
   summary: string;
   params?: z.ZodObject;
+  /** Query-string parameters. */
+  query?: z.ZodObject;
   body?: z.ZodType;
   success: number;
+  /** The success body's schema, when documented; `stream` for server-sent events. */
+  response?: z.ZodType | 'stream';
   /** Default: any key, a tenant key on its own tenant only. */
   auth?: 'admin' | 'none';
 }
@@ -175,6 +190,58 @@ const ROUTES: RouteDoc[] = [
     success: 200,
     auth: 'admin',
   },
+  {
+    method: 'get',
+    path: '/admin/tenants',
+    summary:
+      'Tenants by name then id, each with its applications; `q` searches names (substring, any case) and id prefixes (a tenant key: its own tenant only)',
+    query: TenantListQuery,
+    success: 200,
+    response: TenantListResponse,
+  },
+  {
+    method: 'get',
+    path: '/admin/organizations/{orgId}/applications',
+    summary: "A tenant's applications: enabled, whether a sync is needed, the latest run",
+    params: TenantParams,
+    success: 200,
+    response: TenantApplicationsResponse,
+  },
+  {
+    method: 'get',
+    path: '/admin/sync-runs',
+    summary:
+      'Runs newest first, filtered by tenant, application and status, in keyset pages (a tenant key: its own tenant only; another tenantId is 404)',
+    query: RunListQuery,
+    success: 200,
+    response: RunListResponse,
+  },
+  {
+    method: 'post',
+    path: '/admin/organizations/{orgId}/sync-runs/{runId}/retry',
+    summary: 'Retry a failed run from its checkpoints (409 unless failed)',
+    params: RunRouteParams,
+    success: 202,
+    response: RunViewSchema,
+  },
+  {
+    method: 'get',
+    path: '/admin/organizations/{orgId}/sync-runs/{runId}/live',
+    summary:
+      'Server-sent events: `event: run` with the run view at once and on each change, a comment every 15 s, the end after the final state (429 past the streams per key)',
+    params: RunRouteParams,
+    success: 200,
+    response: 'stream',
+  },
+  {
+    method: 'get',
+    path: '/admin/system',
+    summary:
+      'Events per second (10-s points, 15 min), outbox backlog, consumer groups, live workers',
+    success: 200,
+    response: SystemResponse,
+    auth: 'admin',
+  },
   { method: 'get', path: '/health', summary: 'The process is up', success: 200, auth: 'none' },
   {
     method: 'get',
@@ -194,6 +261,15 @@ const ERROR = {
 // Request schemas describe what a client sends: defaults make fields optional, transforms apply later.
 const jsonSchema = (schema: z.ZodType) =>
   z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' });
+const outputSchema = (schema: z.ZodType) =>
+  z.toJSONSchema(schema, { io: 'output', unrepresentable: 'any' });
+
+const successBody = (response: RouteDoc['response']) =>
+  response === undefined
+    ? {}
+    : response === 'stream'
+      ? { content: { 'text/event-stream': { schema: { type: 'string' } } } }
+      : { content: { 'application/json': { schema: outputSchema(response) } } };
 
 export function openApiDocument(): Record<string, unknown> {
   const paths: Record<string, Record<string, unknown>> = {};
@@ -205,12 +281,20 @@ export function openApiDocument(): Record<string, unknown> {
     (paths[route.path] as Record<string, unknown>)[route.method] = {
       summary: route.summary,
       ...(route.auth === 'none' ? { security: [] } : {}),
-      parameters: Object.entries(params?.properties ?? {}).map(([name, schema]) => ({
-        name,
-        in: 'path',
-        required: true,
-        schema,
-      })),
+      parameters: [
+        ...Object.entries(params?.properties ?? {}).map(([name, schema]) => ({
+          name,
+          in: 'path',
+          required: true,
+          schema,
+        })),
+        ...Object.entries(
+          (route.query
+            ? (jsonSchema(route.query) as { properties?: Record<string, unknown> })
+            : undefined
+          )?.properties ?? {},
+        ).map(([name, schema]) => ({ name, in: 'query', required: false, schema })),
+      ],
       ...(route.body
         ? {
             requestBody: {
@@ -220,7 +304,7 @@ export function openApiDocument(): Record<string, unknown> {
           }
         : {}),
       responses: {
-        [route.success]: { description: 'success' },
+        [route.success]: { description: 'success', ...successBody(route.response) },
         ...(route.auth === 'none'
           ? {}
           : {

@@ -771,6 +771,23 @@ export const ROUTES: RouteModel[] = [
     path: '/admin/api-keys/:keyId',
     params: { keyId: { kind: 'id', ref: 'apiKey' } },
   },
+  // The console's routes (the live stream is left out: an injected request to a run that is not
+  // final would wait for its end; console.test.ts covers it over a real connection).
+  { name: 'GET tenants', method: 'GET', path: '/admin/tenants', params: {} },
+  { name: 'GET sync-runs', method: 'GET', path: '/admin/sync-runs', params: {} },
+  { name: 'GET system', method: 'GET', path: '/admin/system', params: {} },
+  {
+    name: 'GET applications',
+    method: 'GET',
+    path: `${base}/applications`,
+    params: tenant,
+  },
+  {
+    name: 'POST sync-run retry',
+    method: 'POST',
+    path: `${base}/sync-runs/:runId/retry`,
+    params: { ...tenant, runId: { kind: 'id', ref: 'run' } },
+  },
   {
     name: 'DELETE membership',
     method: 'DELETE',

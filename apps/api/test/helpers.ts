@@ -49,6 +49,7 @@ export interface ApiTestOptions {
   recordQueries?: boolean;
   /** Where the console's build is (default: the repository's apps/console/dist). */
   consoleDir?: string;
+  liveStreamsPerKey?: number;
 }
 
 /** One statement the app sent to Postgres, and how many rows came back. */
@@ -102,6 +103,7 @@ export async function createApiTestContext(
     tenantQuotas: { ...tenantQuotasFrom(TenantQuotasEnv.parse({})), ...options.tenantQuotas },
     bullBoardWritable: options.bullBoardWritable ?? false,
     ...(options.consoleDir ? { consoleDir: options.consoleDir } : {}),
+    ...(options.liveStreamsPerKey ? { liveStreamsPerKey: options.liveStreamsPerKey } : {}),
   });
   return {
     ...context,

@@ -1,41 +1,22 @@
 /**
- * The admin API's response bodies, as documented in the README. Declared here rather than
- * imported because apps may not import other apps; only the fields the CLI prints are listed.
+ * The admin API's response bodies. The run view and the console's bodies are the contracts'
+ * schemas (z.infer); the older routes' bodies are declared here, since apps may not import other
+ * apps, with only the fields the CLI prints.
  */
-import type { Resource } from '@historical-sync/contracts';
+import type {
+  Resource,
+  ResourceProgress,
+  RunStatus,
+  RunViewBody,
+} from '@historical-sync/contracts';
 
-export type RunStatus = 'queued' | 'running' | 'paused' | 'completed' | 'failed' | 'cancelled';
+export type { ResourceProgress, RunStatus };
 
-export interface ResourceProgress {
-  status: string;
-  published: number;
-  total: number | null;
-  percent: number | null;
-  lastError: string | null;
-}
+/** A run's view (GET /sync-runs/:runId, the controls' answers, sync-status's latest run). */
+export type RunView = RunViewBody;
 
-export interface RunView {
-  runId: string;
-  status: RunStatus;
-  trigger: string;
-  sinceDate: string | null;
-  pageSize: number;
-  maxEventsPerSecond: number | null;
-  createdAt: string;
-  startedAt: string | null;
-  finishedAt: string | null;
-  lastError: string | null;
-  published: number;
-  total: number | null;
-  percent: number | null;
-  resources: Partial<Record<Resource, ResourceProgress>>;
-}
-
-/** GET /sync-runs/:runId and the pause/resume/cancel answers. */
-export interface RunResponse extends RunView {
-  tenantId: string;
-  appCode: string;
-}
+/** GET /sync-runs/:runId and the pause/resume/cancel/retry answers. */
+export type RunResponse = RunViewBody;
 
 export interface ToggleResponse {
   tenantId: string;

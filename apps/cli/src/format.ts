@@ -1,10 +1,12 @@
 /** The human format of runs and sync status (`--json` bypasses all of this). */
+import type { RunListBody, RunSummary, TenantListBody } from '@historical-sync/contracts';
 import type { RunView, SyncStatusResponse } from './api-types';
 import {
   formatCount,
   formatDuration,
   formatFraction,
   formatPercent,
+  formatRate,
   resourcesOf,
 } from './progress';
 
@@ -32,8 +34,73 @@ export function formatRun(run: RunView): string[] {
     run.sinceDate ? `since ${run.sinceDate}` : null,
   ];
   lines.push(`  ${options.filter(Boolean).join(', ')}`);
+  if (run.eventsPerSecond !== null) {
+    const eta = run.etaSeconds === null ? '--' : formatDuration(run.etaSeconds * 1000);
+    lines.push(`  ${formatRate(run.eventsPerSecond)}, ETA ${eta}`);
+  }
+  if (run.allowedActions.length > 0) lines.push(`  can: ${run.allowedActions.join(', ')}`);
   if (run.lastError) lines.push(`  last error: ${run.lastError}`);
   return lines;
+}
+
+/** `2026-11-27 16:30:01`: UTC to the second, short enough for a list. */
+const shortTime = (iso: string) => iso.slice(0, 19).replace('T', ' ');
+
+/** One run of a list: when, state, where, how far, which. */
+export function formatRunSummary(run: RunSummary): string {
+  return [
+    shortTime(run.createdAt),
+    run.status.padEnd(9),
+    run.appCode.padEnd(9),
+    `${formatFraction(run.published, run.total)} (${formatPercent(run.percent).trim()})`,
+    run.runId,
+  ].join('  ');
+}
+
+/** Shell-quoted when it needs to be, so a printed next-page command can be pasted. */
+const shellWord = (word: string) =>
+  /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, "'\\''")}'`;
+
+/** The command line of the next page: the same command and filters, and the cursor. */
+export function nextPageLine(command: string, flags: [string, string][], cursor: string | null) {
+  if (cursor === null) return [];
+  const all: [string, string][] = [...flags, ['--cursor', cursor]];
+  const args = all.map(([flag, value]) => `${flag} ${shellWord(value)}`);
+  return [`next page: hsync ${command} ${args.join(' ')}`];
+}
+
+export function formatRunList(page: RunListBody, flags: [string, string][]): string[] {
+  if (page.runs.length === 0) return ['no runs'];
+  const lines: string[] = [];
+  let tenant = '';
+  for (const run of page.runs) {
+    // The tenant once for each stretch of its runs: the list is by time, not by tenant.
+    if (run.tenantId !== tenant) {
+      tenant = run.tenantId;
+      lines.push(`${run.tenantName} (${run.tenantId})`);
+    }
+    lines.push(`  ${formatRunSummary(run)}`);
+    if (run.lastError) lines.push(`    last error: ${run.lastError}`);
+  }
+  return [...lines, ...nextPageLine('runs', flags, page.nextCursor)];
+}
+
+export function formatTenants(page: TenantListBody, flags: [string, string][]): string[] {
+  if (page.tenants.length === 0) return ['no tenants'];
+  const lines: string[] = [];
+  for (const tenant of page.tenants) {
+    lines.push(`${tenant.name} (${tenant.tenantId})`);
+    for (const app of tenant.applications) {
+      const state = app.isEnabled ? 'enabled' : 'disabled';
+      const run = app.latestRun
+        ? `latest run ${app.latestRun.status} ${formatFraction(app.latestRun.published, app.latestRun.total)}`
+        : 'no run yet';
+      lines.push(
+        `  ${app.code.padEnd(10)}${state.padEnd(10)}${app.syncNeeded ? 'sync needed  ' : ''}${run}`,
+      );
+    }
+  }
+  return [...lines, ...nextPageLine('tenants', flags, page.nextCursor)];
 }
 
 export function formatStatus(status: SyncStatusResponse): string[] {

@@ -109,9 +109,20 @@ export function resourcesOf(run: RunView): [Resource, ResourceProgress][] {
   });
 }
 
-/** The watch frame: the run's line, then one line per resource (rate and ETA are run-wide). */
-export function formatRunFrame(run: RunView, rate: number | null, barWidth: number): string[] {
-  const lines = [`run ${run.runId}  ${formatProgressLine({ ...run, rate, barWidth })}`];
+/**
+ * The watch frame: the run's line, then one line per resource (rate and ETA are run-wide). When
+ * the run's line would be wider than `columns`, the run id goes on a line of its own, so state,
+ * rate and ETA stay on screen in a narrow terminal (80 columns).
+ */
+export function formatRunFrame(
+  run: RunView,
+  rate: number | null,
+  barWidth: number,
+  columns = Number.POSITIVE_INFINITY,
+): string[] {
+  const progress = formatProgressLine({ ...run, rate, barWidth });
+  const head = `run ${run.runId}  ${progress}`;
+  const lines = head.length <= columns ? [head] : [`run ${run.runId}`, `  ${progress}`];
   for (const [resource, progress] of resourcesOf(run)) {
     lines.push(
       `  ${resource.padEnd(14)}${renderBar(progress.percent, Math.max(4, Math.floor(barWidth / 2)))}` +
@@ -121,3 +132,7 @@ export function formatRunFrame(run: RunView, rate: number | null, barWidth: numb
   }
   return lines;
 }
+
+/** How many of a frame's first lines are the run's own (one, or two when it was split). */
+export const runLinesOf = (frame: readonly string[], run: RunView) =>
+  frame[0] === `run ${run.runId}` ? 2 : 1;

@@ -6,7 +6,10 @@
 import { FINAL_STATUSES, type SyncStatusResponse } from './api-types';
 import { CliError } from './client';
 import type { Context } from './command';
-import { formatDuration, formatRunFrame, measureRate, type Sample } from './progress';
+import { formatDuration, formatRunFrame, measureRate, runLinesOf, type Sample } from './progress';
+
+/** The width assumed when the output does not say (a pipe, a log). */
+const DEFAULT_COLUMNS = 80;
 
 /** Enough samples for the rate window at the fastest poll interval. */
 const MAX_SAMPLES = 200;
@@ -42,9 +45,9 @@ export async function watchStatus(
       // One JSON document per line (NDJSON), so a script can read the stream as it comes.
       stdout.write(`${JSON.stringify(status)}\n`);
     } else if (stdout.isTTY) {
-      const columns = stdout.columns ?? 100;
+      const columns = stdout.columns ?? DEFAULT_COLUMNS;
       // Truncated to the width: a wrapped line would throw off the cursor-up count below.
-      const lines = formatRunFrame(run, rate, barWidth(columns)).map((line) =>
+      const lines = formatRunFrame(run, rate, barWidth(columns), columns - 1).map((line) =>
         line.slice(0, Math.max(1, columns - 1)),
       );
       // Cursor to the first line of the previous frame, clear to the end, draw the new one.
@@ -54,7 +57,10 @@ export async function watchStatus(
       const key = `${run.status}:${run.published}:${run.total}`;
       if (key !== lastPlain) {
         lastPlain = key;
-        stdout.write(`${formatRunFrame(run, rate, 20)[0]}\n`);
+        // A log or a pipe: the run's own line(s), at most the terminal's width (80 when unknown).
+        const columns = stdout.columns ?? DEFAULT_COLUMNS;
+        const frame = formatRunFrame(run, rate, barWidth(columns), columns);
+        stdout.write(`${frame.slice(0, runLinesOf(frame, run)).join('\n')}\n`);
       }
     }
 
@@ -75,7 +81,10 @@ export async function watchStatus(
   }
 }
 
-/** Wide enough to read, narrow enough that the run line (about 95 characters more) fits. */
+/**
+ * Wide enough to read, narrow enough that the run line (about 95 characters more) fits; below
+ * that the run id moves to its own line and the bar stays at 10.
+ */
 function barWidth(columns: number): number {
   return Math.max(10, Math.min(40, columns - 95));
 }

@@ -90,6 +90,8 @@ export interface Stack {
   /** Environment that points `hsync` at this stack's API. */
   cliEnv: Record<string, string>;
   seeded: { organizations: number; memberships: number; creditAllocations: number };
+  /** The stack's database, to seed more or to break a row. */
+  db: TestDatabase['db'];
   stop(): Promise<void>;
 }
 
@@ -138,6 +140,7 @@ export async function startStack(label: string): Promise<Stack> {
       tenantId,
       cliEnv: { HSYNC_API_URL: apiUrl, ADMIN_API_KEY: adminKey },
       seeded,
+      db: database.db,
       stop,
     };
   } catch (error) {

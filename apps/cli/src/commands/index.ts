@@ -1,9 +1,11 @@
 /** Every command, in the order `hsync --help` lists them. */
 import type { Command } from '../command';
+import { runsCommand } from './history';
 import { keyCreateCommand, keyListCommand, keyRevokeCommand } from './keys';
-import { controlCommands, runCommand } from './runs';
+import { controlCommands, retryCommand, runCommand } from './runs';
 import { statusCommand } from './status';
 import { syncCommand } from './sync';
+import { tenantsCommand } from './tenants';
 import { disableCommand, enableCommand } from './toggle';
 
 export const COMMANDS: readonly Command[] = [
@@ -11,8 +13,11 @@ export const COMMANDS: readonly Command[] = [
   disableCommand,
   syncCommand,
   statusCommand,
+  tenantsCommand,
+  runsCommand,
   runCommand,
   ...controlCommands,
+  retryCommand,
   keyCreateCommand,
   keyListCommand,
   keyRevokeCommand,

@@ -1,4 +1,4 @@
-/** `hsync run` (one run's progress) and `hsync pause|resume|cancel` (run controls). */
+/** `hsync run` (one run's progress), `hsync pause|resume|cancel` (run controls), `hsync retry`. */
 import { z } from 'zod';
 import type { RunResponse } from '../api-types';
 import { defineCommand, orgPath, printJson, printLines, runId, tenantId } from '../command';
@@ -47,3 +47,22 @@ export const controlCommands = Object.entries(CONTROLS).map(([action, summary]) 
     },
   }),
 );
+
+export const retryCommand = defineCommand({
+  name: 'retry',
+  summary: 'retry a failed run from its checkpoints (after fixing what failed it)',
+  usage: 'retry <tenantId> <runId>',
+  details: [
+    "The run's failed jobs start again where they stopped: rows already published are not",
+    'published again. Only a failed run can be retried (409 otherwise).',
+  ],
+  positionals: ['tenantId', 'runId'],
+  options: {},
+  schema: RunArgs,
+  run: async (context, args) => {
+    const run = await context.client.post<RunResponse>(`${runPath(args)}/retry`);
+    if (context.json) printJson(context, run);
+    else printLines(context, [`run ${run.runId} retried: now ${run.status}`, ...formatRun(run)]);
+    return 0;
+  },
+});

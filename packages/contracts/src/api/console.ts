@@ -108,8 +108,11 @@ export const TenantSummarySchema = z.object({
   applications: z.array(ApplicationStateSchema),
 });
 
+// Query strings ignore parameters they do not name (a cache-buster, a tracking tag): only the
+// named ones are validated.
+
 // GET /admin/tenants
-export const TenantListQuery = z.strictObject({
+export const TenantListQuery = z.object({
   q: z.string().max(MAX_TENANT_QUERY_LENGTH).optional(),
   cursor: cursor.optional(),
   limit: limit(100, 50),
@@ -128,7 +131,7 @@ export const TenantApplicationsResponse = z.object({
 });
 
 // GET /admin/sync-runs
-export const RunListQuery = z.strictObject({
+export const RunListQuery = z.object({
   tenantId: uuid.optional(),
   appCode: appCode.optional(),
   status: RunStatusSchema.optional(),
