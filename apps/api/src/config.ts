@@ -49,6 +49,8 @@ export const ApiEnv = BackfillSettingsEnv.extend({
   ADMIN_API_KEY: z.string().min(8).default(DEV_ADMIN_API_KEY),
   /** Requests per minute per API key (429 beyond); 0 turns the limit off. */
   RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(0).default(6_000),
+  /** Live run streams one API key may hold open in this process (429 beyond). */
+  LIVE_STREAMS_PER_KEY: z.coerce.number().int().min(1).max(1_000).default(5),
   /** Failed authentications a client address may make per minute (429 beyond; 0 = no limit). */
   FAILED_AUTH_PER_MINUTE: z.coerce.number().int().min(0).default(100),
   /** Whether, and which, proxies in front of the API name the client (`X-Forwarded-For`). */

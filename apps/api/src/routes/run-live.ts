@@ -53,15 +53,29 @@ export function runLiveRoute(scope: FastifyInstance, deps: LiveRouteDeps): void 
       const { orgId, runId } = request.params;
       const keyId = request.principal?.keyId ?? request.ip;
       if ((open.get(keyId) ?? 0) >= deps.maxPerKey) throw new TooManyStreamsError(deps.maxPerKey);
-      await getTenant(deps.db, orgId);
+      // Counted before the first await, so concurrent requests of one key cannot all pass.
+      open.set(keyId, (open.get(keyId) ?? 0) + 1);
+      const release = () => {
+        const left = (open.get(keyId) ?? 1) - 1;
+        if (left > 0) open.set(keyId, left);
+        else open.delete(keyId);
+      };
       const read = async () => {
         const run = await getTenantRun(deps.db, orgId, runId);
         return run && viewRun(run, deps.runRates.observeRun(run));
       };
-      const first = await read();
-      if (!first) throw new NotFoundError(`run ${runId} not found`, 'runId');
-      // Counted before the first await that could let another request of this key in.
-      open.set(keyId, (open.get(keyId) ?? 0) + 1);
+      let first: Awaited<ReturnType<typeof read>>;
+      try {
+        await getTenant(deps.db, orgId);
+        first = await read();
+      } catch (error) {
+        release();
+        throw error;
+      }
+      if (!first) {
+        release();
+        throw new NotFoundError(`run ${runId} not found`, 'runId');
+      }
 
       reply.hijack();
       const raw = reply.raw;
@@ -75,7 +89,7 @@ export function runLiveRoute(scope: FastifyInstance, deps: LiveRouteDeps): void 
       });
       let closed = false;
       let last = '';
-      const send = (view: NonNullable<typeof first>) => {
+      const send = (view: NonNullable<Awaited<ReturnType<typeof read>>>) => {
         // The rate moves every read; only a change of the run itself is news.
         const { eventsPerSecond: _rate, etaSeconds: _eta, ...state } = view;
         const key = JSON.stringify(state);
@@ -89,9 +103,7 @@ export function runLiveRoute(scope: FastifyInstance, deps: LiveRouteDeps): void 
         clearInterval(checker);
         clearInterval(heartbeat);
         clearTimeout(lifetime);
-        const left = (open.get(keyId) ?? 1) - 1;
-        if (left > 0) open.set(keyId, left);
-        else open.delete(keyId);
+        release();
         raw.end();
       };
       const isFinal = (status: string) =>
