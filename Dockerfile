@@ -33,6 +33,8 @@ COPY --from=manifests-source /manifests ./
 FROM manifests AS deps
 RUN npm ci --no-audit --no-fund
 COPY . .
+# The operator console's static files (apps/console/dist), which the API serves at /console.
+RUN npm run build -w @historical-sync/console
 
 # Production dependencies only, plus tsx (a root devDependency that runs the TypeScript) and the
 # esbuild it drives, taken from the full install so their versions are the lockfile's.

@@ -14,6 +14,7 @@ import {
 } from '@historical-sync/local-stack';
 import { sql } from 'kysely';
 import { presentApps } from './lib/apps';
+import { ensureConsoleBuilt } from './lib/console-build';
 import { runMain, startDevServices } from './lib/dev-services';
 import { describeOrigin, summaryLines, type TenantLine } from './lib/summary';
 import { createSupervisor } from './lib/supervisor';
@@ -132,6 +133,8 @@ runMain(async () => {
       }
     }
     if (supervisor.stopping) return;
+    // The operator console, served by the API at /console.
+    if (await ensureConsoleBuilt(root)) say('built the console');
     say('migrating...');
     const tenants = await prepareDatabase(services.databaseUrl);
     const host = process.env.HOST ?? '127.0.0.1';

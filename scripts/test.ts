@@ -10,6 +10,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { findWorkspaceRoot, localStateDir, startLocalServices } from '@historical-sync/local-stack';
+import { ensureConsoleBuilt } from './lib/console-build';
 import { runMain } from './lib/dev-services';
 
 async function run(
@@ -40,6 +41,8 @@ async function sumReports(dir: string) {
 
 runMain(async () => {
   const root = findWorkspaceRoot();
+  // The API serves the operator console's build; its browser test needs a current one.
+  await ensureConsoleBuilt(root);
   const stateDir = localStateDir(`test-${process.pid}`);
   const reportDir = join(stateDir, 'reports');
   const services = await startLocalServices({

@@ -104,6 +104,13 @@ describe('npm start', () => {
     expect(stack.run.output()).toMatch(/Postgres\s+\S+ \(started here, pid \d+/);
     expect(stack.run.output()).toMatch(/Try\s+curl -H 'authorization: Bearer dev-admin-key' http/);
     const { apiUrl, demoTenantId } = stack;
+    // The operator console: built by npm start when missing or stale, served by the API.
+    expect(stack.run.output()).toContain(
+      `Console   ${apiUrl}/console/ (sign in with the admin key)`,
+    );
+    const consolePage = await fetch(`${apiUrl}/console/`);
+    expect(consolePage.status).toBe(200);
+    expect(await consolePage.text()).toContain('<div id="app"></div>');
     const toggle = await fetch(
       `${apiUrl}/admin/organizations/${demoTenantId}/applications/crm/toggle`,
       { method: 'POST', headers: auth, body: JSON.stringify({ isEnabled: true }) },

@@ -50,6 +50,7 @@ export function summaryLines(input: {
   lines.push(`  Apps      ${input.apps.map((a) => `${a.name} (pid ${a.pid})`).join(', ')}`);
   if (input.apiUrl) {
     lines.push(`  API       ${input.apiUrl} (admin key: ${input.adminKeyHint})`);
+    lines.push(`  Console   ${input.apiUrl}/console/ (sign in with the admin key)`);
     const tenant = input.demo ?? input.otherTenants[0];
     if (tenant) {
       lines.push(

@@ -24,6 +24,7 @@ import { readMissingBodyAsEmpty, zodValidatorCompiler } from './http/validation'
 import { registerApiDocs } from './plugins/api-docs';
 import { authenticate, FailedAttempts, limitToOwnTenant, requireAdmin } from './plugins/auth';
 import { registerBullBoard } from './plugins/bull-board';
+import { defaultConsoleDir, registerConsole } from './plugins/console';
 import { registerErrorHandling } from './plugins/errors';
 import { healthRoutes, metricsRoute, outboxRoute } from './plugins/observability';
 import { collectRoutes } from './plugins/route-catalog';
@@ -61,6 +62,8 @@ export interface AppDeps {
   liveStreamMaxMs?: number;
   /** Level of the one line logged per request (`REQUEST_LOG_LEVEL`); default `info`. */
   requestLogLevel?: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  /** The operator console's built files (`CONSOLE_DIR`); default the repository's apps/console/dist. */
+  consoleDir?: string;
 }
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
@@ -120,6 +123,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await registerApiDocs(app);
   const observability = { ...deps, streamPrefix: deps.settings.streamPrefix };
   healthRoutes(app, observability);
+  await registerConsole(app, deps.consoleDir ?? defaultConsoleDir());
 
   const keys = new ApiKeyStore(deps.db, {
     adminKey: deps.adminApiKey,

@@ -65,6 +65,8 @@ export const ApiEnv = BackfillSettingsEnv.extend({
     .transform((value) => value === 'true'),
   /** How long a key lookup is cached; a revoke made through another API process applies within it. */
   API_KEY_CACHE_MS: z.coerce.number().int().min(0).default(5_000),
+  /** The operator console's built files, served at /console (default: apps/console/dist). */
+  CONSOLE_DIR: z.string().min(1).optional(),
   /** Largest request body accepted; larger ones get 413. */
   BODY_LIMIT_BYTES: z.coerce
     .number()

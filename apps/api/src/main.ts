@@ -43,6 +43,7 @@ const app = await buildApp({
   tenantQuotas: tenantQuotasFrom(config),
   bullBoardWritable: config.BULL_BOARD_WRITABLE,
   requestLogLevel: config.REQUEST_LOG_LEVEL,
+  ...(config.CONSOLE_DIR ? { consoleDir: config.CONSOLE_DIR } : {}),
 });
 
 onStopSignal(logger, async () => {

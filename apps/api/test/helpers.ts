@@ -47,6 +47,8 @@ export interface ApiTestOptions {
   bullBoardWritable?: boolean;
   /** Record every statement the app sends to Postgres in `queries`. */
   recordQueries?: boolean;
+  /** Where the console's build is (default: the repository's apps/console/dist). */
+  consoleDir?: string;
   liveStreamsPerKey?: number;
   liveStreamMaxMs?: number;
 }
@@ -101,6 +103,7 @@ export async function createApiTestContext(
     trustProxy: options.trustProxy ?? false,
     tenantQuotas: { ...tenantQuotasFrom(TenantQuotasEnv.parse({})), ...options.tenantQuotas },
     bullBoardWritable: options.bullBoardWritable ?? false,
+    ...(options.consoleDir ? { consoleDir: options.consoleDir } : {}),
     ...(options.liveStreamsPerKey ? { liveStreamsPerKey: options.liveStreamsPerKey } : {}),
     ...(options.liveStreamMaxMs ? { liveStreamMaxMs: options.liveStreamMaxMs } : {}),
   });

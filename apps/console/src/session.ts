@@ -1,0 +1,9 @@
+/**
+ * The signed-in key lives in this tab's sessionStorage only: gone when the tab closes, never in a
+ * cookie, never sent unless the console adds it to a request.
+ */
+const KEY = 'historical-sync-console-key';
+
+export const readKey = (): string | null => sessionStorage.getItem(KEY);
+export const saveKey = (key: string) => sessionStorage.setItem(KEY, key);
+export const forgetKey = () => sessionStorage.removeItem(KEY);

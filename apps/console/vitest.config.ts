@@ -1,0 +1,3 @@
+import { workspaceTestConfig } from '@historical-sync/local-stack/vitest-config';
+
+export default workspaceTestConfig();

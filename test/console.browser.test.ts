@@ -1,0 +1,441 @@
+/**
+ * The operator console in a real headless Chromium, against the API, worker and CRM consumer
+ * processes, Postgres and Redis: sign in, find a tenant, preview what enabling would publish, enable and watch the
+ * run reach 100 % without a reload, pause and resume a second run, retry a run a bad row failed
+ * once the row is fixed, and a tenant key that sees no other tenant anywhere in the console.
+ *
+ * Every wait polls the page (Playwright's auto-waiting locators, vitest's expect.poll), never a
+ * sleep. `UPDATE_SCREENSHOTS=1` also writes the README's screenshots (docs/screenshots/) at
+ * 1280×800.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  EVENT_FIELD,
+  HISTORICAL_EVENT_TYPE,
+  isSyncMarker,
+  StreamEvent,
+  type SyncEvent,
+  streamName,
+} from '@historical-sync/contracts';
+import { seedTenant } from '@historical-sync/db';
+import { createTestDatabase, type TestDatabase } from '@historical-sync/db/testing';
+import { findChromium, findFreePort } from '@historical-sync/local-stack';
+import { Redis } from 'ioredis';
+import { sql } from 'kysely';
+import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Command, killCommand, ROOT, runApp } from './helpers';
+
+const ADMIN_KEY = 'console-test-admin-key';
+const VIEWPORT = { width: 1280, height: 800 };
+const UI_TIMEOUT = 30_000;
+const SCREENSHOTS = process.env.UPDATE_SCREENSHOTS === '1';
+const screenshotDir = join(ROOT, 'docs', 'screenshots');
+
+async function screenshot(page: Page, name: string) {
+  if (!SCREENSHOTS) return;
+  mkdirSync(screenshotDir, { recursive: true });
+  await page.screenshot({ path: join(screenshotDir, `${name}.png`) });
+}
+
+const valueNow = async (page: Page, label: string) => {
+  const value = await page
+    .getByRole('progressbar', { name: label, exact: true })
+    .getAttribute('aria-valuenow', { timeout: UI_TIMEOUT });
+  return value === null ? null : Number(value);
+};
+
+describe('operator console in Chromium', () => {
+  let wrapper: TestDatabase;
+  let crm: TestDatabase;
+  let redis: Redis;
+  let api: Command | undefined;
+  let worker: Command | undefined;
+  let consumer: Command | undefined;
+  let browser: Browser;
+  let baseUrl: string;
+  let missingBrowser: unknown;
+  const unique = `t${randomBytes(4).toString('hex')}`;
+  const contexts: BrowserContext[] = [];
+  /** Anything the page logged as an error: a CSP refusal, a failed script. */
+  const pageErrors: string[] = [];
+  const tenants = { acme: '', other: '', broken: '' };
+  let brokenRunId = '';
+
+  /** The admin API as a client calls it. */
+  const call = async (method: string, path: string, body?: object) => {
+    const response = await fetch(`${baseUrl}${path}`, {
+      method,
+      headers: {
+        authorization: `Bearer ${ADMIN_KEY}`,
+        ...(body ? { 'content-type': 'application/json' } : {}),
+      },
+      ...(body ? { body: JSON.stringify(body) } : {}),
+    });
+    return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+  };
+  const waitForRunStatus = async (tenantId: string, runId: string, status: string) => {
+    await expect
+      .poll(
+        async () =>
+          (await call('GET', `/admin/organizations/${tenantId}/sync-runs/${runId}`)).body.status,
+        { timeout: 60_000, interval: 100 },
+      )
+      .toBe(status);
+  };
+  /** Row events (markers left out) of one tenant on the crm organizations stream. */
+  const organizationEvents = async (tenantId: string): Promise<SyncEvent[]> => {
+    const stream = streamName(HISTORICAL_EVENT_TYPE.organizations, 'crm', `${unique}:`);
+    const entries = await redis.xrange(stream, '-', '+');
+    return entries
+      .map(([, fields]) =>
+        StreamEvent.parse(JSON.parse(fields[fields.indexOf(EVENT_FIELD) + 1] as string)),
+      )
+      .filter((e): e is SyncEvent => !isSyncMarker(e) && e.tenantId === tenantId);
+  };
+
+  async function signIn(key: string): Promise<Page> {
+    const context = await browser.newContext({ viewport: VIEWPORT });
+    contexts.push(context);
+    const page = await context.newPage();
+    page.setDefaultTimeout(UI_TIMEOUT);
+    page.on('pageerror', (error) => pageErrors.push(error.message));
+    page.on('console', (message) => {
+      if (message.type() === 'error' && /Content.Security.Policy/i.test(message.text())) {
+        pageErrors.push(message.text());
+      }
+    });
+    await page.goto(`${baseUrl}/console/`);
+    await page.getByRole('heading', { name: 'Historical sync console' }).waitFor();
+    await screenshot(page, 'sign-in');
+    await page.getByLabel('API key').fill(key);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('heading', { name: 'Tenants' }).waitFor();
+    return page;
+  }
+
+  beforeAll(async () => {
+    wrapper = await createTestDatabase('console_browser');
+    crm = await createTestDatabase('console_browser_crm', { migrate: false });
+    redis = new Redis(process.env.REDIS_URL as string);
+    const seed = (tenantName: string, organizations: number, memberships: number, seed: number) =>
+      seedTenant(wrapper.db, {
+        tenantName,
+        organizations,
+        memberships,
+        creditAllocations: memberships ? 20 : 0,
+        app: 'crm',
+        seed,
+      });
+    tenants.acme = (await seed('acme-console', 100, 300, 11)).tenantId;
+    tenants.other = (await seed('other-console', 10, 10, 12)).tenantId;
+    tenants.broken = (await seed('broken-console', 60, 0, 13)).tenantId;
+
+    const port = await findFreePort();
+    baseUrl = `http://127.0.0.1:${port}`;
+    const env = {
+      ...process.env,
+      DATABASE_URL: wrapper.url,
+      CRM_DATABASE_URL: crm.url,
+      QUEUE_PREFIX: unique,
+      STREAM_PREFIX: `${unique}:`,
+      // Small pages at 100 events/s: an enable's run takes seconds, long enough to watch.
+      BACKFILL_PAGE_SIZE: '20',
+      BACKFILL_MAX_EVENTS_PER_SECOND: '100',
+      PORT: String(port),
+      ADMIN_API_KEY: ADMIN_KEY,
+      LOG_LEVEL: 'warn',
+      RELAY_POLL_INTERVAL_MS: '200',
+    };
+    api = runApp('api', env);
+    worker = runApp('worker', env);
+    consumer = runApp('crm-consumer', env);
+    const deadline = Date.now() + 60_000;
+    while (
+      !(await fetch(`${baseUrl}/health`).then(
+        (r) => r.ok,
+        () => false,
+      ))
+    ) {
+      if (Date.now() > deadline) throw new Error(`the API did not start:\n${api.output()}`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+
+    try {
+      const executablePath = await findChromium();
+      browser = await chromium.launch({
+        executablePath,
+        args: [
+          '--no-sandbox',
+          '--disable-gpu',
+          '--no-first-run',
+          '--disable-background-networking',
+        ],
+      });
+    } catch (error) {
+      // The tests below fail with what to install: they never pass by not running.
+      missingBrowser = error;
+    }
+  }, 600_000);
+
+  afterAll(async () => {
+    for (const context of contexts) await context.close();
+    await browser?.close();
+    for (const command of [api, worker, consumer]) {
+      if (command && command.child.exitCode === null) {
+        command.child.kill('SIGTERM');
+        const exited = await Promise.race([
+          command.exit(),
+          new Promise((resolve) => setTimeout(() => resolve(null), 10_000)),
+        ]);
+        if (!exited) await killCommand(command);
+      }
+    }
+    const keys = await redis.keys(`*${unique}*`);
+    for (let i = 0; i < keys.length; i += 500) await redis.del(...keys.slice(i, i + 500));
+    redis.disconnect();
+    await crm?.destroy();
+    await wrapper?.destroy();
+  }, 60_000);
+
+  it('signs in, finds a tenant, previews, enables, and watches the run reach 100 % live', async () => {
+    if (missingBrowser) throw missingBrowser;
+    const page = await signIn(ADMIN_KEY);
+    // Every tenant first; the search leaves only the one asked for.
+    await page.getByText('other-console').waitFor();
+    await page.getByLabel('Search by name or id').fill('acme');
+    await page.getByRole('button', { name: 'Search' }).click();
+    await expect
+      .poll(() => page.getByText('other-console').count(), { timeout: UI_TIMEOUT })
+      .toBe(0);
+    await page.getByText('acme-console').waitFor();
+    await screenshot(page, 'tenants');
+
+    await page.getByRole('link', { name: 'CRM (crm)' }).click();
+    await page.getByRole('heading', { name: 'acme-console / CRM' }).waitFor();
+    // The dry run's counts, as the API answers them, shown per resource.
+    const dryRun = await call(
+      'POST',
+      `/admin/organizations/${tenants.acme}/applications/crm/sync-historical`,
+      { dryRun: true },
+    );
+    expect(dryRun.status).toBe(200);
+    const expected = dryRun.body as { counts: Record<string, number>; total: number };
+    expect(expected.counts.organizations).toBe(100);
+    await page.getByRole('button', { name: 'Preview' }).click();
+    const preview = page.getByRole('table', { name: /Dry run/ });
+    for (const [label, resource] of [
+      ['Credit allocations', 'credits'],
+      ['Organizations', 'organizations'],
+      ['Memberships', 'memberships'],
+    ] as const) {
+      await preview
+        .getByRole('row', { name: `${label} ${expected.counts[resource]}`, exact: true })
+        .waitFor();
+    }
+    await preview.getByRole('row', { name: `Total ${expected.total}`, exact: true }).waitFor();
+    await screenshot(page, 'application');
+    // sinceDate is honoured: nothing was created after 2999.
+    await page.getByLabel('Since date (optional)').fill('2999-01-01');
+    await page.getByRole('button', { name: 'Preview' }).click();
+    await page
+      .getByRole('table', { name: /since 2999-01-01/ })
+      .getByRole('row', { name: 'Total 0' })
+      .waitFor();
+
+    // The run page follows the run's live stream (fetch with the key, not EventSource).
+    const liveStreams: { status: number; type: string | undefined }[] = [];
+    page.on('response', (response) => {
+      if (new URL(response.url()).pathname.endsWith('/live')) {
+        liveStreams.push({ status: response.status(), type: response.headers()['content-type'] });
+      }
+    });
+    await page.getByRole('button', { name: 'Enable' }).click();
+    await page.getByRole('heading', { name: /^Run / }).waitFor();
+    // Mid-way first, then complete: the bar moved on its own (the page is never reloaded).
+    await expect
+      .poll(() => valueNow(page, 'Overall progress'), { timeout: UI_TIMEOUT, interval: 100 })
+      .toSatisfy((value) => value !== null && value > 0 && value < 100);
+    await screenshot(page, 'run-live');
+    await expect
+      .poll(() => valueNow(page, 'Overall progress'), { timeout: 60_000, interval: 200 })
+      .toBe(100);
+    await page.getByLabel('Run details').getByText('completed', { exact: true }).waitFor();
+    expect(liveStreams[0]).toEqual({
+      status: 200,
+      type: expect.stringContaining('text/event-stream'),
+    });
+    for (const resource of ['credits', 'organizations', 'memberships']) {
+      expect(await valueNow(page, `${resource} progress`)).toBe(100);
+    }
+    expect(await organizationEvents(tenants.acme)).toHaveLength(100);
+    // A completed run offers no control.
+    expect(
+      await page.getByRole('group', { name: 'Run controls' }).getByRole('button').count(),
+    ).toBe(0);
+  }, 180_000);
+
+  it('pauses and resumes a second run from its page', async () => {
+    if (missingBrowser) throw missingBrowser;
+    const page = await signIn(ADMIN_KEY);
+    await page.goto(`${baseUrl}/console/#/tenants/${tenants.acme}/apps/crm`);
+    await page.getByRole('heading', { name: 'acme-console / CRM' }).waitFor();
+    // Memberships only, slowly: 300 events at 20/s leaves time to pause it.
+    // A value the API refuses: its 400 shows, naming the field, and nothing starts.
+    await page.getByLabel('Partitions').fill('999');
+    await page.getByRole('button', { name: 'Start sync' }).click();
+    await page
+      .getByRole('alert')
+      .filter({ hasText: /field: \S*partitions/ })
+      .waitFor();
+    await page.getByLabel('Partitions').fill('');
+    await page.getByLabel('Credit allocations').uncheck();
+    await page.getByLabel('Organizations').uncheck();
+    await page.getByLabel('Page size').fill('10');
+    await page.getByLabel('Max events per second').fill('20');
+    await page.getByRole('button', { name: 'Start sync' }).click();
+    await page.getByRole('heading', { name: /^Run / }).waitFor();
+    const controls = page.getByRole('group', { name: 'Run controls' });
+
+    await controls.getByRole('button', { name: 'Pause' }).click();
+    await page.getByLabel('Run details').getByText('paused', { exact: true }).waitFor();
+    await controls.getByRole('button', { name: 'Resume' }).waitFor();
+    expect(await controls.getByRole('button', { name: 'Pause' }).count()).toBe(0);
+    const paused = await valueNow(page, 'Overall progress');
+    expect(paused === null || paused < 100).toBe(true);
+    await screenshot(page, 'run');
+
+    await controls.getByRole('button', { name: 'Resume' }).click();
+    await expect
+      .poll(() => valueNow(page, 'Overall progress'), { timeout: 90_000, interval: 200 })
+      .toBe(100);
+    await page.getByLabel('Run details').getByText('completed', { exact: true }).waitFor();
+    expect(await controls.getByRole('button').count()).toBe(0);
+  }, 180_000);
+
+  it('retries a run that a bad row failed, once the row is fixed', async () => {
+    if (missingBrowser) throw missingBrowser;
+    // The 40th organization in id order gets an empty name: a row the event contract rejects.
+    const { rows } = await sql<{ id: string }>`
+      SELECT id FROM entities WHERE tenant_id = ${tenants.broken} ORDER BY id OFFSET 40 LIMIT 1
+    `.execute(wrapper.db);
+    const badId = rows[0]?.id as string;
+    await wrapper.db.updateTable('entities').set({ name: '' }).where('id', '=', badId).execute();
+    const enabled = await call(
+      'POST',
+      `/admin/organizations/${tenants.broken}/applications/crm/toggle`,
+      {
+        isEnabled: true,
+      },
+    );
+    brokenRunId = enabled.body.runId as string;
+    await waitForRunStatus(tenants.broken, brokenRunId, 'failed');
+
+    const page = await signIn(ADMIN_KEY);
+    await page.getByRole('link', { name: 'Runs' }).click();
+    await page.getByRole('link', { name: `Run ${brokenRunId.slice(0, 8)}` }).waitFor();
+    await screenshot(page, 'runs');
+    await page.getByLabel('State').selectOption('failed');
+    await page.getByRole('button', { name: 'Filter' }).click();
+    const link = page.getByRole('link', { name: `Run ${brokenRunId.slice(0, 8)}` });
+    await link.waitFor();
+    // The header and the one failed run.
+    await expect.poll(() => page.getByRole('row').count(), { timeout: UI_TIMEOUT }).toBe(2);
+    await link.click();
+    await page.getByLabel('Run details').getByText('failed', { exact: true }).waitFor();
+    // The last error in full, naming the row.
+    await page.locator('pre').getByText(badId).waitFor();
+
+    await wrapper.db
+      .updateTable('entities')
+      .set({ name: 'Fixed name' })
+      .where('id', '=', badId)
+      .execute();
+    await page
+      .getByRole('group', { name: 'Run controls' })
+      .getByRole('button', { name: 'Retry' })
+      .click();
+    await expect
+      .poll(() => valueNow(page, 'Overall progress'), { timeout: 60_000, interval: 200 })
+      .toBe(100);
+    await page.getByLabel('Run details').getByText('completed', { exact: true }).waitFor();
+    // Every organization exactly once: the retry went on from the checkpoint.
+    const events = await organizationEvents(tenants.broken);
+    expect(events).toHaveLength(60);
+    expect(new Set(events.map((e) => e.eventId)).size).toBe(60);
+  }, 180_000);
+
+  it('shows the system page to an admin', async () => {
+    if (missingBrowser) throw missingBrowser;
+    const page = await signIn(ADMIN_KEY);
+    await page.getByRole('link', { name: 'System' }).click();
+    await page.getByRole('heading', { name: 'System', exact: true }).waitFor();
+    await page.getByRole('heading', { name: 'Events per second, last 15 minutes' }).waitFor();
+    await page.getByRole('heading', { name: 'Outbox' }).waitFor();
+    await page.getByRole('heading', { name: 'Consumer groups' }).waitFor();
+    await page.getByRole('heading', { name: 'Workers seen in the last minute' }).waitFor();
+    // The worker process by its id (host:pid), from its heartbeat.
+    await page.getByRole('rowheader', { name: new RegExp(`:${worker?.child.pid}$`) }).waitFor();
+    // The runs above published events: the chart has samples (the page refreshes on its own).
+    await page.getByRole('img', { name: /^Events per second from .* peak [1-9]/ }).waitFor();
+    await page.getByRole('table', { name: 'Consumer groups' }).getByRole('row').nth(1).waitFor();
+    await screenshot(page, 'system');
+  }, 120_000);
+
+  it('shows a tenant key its own tenant and no other, anywhere in the console', async () => {
+    if (missingBrowser) throw missingBrowser;
+    const created = await call('POST', '/admin/api-keys', {
+      name: 'acme console',
+      tenantId: tenants.acme,
+    });
+    expect(created.status).toBe(201);
+    const page = await signIn(created.body.key as string);
+    const strangers = [
+      'other-console',
+      'broken-console',
+      tenants.other,
+      tenants.broken,
+      brokenRunId,
+    ];
+    const seesNoStranger = async () => {
+      const html = await page.content();
+      for (const stranger of strangers) expect(html).not.toContain(stranger);
+    };
+
+    await page.getByText('acme-console').first().waitFor();
+    await seesNoStranger();
+    expect(await page.getByRole('link', { name: 'System' }).count()).toBe(0);
+    await page.getByLabel('Search by name or id').fill('console');
+    await page.getByRole('button', { name: 'Search' }).click();
+    await page.getByText('acme-console').first().waitFor();
+    await seesNoStranger();
+
+    await page.getByRole('link', { name: 'Runs' }).click();
+    await page.getByRole('heading', { name: 'Runs' }).waitFor();
+    await page.getByRole('table', { name: 'Runs, newest first' }).waitFor();
+    // Both acme runs (the enable and the manual sync), nothing else.
+    await expect.poll(() => page.getByRole('row').count(), { timeout: UI_TIMEOUT }).toBe(3);
+    await seesNoStranger();
+    const tenantOptions = await page.getByLabel('Tenant').locator('option').allTextContents();
+    expect(tenantOptions).toEqual(['All tenants', 'acme-console']);
+
+    // Asking by address for another tenant's pages shows an error and none of their data.
+    for (const hash of [
+      `#/tenants/${tenants.other}/apps/crm`,
+      `#/runs/${tenants.broken}/${brokenRunId}`,
+      `#/runs?tenantId=${tenants.broken}`,
+      '#/system',
+    ]) {
+      await page.goto(`${baseUrl}/console/${hash}`);
+      await page.getByRole('alert').or(page.getByText('No run matches.')).first().waitFor();
+      // The error may repeat the id that was asked for; nothing the API holds about it shows.
+      const main = (await page.locator('main').textContent()) ?? '';
+      for (const name of ['other-console', 'broken-console']) expect(main).not.toContain(name);
+      expect(await page.getByLabel('Run details').count()).toBe(0);
+      expect(await page.getByRole('table').count()).toBe(0);
+    }
+    expect(pageErrors).toEqual([]);
+  }, 180_000);
+});
