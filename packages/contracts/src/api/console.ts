@@ -16,7 +16,12 @@ export const MAX_CURSOR_LENGTH = 200;
 const cursor = z.string().min(1).max(MAX_CURSOR_LENGTH);
 /** A query-string number: "25" → 25, refused unless a whole number in [min, max]. */
 const limit = (max: number, fallback: number) =>
-  z.coerce.number().int().min(1).max(max).default(fallback);
+  z.coerce
+    .number({ error: 'must be a whole number' })
+    .int('must be a whole number')
+    .min(1, 'must be at least 1')
+    .max(max, `must be at most ${max}`)
+    .default(fallback);
 
 /** One run in a list: its tenant, application and progress, without per-resource detail. */
 export const RunSummary = z.object({
