@@ -43,9 +43,11 @@ RUN npm run build \
        if [ -d "$out" ]; then mkdir -p "/compiled/$out" && cp -R "$out/." "/compiled/$out/"; fi; \
      done
 
-# Production dependencies only.
+# Production dependencies only. Bull Board's valibot names TypeScript as an optional peer, which
+# npm installs even so (the lockfile holds it, for development); nothing loads it at run time.
 FROM manifests AS prod-deps
-RUN npm ci --omit=dev --no-audit --no-fund
+RUN npm ci --omit=dev --no-audit --no-fund \
+  && rm -rf node_modules/typescript node_modules/@typescript node_modules/.bin/tsc
 
 FROM ${NODE_IMAGE} AS runtime
 WORKDIR /app

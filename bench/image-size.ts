@@ -11,7 +11,15 @@
  * layout misses shows up as a failure here: each must load and stop on a bad setting (exit 2).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { findWorkspaceRoot } from '@historical-sync/local-stack';
@@ -46,15 +54,12 @@ function copyTracked(to: string, paths: string[]) {
   }
 }
 
-/** The Dockerfile's prod-deps stage: its `npm ci` arguments, read from the Dockerfile itself. */
-function prodInstallArgs(): string[] {
-  const dockerfile = run('cat', ['Dockerfile'], root).replace(/\\\n/g, ' ');
+/** The Dockerfile's prod-deps stage: its shell command, read from the Dockerfile itself. */
+function prodInstallCommand(): string {
+  const dockerfile = readFileSync(join(root, 'Dockerfile'), 'utf8').replace(/\\\n/g, ' ');
   const line = dockerfile.split('\n').find((l) => /^RUN npm ci --omit=dev/.test(l.trim()));
   if (!line) throw new Error('no `RUN npm ci --omit=dev` in the Dockerfile');
-  return line
-    .trim()
-    .replace(/^RUN npm /, '')
-    .split(/\s+/);
+  return line.trim().replace(/^RUN /, '');
 }
 
 const work = mkdtempSync(join(tmpdir(), 'image-size-'));
@@ -75,7 +80,7 @@ try {
   // After: the runtime stage of the Dockerfile.
   const compiled = join(work, 'compiled');
   copyManifests(compiled);
-  run('npm', prodInstallArgs(), compiled);
+  run('sh', ['-c', prodInstallCommand()], compiled);
   for (const out of [
     'dist',
     ...readdirSync(join(root, 'apps')).map((a) => join('apps', a, 'dist')),

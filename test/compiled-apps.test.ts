@@ -2,7 +2,8 @@
  * The production build run as the image runs it: the API and a worker compiled by their build
  * (scripts/lib/bundle.ts) and started with plain `node <dist entry>`, no tsx loader, against the
  * test Postgres and Redis. The API answers /ready and the worker completes a backfill, on the
- * Node running the tests and on each release package.json engines promises (test/node-binaries.ts).
+ * Node running the tests and on the lowest release of each line package.json `engines` supports
+ * (test/node-binaries.ts).
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -14,9 +15,10 @@ import { findFreePort } from '@historical-sync/local-stack';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { APP_ENTRIES, compileApps } from '../scripts/lib/apps';
 import { ROOT } from './helpers';
-import { nodeBinary, TESTED_NODE_VERSIONS } from './node-binaries';
+import { nodeBinary, testedNodeVersions } from './node-binaries';
 
 const execFileAsync = promisify(execFile);
+const TESTED_NODE_VERSIONS = testedNodeVersions();
 const auth = { authorization: 'Bearer dev-admin-key', 'content-type': 'application/json' };
 const [api, worker] = ['api', 'worker'].map((name) => {
   const app = APP_ENTRIES.find((a) => a.name === name);

@@ -4,16 +4,30 @@
  * repeated run downloads nothing: NODE_BINARIES_DIR, else ~/.cache/historical-sync/node.
  */
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rename, rm } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { ROOT } from './helpers';
 
 const execFileAsync = promisify(execFile);
 
-/** The releases the compiled apps are tested on: one per supported line (package.json engines). */
-export const TESTED_NODE_VERSIONS = ['22.23.3', '24.21.0'] as const;
+/**
+ * The releases the compiled apps are tested on: the lowest of each line package.json `engines`
+ * supports (`^22.23.0 || ^24.21.0` -> 22.23.0 and 24.21.0), so the claim and the test are one.
+ */
+export function testedNodeVersions(): string[] {
+  const { engines } = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
+    engines: { node: string };
+  };
+  const versions = engines.node
+    .split('||')
+    .map((range) => /^\s*\^(\d+\.\d+\.\d+)\s*$/.exec(range)?.[1]);
+  if (versions.length === 0 || versions.some((v) => !v))
+    throw new Error(`engines.node should be caret ranges joined by ||, is ${engines.node}`);
+  return versions as string[];
+}
 
 const cacheDir = () =>
   process.env.NODE_BINARIES_DIR ?? join(homedir(), '.cache', 'historical-sync', 'node');
