@@ -15,7 +15,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createDb, migrateToLatest } from '@historical-sync/db';
@@ -110,10 +110,11 @@ try {
     for (const entry of [api, worker]) {
       for (const mode of MODES) {
         const ms = await timeToReady(entry, mode, env, readyChecks[entry.name as 'api']);
-        (times[`${entry.name} ${mode}`] ??= []).push(ms);
+        const key = `${entry.name} ${mode}`;
+        times[key] = [...(times[key] ?? []), ms];
       }
     }
-    say(`run ${run}/${runs} done`);
+    say(`run ${run}/${runs} done (load average ${loadavg()[0]?.toFixed(1)})`);
   }
   const summary: Record<string, { median: number; min: number; max: number }> = {};
   say('');
@@ -130,6 +131,8 @@ try {
     const [name, ...mode] = key.split(' ');
     say(`| ${name} | ${mode.join(' ')} | ${figures.median} | ${figures.min} | ${figures.max} |`);
   }
+  // The machine's load during the runs: on a shared machine every figure grows with it.
+  say(`load average (1 min) at the end: ${loadavg()[0]?.toFixed(1)} on this machine`);
   say(JSON.stringify({ runs, node: process.version, ms: summary }));
 } finally {
   await services.stop();
