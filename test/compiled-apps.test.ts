@@ -7,13 +7,15 @@
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { readFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readFile, rm, symlink } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { createDb, migrateToLatest, seedTenant } from '@historical-sync/db';
 import { findFreePort } from '@historical-sync/local-stack';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { APP_ENTRIES, compileApps } from '../scripts/lib/apps';
+import { bundle } from '../scripts/lib/bundle';
 import { ROOT } from './helpers';
 import { nodeBinary, testedNodeVersions } from './node-binaries';
 
@@ -96,6 +98,31 @@ describe('compiled apps on plain node', () => {
         );
       }
       expect(code).not.toMatch(/\.ts"\)?;$/m);
+    }
+  });
+
+  it('hsync runs its compiled build where tsx is not installed (an install without dev dependencies)', async () => {
+    const cli = join(ROOT, 'apps/cli');
+    await bundle({ cwd: cli, entries: ['src/main.ts'] });
+    // The CLI's files as a production install lays them out, beside its one dependency, zod.
+    const install = await mkdtemp(join(tmpdir(), 'hsync-install-'));
+    try {
+      for (const file of ['package.json', 'bin/hsync.js', 'dist/main.js']) {
+        await mkdir(join(install, file, '..'), { recursive: true });
+        await copyFile(join(cli, file), join(install, file));
+      }
+      await mkdir(join(install, 'node_modules'));
+      await symlink(join(ROOT, 'node_modules/zod'), join(install, 'node_modules/zod'));
+      const { stdout } = await execFileAsync(
+        process.execPath,
+        [join(install, 'bin/hsync.js'), '--help'],
+        {
+          cwd: install,
+        },
+      );
+      expect(stdout).toMatch(/^hsync: command-line client/);
+    } finally {
+      await rm(install, { recursive: true, force: true });
     }
   });
 
