@@ -160,7 +160,7 @@ runMain(async () => {
     if (supervisor.stopping) return;
     const apps = presentApps(root);
     if (production) {
-      // Always rebuilt (a second or two): a compiled entry older than its sources never runs.
+      // Always rebuilt (esbuild alone, seconds): a compiled entry older than its sources never runs.
       say('compiling the apps...');
       await compileApps(root, apps);
       if (supervisor.stopping) return;

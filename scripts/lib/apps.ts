@@ -36,7 +36,7 @@ export function nodeArgs(app: AppEntry, compiled: boolean): string[] {
 
 /**
  * Compiles the apps' entry points (the bundling half of their `build`, without its type check:
- * a second or two), so that plain node can run them. Returns the compiled entries.
+ * seconds), so that plain node can run them. Returns the compiled entries.
  */
 export async function compileApps(root: string, apps: AppEntry[]): Promise<string[]> {
   const outputs = await Promise.all(
