@@ -9,7 +9,10 @@ import { copyFile, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promis
 import { basename, dirname, join, resolve } from 'node:path';
 import { build, type Plugin } from 'esbuild';
 
-/** The Node versions the output must run on: what engines in package.json allows. */
+/**
+ * The oldest Node that runs the output: the services need what engines allows (22, 24), but
+ * `npm start -- --production` and the tests also run it on the tooling's Node 20 (README).
+ */
 const TARGET = 'node20';
 const WORKSPACE_SCOPE = '@historical-sync/';
 /** A file a module reads next to itself, e.g. `new URL('./server-guard.mjs', import.meta.url)`. */
@@ -87,7 +90,7 @@ async function copySiblingAssets(cwd: string, inputs: string[], outdir: string) 
   }
 }
 
-/** Removes a previous build's output folder (a clean build; unused by the atomic writes). */
+/** Removes a previous build's output folder, so that a `build` leaves only its own files. */
 export async function clean(cwd: string, outdir = 'dist'): Promise<void> {
   await rm(resolve(cwd, outdir), { recursive: true, force: true });
 }
