@@ -1,11 +1,14 @@
 # syntax=docker/dockerfile:1
 #
 # One image for every process of the system; docker-compose.yml picks the process per service:
-#   node --import tsx apps/api/src/main.ts           (the default CMD)
-#   node --import tsx apps/worker/src/main.ts        (WORKER_ROLES picks what it does)
-#   node --import tsx apps/crm-consumer/src/main.ts
-#   node --import tsx scripts/db-migrate.ts          (one-shot, before the API and the workers)
-# The services run TypeScript directly through tsx: there is no compiled output to copy.
+#   node apps/api/dist/main.js            (the default CMD)
+#   node apps/worker/dist/main.js         (WORKER_ROLES picks what it does)
+#   node apps/crm-consumer/dist/main.js
+#   node dist/db-migrate.js               (one-shot, before the API and the workers)
+#   node apps/cli/dist/main.js            (hsync, the admin CLI, for `docker compose exec`)
+# The build stage runs `npm run build` (type check, then each process bundled to one ESM file);
+# the runtime stage holds the production dependencies and that compiled output only: no tsx,
+# no esbuild, no TypeScript, no sources or tests. Plain node runs it.
 #
 # Health: only the API serves HTTP, so the image has no HEALTHCHECK (it would mark every worker
 # unhealthy). Check the API with GET /health (the process is up); the slim image has no curl:
@@ -29,31 +32,32 @@ FROM ${NODE_IMAGE} AS manifests
 WORKDIR /app
 COPY --from=manifests-source /manifests ./
 
-# Every dependency (dev included), then the source: what `npm run typecheck` / `npm test` need.
-FROM manifests AS deps
+# Every dependency (dev included), then the source and the build. The compiled output of the
+# root and of every app (dist/, apps/*/dist/) is gathered in /compiled, laid out as in /app.
+FROM manifests AS build
 RUN npm ci --no-audit --no-fund
 COPY . .
-# The operator console's static files (apps/console/dist), which the API serves at /console.
-RUN npm run build -w @historical-sync/console
+RUN npm run build \
+  && mkdir -p /compiled \
+  && for out in dist apps/*/dist; do \
+       if [ -d "$out" ]; then mkdir -p "/compiled/$out" && cp -R "$out/." "/compiled/$out/"; fi; \
+     done
 
-# Production dependencies only, plus tsx (a root devDependency that runs the TypeScript) and the
-# esbuild it drives, taken from the full install so their versions are the lockfile's.
+# Production dependencies only. Bull Board's valibot names TypeScript as an optional peer, which
+# npm installs even so (the lockfile holds it, for development); nothing loads it at run time.
 FROM manifests AS prod-deps
-RUN npm ci --omit=dev --no-audit --no-fund
-COPY --from=deps /app/node_modules/tsx node_modules/tsx
-COPY --from=deps /app/node_modules/esbuild node_modules/esbuild
-COPY --from=deps /app/node_modules/@esbuild node_modules/@esbuild
+RUN npm ci --omit=dev --no-audit --no-fund \
+  && rm -rf node_modules/typescript node_modules/@typescript node_modules/.bin/tsc
 
 FROM ${NODE_IMAGE} AS runtime
 WORKDIR /app
-# Owned by root and read-only to the app user; tsx keeps its cache in the temp folder.
+# Owned by root and read-only to the app user. The manifests say "type": "module" for the
+# compiled files beside them (and are what node_modules' workspace links point at).
 COPY --from=prod-deps /app/node_modules node_modules
-COPY --from=deps /app/package.json /app/package-lock.json /app/tsconfig.json /app/tsconfig.base.json ./
-COPY --from=deps /app/packages packages
-COPY --from=deps /app/apps apps
-COPY --from=deps /app/scripts scripts
+COPY --from=manifests /app ./
+COPY --from=build /compiled ./
 USER node
 EXPOSE 3000
 # Exec form: node is PID 1 and gets SIGTERM itself; every process stops after its current page or
 # batch (give it the stop_grace_period in docker-compose.yml).
-CMD ["node", "--import", "tsx", "apps/api/src/main.ts"]
+CMD ["node", "apps/api/dist/main.js"]

@@ -2,6 +2,8 @@
  * `npm start`: brings the whole system up on this machine. Starts Postgres and Redis unless
  * DATABASE_URL / REDIS_URL are set, migrates, seeds a small demo tenant into an empty database,
  * then supervises every app until SIGINT / SIGTERM / SIGHUP (scripts/lib/supervisor.ts).
+ * `npm start -- --production` compiles the apps first and runs the compiled entries with plain
+ * node, as the image does; by default they run from their TypeScript through tsx.
  */
 
 import { relative } from 'node:path';
@@ -13,7 +15,7 @@ import {
   localStateDir,
 } from '@historical-sync/local-stack';
 import { sql } from 'kysely';
-import { presentApps } from './lib/apps';
+import { compileApps, nodeArgs, presentApps } from './lib/apps';
 import { ensureConsoleBuilt } from './lib/console-build';
 import { runMain, startDevServices } from './lib/dev-services';
 import { describeOrigin, summaryLines, type TenantLine } from './lib/summary';
@@ -23,6 +25,15 @@ const DEMO_TENANT = 'demo';
 /** Development default of the API's ADMIN_API_KEY (apps/api/src/config.ts). */
 const DEV_ADMIN_API_KEY = 'dev-admin-key';
 const SHOWN_TENANTS = 5;
+const USAGE = 'usage: npm start [-- --production]';
+
+const args = process.argv.slice(2);
+const unknown = args.filter((arg) => arg !== '--production');
+if (unknown.length) {
+  process.stderr.write(`error: unknown argument ${unknown.join(' ')}\n${USAGE}\n`);
+  process.exit(2);
+}
+const production = args.includes('--production');
 
 // The terminal may be gone (SIGHUP): a failed write must not stop the orderly shutdown.
 process.stdout.on('error', () => {});
@@ -151,8 +162,15 @@ runMain(async () => {
     };
     if (supervisor.stopping) return;
     const apps = presentApps(root);
-    say(`starting ${apps.map((a) => a.name).join(', ')}...`);
-    for (const app of apps) supervisor.startApp(app.name, app.entry, root, env);
+    if (production) {
+      // Always rebuilt (esbuild alone, seconds): a compiled entry older than its sources never runs.
+      say('compiling the apps...');
+      await compileApps(root, apps);
+      if (supervisor.stopping) return;
+    }
+    const how = production ? 'compiled, plain node' : 'TypeScript through tsx';
+    say(`starting ${apps.map((a) => a.name).join(', ')} (${how})...`);
+    for (const app of apps) supervisor.startApp(app.name, nodeArgs(app, production), root, env);
 
     const apiUrl = apps.some((a) => a.name === 'api')
       ? `http://${host.includes(':') ? `[${host}]` : host}:${port}`

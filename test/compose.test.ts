@@ -6,19 +6,26 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { APP_ENTRIES, MIGRATE_ENTRY } from '../scripts/lib/apps';
 import { ROOT } from './helpers';
 
-/** The entry points the tests start (test/helpers.ts runs them as `node --import tsx <entry>`). */
+const app = (name: string) => {
+  const entry = APP_ENTRIES.find((a) => a.name === name);
+  if (!entry) throw new Error(`no app ${name} in scripts/lib/apps.ts`);
+  return entry;
+};
+/** The entry points, in development (the tests run them through tsx) and compiled (the image). */
 const ENTRIES = {
-  api: 'apps/api/src/main.ts',
-  worker: 'apps/worker/src/main.ts',
-  crmConsumer: 'apps/crm-consumer/src/main.ts',
-  migrate: 'scripts/db-migrate.ts',
+  api: app('api'),
+  worker: app('worker'),
+  crmConsumer: app('crm-consumer'),
+  migrate: MIGRATE_ENTRY,
 } as const;
-const command = (entry: string) => `node --import tsx ${entry}`;
+/** How the image runs an entry: plain node on the compiled file, no loader. */
+const command = (entry: { compiled: string }) => `node ${entry.compiled}`;
 
 /** Each service built from the Dockerfile, and the entry point it must run. */
-const APP_SERVICES: Record<string, string> = {
+const APP_SERVICES: Record<string, { entry: string; compiled: string }> = {
   migrate: ENTRIES.migrate,
   api: ENTRIES.api,
   worker: ENTRIES.worker,
@@ -38,6 +45,27 @@ interface Service {
 }
 
 const read = (file: string) => readFileSync(join(ROOT, file), 'utf8');
+
+/**
+ * The sources the `build` script of the workspace owning `compiled` bundles into it (build-app.ts
+ * writes `<entry folder>/../dist/<name>.js`), as paths from the root: the compiled file is what
+ * `npm run build` produces.
+ */
+function buildsOf(compiled: string): string[] {
+  const workspace = compiled.startsWith('dist/')
+    ? ''
+    : compiled.slice(0, compiled.indexOf('/dist/'));
+  const manifest = JSON.parse(read(join(workspace, 'package.json'))) as {
+    scripts: Record<string, string>;
+  };
+  const [, args = ''] = /build-app\.ts ([^&]+)/.exec(manifest.scripts.build ?? '') ?? [];
+  const name = compiled.slice(compiled.lastIndexOf('/') + 1).replace(/\.js$/, '.ts');
+  return args
+    .trim()
+    .split(/\s+/)
+    .filter((source) => source.endsWith(`/${name}`))
+    .map((source) => (workspace ? `${workspace}/${source}` : source));
+}
 // Compose resolves `<<` merge keys (the x-app anchor); YAML 1.2 parsers need asking.
 const compose = parse(read('docker-compose.yml'), { merge: true }) as {
   services: Record<string, Service>;
@@ -73,17 +101,21 @@ describe('docker-compose.yml', () => {
     expect(built.sort()).toEqual(Object.keys(APP_SERVICES).sort());
   });
 
-  it.each(Object.entries(APP_SERVICES))('%s runs %s, exec form, as the tests do', (name, entry) => {
-    const service = services[name] as Service;
-    expect(Array.isArray(service.command), 'exec form: a list, so node gets the signals').toBe(
-      true,
-    );
-    const args = service.command as unknown[];
-    expect(args.every((arg) => typeof arg === 'string')).toBe(true);
-    expect(Object.values(ENTRIES).map(command)).toContain(args.join(' '));
-    expect(args.join(' ')).toBe(command(entry));
-    expect(existsSync(join(ROOT, entry)), `${entry} exists`).toBe(true);
-  });
+  it.each(Object.entries(APP_SERVICES))(
+    '%s runs its compiled entry with plain node, exec form',
+    (name, entry) => {
+      const service = services[name] as Service;
+      expect(Array.isArray(service.command), 'exec form: a list, so node gets the signals').toBe(
+        true,
+      );
+      const args = service.command as unknown[];
+      expect(args.every((arg) => typeof arg === 'string')).toBe(true);
+      expect(args.join(' ')).toBe(command(entry));
+      expect(args.join(' ')).not.toMatch(/tsx|\.ts\b/);
+      expect(existsSync(join(ROOT, entry.entry)), `${entry.entry} exists`).toBe(true);
+      expect(buildsOf(entry.compiled), `a build compiles ${entry.entry}`).toContain(entry.entry);
+    },
+  );
 
   it('sets only environment variables the README configuration documents', () => {
     const start = readme.indexOf('\n## Configuration\n');
@@ -166,6 +198,64 @@ describe('Dockerfile', () => {
     const text = lines.join('\n');
     expect(text).toContain('package-lock.json');
     for (const glob of workspaces) expect(text).toContain(`${glob}/package.json`);
+  });
+
+  /** Each stage's instructions by its name (`FROM … AS name`; the last one is the image). */
+  const stages = new Map<string, string[]>();
+  let current: string[] = [];
+  for (const line of lines) {
+    if (/^FROM /i.test(line)) {
+      current = [];
+      stages.set(/\sAS\s+(\S+)$/i.exec(line)?.[1] ?? `stage-${stages.size}`, current);
+    }
+    current.push(line);
+  }
+  const runtime = [...stages.values()].at(-1) ?? [];
+  const copiesFrom = (stage: string[]) =>
+    stage
+      .filter((line) => /^COPY /i.test(line))
+      .map((line) => {
+        const parts = line.split(/\s+/).slice(1);
+        const from = parts.find((part) => part.startsWith('--from='))?.slice('--from='.length);
+        const paths = parts.filter((part) => !part.startsWith('--'));
+        return { from, sources: paths.slice(0, -1), target: paths.at(-1) };
+      });
+
+  it('compiles in a build stage: npm run build after a full install', () => {
+    const build = [...stages.values()].find((stage) =>
+      stage.some((line) => /^RUN npm run build\b/.test(line)),
+    );
+    expect(build, 'a stage runs npm run build').toBeDefined();
+    // Every dependency (the compiler and the bundler are development dependencies), then the build.
+    const install = build?.findIndex((line) => /^RUN npm ci\b(?!.*--omit)/.test(line)) ?? -1;
+    const compile = build?.findIndex((line) => /^RUN npm run build\b/.test(line)) ?? -1;
+    expect(install).toBeGreaterThan(0);
+    expect(compile).toBeGreaterThan(install);
+  });
+
+  it('runs plain node on compiled files only: production dependencies, no tsx, sources or tests', () => {
+    expect(runtime.join('\n')).not.toMatch(/tsx|esbuild|typescript/i);
+    const copies = copiesFrom(runtime);
+    expect(
+      copies.every((copy) => copy.from),
+      'every file comes from an earlier stage',
+    ).toBe(true);
+    for (const copy of copies) {
+      const stage = stages.get(copy.from as string) ?? [];
+      for (const source of copy.sources) {
+        expect(source, `${copy.from}:${source}`).not.toMatch(/\/(src|test|scripts|bench)\b|\.ts$/);
+        if (source.endsWith('node_modules')) {
+          // Installed without development dependencies, and nothing added to them.
+          expect(stage.join('\n'), copy.from).toMatch(/^RUN npm ci --omit=dev\b/m);
+          expect(copiesFrom(stage).filter((c) => c.target?.includes('node_modules'))).toEqual([]);
+        }
+      }
+    }
+    // The compiled output comes from the stage that ran the build.
+    const fromBuild = copies.filter((copy) =>
+      (stages.get(copy.from as string) ?? []).some((line) => /npm run build/.test(line)),
+    );
+    expect(fromBuild.length).toBeGreaterThan(0);
   });
 
   it('runs as a user that is not root, the API by default in exec form', () => {

@@ -33,8 +33,9 @@ export interface RunningStack {
   ports: number[];
 }
 
-export function npmStart(env: NodeJS.ProcessEnv): NpmStart {
-  const npm = spawn('npm', ['start'], {
+/** `npm start`, with `args` after `--` (e.g. `--production`). */
+export function npmStart(env: NodeJS.ProcessEnv, args: string[] = []): NpmStart {
+  const npm = spawn('npm', ['start', ...(args.length ? ['--', ...args] : [])], {
     cwd: ROOT,
     env,
     detached: true,
@@ -69,8 +70,11 @@ export function npmStart(env: NodeJS.ProcessEnv): NpmStart {
 }
 
 /** Starts the stack and waits for its summary block. */
-export async function startStack(env: NodeJS.ProcessEnv): Promise<RunningStack> {
-  const run = npmStart(env);
+export async function startStack(
+  env: NodeJS.ProcessEnv,
+  args: string[] = [],
+): Promise<RunningStack> {
+  const run = npmStart(env, args);
   const supervisorPid = Number((await run.waitFor(/Press Ctrl-C to stop \(or kill (\d+)\)/))[1]);
   const text = run.output();
   const field = (pattern: RegExp) => {

@@ -5,6 +5,7 @@
  * the data as it was: the same demo tenant, row counts and stream length, a valid AOF.
  */
 import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,6 +15,7 @@ import { createDb } from '@historical-sync/db';
 import { Redis } from 'ioredis';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { APP_ENTRIES } from '../scripts/lib/apps';
 import { envWithout } from './helpers';
 import { leftovers, type NpmStart, npmStart, type RunningStack, startStack } from './npm-start';
 
@@ -92,8 +94,8 @@ describe('npm start', () => {
     await rm(stateDir, { recursive: true, force: true });
   });
 
-  const start = async () => {
-    const stack = await startStack(env);
+  const start = async (args: string[] = []) => {
+    const stack = await startStack(env, args);
     runs.push(stack.run);
     return stack;
   };
@@ -190,10 +192,20 @@ describe('npm start', () => {
     await expectAofValid(stateDir);
   });
 
-  it('after all of that a new npm start finds the data as it was', async () => {
-    const stack = await start();
+  it('after all of that npm start -- --production finds the data as it was, running the compiled apps with plain node', async () => {
+    const stack = await start(['--production']);
+    expect(stack.run.output()).toMatch(
+      /starting api, worker, crm-consumer \(compiled, plain node\)/,
+    );
+    for (const app of APP_ENTRIES) {
+      const commandLine = readFileSync(`/proc/${stack.pids[app.name]}/cmdline`, 'utf8')
+        .split('\0')
+        .filter(Boolean);
+      expect(commandLine.slice(1), app.name).toEqual([app.compiled]);
+    }
     expect(await snapshot(stack)).toEqual(baseline);
     stack.run.npm.kill('SIGTERM');
     await expectAllGone(stack, stateDir);
+    expect(stack.run.output()).toMatch(/api exited 0; worker exited 0; crm-consumer exited 0/);
   });
 });

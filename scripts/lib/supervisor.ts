@@ -26,7 +26,8 @@ export interface AppProcess {
 export interface Supervisor {
   readonly apps: AppProcess[];
   readonly stopping: boolean;
-  startApp(name: string, entry: string, cwd: string, env: NodeJS.ProcessEnv): AppProcess;
+  /** Runs `node <args>` (the entry point and how to load it: scripts/lib/apps.ts). */
+  startApp(name: string, args: string[], cwd: string, env: NodeJS.ProcessEnv): AppProcess;
   /** Stops the apps, then `stopServices`, prints the summary, exits with `code`. */
   stop(reason: string, code: number): Promise<never>;
 }
@@ -102,8 +103,8 @@ export function createSupervisor(options: {
     get stopping() {
       return stopping !== undefined;
     },
-    startApp(name, entry, cwd, env) {
-      const child = spawn(process.execPath, ['--import', 'tsx', entry], {
+    startApp(name, args, cwd, env) {
+      const child = spawn(process.execPath, args, {
         cwd,
         env,
         detached: true,
