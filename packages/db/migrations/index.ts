@@ -12,6 +12,7 @@ import * as apiKeys from './2026-11-26T05-00_api-keys';
 import * as outboxFailed from './2026-11-26T06-00_outbox-failed';
 import * as runControlSeq from './2026-11-27T00-00_run-control-seq';
 import * as capture from './2026-11-27T01-00_capture';
+import * as sourceThrottle from './2026-11-27T02-00_source-throttle';
 
 export const migrations: Record<string, Migration> = {
   '2026-11-26T00-00_wrapper-schema': wrapperSchema,
@@ -23,4 +24,5 @@ export const migrations: Record<string, Migration> = {
   '2026-11-26T06-00_outbox-failed': outboxFailed,
   '2026-11-27T00-00_run-control-seq': runControlSeq,
   '2026-11-27T01-00_capture': capture,
+  '2026-11-27T02-00_source-throttle': sourceThrottle,
 };
