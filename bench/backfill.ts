@@ -151,6 +151,9 @@ async function main() {
         ...env,
         WORKER_ROLES: 'runs,credits,organizations,memberships',
         BACKFILL_MAX_STREAM_BACKLOG: String(args['flow-bound']),
+        // The headline, full-speed and capped figures are the backfill unprotected; the last
+        // phase measures the default settings (source protection on) in a worker of its own.
+        BACKFILL_SOURCE_PROTECTION: 'off',
       },
       args['profile-dir'] ? ['--cpu-prof', `--cpu-prof-dir=${args['profile-dir']}`] : [],
     );
@@ -287,6 +290,7 @@ async function main() {
       });
     /** Toggle and status load while a memberships backfill runs (capped at `rate` if given). */
     const underBackfill = async (rate: number | undefined) => {
+      const loadStarted = performance.now();
       // Drop the earlier runs' streams (memory), never the queues' keys: jobs may still be live.
       const streams = [
         ...(await redis.keys(`${prefix}:crm:*`)),
@@ -316,8 +320,14 @@ async function main() {
         }),
       ]);
       const runUrl = `${base}/admin/organizations/${tenantId}/sync-runs/${runId}`;
-      type RunView = { status: string; resources: Record<string, { status: string }> };
+      type RunView = {
+        status: string;
+        published: number;
+        resources: Record<string, { status: string; throttled?: string | null }>;
+      };
       const run = (await (await fetch(runUrl, { headers })).json()) as RunView;
+      // Its rate over the load (progress is mirrored every 250 ms, the same for every phase).
+      const publishedPerSecond = run.published / ((performance.now() - loadStarted) / 1000);
       await fetch(`${runUrl}/cancel`, { method: 'POST', headers });
       // The next phase starts once this run's jobs have stopped publishing.
       for (let i = 0; i < 300; i++) {
@@ -325,14 +335,21 @@ async function main() {
         if (Object.values(view.resources).every((r) => r.status !== 'running')) break;
         await sleep(100);
       }
-      return { toggle, status, overlapped: run.status === 'running' };
+      return {
+        toggle,
+        status,
+        overlapped: run.status === 'running',
+        eventsPerSecond: publishedPerSecond,
+        throttledAtEnd: run.resources.memberships?.throttled ?? null,
+      };
     };
     const describeLoad = (load: PacedLoadResult) =>
       `${round(load.achievedRate)} req/s p50 ${round(load.p50, 1)} ms p99 ${round(load.p99, 1)} ms max ${round(load.max)} ms (${load.non2xx + load.errors} failed)`;
     const describeUnder = (label: string, load: Awaited<ReturnType<typeof underBackfill>>) =>
       say(
         `API ${label}${load.overlapped ? ' (it ran the whole time)' : ' (it ended before the load did)'}: ` +
-          `toggle at 500/s ${describeLoad(load.toggle)}; sync-status at 50/s ${describeLoad(load.status)}`,
+          `toggle at 500/s ${describeLoad(load.toggle)}; sync-status at 50/s ${describeLoad(load.status)}; ` +
+          `backfill ${round(load.eventsPerSecond)} events/s`,
       );
     let toggleIdle: PacedLoadResult | undefined;
     let unthrottled: Awaited<ReturnType<typeof underBackfill>> | undefined;
@@ -371,6 +388,41 @@ async function main() {
           `largest backlog ${flow.largestBacklog}, ${flow.published} events published (${round(flow.published / args['flow-seconds'])}/s), Redis memory growth ${round(flow.redisGrowthMb)} MB`,
       );
     }
+    // Source protection: the same load during a backfill with the default settings, in a worker
+    // process of its own (protection is a process setting) that replaces the unprotected one.
+    let protectedRun: Awaited<ReturnType<typeof underBackfill>> | undefined;
+    let throttledSeconds: number | undefined;
+    if (args['api-load-seconds'] && unthrottled && toggleIdle) {
+      stopped.add(worker);
+      await worker.stop();
+      const metricsPort = await findFreePort();
+      const guarded = startApp('worker', {
+        ...env,
+        WORKER_ROLES: 'runs,credits,organizations,memberships',
+        WORKER_METRICS_PORT: String(metricsPort),
+      });
+      apps.push(guarded);
+      const throttledTotal = async () => {
+        for (let i = 0; ; i++) {
+          try {
+            const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+            return Number(text.match(/^hs_backfill_source_throttled_seconds_total (\S+)$/m)?.[1]);
+          } catch (error) {
+            if (i > 300) throw error;
+            await sleep(100);
+          }
+        }
+      };
+      const before = await throttledTotal();
+      protectedRun = await underBackfill(undefined);
+      throttledSeconds = (await throttledTotal()) - before;
+      describeUnder('during a default-settings backfill (source protection on)', protectedRun);
+      say(
+        `source protection: toggle p99 ${round(protectedRun.toggle.p99 / toggleIdle.p99, 2)}x the idle p99 (target <= 2x); ` +
+          `rate ${round((100 * protectedRun.eventsPerSecond) / unthrottled.eventsPerSecond)}% of the unprotected backfill's (target >= 50%); ` +
+          `pages waited ${round(throttledSeconds, 1)} s in all for the source; at the end: ${protectedRun.throttledAtEnd ?? 'not throttled'}`,
+      );
+    }
     const ratioToNaive = eventsPerSecond / naive.eventsPerSecond;
     const ratioToCeiling = eventsPerSecond / roof.eventsPerSecond;
     say(
@@ -396,6 +448,21 @@ async function main() {
             }
           : {}),
         ...(throttled ? { toggleP99MsCappedBackfill: round(throttled.toggle.p99, 1) } : {}),
+        ...(unthrottled
+          ? { fullSpeedBackfillEventsPerSecond: round(unthrottled.eventsPerSecond) }
+          : {}),
+        ...(protectedRun && unthrottled && toggleIdle
+          ? {
+              toggleP99MsProtectedBackfill: round(protectedRun.toggle.p99, 1),
+              protectedToggleP99ToIdle: round(protectedRun.toggle.p99 / toggleIdle.p99, 2),
+              protectedBackfillEventsPerSecond: round(protectedRun.eventsPerSecond),
+              protectedRateToUnprotected: round(
+                protectedRun.eventsPerSecond / unthrottled.eventsPerSecond,
+                2,
+              ),
+              protectedThrottledSeconds: round(throttledSeconds ?? 0, 1),
+            }
+          : {}),
       }),
     );
   } finally {
