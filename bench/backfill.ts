@@ -25,6 +25,7 @@ import { naiveBackfill } from './lib/naive';
 import { type PacedLoadResult, pacedLoadInChild as pacedLoad } from './lib/paced-load';
 import { type AppProcess, peakRssMb, startApp } from './lib/processes';
 import { summarizeProfile } from './lib/profile';
+import { explainStalls, startStallProbe } from './lib/stall-probe';
 import { round } from './lib/stats';
 
 const count = (fallback: number) => z.coerce.number().int().min(0).default(fallback);
@@ -310,6 +311,7 @@ async function main() {
         },
       );
       const { runId } = (await started.json()) as { runId: string };
+      const probe = startStallProbe(database.db, redis);
       const [toggle, status] = await Promise.all([
         toggleAt500(args['api-load-seconds']),
         pacedLoad({
@@ -319,6 +321,7 @@ async function main() {
           seconds: args['api-load-seconds'],
         }),
       ]);
+      const stalls = explainStalls(toggle.slow, await probe.stop());
       const runUrl = `${base}/admin/organizations/${tenantId}/sync-runs/${runId}`;
       type RunView = {
         status: string;
@@ -341,6 +344,7 @@ async function main() {
         overlapped: run.status === 'running',
         eventsPerSecond: publishedPerSecond,
         throttledAtEnd: run.resources.memberships?.throttled ?? null,
+        stalls,
       };
     };
     const describeLoad = (load: PacedLoadResult) =>
@@ -349,7 +353,7 @@ async function main() {
       say(
         `API ${label}${load.overlapped ? ' (it ran the whole time)' : ' (it ended before the load did)'}: ` +
           `toggle at 500/s ${describeLoad(load.toggle)}; sync-status at 50/s ${describeLoad(load.status)}; ` +
-          `backfill ${round(load.eventsPerSecond)} events/s`,
+          `backfill ${round(load.eventsPerSecond)} events/s\n  toggle stalls: ${load.stalls}`,
       );
     let toggleIdle: PacedLoadResult | undefined;
     let unthrottled: Awaited<ReturnType<typeof underBackfill>> | undefined;
@@ -358,8 +362,12 @@ async function main() {
       // Warm-up on the measured route (JIT, connection pools), then the baseline: the same load
       // with no backfill running.
       await toggleAt500(2);
+      const probe = startStallProbe(database.db, redis);
       toggleIdle = await toggleAt500(Math.min(5, args['api-load-seconds']));
-      say(`API baseline, no backfill running: toggle at 500/s ${describeLoad(toggleIdle)}`);
+      const stalls = explainStalls(toggleIdle.slow, await probe.stop());
+      say(
+        `API baseline, no backfill running: toggle at 500/s ${describeLoad(toggleIdle)}\n  toggle stalls: ${stalls}`,
+      );
       unthrottled = await underBackfill(undefined);
       describeUnder('during a backfill at full speed', unthrottled);
       if (args['api-load-backfill-rate']) {
