@@ -1,12 +1,13 @@
 /**
  * Flow control: with a slow consumer group on the stream, a backfill never lets the group's
- * unacknowledged backlog grow past the bound (plus the page in flight), and still completes.
+ * unacknowledged backlog grow past the bound (plus the page in flight), and still completes; a
+ * job parked for it has mirrored its progress to Postgres first.
  */
 import { HISTORICAL_EVENT_TYPE, streamName } from '@historical-sync/contracts';
 import { seedTenant } from '@historical-sync/db';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { streamBacklog } from '../src/flow-control';
-import { toggleApplication } from '../src/index';
+import { getRun, toggleApplication } from '../src/index';
 import { type BackfillTestContext, createBackfillTestContext } from '../src/testing';
 
 describe('flow control', () => {
@@ -69,6 +70,15 @@ describe('flow control', () => {
       'completed',
     );
     expect((await t.waitForRun(run.id, ['running'])).status).toBe('running');
+    // Parked, its jobs have mirrored every page they published: the status shows where they
+    // stopped (nothing is published while the group lags, so both counts hold still).
+    const mirrored = async () =>
+      (await getRun(t.db, run.id))?.resources.find((r) => r.resource === 'memberships')?.published;
+    const onStream = async () =>
+      (await t.readEvents(stream)).filter((e) => e.runId === run.id).length;
+    await expect
+      .poll(async () => (await mirrored()) === (await onStream()), { timeout: 10_000 })
+      .toBe(true);
 
     // The consumer goes away: the waiting run goes on and publishes every row once.
     await t.redis.xgroup('DESTROY', stream, 'asleep');

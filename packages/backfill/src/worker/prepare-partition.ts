@@ -9,6 +9,7 @@ import { publishStartedMarker } from '../markers';
 import { checkpointKey, readCheckpoint } from '../publisher';
 import { countRows, partitionRange, RESOURCE_DEFINITIONS } from '../resources';
 import {
+  canTransition,
   finishPartition,
   isPublishingRunStatus,
   reviveFailedRun,
@@ -32,7 +33,11 @@ export async function gateOnRun(pj: PartitionJob): Promise<RunGate> {
   const status = state.runStatus;
   // A failed run's jobs still publish (a retried one, or one that had not started yet); the run
   // is running again once none of its jobs is failed any more.
-  if (status === 'failed' && (await reviveFailedRun(deps.db, ref.runId, ref))) {
+  if (
+    status &&
+    canTransition('revive', status) &&
+    (await reviveFailedRun(deps.db, ref.runId, ref))
+  ) {
     log.info('failed run retried: resuming from its checkpoint');
   }
   if (status === 'paused') return { paused: true };
@@ -56,7 +61,9 @@ export async function preparePartition(
 ): Promise<{ partition: PreparedPartition; exit?: Exit }> {
   const { deps, data, ref, log } = pj;
   const { runId, tenantId, appCode, resource } = data;
-  if (state.runStatus === 'queued' && (await startRun(deps.db, runId))) {
+  // Only a queued run starts: a job of a running run skips the write.
+  const startable = state.runStatus !== undefined && canTransition('start', state.runStatus);
+  if (startable && (await startRun(deps.db, runId))) {
     log.info(`Starting historical sync for tenant ${tenantId}, application ${appCode}`);
   }
   const scope = {
