@@ -117,6 +117,12 @@ async function main() {
       `naive    ${naive.events} events sampled in 10 slices across the table, ${round(naive.seconds, 2)} s: ` +
         `${round(naive.eventsPerSecond)} events/s at equal size (OFFSET pages of 100, one awaited XADD per event)`,
     );
+    const serverPorts = {
+      postgres: Number(new URL(database.url).port) || 5432,
+      redis: Number(new URL(services.redisUrl).port) || 6379,
+    };
+    // Redis's CPU while it ingests the ceiling's commands (building the file costs it nothing).
+    const ceilingCpuBefore = await cpuSnapshot(undefined, serverPorts);
     const roof = await ceiling(
       database.db,
       redis,
@@ -125,6 +131,12 @@ async function main() {
       Math.min(args['ceiling-sample'], args.memberships),
       work,
       `${prefix}-ceiling:`,
+    );
+    const ceilingRedisUsPerEvent =
+      ((cpuDelta(ceilingCpuBefore, await cpuSnapshot(undefined, serverPorts)).redis ?? 0) * 1e6) /
+      roof.events;
+    say(
+      `ceiling  Redis CPU ${round(ceilingRedisUsPerEvent, 2)} µs per event while it ingests them`,
     );
     say(
       `ceiling  ${roof.events} events in ${round(roof.seconds, 2)} s: ${round(roof.eventsPerSecond)} events/s (redis-cli --pipe of prebuilt XADDs)`,
@@ -176,16 +188,13 @@ async function main() {
       ));
       i++
     ) {
-      if (i > 300) throw new Error(`API did not start: ${api.output()}`);
+      if (i > 1200) throw new Error(`API did not start: ${api.output()}`);
       await sleep(100);
     }
     await sleep(1_000); // the worker connects
     const memoryBefore = Number((await redis.info('memory')).match(/used_memory:(\d+)/)?.[1]);
 
-    const ports = {
-      postgres: Number(new URL(database.url).port) || 5432,
-      redis: Number(new URL(services.redisUrl).port) || 6379,
-    };
+    const ports = serverPorts;
     await redis.config('RESETSTAT');
     const cpuBefore = await cpuSnapshot(worker.child.pid, ports);
     const started = performance.now();
@@ -416,7 +425,7 @@ async function main() {
             const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
             return Number(text.match(/^hs_backfill_source_throttled_seconds_total (\S+)$/m)?.[1]);
           } catch (error) {
-            if (i > 300) throw error;
+            if (i > 1200) throw error;
             await sleep(100);
           }
         }
@@ -445,6 +454,10 @@ async function main() {
         ceilingEventsPerSecond: round(roof.eventsPerSecond),
         ratioToNaive: round(ratioToNaive, 1),
         ratioToCeiling: round(ratioToCeiling, 2),
+        redisCpuUsPerEvent: round(((cpu.redis ?? 0) * 1e6) / events, 2),
+        ceilingRedisCpuUsPerEvent: round(ceilingRedisUsPerEvent, 2),
+        workerCpuUsPerEvent: round(((cpu.worker ?? 0) * 1e6) / events, 2),
+        postgresCpuUsPerEvent: round(((cpu.postgres ?? 0) * 1e6) / events, 2),
         workerPeakRssMb: round(workerPeakRssMb),
         redisMemoryGrowthMb: round((memoryAfter - memoryBefore) / 2 ** 20),
         ...(toggleIdle ? { toggleIdleP99Ms: round(toggleIdle.p99, 1) } : {}),
