@@ -335,11 +335,18 @@ async function main() {
       type RunView = {
         status: string;
         published: number;
+        startedAt: string | null;
+        finishedAt: string | null;
         resources: Record<string, { status: string; throttled?: string | null }>;
       };
       const run = (await (await fetch(runUrl, { headers })).json()) as RunView;
-      // Its rate over the load (progress is mirrored every 250 ms, the same for every phase).
-      const publishedPerSecond = run.published / ((performance.now() - loadStarted) / 1000);
+      // Its rate from its start to its end or to now (progress is mirrored every 250 ms).
+      const ranMs =
+        (run.finishedAt ? Date.parse(run.finishedAt) : Date.now()) -
+        (run.startedAt
+          ? Date.parse(run.startedAt)
+          : Date.now() - (performance.now() - loadStarted));
+      const publishedPerSecond = run.published / (ranMs / 1000);
       await fetch(`${runUrl}/cancel`, { method: 'POST', headers });
       // The next phase starts once this run's jobs have stopped publishing.
       for (let i = 0; i < 300; i++) {
