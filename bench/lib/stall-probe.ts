@@ -103,7 +103,10 @@ export function explainStalls(slow: Array<[number, number]>, samples: Sample[]):
       return before && after && f(after) > f(before);
     }).length;
   const fmt = (n: number) => (Number.isNaN(n) ? '-' : n.toFixed(1));
+  // Most requests slow: the API did not keep up with the rate at all, one stall from end to end.
+  const saturated = stalls.length === 1 && (stalls[0]?.requests ?? 0) > 100;
   return [
+    ...(saturated ? ['SATURATED (the API never caught up: no stall to line up)'] : []),
     `${stalls.length} stalls (${slow.length} requests over 50 ms, worst ${Math.round(Math.max(0, ...slow.map((x) => x[1])))} ms)`,
     `machine run queue mean ${fmt(mean(inStall, (s) => s.runQueue))} around stalls vs ${fmt(mean(outside, (s) => s.runQueue))} otherwise (${samples.length} samples, 2 cores)`,
     `checkpoints in the phase ${last && first ? last.checkpoints - first.checkpoints : 0}, stalls with checkpoint writes ${moved((s) => s.buffersCheckpoint)}, with backend writes ${moved((s) => s.buffersBackend)}`,

@@ -25,8 +25,11 @@ export async function waitForSource(
 ): Promise<Exit | undefined> {
   const started = performance.now();
   let advice = guard.advise();
+  // Only a page that waited counts as throttled time (not the status write of a page that goes).
+  let throttled = false;
   try {
     while (advice.kind === 'pause') {
+      throttled = true;
       await recordThrottle(pj, partition, advice.reason);
       if (performance.now() - started >= PAUSE_IN_JOB_MS) {
         pj.log.info({ reason: advice.reason }, 'source under load: pages paused');
@@ -36,6 +39,7 @@ export async function waitForSource(
       advice = guard.advise();
     }
     if (advice.kind === 'slow') {
+      throttled = true;
       await recordThrottle(pj, partition, advice.reason);
       await sleep(advice.delayMs);
     } else {
@@ -43,7 +47,7 @@ export async function waitForSource(
     }
     return undefined;
   } finally {
-    guard.recordWait(performance.now() - started);
+    if (throttled) guard.recordWait(performance.now() - started);
   }
 }
 
