@@ -24,31 +24,29 @@ export async function waitForSource(
   guard: SourceGuard,
 ): Promise<Exit | undefined> {
   const started = performance.now();
+  // Counted as each wait ends, so the throttled time grows during a long pause too.
+  const wait = async (ms: number) => {
+    const from = performance.now();
+    await sleep(ms);
+    guard.recordWait(performance.now() - from);
+  };
   let advice = guard.advise();
-  // Only a page that waited counts as throttled time (not the status write of a page that goes).
-  let throttled = false;
-  try {
-    while (advice.kind === 'pause') {
-      throttled = true;
-      await recordThrottle(pj, partition, advice.reason);
-      if (performance.now() - started >= PAUSE_IN_JOB_MS) {
-        pj.log.info({ reason: advice.reason }, 'source under load: pages paused');
-        return { kind: 'park', delayMs: guard.settings.probeIntervalMs * 4 };
-      }
-      await sleep(guard.settings.probeIntervalMs);
-      advice = guard.advise();
+  while (advice.kind === 'pause') {
+    await recordThrottle(pj, partition, advice.reason);
+    if (performance.now() - started >= PAUSE_IN_JOB_MS) {
+      pj.log.info({ reason: advice.reason }, 'source under load: pages paused');
+      return { kind: 'park', delayMs: guard.settings.probeIntervalMs * 4 };
     }
-    if (advice.kind === 'slow') {
-      throttled = true;
-      await recordThrottle(pj, partition, advice.reason);
-      await sleep(advice.delayMs);
-    } else {
-      await recordThrottle(pj, partition, null);
-    }
-    return undefined;
-  } finally {
-    if (throttled) guard.recordWait(performance.now() - started);
+    await wait(guard.settings.probeIntervalMs);
+    advice = guard.advise();
   }
+  if (advice.kind === 'slow') {
+    await recordThrottle(pj, partition, advice.reason);
+    await wait(advice.delayMs);
+  } else {
+    await recordThrottle(pj, partition, null);
+  }
+  return undefined;
 }
 
 /**
