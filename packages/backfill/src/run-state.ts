@@ -98,6 +98,15 @@ const RUN_STATUS_SET: Record<RunStatus, true> = {
 };
 export const RUN_STATUSES = Object.keys(RUN_STATUS_SET) as RunStatus[];
 
+const PARTITION_STATUS_SET: Record<PartitionStatus, true> = {
+  pending: true,
+  running: true,
+  completed: true,
+  failed: true,
+  cancelled: true,
+};
+export const PARTITION_STATUSES = Object.keys(PARTITION_STATUS_SET) as PartitionStatus[];
+
 /** A run that holds its tenant's one slot for the application (a partial unique index). */
 export const ACTIVE_RUN_STATUSES = ['queued', 'running', 'paused'] as const satisfies RunStatus[];
 

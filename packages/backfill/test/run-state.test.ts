@@ -12,6 +12,7 @@ import {
   completeRun,
   failRun,
   finishPartition,
+  PARTITION_STATUSES,
   PARTITION_TRANSITIONS,
   type PartitionRef,
   type PartitionStatus,
@@ -145,14 +146,6 @@ describe('run state machine', () => {
   });
 
   describe('partitions', () => {
-    const PARTITION_STATUSES: PartitionStatus[] = [
-      'pending',
-      'running',
-      'completed',
-      'failed',
-      'cancelled',
-    ];
-
     async function partitionIn(status: PartitionStatus): Promise<PartitionRef> {
       const runId = await runIn('running');
       const ref: PartitionRef = { runId, resource: 'organizations', partition: 0 };
