@@ -25,6 +25,7 @@ import { naiveBackfill } from './lib/naive';
 import { type PacedLoadResult, pacedLoadInChild as pacedLoad } from './lib/paced-load';
 import { type AppProcess, peakRssMb, startApp } from './lib/processes';
 import { summarizeProfile } from './lib/profile';
+import { explainStalls, startStallProbe } from './lib/stall-probe';
 import { round } from './lib/stats';
 
 const count = (fallback: number) => z.coerce.number().int().min(0).default(fallback);
@@ -116,6 +117,12 @@ async function main() {
       `naive    ${naive.events} events sampled in 10 slices across the table, ${round(naive.seconds, 2)} s: ` +
         `${round(naive.eventsPerSecond)} events/s at equal size (OFFSET pages of 100, one awaited XADD per event)`,
     );
+    const serverPorts = {
+      postgres: Number(new URL(database.url).port) || 5432,
+      redis: Number(new URL(services.redisUrl).port) || 6379,
+    };
+    // Redis's CPU while it ingests the ceiling's commands (building the file costs it nothing).
+    const ceilingCpuBefore = await cpuSnapshot(undefined, serverPorts);
     const roof = await ceiling(
       database.db,
       redis,
@@ -124,6 +131,12 @@ async function main() {
       Math.min(args['ceiling-sample'], args.memberships),
       work,
       `${prefix}-ceiling:`,
+    );
+    const ceilingRedisUsPerEvent =
+      ((cpuDelta(ceilingCpuBefore, await cpuSnapshot(undefined, serverPorts)).redis ?? 0) * 1e6) /
+      roof.events;
+    say(
+      `ceiling  Redis CPU ${round(ceilingRedisUsPerEvent, 2)} µs per event while it ingests them`,
     );
     say(
       `ceiling  ${roof.events} events in ${round(roof.seconds, 2)} s: ${round(roof.eventsPerSecond)} events/s (redis-cli --pipe of prebuilt XADDs)`,
@@ -151,6 +164,9 @@ async function main() {
         ...env,
         WORKER_ROLES: 'runs,credits,organizations,memberships',
         BACKFILL_MAX_STREAM_BACKLOG: String(args['flow-bound']),
+        // The headline, full-speed and capped figures are the backfill unprotected; the last
+        // phase measures the default settings (source protection on) in a worker of its own.
+        BACKFILL_SOURCE_PROTECTION: 'off',
       },
       args['profile-dir'] ? ['--cpu-prof', `--cpu-prof-dir=${args['profile-dir']}`] : [],
     );
@@ -172,16 +188,13 @@ async function main() {
       ));
       i++
     ) {
-      if (i > 300) throw new Error(`API did not start: ${api.output()}`);
+      if (i > 1200) throw new Error(`API did not start: ${api.output()}`);
       await sleep(100);
     }
     await sleep(1_000); // the worker connects
     const memoryBefore = Number((await redis.info('memory')).match(/used_memory:(\d+)/)?.[1]);
 
-    const ports = {
-      postgres: Number(new URL(database.url).port) || 5432,
-      redis: Number(new URL(services.redisUrl).port) || 6379,
-    };
+    const ports = serverPorts;
     await redis.config('RESETSTAT');
     const cpuBefore = await cpuSnapshot(worker.child.pid, ports);
     const started = performance.now();
@@ -287,6 +300,7 @@ async function main() {
       });
     /** Toggle and status load while a memberships backfill runs (capped at `rate` if given). */
     const underBackfill = async (rate: number | undefined) => {
+      const loadStarted = performance.now();
       // Drop the earlier runs' streams (memory), never the queues' keys: jobs may still be live.
       const streams = [
         ...(await redis.keys(`${prefix}:crm:*`)),
@@ -306,6 +320,7 @@ async function main() {
         },
       );
       const { runId } = (await started.json()) as { runId: string };
+      const probe = startStallProbe(database.db, redis);
       const [toggle, status] = await Promise.all([
         toggleAt500(args['api-load-seconds']),
         pacedLoad({
@@ -315,9 +330,23 @@ async function main() {
           seconds: args['api-load-seconds'],
         }),
       ]);
+      const stalls = explainStalls(toggle.slow, await probe.stop());
       const runUrl = `${base}/admin/organizations/${tenantId}/sync-runs/${runId}`;
-      type RunView = { status: string; resources: Record<string, { status: string }> };
+      type RunView = {
+        status: string;
+        published: number;
+        startedAt: string | null;
+        finishedAt: string | null;
+        resources: Record<string, { status: string; throttled?: string | null }>;
+      };
       const run = (await (await fetch(runUrl, { headers })).json()) as RunView;
+      // Its rate from its start to its end or to now (progress is mirrored every 250 ms).
+      const ranMs =
+        (run.finishedAt ? Date.parse(run.finishedAt) : Date.now()) -
+        (run.startedAt
+          ? Date.parse(run.startedAt)
+          : Date.now() - (performance.now() - loadStarted));
+      const publishedPerSecond = run.published / (ranMs / 1000);
       await fetch(`${runUrl}/cancel`, { method: 'POST', headers });
       // The next phase starts once this run's jobs have stopped publishing.
       for (let i = 0; i < 300; i++) {
@@ -325,14 +354,22 @@ async function main() {
         if (Object.values(view.resources).every((r) => r.status !== 'running')) break;
         await sleep(100);
       }
-      return { toggle, status, overlapped: run.status === 'running' };
+      return {
+        toggle,
+        status,
+        overlapped: run.status === 'running',
+        eventsPerSecond: publishedPerSecond,
+        throttledAtEnd: run.resources.memberships?.throttled ?? null,
+        stalls,
+      };
     };
     const describeLoad = (load: PacedLoadResult) =>
       `${round(load.achievedRate)} req/s p50 ${round(load.p50, 1)} ms p99 ${round(load.p99, 1)} ms max ${round(load.max)} ms (${load.non2xx + load.errors} failed)`;
     const describeUnder = (label: string, load: Awaited<ReturnType<typeof underBackfill>>) =>
       say(
         `API ${label}${load.overlapped ? ' (it ran the whole time)' : ' (it ended before the load did)'}: ` +
-          `toggle at 500/s ${describeLoad(load.toggle)}; sync-status at 50/s ${describeLoad(load.status)}`,
+          `toggle at 500/s ${describeLoad(load.toggle)}; sync-status at 50/s ${describeLoad(load.status)}; ` +
+          `backfill ${round(load.eventsPerSecond)} events/s\n  toggle stalls: ${load.stalls}`,
       );
     let toggleIdle: PacedLoadResult | undefined;
     let unthrottled: Awaited<ReturnType<typeof underBackfill>> | undefined;
@@ -341,8 +378,12 @@ async function main() {
       // Warm-up on the measured route (JIT, connection pools), then the baseline: the same load
       // with no backfill running.
       await toggleAt500(2);
+      const probe = startStallProbe(database.db, redis);
       toggleIdle = await toggleAt500(Math.min(5, args['api-load-seconds']));
-      say(`API baseline, no backfill running: toggle at 500/s ${describeLoad(toggleIdle)}`);
+      const stalls = explainStalls(toggleIdle.slow, await probe.stop());
+      say(
+        `API baseline, no backfill running: toggle at 500/s ${describeLoad(toggleIdle)}\n  toggle stalls: ${stalls}`,
+      );
       unthrottled = await underBackfill(undefined);
       describeUnder('during a backfill at full speed', unthrottled);
       if (args['api-load-backfill-rate']) {
@@ -371,6 +412,41 @@ async function main() {
           `largest backlog ${flow.largestBacklog}, ${flow.published} events published (${round(flow.published / args['flow-seconds'])}/s), Redis memory growth ${round(flow.redisGrowthMb)} MB`,
       );
     }
+    // Source protection: the same load during a backfill with the default settings, in a worker
+    // process of its own (protection is a process setting) that replaces the unprotected one.
+    let protectedRun: Awaited<ReturnType<typeof underBackfill>> | undefined;
+    let throttledSeconds: number | undefined;
+    if (args['api-load-seconds'] && unthrottled && toggleIdle) {
+      stopped.add(worker);
+      await worker.stop();
+      const metricsPort = await findFreePort();
+      const guarded = startApp('worker', {
+        ...env,
+        WORKER_ROLES: 'runs,credits,organizations,memberships',
+        WORKER_METRICS_PORT: String(metricsPort),
+      });
+      apps.push(guarded);
+      const throttledTotal = async () => {
+        for (let i = 0; ; i++) {
+          try {
+            const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+            return Number(text.match(/^hs_backfill_source_throttled_seconds_total (\S+)$/m)?.[1]);
+          } catch (error) {
+            if (i > 1200) throw error;
+            await sleep(100);
+          }
+        }
+      };
+      const before = await throttledTotal();
+      protectedRun = await underBackfill(undefined);
+      throttledSeconds = (await throttledTotal()) - before;
+      describeUnder('during a default-settings backfill (source protection on)', protectedRun);
+      say(
+        `source protection: toggle p99 ${round(protectedRun.toggle.p99 / toggleIdle.p99, 2)}x the idle p99 (target <= 2x); ` +
+          `rate ${round((100 * protectedRun.eventsPerSecond) / unthrottled.eventsPerSecond)}% of the unprotected backfill's (target >= 50%); ` +
+          `pages waited ${round(throttledSeconds, 1)} s in all for the source; at the end: ${protectedRun.throttledAtEnd ?? 'not throttled'}`,
+      );
+    }
     const ratioToNaive = eventsPerSecond / naive.eventsPerSecond;
     const ratioToCeiling = eventsPerSecond / roof.eventsPerSecond;
     say(
@@ -385,6 +461,10 @@ async function main() {
         ceilingEventsPerSecond: round(roof.eventsPerSecond),
         ratioToNaive: round(ratioToNaive, 1),
         ratioToCeiling: round(ratioToCeiling, 2),
+        redisCpuUsPerEvent: round(((cpu.redis ?? 0) * 1e6) / events, 2),
+        ceilingRedisCpuUsPerEvent: round(ceilingRedisUsPerEvent, 2),
+        workerCpuUsPerEvent: round(((cpu.worker ?? 0) * 1e6) / events, 2),
+        postgresCpuUsPerEvent: round(((cpu.postgres ?? 0) * 1e6) / events, 2),
         workerPeakRssMb: round(workerPeakRssMb),
         redisMemoryGrowthMb: round((memoryAfter - memoryBefore) / 2 ** 20),
         ...(toggleIdle ? { toggleIdleP99Ms: round(toggleIdle.p99, 1) } : {}),
@@ -396,6 +476,21 @@ async function main() {
             }
           : {}),
         ...(throttled ? { toggleP99MsCappedBackfill: round(throttled.toggle.p99, 1) } : {}),
+        ...(unthrottled
+          ? { fullSpeedBackfillEventsPerSecond: round(unthrottled.eventsPerSecond) }
+          : {}),
+        ...(protectedRun && unthrottled && toggleIdle
+          ? {
+              toggleP99MsProtectedBackfill: round(protectedRun.toggle.p99, 1),
+              protectedToggleP99ToIdle: round(protectedRun.toggle.p99 / toggleIdle.p99, 2),
+              protectedBackfillEventsPerSecond: round(protectedRun.eventsPerSecond),
+              protectedRateToUnprotected: round(
+                protectedRun.eventsPerSecond / unthrottled.eventsPerSecond,
+                2,
+              ),
+              protectedThrottledSeconds: round(throttledSeconds ?? 0, 1),
+            }
+          : {}),
       }),
     );
   } finally {

@@ -53,6 +53,9 @@ describe('convergence: CRM projection equals the wrapper after backfill + live w
       QUEUE_PREFIX: unique,
       STREAM_PREFIX: `${unique}:`,
       BACKFILL_PAGE_SIZE: '20',
+      // Source protection would slow these pages for the other suites' load on a shared test
+      // machine; it has its own tests (packages/backfill/test/source-protection.test.ts).
+      BACKFILL_SOURCE_PROTECTION: 'off',
       PORT: String(port),
       ADMIN_API_KEY: ADMIN_KEY,
       LOG_LEVEL: 'warn',

@@ -125,6 +125,9 @@ export class FaultContext {
       QUEUE_PREFIX: this.queuePrefix,
       STREAM_PREFIX: this.streamPrefix,
       BACKFILL_PAGE_SIZE: String(this.pageSize),
+      // Source protection would slow these pages for the other suites' load on a shared test
+      // machine; it has its own tests (packages/backfill/test/source-protection.test.ts).
+      BACKFILL_SOURCE_PROTECTION: 'off',
       LOG_LEVEL: 'info',
       WORKER_LOCK_DURATION_MS: '2000',
       WORKER_STALLED_INTERVAL_MS: '1000',

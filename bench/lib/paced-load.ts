@@ -27,12 +27,18 @@ export interface PacedLoadResult {
   p50: number;
   p99: number;
   max: number;
+  /** Requests slower than 50 ms: [when each was due (epoch ms), its latency (ms)]. */
+  slow: Array<[number, number]>;
 }
+
+/** A latency above this is a stall worth explaining (the idle p99 is under 20 ms). */
+const SLOW_MS = 50;
 
 export async function pacedLoad(options: PacedLoadOptions): Promise<PacedLoadResult> {
   const agent = new Agent({ keepAlive: true, maxSockets: 64 });
   const url = new URL(options.url);
   const latencies: number[] = [];
+  const slow: Array<[number, number]> = [];
   let non2xx = 0;
   let errors = 0;
   const inFlight = new Set<Promise<void>>();
@@ -45,7 +51,9 @@ export async function pacedLoad(options: PacedLoadOptions): Promise<PacedLoadRes
         (response) => {
           response.resume();
           response.once('end', () => {
-            latencies.push(performance.now() - dueAt);
+            const latency = performance.now() - dueAt;
+            latencies.push(latency);
+            if (latency > SLOW_MS) slow.push([performance.timeOrigin + dueAt, latency]);
             if ((response.statusCode ?? 0) >= 300) non2xx += 1;
             resolve();
           });
@@ -84,6 +92,7 @@ export async function pacedLoad(options: PacedLoadOptions): Promise<PacedLoadRes
     p50: percentile(latencies, 50),
     p99: percentile(latencies, 99),
     max: latencies.at(-1) ?? Number.NaN,
+    slow: slow.sort((a, b) => a[0] - b[0]),
   };
 }
 

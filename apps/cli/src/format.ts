@@ -26,6 +26,7 @@ export function formatRun(run: RunView): string[] {
       `  ${resource.padEnd(14)}${formatFraction(progress.published, progress.total).padEnd(16)}` +
         `${formatPercent(progress.percent)}  ${progress.status}`,
     );
+    if (progress.throttled) lines.push(`    ${progress.throttled}`);
   }
   const times = [
     `created ${run.createdAt}`,

@@ -132,6 +132,9 @@ export async function startStack(label: string): Promise<Stack> {
       LOG_LEVEL: 'warn',
       // Several pages per resource, so progress moves in steps.
       BACKFILL_PAGE_SIZE: '5',
+      // Source protection would slow these pages for the other suites' load on a shared test
+      // machine; it has its own tests (packages/backfill/test/source-protection.test.ts).
+      BACKFILL_SOURCE_PROTECTION: 'off',
     };
     services.push(startService('api', env), startService('worker', env));
     const apiUrl = `http://127.0.0.1:${port}`;

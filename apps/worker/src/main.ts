@@ -27,7 +27,7 @@ import {
   serveMetrics,
 } from '@historical-sync/runtime';
 import { sql } from 'kysely';
-import { Counter, Histogram } from 'prom-client';
+import { Counter, Gauge, Histogram } from 'prom-client';
 import { loadConfig } from './config';
 
 const config = loadSettingsOrExit('worker', loadConfig);
@@ -142,6 +142,34 @@ const relay = relayRedis
     })
   : undefined;
 relay?.start();
+
+// Source protection: how long pages have waited for the database they read from, and why now.
+const guard = workers.sourceGuard;
+new Counter({
+  name: 'hs_backfill_source_throttled_seconds_total',
+  help: 'Seconds pages waited because the source database was over a load threshold (summed over jobs)',
+  registers: [registry],
+  collect() {
+    this.reset();
+    this.inc(guard?.throttledSeconds ?? 0);
+  },
+});
+new Gauge({
+  name: 'hs_backfill_source_throttled',
+  help: "1 while source protection slows or pauses this process's pages, else 0",
+  registers: [registry],
+  collect() {
+    this.set(guard?.reason ? 1 : 0);
+  },
+});
+new Gauge({
+  name: 'hs_backfill_source_probe_seconds',
+  help: "The latest source health probe's round trip",
+  registers: [registry],
+  collect() {
+    this.set((guard?.lastHealth?.latencyMs ?? 0) / 1000);
+  },
+});
 
 const metricsServer = config.WORKER_METRICS_PORT
   ? await serveMetrics(registry, config.WORKER_METRICS_PORT)

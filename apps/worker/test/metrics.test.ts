@@ -80,6 +80,11 @@ describe('worker metrics', () => {
     // 7 memberships in pages of 5: two pages.
     expect(text).toMatch(/^hs_page_publish_seconds_count\{resource="memberships"\} 2$/m);
     expect(text).toMatch(/^hs_page_publish_seconds_bucket\{le="1",resource="memberships"\} 2$/m);
+    // Source protection is off in this process (the test context's choice): its series are
+    // served, at zero.
+    expect(text).toContain('# TYPE hs_backfill_source_throttled_seconds_total counter');
+    expect(text).toMatch(/^hs_backfill_source_throttled_seconds_total 0$/m);
+    expect(text).toMatch(/^hs_backfill_source_throttled 0$/m);
     for (const series of [
       'process_cpu_user_seconds_total',
       'process_resident_memory_bytes',

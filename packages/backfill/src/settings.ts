@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { SourceProtection } from './source-guard';
 
 /**
  * Settings the API and the workers must agree on (both read them from the environment), so that
@@ -26,6 +27,16 @@ export const BackfillSettingsEnv = z.object({
   BACKFILL_TIME_SLICE_MS: z.coerce.number().int().min(0).default(2_000),
   /** Default cap on a run's publish rate, across all its resources; 0 = unlimited. */
   BACKFILL_MAX_EVENTS_PER_SECOND: z.coerce.number().int().min(0).default(0),
+  /** Source protection (source-guard.ts): `on`, or `off` to publish at full speed whatever the source's load. */
+  BACKFILL_SOURCE_PROTECTION: z.enum(['on', 'off']).default('on'),
+  /** A health probe of the source slower than this slows the pages; 0 = latency not looked at. */
+  BACKFILL_SOURCE_LATENCY_MS: z.coerce.number().int().min(0).default(20),
+  /** More active backends of other clients than this pause the pages; 0 = not looked at. */
+  BACKFILL_SOURCE_MAX_ACTIVE: z.coerce.number().int().min(0).default(16),
+  /** More backends waiting on a lock than this pause the pages; 0 = not looked at. */
+  BACKFILL_SOURCE_MAX_LOCK_WAITS: z.coerce.number().int().min(0).default(4),
+  /** How often each worker process probes the source while it publishes. */
+  BACKFILL_SOURCE_PROBE_MS: z.coerce.number().int().min(10).default(250),
 });
 
 export interface BackfillSettings {
@@ -39,6 +50,8 @@ export interface BackfillSettings {
   maxStreamBacklog: number | null;
   /** 0 = a job runs to its end even when others wait. */
   timeSliceMs: number;
+  /** null or absent = source protection off (the environment's default is on). */
+  sourceProtection?: SourceProtection | null;
 }
 
 export function backfillSettingsFrom(env: z.infer<typeof BackfillSettingsEnv>): BackfillSettings {
@@ -50,6 +63,15 @@ export function backfillSettingsFrom(env: z.infer<typeof BackfillSettingsEnv>): 
     partitions: env.BACKFILL_PARTITIONS,
     maxStreamBacklog: env.BACKFILL_MAX_STREAM_BACKLOG || null,
     timeSliceMs: env.BACKFILL_TIME_SLICE_MS,
+    sourceProtection:
+      env.BACKFILL_SOURCE_PROTECTION === 'off'
+        ? null
+        : {
+            latencyMs: env.BACKFILL_SOURCE_LATENCY_MS || null,
+            maxActiveBackends: env.BACKFILL_SOURCE_MAX_ACTIVE || null,
+            maxLockWaits: env.BACKFILL_SOURCE_MAX_LOCK_WAITS || null,
+            probeIntervalMs: env.BACKFILL_SOURCE_PROBE_MS,
+          },
   };
 }
 

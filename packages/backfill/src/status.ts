@@ -15,6 +15,8 @@ export interface ResourceProgress {
   total: number | null;
   percent: number | null;
   lastError: string | null;
+  /** "throttled by source load: <why>" while source protection slows or pauses its pages. */
+  throttled: string | null;
 }
 
 export interface RunView {
@@ -58,6 +60,11 @@ export function viewRun(run: RunWithResources, rate?: RunRate): RunView {
       total: r.total,
       percent: percentOf(r.published, r.total),
       lastError: r.last_error,
+      // Written by the running job; a resource no longer running is not throttled.
+      throttled:
+        r.status === 'running' && r.source_throttle
+          ? `throttled by source load: ${r.source_throttle}`
+          : null,
     };
   }
   const published = run.resources.reduce((sum, r) => sum + r.published, 0);

@@ -86,6 +86,9 @@ export async function createBackfillTestContext(
       QUEUE_PREFIX: fullSettings.queuePrefix,
       STREAM_PREFIX: fullSettings.streamPrefix,
       BACKFILL_PAGE_SIZE: String(fullSettings.pageSize),
+      // Test machines run many suites at once: the guard would slow a test for another suite's
+      // load. Source protection has its own tests (source-protection.test.ts).
+      BACKFILL_SOURCE_PROTECTION: fullSettings.sourceProtection ? 'on' : 'off',
     },
     startWorkers: (options = {}) => {
       const started = startBackfillWorkers(

@@ -13,6 +13,7 @@ import * as outboxFailed from './2026-11-26T06-00_outbox-failed';
 import * as runControlSeq from './2026-11-27T00-00_run-control-seq';
 import * as capture from './2026-11-27T01-00_capture';
 import * as consoleListings from './2026-11-27T02-00_console-listings';
+import * as sourceThrottle from './2026-11-27T03-00_source-throttle';
 
 export const migrations: Record<string, Migration> = {
   '2026-11-26T00-00_wrapper-schema': wrapperSchema,
@@ -25,4 +26,5 @@ export const migrations: Record<string, Migration> = {
   '2026-11-27T00-00_run-control-seq': runControlSeq,
   '2026-11-27T01-00_capture': capture,
   '2026-11-27T02-00_console-listings': consoleListings,
+  '2026-11-27T03-00_source-throttle': sourceThrottle,
 };

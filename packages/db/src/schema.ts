@@ -141,6 +141,8 @@ export interface BackfillRunResourcesTable {
   total: ColumnType<number | null, number | null | undefined, number | null>;
   published: ColumnType<number, number | undefined, number>;
   last_error: ColumnType<string | null, string | null | undefined, string | null>;
+  /** Why its pages are slowed or paused by the source's load; null at full speed. */
+  source_throttle: ColumnType<string | null, string | null | undefined, string | null>;
   started_at: ColumnType<Date | null, Date | null | undefined, Date | null>;
   finished_at: ColumnType<Date | null, Date | null | undefined, Date | null>;
   updated_at: Timestamp;

@@ -120,6 +120,7 @@ export function RunPage(props: { session: Session; tenantId: string; runId: stri
                 <th scope="row">{name}</th>
                 <td>
                   <Status status={progress.status} />
+                  {progress.throttled ? <p class="throttled">{progress.throttled}</p> : null}
                 </td>
                 <td>
                   {count(progress.published)} / {count(progress.total)}

@@ -13,6 +13,7 @@ import { reserveRate } from '../throttle';
 import { checkPage } from './check-page';
 import { type Exit, mirrorProgress } from './leave';
 import type { PartitionJob, PreparedPartition } from './partition-job';
+import { waitForSource } from './source-wait';
 
 /**
  * How often progress is mirrored to Postgres and the job, and the run's status re-read. The
@@ -84,7 +85,7 @@ async function* pagesFrom(
 }
 
 /**
- * Flow control and the rate limit wait in the job only briefly; a longer wait parks the job
+ * Source protection, flow control and the rate limit wait in the job only briefly; a longer wait parks the job
  * (delayed, no attempt used) so it holds no worker slot, and it resumes from its checkpoint.
  */
 async function pace(
@@ -92,7 +93,11 @@ async function pace(
   partition: PreparedPartition,
   events: number,
 ): Promise<Exit | undefined> {
-  const { redis, settings } = pj.deps;
+  const { redis, settings, sourceGuard } = pj.deps;
+  if (sourceGuard) {
+    const exit = await waitForSource(pj, partition, sourceGuard);
+    if (exit) return exit;
+  }
   const bound = settings.maxStreamBacklog;
   if (bound && (await streamBacklog(redis, partition.stream)) > bound) {
     pj.log.info({ bound }, 'waiting for the stream consumers to catch up');

@@ -7,6 +7,7 @@ import type { Checkpoint, RedisClient } from '../publisher';
 import type { ResourceScope } from '../resources';
 import type { PartitionRef } from '../run-state';
 import type { BackfillSettings } from '../settings';
+import type { SourceGuard } from '../source-guard';
 import type { TenantLease } from './fair-share';
 
 export interface ProcessorDeps {
@@ -14,6 +15,8 @@ export interface ProcessorDeps {
   redis: RedisClient;
   settings: BackfillSettings;
   logger: Logger;
+  /** The process's source protection, when on (set by startBackfillWorkers). */
+  sourceGuard?: SourceGuard;
   /** Told about every published page, for the process's metrics. */
   onPagePublished?: (page: {
     resource: string;

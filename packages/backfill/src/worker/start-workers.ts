@@ -13,6 +13,7 @@ import { isConnectionError } from '@historical-sync/db';
 import { StaleCheckpointError } from '@historical-sync/domain';
 import { DelayedError, type Job, UnrecoverableError, Worker } from 'bullmq';
 import { failRun, finishPartition } from '../run-state';
+import { SourceGuard } from '../source-guard';
 import type { ProcessorDeps } from './partition-job';
 import { createResourceProcessor } from './resource-processor';
 import { createRunProcessor } from './run-processor';
@@ -30,11 +31,19 @@ export interface WorkerOptions {
 
 export interface BackfillWorkers {
   workers: Worker[];
+  /** The process's source protection, when on: its state for the process's metrics. */
+  sourceGuard: SourceGuard | undefined;
   /** Stops taking jobs, waits for the current ones, closes the workers; safe to call twice. */
   close(): Promise<void>;
 }
 
-export function startBackfillWorkers(deps: ProcessorDeps, options: WorkerOptions): BackfillWorkers {
+export function startBackfillWorkers(
+  baseDeps: ProcessorDeps,
+  options: WorkerOptions,
+): BackfillWorkers {
+  const protection = baseDeps.settings.sourceProtection;
+  const sourceGuard = protection ? new SourceGuard(baseDeps.db, protection) : undefined;
+  const deps: ProcessorDeps = { ...baseDeps, sourceGuard };
   const common = {
     connection: deps.redis,
     prefix: deps.settings.queuePrefix,
@@ -69,7 +78,9 @@ export function startBackfillWorkers(deps: ProcessorDeps, options: WorkerOptions
   let closing: Promise<void> | undefined;
   return {
     workers,
+    sourceGuard,
     close: () => {
+      sourceGuard?.stop();
       // Abort running jobs first: each stops after its current page instead of running to the end.
       for (const worker of workers) worker.cancelAllJobs('process stopping');
       closing ??= Promise.allSettled(workers.map((w) => w.close())).then(() => undefined);

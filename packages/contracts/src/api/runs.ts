@@ -41,6 +41,8 @@ export const ResourceProgress = z.object({
   total: z.number().int().nullable(),
   percent: z.number().nullable(),
   lastError: z.string().nullable(),
+  /** "throttled by source load: <why>" while source protection slows or pauses its pages. */
+  throttled: z.string().nullable(),
 });
 export type ResourceProgress = z.infer<typeof ResourceProgress>;
 

@@ -1,0 +1,171 @@
+/**
+ * Source protection: a backfill reads from the production database the platform's API also
+ * uses, so each worker process probes that database's health and slows or pauses its pages while
+ * it is over a threshold, going back to full speed once it is healthy again.
+ *
+ * One probe per process (not per job), every `probeIntervalMs` while pages are being published:
+ * one query on `pg_stat_activity`, timed from the worker (so the time includes what any client of
+ * the database waits: a busy server's run queue, its disk, the network), which also counts the
+ * other clients' active backends and the backends waiting on a lock. Over the latency threshold
+ * the pages slow down (a delay before each page, doubled by every unhealthy probe and halved by
+ * every healthy one, so the backfill settles at the pace the source stands); over the active
+ * backends or lock waits threshold they pause until a probe finds the source healthy.
+ */
+import type { Db } from '@historical-sync/db';
+import { sql } from 'kysely';
+
+export interface SourceProtection {
+  /** A probe slower than this (ms) slows the pages; null = not looked at. */
+  latencyMs: number | null;
+  /** More active backends than this, of other clients than the backfill, pause the pages. */
+  maxActiveBackends: number | null;
+  /** More backends than this waiting on a lock pause the pages. */
+  maxLockWaits: number | null;
+  /** How often the source is probed while pages are published. */
+  probeIntervalMs: number;
+}
+
+export interface SourceHealth {
+  latencyMs: number;
+  activeBackends: number;
+  lockWaits: number;
+}
+
+/** What a page does before it is read and published. */
+export type SourceAdvice =
+  | { kind: 'go' }
+  | { kind: 'slow'; delayMs: number; reason: string }
+  | { kind: 'pause'; reason: string };
+
+/** The first delay of a slowdown, and the longest: at most one page a second per job. */
+const MIN_DELAY_MS = 10;
+const MAX_DELAY_MS = 1_000;
+/** The probe stops when no page has asked for this long, and the guard forgets its state. */
+const IDLE_AFTER_MS = 5_000;
+
+export class SourceGuard {
+  private delayMs = 0;
+  private pauseReason: string | null = null;
+  private slowReason: string | null = null;
+  private lastAsked = 0;
+  private probing: Promise<void> | undefined;
+  private probeStarted = 0;
+  private timer: NodeJS.Timeout | undefined;
+  /** Seconds pages have waited for the source, summed over the process's jobs. */
+  throttledSeconds = 0;
+  /** The latest probe's result, null before the first. */
+  lastHealth: SourceHealth | null = null;
+  probes = 0;
+
+  constructor(
+    private readonly db: Db,
+    readonly settings: SourceProtection,
+    private readonly onProbe?: (health: SourceHealth) => void,
+  ) {}
+
+  /** Why pages are throttled now, null when they go at full speed. */
+  get reason(): string | null {
+    return this.pauseReason ?? this.slowReason;
+  }
+
+  /** Asked before each page. Starts the probe when it is not running. */
+  advise(): SourceAdvice {
+    this.lastAsked = Date.now();
+    if (!this.timer) {
+      this.timer = setInterval(() => this.tick(), this.settings.probeIntervalMs);
+      this.timer.unref();
+      this.tick();
+    }
+    if (this.pauseReason) return { kind: 'pause', reason: this.pauseReason };
+    if (this.delayMs > 0 && this.slowReason) {
+      return { kind: 'slow', delayMs: this.delayMs, reason: this.slowReason };
+    }
+    return { kind: 'go' };
+  }
+
+  /** Counts a wait a page made because of the source (for the metrics). */
+  recordWait(ms: number): void {
+    this.throttledSeconds += ms / 1000;
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  private tick(): void {
+    if (Date.now() - this.lastAsked > IDLE_AFTER_MS) {
+      this.stop();
+      this.delayMs = 0;
+      this.pauseReason = null;
+      this.slowReason = null;
+      return;
+    }
+    if (this.probing) {
+      // A probe still out past the threshold is itself the answer: the source is slow now.
+      const outFor = performance.now() - this.probeStarted;
+      const { latencyMs } = this.settings;
+      if (latencyMs !== null && outFor > latencyMs) {
+        this.slowDown(`probe still unanswered after ${Math.round(outFor)} ms`);
+      }
+      return;
+    }
+    this.probeStarted = performance.now();
+    this.probing = probeSource(this.db)
+      .then((health) => this.judge(health))
+      .catch(() => {
+        // An unreachable database fails the page query itself; the job's fault handling waits.
+      })
+      .finally(() => {
+        this.probing = undefined;
+      });
+  }
+
+  private judge(health: SourceHealth): void {
+    this.probes += 1;
+    this.lastHealth = health;
+    this.onProbe?.(health);
+    const { latencyMs, maxActiveBackends, maxLockWaits } = this.settings;
+    if (maxActiveBackends !== null && health.activeBackends > maxActiveBackends) {
+      this.pauseReason = `${health.activeBackends} active backends > ${maxActiveBackends}`;
+    } else if (maxLockWaits !== null && health.lockWaits > maxLockWaits) {
+      this.pauseReason = `${health.lockWaits} backends waiting on locks > ${maxLockWaits}`;
+    } else {
+      this.pauseReason = null;
+    }
+    if (latencyMs !== null && health.latencyMs > latencyMs) {
+      this.slowDown(`query latency ${Math.round(health.latencyMs)} ms > ${latencyMs} ms`);
+    } else {
+      this.delayMs = this.delayMs / 2 < MIN_DELAY_MS ? 0 : this.delayMs / 2;
+      if (this.delayMs === 0) this.slowReason = null;
+    }
+  }
+
+  private slowDown(reason: string): void {
+    this.delayMs = Math.min(MAX_DELAY_MS, Math.max(MIN_DELAY_MS, this.delayMs * 2));
+    this.slowReason = reason;
+  }
+}
+
+/**
+ * One round trip: the clients' backends of this database other than the backfill's own (those
+ * with the same application name), active or waiting on a lock.
+ */
+export async function probeSource(db: Db): Promise<SourceHealth> {
+  const started = performance.now();
+  const { rows } = await sql<{ active: number; lock_waits: number }>`
+    SELECT
+      count(*) FILTER (WHERE state = 'active')::int AS active,
+      count(*) FILTER (WHERE wait_event_type = 'Lock')::int AS lock_waits
+    FROM pg_stat_activity
+    WHERE backend_type = 'client backend' AND datname = current_database()
+      AND pid <> pg_backend_pid()
+      AND application_name IS DISTINCT FROM current_setting('application_name')
+  `.execute(db);
+  const row = rows[0];
+  return {
+    latencyMs: performance.now() - started,
+    activeBackends: row?.active ?? 0,
+    lockWaits: row?.lock_waits ?? 0,
+  };
+}
