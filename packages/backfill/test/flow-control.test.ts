@@ -102,10 +102,15 @@ describe('flow control', () => {
     const stream = streamName(HISTORICAL_EVENT_TYPE.memberships, 'crm', t.settings.streamPrefix);
     await t.redis.xgroup('CREATE', stream, 'slow-crm', '0', 'MKSTREAM');
 
-    // The slow consumer: 200 entries every 40 ms, about 5,000 a second.
+    // The slow consumer: 200 entries every 40 ms, about 5,000 a second. It starts once the
+    // backlog is half the bound, so the producer meets the bound however fast each side runs on a
+    // busy machine (a consumer that kept up would leave nothing to bound).
     let consuming = true;
     const consumer = (async () => {
       const reader = t.redis.duplicate();
+      while (consuming && (await streamBacklog(t.redis, stream)) < bound / 2) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
       while (consuming) {
         const reply = (await reader.xreadgroup(
           'GROUP',
