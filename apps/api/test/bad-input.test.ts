@@ -136,6 +136,15 @@ describe('bad and hostile input', () => {
       field: 'appId',
     },
     {
+      // The same use case as the toggle's: the field is the one this route's path names.
+      name: 'an unknown application, by code',
+      url: () => syncUrl(undefined, 'nope'),
+      payload: {},
+      status: 404,
+      message: /application nope not found/,
+      field: 'appCode',
+    },
+    {
       name: 'an application ref with odd characters',
       url: () => toggleUrl(undefined, '%F0%9F%92%A5'),
       payload: { isEnabled: true },

@@ -6,7 +6,7 @@
  * (delayed) without publishing, a cancelled run's jobs stop.
  */
 import type { BackfillRun, Db } from '@historical-sync/db';
-import { ConflictError, NotFoundError } from '@historical-sync/domain';
+import { ConflictError } from '@historical-sync/domain';
 import { type BarrierDeps, controlStateOf, nextControlSeq, raiseRunBarrier } from './run-barrier';
 import {
   applyControl,
@@ -15,6 +15,7 @@ import {
   controlTarget,
   findFailedPartitionError,
 } from './run-state';
+import { runNotFound } from './tenants';
 
 /** The controls a person sends to a run; a retry is made by the retried job (run-state.ts `revive`). */
 export type RunAction = 'pause' | 'resume' | 'cancel';
@@ -39,7 +40,7 @@ export async function controlRun(
       .where('tenant_id', '=', tenantId)
       .forUpdate()
       .executeTakeFirst();
-    if (!run) throw new NotFoundError(`run ${runId} not found`, 'runId');
+    if (!run) throw runNotFound(runId);
     if (!canTransition(action, run.status)) {
       throw new ConflictError(`cannot ${action} a ${run.status} run`);
     }

@@ -3,6 +3,7 @@ export {
   NotFoundError,
   StaleCheckpointError,
   SyncError,
+  UnknownEntityError,
 } from '@historical-sync/domain';
 export { controlRun, type RunAction } from './controls';
 export { type ToggleRequest, type ToggleResult, toggleApplication } from './enablement';
@@ -55,7 +56,7 @@ export { getSyncStatus, type RunView, viewRun } from './status';
 export { requestSync, type SyncRequest, type SyncResult } from './sync';
 export { systemStatus } from './system-status';
 export { listTenants, type TenantQuery, tenantApplications } from './tenant-directory';
-export { getApplication, getTenant, tenantNotFound } from './tenants';
+export { getApplication, getTenant, runNotFound, tenantNotFound } from './tenants';
 export {
   type BackfillWorkers,
   startBackfillWorkers,

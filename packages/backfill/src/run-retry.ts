@@ -6,11 +6,12 @@
  */
 import { resourceJobId } from '@historical-sync/contracts';
 import type { Db } from '@historical-sync/db';
-import { ConflictError, NotFoundError } from '@historical-sync/domain';
+import { ConflictError } from '@historical-sync/domain';
 import type { Job } from 'bullmq';
 import type { BackfillQueues } from './queues';
 import { failRun, markRunRetried } from './run-state';
 import { getTenantRun, type RunWithResources } from './runs';
+import { runNotFound } from './tenants';
 
 export async function retryRun(
   db: Db,
@@ -19,7 +20,7 @@ export async function retryRun(
   runId: string,
 ): Promise<RunWithResources> {
   const run = await getTenantRun(db, tenantId, runId);
-  if (!run) throw new NotFoundError(`run ${runId} not found`, 'runId');
+  if (!run) throw runNotFound(runId);
   if (run.status !== 'failed') throw new ConflictError(`cannot retry a ${run.status} run`);
   const failed = await failedJobs(queues, run);
   if (failed.length === 0) {

@@ -124,7 +124,7 @@ async function countAllMemberships(db: Db, tenantId: string): Promise<number> {
 
 export async function getSyncStatus(db: Db, tenantId: string, appCode: string) {
   await getTenant(db, tenantId);
-  const application = await getApplication(db, appCode, 'appCode');
+  const application = await getApplication(db, appCode);
   const [enablement, counts, allMemberships, latest, backlog] = await Promise.all([
     db
       .selectFrom('organization_applications')

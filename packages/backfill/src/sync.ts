@@ -31,7 +31,7 @@ export type SyncResult =
 
 export async function requestSync(db: Db, request: SyncRequest): Promise<SyncResult> {
   await getTenant(db, request.tenantId);
-  const application = await getApplication(db, request.application, 'appCode');
+  const application = await getApplication(db, request.application);
   // A dry run publishes nothing, so it answers whether or not the application is enabled: an
   // operator sees what enabling it would publish before doing so.
   if (request.dryRun) {

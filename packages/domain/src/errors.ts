@@ -22,6 +22,22 @@ export class NotFoundError extends SyncError {
   }
 }
 
+/** What an unknown-entity error is about; the API names the request field that held its id. */
+export type EntityKind = 'tenant' | 'application' | 'run';
+
+/**
+ * An id that names nothing (or nothing the caller may see). It says which kind of thing, not which
+ * request field: the same use case is reached through `:appId`, `:appCode` or a query parameter.
+ */
+export class UnknownEntityError extends NotFoundError {
+  constructor(
+    readonly entity: EntityKind,
+    id: string,
+  ) {
+    super(`${entity} ${id} not found`);
+  }
+}
+
 export class ConflictError extends SyncError {
   constructor(message: string) {
     super(409, 'conflict', message);

@@ -1,4 +1,11 @@
-export { ConflictError, NotFoundError, StaleCheckpointError, SyncError } from './errors';
+export {
+  ConflictError,
+  type EntityKind,
+  NotFoundError,
+  StaleCheckpointError,
+  SyncError,
+  UnknownEntityError,
+} from './errors';
 export * from './events';
 export { type OutboxBacklog, outboxBacklog } from './outbox';
 export * from './services/credits';

@@ -2,8 +2,24 @@
  * One error shape for every failure: `{ error, message, field? }`. Known errors keep their status;
  * anything else is logged whole and answered with a generic 500 that leaks nothing.
  */
-import { QuotaExceededError, SyncError } from '@historical-sync/backfill';
-import type { FastifyError, FastifyInstance } from 'fastify';
+import { QuotaExceededError, SyncError, UnknownEntityError } from '@historical-sync/backfill';
+import type { FastifyError, FastifyInstance, FastifyRequest } from 'fastify';
+
+/**
+ * The request fields that can hold each kind of id, in the order they are looked for: the use
+ * cases say which kind of thing was unknown, the route says where its id came from.
+ */
+const ENTITY_FIELDS = {
+  tenant: ['orgId', 'tenantId'],
+  application: ['appId', 'appCode'],
+  run: ['runId'],
+} as const;
+
+function fieldOf(error: SyncError, request: FastifyRequest): string | undefined {
+  if (error.field !== undefined || !(error instanceof UnknownEntityError)) return error.field;
+  const sent = { ...(request.query as object), ...(request.params as object) };
+  return ENTITY_FIELDS[error.entity].find((field) => field in sent);
+}
 
 export function registerErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((error: FastifyError | SyncError | Error, request, reply) => {
@@ -11,10 +27,11 @@ export function registerErrorHandling(app: FastifyInstance): void {
       reply.header('retry-after', String(error.retryAfterSeconds));
     }
     if (error instanceof SyncError) {
+      const field = fieldOf(error, request);
       return reply.status(error.statusCode).send({
         error: error.code,
         message: error.message,
-        ...(error.field !== undefined ? { field: error.field } : {}),
+        ...(field !== undefined ? { field } : {}),
       });
     }
     const status =

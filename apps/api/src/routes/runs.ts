@@ -10,7 +10,6 @@ import {
 } from '@historical-sync/backfill';
 import { RunListQuery, RunListResponse, RunParams, RunView } from '@historical-sync/contracts';
 import type { Db } from '@historical-sync/db';
-import { NotFoundError } from '@historical-sync/domain';
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { errorResponses, KEYED, WITH_BODY, WITH_PARAMS } from '../http/responses';
@@ -39,7 +38,7 @@ export function runListRoute(scope: FastifyInstance, deps: { db: Db }): void {
       let tenantId = filter.tenantId;
       if (principal?.kind === 'tenant') {
         if (tenantId !== undefined && tenantId.toLowerCase() !== principal.tenantId) {
-          throw withField(tenantNotFound(tenantId));
+          throw tenantNotFound(tenantId);
         }
         tenantId = principal.tenantId;
       } else if (tenantId !== undefined) {
@@ -48,7 +47,7 @@ export function runListRoute(scope: FastifyInstance, deps: { db: Db }): void {
           .select('id')
           .where('id', '=', tenantId)
           .executeTakeFirst();
-        if (!known) throw withField(tenantNotFound(tenantId));
+        if (!known) throw tenantNotFound(tenantId);
       }
       return listRuns(
         deps.db,
@@ -58,8 +57,6 @@ export function runListRoute(scope: FastifyInstance, deps: { db: Db }): void {
     },
   );
 }
-
-const withField = (error: NotFoundError) => new NotFoundError(error.message, 'tenantId');
 
 /** `POST …/sync-runs/:runId/retry`, in the scope limited to the key's tenant. */
 export function runRetryRoute(
