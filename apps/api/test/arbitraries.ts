@@ -7,6 +7,7 @@
  * bounds and lists written from the README), so the properties check the schemas instead of
  * repeating them.
  */
+import { RunListQuery, TenantListQuery } from '@historical-sync/contracts';
 import fc from 'fast-check';
 
 /** `8-4-4-4-12` hex, any case: every id Postgres accepts (the API's documented id format). */
@@ -595,6 +596,12 @@ export interface RouteModel {
   public?: boolean;
   /** What a trailing `*` in `path` stands for (sent as is, e.g. a file under a static folder). */
   wildcard?: fc.Arbitrary<string>;
+  /**
+   * Query parameters the route's schema reads: the random query string sent with every request
+   * leaves them out (an over-long `q` is a refused field, not noise); the route's own tests
+   * cover their bounds.
+   */
+  queryFields?: readonly string[];
   /** Fields a rule across the body and the stored row may name (checked after the schema). */
   domainFields?: string[];
   /** Runs of fast-check relative to the others (routes with bodies explore more). */
@@ -651,6 +658,25 @@ export const ROUTES: RouteModel[] = [
     // The page's own files, a missing one, and traversal out of the folder.
     wildcard: fc.oneof(
       fc.constantFrom('swagger-ui.css', 'swagger-ui-bundle.js', 'index.css', 'nope.js'),
+      fc.constantFrom(
+        ...PATH_TRAVERSALS,
+        '../../../../package.json',
+        '..%2F..%2F..%2F..%2Fpackage.json',
+        '%2e%2e/%2e%2e/%2e%2e/%2e%2e/package.json',
+      ),
+    ),
+  },
+  // The operator console's page and built files (@fastify/static), under their own CSP.
+  { name: 'GET /console', method: 'GET', path: '/console', params: {}, public: true },
+  {
+    name: 'GET /console/*',
+    method: 'GET',
+    path: '/console/*',
+    params: {},
+    public: true,
+    // The page, a missing asset, and traversal out of the folder.
+    wildcard: fc.oneof(
+      fc.constantFrom('', 'index.html', 'assets/nope.js'),
       fc.constantFrom(
         ...PATH_TRAVERSALS,
         '../../../../package.json',
@@ -802,8 +828,20 @@ export const ROUTES: RouteModel[] = [
   },
   // The console's routes. A live stream answers as long as its run goes on: the property tests'
   // app closes each after 50 ms.
-  { name: 'GET tenants', method: 'GET', path: '/admin/tenants', params: {} },
-  { name: 'GET sync-runs', method: 'GET', path: '/admin/sync-runs', params: {} },
+  {
+    name: 'GET tenants',
+    method: 'GET',
+    path: '/admin/tenants',
+    params: {},
+    queryFields: Object.keys(TenantListQuery.shape),
+  },
+  {
+    name: 'GET sync-runs',
+    method: 'GET',
+    path: '/admin/sync-runs',
+    params: {},
+    queryFields: Object.keys(RunListQuery.shape),
+  },
   { name: 'GET system', method: 'GET', path: '/admin/system', params: {} },
   {
     name: 'GET applications',
@@ -993,6 +1031,15 @@ const queryString: fc.Arbitrary<string> = fc.oneof(
     ),
   },
 );
+
+/** The random query string for `route`, without the parameters its schema reads. */
+function queryStringFor(route: RouteModel): fc.Arbitrary<string> {
+  const named = route.queryFields;
+  if (!named?.length) return queryString;
+  return queryString.filter(
+    (query) => ![...new URLSearchParams(query.slice(1)).keys()].some((key) => named.includes(key)),
+  );
+}
 
 const jsonHeaders = { 'content-type': 'application/json' };
 /** Stands in for a row id when only the size of a body matters. */
@@ -1390,7 +1437,13 @@ export function requestFor(route: RouteModel): fc.Arbitrary<GeneratedRequest> {
     ? validBody(route).map((value) => ({ kind: 'json', value }))
     : fc.constant(undefined);
   return fc
-    .tuple(params, body, fc.oneof(...faults), queryString, route.wildcard ?? fc.constant(undefined))
+    .tuple(
+      params,
+      body,
+      fc.oneof(...faults),
+      queryStringFor(route),
+      route.wildcard ?? fc.constant(undefined),
+    )
     .map(([validParams, validBody, variant, query, wildcard]): GeneratedRequest => {
       const body = variant.body ?? validBody;
       return {

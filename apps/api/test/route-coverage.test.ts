@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { DOCS_PATH } from '../src/plugins/api-docs';
 import { BOARD_PATH } from '../src/plugins/bull-board';
+import { CONSOLE_PATH } from '../src/plugins/console';
 import type { RegisteredRoute } from '../src/plugins/route-catalog';
 import { BOARD_ROUTE_MODELS, ROUTES } from './arbitraries';
 import { type ApiTestContext, auth, createApiTestContext } from './helpers';
@@ -63,7 +64,9 @@ function coverageProblems(app: FastifyInstance, document: OpenApiDocument): stri
       problems.push(`${name}: no model in the property tests (arbitraries.ts)`);
     }
     if (route.schema?.hide) {
-      const thirdParty = [BOARD_PATH, DOCS_PATH].some((prefix) => route.url.startsWith(prefix));
+      const thirdParty = [BOARD_PATH, DOCS_PATH, CONSOLE_PATH].some((prefix) =>
+        route.url.startsWith(prefix),
+      );
       if (!thirdParty) problems.push(`${name}: hidden from the document`);
       continue;
     }

@@ -13,6 +13,9 @@ import { fileURLToPath } from 'node:url';
 import fastifyStatic from '@fastify/static';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 
+/** Where the console is served; its page and files are not part of the API's document. */
+export const CONSOLE_PATH = '/console';
+
 export const CONSOLE_CSP = [
   "default-src 'self'",
   "script-src 'self'",
@@ -55,11 +58,13 @@ export async function registerConsole(app: FastifyInstance, consoleDir: string):
       app.log.warn({ consoleDir }, 'console not built: /console explains how to build it');
       const notBuilt = async (_request: unknown, reply: FastifyReply) =>
         reply.status(503).type('text/plain; charset=utf-8').send(`${BUILD_HINT}\n`);
-      scope.get('/console', notBuilt);
-      scope.get('/console/*', notBuilt);
+      scope.get(CONSOLE_PATH, { schema: { hide: true } }, notBuilt);
+      scope.get(`${CONSOLE_PATH}/*`, { schema: { hide: true } }, notBuilt);
       return;
     }
-    scope.get('/console', async (_request, reply) => reply.redirect('/console/'));
+    scope.get(CONSOLE_PATH, { schema: { hide: true } }, async (_request, reply) =>
+      reply.redirect(`${CONSOLE_PATH}/`),
+    );
     await scope.register(fastifyStatic, {
       root: consoleDir,
       prefix: '/console/',
