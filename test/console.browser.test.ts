@@ -21,12 +21,12 @@ import {
 } from '@historical-sync/contracts';
 import { seedTenant } from '@historical-sync/db';
 import { createTestDatabase, type TestDatabase } from '@historical-sync/db/testing';
-import { findChromium, findFreePort } from '@historical-sync/local-stack';
+import { CHROMIUM_ARGS, findChromium, findFreePort } from '@historical-sync/local-stack';
 import { Redis } from 'ioredis';
 import { sql } from 'kysely';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Command, killCommand, ROOT, runApp } from './helpers';
+import { type Command, killCommand, ROOT, runApp, waitForApi } from './helpers';
 
 const ADMIN_KEY = 'console-test-admin-key';
 const VIEWPORT = { width: 1280, height: 800 };
@@ -152,27 +152,13 @@ describe('operator console in Chromium', () => {
     api = runApp('api', env);
     worker = runApp('worker', env);
     consumer = runApp('crm-consumer', env);
-    const deadline = Date.now() + 60_000;
-    while (
-      !(await fetch(`${baseUrl}/health`).then(
-        (r) => r.ok,
-        () => false,
-      ))
-    ) {
-      if (Date.now() > deadline) throw new Error(`the API did not start:\n${api.output()}`);
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
+    await waitForApi(baseUrl, api, 60_000);
 
     try {
       const executablePath = await findChromium();
       browser = await chromium.launch({
         executablePath,
-        args: [
-          '--no-sandbox',
-          '--disable-gpu',
-          '--no-first-run',
-          '--disable-background-networking',
-        ],
+        args: CHROMIUM_ARGS,
       });
     } catch (error) {
       // The tests below fail with what to install: they never pass by not running.

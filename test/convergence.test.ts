@@ -20,7 +20,7 @@ import { findFreePort, seededRandom } from '@historical-sync/local-stack';
 import { Redis } from 'ioredis';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Command, killCommand, runApp } from './helpers';
+import { type Command, killCommand, runApp, waitForApi } from './helpers';
 
 const SEEDS = (process.env.CONVERGENCE_SEEDS ?? '11,22,33').split(',').map(Number);
 const MEMBERSHIPS = Number(process.env.CONVERGENCE_MEMBERSHIPS ?? 1_500);
@@ -67,16 +67,7 @@ describe('convergence: CRM projection equals the wrapper after backfill + live w
     api = runApp('api', env);
     worker = runApp('worker', env);
     consumer = runApp('crm-consumer', env);
-    const deadline = Date.now() + 30_000;
-    while (
-      !(await fetch(`${apiUrl}/health`).then(
-        (r) => r.ok,
-        () => false,
-      ))
-    ) {
-      if (Date.now() > deadline) throw new Error(`the API did not start:\n${api.output()}`);
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
+    await waitForApi(apiUrl, api, 30_000);
   });
   afterAll(async () => {
     for (const command of [api, worker, consumer]) {

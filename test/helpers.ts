@@ -71,6 +71,20 @@ function runEntry(entry: string, args: string[], env: NodeJS.ProcessEnv): Comman
 }
 
 /** The environment without the URLs of the suite's shared servers. */
+/** Polls the API's /health until it answers, or throws with the API's output after `timeoutMs`. */
+export async function waitForApi(apiUrl: string, api: Command, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (
+    !(await fetch(`${apiUrl}/health`).then(
+      (r) => r.ok,
+      () => false,
+    ))
+  ) {
+    if (Date.now() > deadline) throw new Error(`the API did not start:\n${api.output()}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
 export function envWithout(...names: string[]): NodeJS.ProcessEnv {
   const env = { ...process.env };
   for (const name of names) delete env[name];

@@ -10,7 +10,7 @@ import { mkdir } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { findChromium } from '@historical-sync/local-stack';
+import { CHROMIUM_ARGS, findChromium } from '@historical-sync/local-stack';
 import { type Browser, chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ApiTestContext, createApiTestContext } from './helpers';
@@ -37,14 +37,7 @@ describe('/docs in Chromium', () => {
     }
     browser = await chromium.launch({
       executablePath,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
+      args: CHROMIUM_ARGS,
     });
   }, 600_000);
   afterAll(async () => {

@@ -6,7 +6,7 @@
  */
 import type { AddressInfo } from 'node:net';
 import { seedTenant } from '@historical-sync/db';
-import { findChromium } from '@historical-sync/local-stack';
+import { CHROMIUM_ARGS, findChromium } from '@historical-sync/local-stack';
 import { sql } from 'kysely';
 import { type Browser, chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -35,15 +35,7 @@ describe('Bull Board in Chromium', () => {
     }
     browser = await chromium.launch({
       executablePath,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
+      args: CHROMIUM_ARGS,
     });
     // Room for installing Chromium with apt-get on a fresh machine.
   }, 600_000);

@@ -36,6 +36,20 @@ async function locateChromium(env: NodeJS.ProcessEnv): Promise<string | undefine
   return undefined;
 }
 
+/**
+ * Flags every headless launch here uses: no sandbox (tests may run as root), no GPU, and none of
+ * Chromium's background connections (updates, sync, QUIC), which a closed network refuses.
+ */
+export const CHROMIUM_ARGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+
 export interface FindChromiumOptions {
   env?: NodeJS.ProcessEnv;
   /** Install when missing (default: when this process may, i.e. root with apt-get). */

@@ -1,4 +1,9 @@
-export { CHROMIUM_INSTALL_HINT, type FindChromiumOptions, findChromium } from './chromium';
+export {
+  CHROMIUM_ARGS,
+  CHROMIUM_INSTALL_HINT,
+  type FindChromiumOptions,
+  findChromium,
+} from './chromium';
 export { isAlive, readOwner } from './owner';
 export { findFreePort } from './ports';
 export { findPostgresBinDir, type RunningService, startPostgres } from './postgres';
