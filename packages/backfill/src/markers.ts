@@ -11,7 +11,7 @@ import {
   streamName,
 } from '@historical-sync/contracts';
 import type { Db } from '@historical-sync/db';
-import { checkpointKey, type RedisClient } from './publisher';
+import { checkpointKey, pageCommands, type RedisClient } from './publisher';
 import { publishThroughBarrier } from './run-barrier';
 
 export interface MarkerContext {
@@ -37,7 +37,7 @@ async function publishOnce(
     stream,
     expectedCursor: '',
     nextCursor: 'published',
-    events: [JSON.stringify(marker)],
+    ...pageCommands(stream, [JSON.stringify(marker)]),
   });
   // A marker out already ("stale") is done; a paused or cancelled run publishes none.
   return result.outcome === 'paused' || result.outcome === 'cancelled' ? result.outcome : undefined;

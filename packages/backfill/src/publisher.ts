@@ -1,42 +1,25 @@
 /**
- * The atomic page publish (DESIGN.md decisions 4 and 9): one Lua call checks the run's control
- * key and its checkpoint, XADDs every event of the page and advances the checkpoint. Redis runs a
- * script without interleaving other commands, and the `#!lua` header makes Redis refuse the whole
- * script up front when it is out of memory, so a page is published entirely or not at all, and
- * never once a pause or cancel has set the control key (see run-barrier.ts).
+ * The atomic page publish (DESIGN.md decisions 4 and 9), as an optimistic transaction on a
+ * connection of its own (page-connections.ts):
+ *
+ *   WATCH checkpoint control; HMGET control; HMGET checkpoint      (one round trip)
+ *   MULTI; XADD × events; HSET checkpoint; PEXPIRE checkpoint; EXEC   (a second)
+ *
+ * The page goes out only if the control key lets it and the checkpoint is where this attempt
+ * expects it, and EXEC runs it only if neither key changed after it was read: a control, or another
+ * attempt's page, between the read and EXEC makes EXEC answer null and the page is tried again
+ * from the read. Redis runs EXEC without interleaving other commands, and refuses the whole
+ * transaction when it is out of memory (a queued command refused, or EXEC itself), so a page is
+ * published entirely or not at all, and never once a pause or cancel has set the control key
+ * (run-barrier.ts). The XADDs are native commands, not a script's `redis.call` per event: that
+ * loop cost Redis twice the CPU per event of the XADDs themselves (docs/PERFORMANCE.md).
  */
 import { EVENT_FIELD } from '@historical-sync/contracts';
 import type { Cluster, Redis } from 'ioredis';
-import { evalScript, type Script, script } from './redis-script';
+import { withPageConnection } from './page-connections';
+import { command, type Reply, ReplyError, xaddCommands } from './resp';
 
 export type RedisClient = Redis | Cluster;
-
-/**
- * KEYS: checkpoint, stream, control. ARGV: expected cursor, next cursor, checkpoint TTL, events.
- * Replies {1, cursor, published} when published, {0, cursor, published} when the checkpoint is
- * elsewhere (another attempt owns the job), {2, state, seq} when the run's control key stops it.
- */
-const PUBLISH_PAGE: Script = script(
-  3,
-  `#!lua
-local control = redis.call('HMGET', KEYS[3], 'state', 'seq')
-if control[1] == 'paused' or control[1] == 'cancelled' then
-  return {2, control[1], tonumber(control[2])}
-end
-local cursor = redis.call('HGET', KEYS[1], 'cursor') or ''
-local published = tonumber(redis.call('HGET', KEYS[1], 'published') or '0')
-if cursor ~= ARGV[1] then
-  return {0, cursor, published}
-end
-for i = 4, #ARGV do
-  redis.call('XADD', KEYS[2], '*', '${EVENT_FIELD}', ARGV[i])
-end
-published = published + (#ARGV - 3)
-redis.call('HSET', KEYS[1], 'cursor', ARGV[2], 'published', published)
-redis.call('PEXPIRE', KEYS[1], ARGV[3])
-return {1, ARGV[2], published}
-`,
-);
 
 /**
  * Checkpoints, control keys (and markers' keys) outlive the 30 days a failed job is kept for
@@ -62,7 +45,7 @@ export type PublishResult =
   | { outcome: 'stopped'; control: RunControl };
 
 /**
- * The hash tag a stream's companion keys share with it, so a script's keys live in one slot on
+ * The hash tag a stream's companion keys share with it, so a transaction's keys live in one slot on
  * Redis Cluster. A stream name that already has a hash tag (e.g. a `{crm}:` prefix) keeps it;
  * otherwise the whole name becomes the tag.
  */
@@ -74,7 +57,7 @@ export function checkpointKey(stream: string, runId: string, resource: string): 
   return `${slotTag(stream)}:checkpoint:${runId}:${resource}`;
 }
 
-/** The run's control key beside one of its streams: the barrier the publish script checks. */
+/** The run's control key beside one of its streams: the barrier the page transaction checks. */
 export function controlKey(stream: string, runId: string): string {
   return `${slotTag(stream)}:control:${runId}`;
 }
@@ -84,32 +67,123 @@ export async function readCheckpoint(redis: RedisClient, key: string): Promise<C
   return { cursor: cursor ?? '', published: Number(published ?? 0) };
 }
 
-export async function publishPage(
-  redis: RedisClient,
-  page: {
-    runId: string;
-    checkpointKey: string;
-    stream: string;
-    expectedCursor: string;
-    nextCursor: string;
-    events: string[];
-  },
-): Promise<PublishResult> {
-  const reply = (await evalScript(
-    redis,
-    PUBLISH_PAGE,
-    [page.checkpointKey, page.stream, controlKey(page.stream, page.runId)],
-    [page.expectedCursor, page.nextCursor, String(CHECKPOINT_TTL_MS), ...page.events],
-  )) as [number, string, number];
-  if (reply[0] === 2) {
-    return {
-      outcome: 'stopped',
-      control: { state: reply[1] as RunControl['state'], seq: Number(reply[2]) },
-    };
+/** A page to publish: its events as XADD commands in RESP (resources.ts, or xaddCommands). */
+export interface PageToPublish {
+  runId: string;
+  checkpointKey: string;
+  stream: string;
+  expectedCursor: string;
+  nextCursor: string;
+  /** The page's `XADD <stream> * event <json>` commands, one per event, back to back. */
+  commands: string;
+  events: number;
+}
+
+/** Events rendered in JavaScript (markers, tests) as a page's commands. */
+export function pageCommands(stream: string, events: readonly string[]) {
+  return { commands: xaddCommands(stream, EVENT_FIELD, events), events: events.length };
+}
+
+/** Backoff between attempts when Redis cannot be reached: it restarts, fails over, or is busy. */
+const RETRY_MIN_MS = 50;
+const RETRY_MAX_MS = 1_000;
+/** A transaction whose watched keys keep changing is read and tried again at most this often. */
+const MAX_CONFLICTS = 100;
+
+/**
+ * Publishes the page with its checkpoint, or says why not. Like the ioredis commands of the rest
+ * of the worker, it waits through a lost connection (until the ioredis client is closed): an
+ * attempt cut off after EXEC was sent finds the checkpoint at the page's end when it reads again,
+ * and answers `stale` with that cursor, which the page loop takes as published.
+ */
+export async function publishPage(redis: RedisClient, page: PageToPublish): Promise<PublishResult> {
+  const control = controlKey(page.stream, page.runId);
+  let backoff = RETRY_MIN_MS;
+  for (let conflicts = 0; ; ) {
+    let result: PublishResult | 'conflict';
+    try {
+      result = await withPageConnection(redis, page.stream, (connection) =>
+        transact(connection, page, control),
+      );
+    } catch (error) {
+      if (redis.status === 'end' || !retryable(error)) throw error;
+      // A Cluster's slot moved: ioredis learns the new map, the next attempt goes to its node.
+      if (redis.isCluster && /^(MOVED|ASK) /.test((error as Error).message)) {
+        (redis as Cluster).refreshSlotsCache();
+      }
+      await new Promise((resolve) => setTimeout(resolve, backoff));
+      backoff = Math.min(RETRY_MAX_MS, backoff * 2);
+      continue;
+    }
+    if (result !== 'conflict') return result;
+    conflicts += 1;
+    if (conflicts >= MAX_CONFLICTS) {
+      throw new Error(
+        `the checkpoint ${page.checkpointKey} kept changing during ${conflicts} tries`,
+      );
+    }
   }
-  return {
-    outcome: reply[0] === 1 ? 'published' : 'stale',
-    cursor: String(reply[1]),
-    published: Number(reply[2]),
-  };
+}
+
+async function transact(
+  connection: Parameters<Parameters<typeof withPageConnection>[2]>[0],
+  page: PageToPublish,
+  control: string,
+): Promise<PublishResult | 'conflict'> {
+  const [, state, checkpoint] = ok(
+    await connection.send(
+      [
+        command('WATCH', page.checkpointKey, control),
+        command('HMGET', control, 'state', 'seq'),
+        command('HMGET', page.checkpointKey, 'cursor', 'published'),
+      ],
+      3,
+      true,
+    ),
+  ) as [string, (string | null)[], (string | null)[]];
+  const [controlState, seq] = state;
+  const cursor = checkpoint[0] ?? '';
+  const published = Number(checkpoint[1] ?? 0);
+  if (controlState === 'paused' || controlState === 'cancelled') {
+    await connection.send([command('UNWATCH')], 1, true);
+    return { outcome: 'stopped', control: { state: controlState, seq: Number(seq) } };
+  }
+  if (cursor !== page.expectedCursor) {
+    await connection.send([command('UNWATCH')], 1, true);
+    return { outcome: 'stale', cursor, published };
+  }
+  const total = published + page.events;
+  const replies = await connection.send(
+    [
+      command('MULTI'),
+      page.commands,
+      command('HSET', page.checkpointKey, 'cursor', page.nextCursor, 'published', total),
+      command('PEXPIRE', page.checkpointKey, CHECKPOINT_TTL_MS),
+      command('EXEC'),
+    ],
+    page.events + 4,
+    false,
+  );
+  const executed = replies[replies.length - 1];
+  // A command refused while queued (out of memory, say) makes EXEC refuse all of them.
+  ok(replies);
+  if (executed === null) return 'conflict';
+  ok(executed as Reply[]);
+  return { outcome: 'published', cursor: page.nextCursor, published: total };
+}
+
+/**
+ * Errors that pass on their own: a lost connection, a Cluster's slot on the move or its failover,
+ * Redis loading its data. Any other error reply (out of memory, a key of the wrong type) fails the
+ * attempt, and the job's retries take it from there.
+ */
+function retryable(error: unknown): boolean {
+  if (!(error instanceof ReplyError)) return true;
+  return /^(MOVED|ASK|TRYAGAIN|CLUSTERDOWN|LOADING|MASTERDOWN|READONLY) /.test(error.message);
+}
+
+/** The replies, or the first error among them thrown. */
+function ok(replies: Reply[]): Reply[] {
+  for (const reply of replies) if (reply instanceof ReplyError) throw reply;
+  return replies;
 }

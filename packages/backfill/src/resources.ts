@@ -152,7 +152,10 @@ export async function countRows(db: Db, resource: Resource, scope: ResourceScope
   return rows[0]?.n ?? 0;
 }
 
-/** The next page after `request.after`, in id order, each row rendered as its event. */
+/**
+ * The next page after `request.after`, in id order, one row per event: the page of
+ * renderPageCommands as values (for reading a page's events; the worker publishes the other).
+ */
 export async function renderPage(
   db: Db,
   resource: Resource,
@@ -170,6 +173,92 @@ export async function renderPage(
     LIMIT ${request.limit}
   `.execute(db);
   return rows;
+}
+
+/** A page rendered as Redis commands: what the worker publishes without touching each event. */
+export interface RenderedPage {
+  rows: number;
+  /** The page's last id: its checkpoint once published. */
+  lastId: string;
+  /** The page's first row and its event, checked against the full contract. */
+  firstId: string;
+  firstEvent: string | null;
+  /** The first row Postgres could not render (a NULL event), if any: the page must not go out. */
+  unrenderedId: string | null;
+  /** Each row's id and data-dependent fields (`rowSchema`), for resources that have them. */
+  checked: Array<{ id: string } & Record<string, unknown>>;
+  /** One `XADD` per row, in id order, in Redis's protocol: `xaddPrefix` + length + event. */
+  commands: string;
+  /** The commands' length in bytes as Postgres counted it, for the worker to check its own. */
+  bytes: number;
+}
+
+/**
+ * The next page after `request.after`, rendered by Postgres as the page's XADD commands in one
+ * text value (`prefix` is resp.ts's xaddPrefix for the stream). The worker receives one string
+ * per page instead of one per row, and writes it to Redis as it is: rows leave Postgres and
+ * enter Redis without becoming JavaScript strings one by one (docs/PERFORMANCE.md). Empty: null.
+ */
+export async function renderPageCommands(
+  db: Db,
+  resource: Resource,
+  request: PageRequest,
+  context: EventContext,
+  prefix: string,
+): Promise<RenderedPage | null> {
+  const definition = RESOURCE_DEFINITIONS[resource];
+  const columns = Object.keys(definition.rowSchema?.shape ?? {});
+  const after = request.after ? sql` AND id > ${request.after}::uuid` : sql``;
+  const checked = columns.length
+    ? sql`(SELECT json_agg(json_build_object('id', id, ${sql.join(
+        columns.map((c) => sql`${sql.lit(c)}, ${sql.ref(c)}`),
+      )})) FROM page)`
+    : sql`'[]'::json`;
+  // The aggregate reads the materialized page in the order it was written (id order), so the
+  // events go out in id order; a NULL event drops out of it, and its row is named instead.
+  const { rows } = await sql<{
+    rows: number;
+    last_id: string | null;
+    first_id: string;
+    first_event: string | null;
+    unrendered_id: string | null;
+    checked: RenderedPage['checked'];
+    commands: string | null;
+    bytes: number | null;
+  }>`
+    WITH page AS MATERIALIZED (
+      SELECT id, ${definition.render(context)} AS event${columns.length ? sql`, ${sql.join(columns.map((c) => sql.ref(c)))}` : sql``}
+      FROM ${sql.table(definition.table)}
+      WHERE ${scopeWhere(definition, request)}${after}
+      ORDER BY id
+      LIMIT ${request.limit}
+    ), rendered AS (
+      SELECT string_agg(${prefix}::text || octet_length(event) || E'\r\n' || event || E'\r\n', '') AS commands
+      FROM page
+    )
+    SELECT
+      (SELECT count(*)::int FROM page) AS rows,
+      (SELECT id FROM page ORDER BY id DESC LIMIT 1) AS last_id,
+      (SELECT id FROM page ORDER BY id LIMIT 1) AS first_id,
+      (SELECT event FROM page ORDER BY id LIMIT 1) AS first_event,
+      (SELECT id FROM page WHERE event IS NULL ORDER BY id LIMIT 1) AS unrendered_id,
+      ${checked} AS checked,
+      commands,
+      octet_length(commands) AS bytes
+    FROM rendered
+  `.execute(db);
+  const row = rows[0];
+  if (!row?.rows || !row.last_id) return null;
+  return {
+    rows: row.rows,
+    lastId: row.last_id,
+    firstId: row.first_id,
+    firstEvent: row.first_event,
+    unrenderedId: row.unrendered_id,
+    checked: row.checked ?? [],
+    commands: row.commands ?? '',
+    bytes: row.bytes ?? 0,
+  };
 }
 
 /** Row counts per selected resource: the dry run's answer and a run's totals. */

@@ -1,10 +1,11 @@
 /**
  * Run controls as a barrier (DESIGN.md decision 9). A pause, resume or cancel writes the run's
  * new control state to a control key beside each stream the run publishes to, inside the
- * transaction that changes the run's status and before the control answers; the publish script
- * refuses a page while the key says `paused` or `cancelled`. Redis runs scripts one at a time, so
- * once a control has answered, no page of that run reaches any stream: entries already added were
- * added before the answer.
+ * transaction that changes the run's status and before the control answers; the page transaction
+ * (publisher.ts) refuses a page while the key says `paused` or `cancelled`, and watches the key, so
+ * a control written between its read and its EXEC makes it read again. So once a control has
+ * answered, no page of that run reaches any stream: entries already added were added before the
+ * answer.
  *
  * Every control takes a number from one Postgres sequence (`backfill_run_control_seq`) and Redis
  * keeps a control key's highest number only, so a late write of an older control never undoes a
@@ -18,6 +19,7 @@ import { sql } from 'kysely';
 import {
   CHECKPOINT_TTL_MS,
   controlKey,
+  type PageToPublish,
   type PublishResult,
   publishPage,
   type RedisClient,
@@ -151,7 +153,7 @@ const SETTLE_ATTEMPTS = 3;
 export async function publishThroughBarrier(
   db: Db,
   redis: RedisClient,
-  page: Parameters<typeof publishPage>[1],
+  page: PageToPublish,
 ): Promise<
   Exclude<PublishResult, { outcome: 'stopped' }> | { outcome: 'paused' } | { outcome: 'cancelled' }
 > {

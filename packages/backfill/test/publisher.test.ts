@@ -1,8 +1,18 @@
 import { randomUUID } from 'node:crypto';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startRedis } from '@historical-sync/local-stack';
 import calculateSlot from 'cluster-key-slot';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { checkpointKey, controlKey, publishPage, readCheckpoint } from '../src/publisher';
+import {
+  checkpointKey,
+  controlKey,
+  pageCommands,
+  publishPage,
+  readCheckpoint,
+} from '../src/publisher';
 import { raiseRunBarrier } from '../src/run-barrier';
 
 describe('publishPage', () => {
@@ -30,7 +40,10 @@ describe('publishPage', () => {
     stream,
     expectedCursor,
     nextCursor,
-    events: Array.from({ length: n }, (_, i) => JSON.stringify({ n: i, page: nextCursor })),
+    ...pageCommands(
+      stream,
+      Array.from({ length: n }, (_, i) => JSON.stringify({ n: i, page: nextCursor })),
+    ),
   });
 
   it('adds every event of a page and advances the checkpoint in one step', async () => {
@@ -94,7 +107,97 @@ describe('publishPage', () => {
     );
   });
 
-  it('keys the checkpoint into the stream hash slot, so the script runs on Redis Cluster', () => {
+  it('publishes a page once when attempts race on one checkpoint', async () => {
+    const stream = `${prefix}race`;
+    const key = checkpointKey(stream, 'run-5', 'memberships');
+    for (let n = 1; n <= 5; n += 1) {
+      const attempt = page(stream, key, n === 1 ? '' : `id-${n - 1}`, `id-${n}`, 50, 'run-5');
+      // Ten attempts of the same page at once, as a job and its takeover would.
+      const results = await Promise.all(
+        Array.from({ length: 10 }, () => publishPage(redis, attempt)),
+      );
+      expect(results.filter((r) => r.outcome === 'published')).toHaveLength(1);
+      // The others read the checkpoint at the page's end: stale, with the page's cursor.
+      for (const r of results) {
+        if (r.outcome === 'stale') expect(r.cursor).toBe(`id-${n}`);
+      }
+    }
+    expect(await redis.xlen(stream)).toBe(250);
+    expect(await readCheckpoint(redis, key)).toEqual({ cursor: 'id-5', published: 250 });
+  });
+
+  it('goes on through its connections being killed, publishing every page once', async () => {
+    const stream = `${prefix}killed`;
+    const key = checkpointKey(stream, 'run-6', 'memberships');
+    const killer = new Redis(process.env.REDIS_URL as string);
+    let kills = 0;
+    let done = false;
+    // Kills the page connections (named `…:pages`) every 20 ms, ten times, while pages go out.
+    const kill = (async () => {
+      while (kills < 10 && !done) {
+        const clients = (await killer.client('LIST')) as string;
+        for (const line of clients.split('\n')) {
+          const id = /^id=(\d+) .* name=\S*:pages /.exec(line)?.[1];
+          if (id) kills += Number(await killer.client('KILL', 'ID', id));
+        }
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    })();
+    let cursor = '';
+    try {
+      for (let n = 1; n <= 100 || kills < 10; n += 1) {
+        const result = await publishPage(redis, page(stream, key, cursor, `id-${n}`, 20, 'run-6'));
+        // A page cut off after EXEC was sent reads as stale at its own end: it is out.
+        expect(
+          result.outcome === 'published' ||
+            (result.outcome === 'stale' && result.cursor === `id-${n}`),
+        ).toBe(true);
+        cursor = `id-${n}`;
+      }
+    } finally {
+      done = true;
+      await kill;
+      killer.disconnect();
+    }
+    const pages = Number(cursor.slice(3));
+    expect(await redis.xlen(stream)).toBe(pages * 20);
+    const entries = await redis.xrange(stream, '-', '+');
+    const seen = new Set(entries.map(([, fields]) => fields[1]));
+    expect(seen.size).toBe(pages * 20);
+  });
+
+  it('publishes nothing of a page Redis has no memory for', async () => {
+    const server = await startRedis({
+      dataDir: await mkdtemp(join(tmpdir(), 'redis-oom-')),
+      appendOnly: false,
+    });
+    const small = new Redis(server.url);
+    try {
+      const stream = `${prefix}oom`;
+      const key = checkpointKey(stream, 'run-7', 'memberships');
+      const info = await small.info('memory');
+      const used = Number(/used_memory:(\d+)/.exec(info)?.[1]);
+      await small.config('SET', 'maxmemory', String(used + 100_000));
+      const big = {
+        ...page(stream, key, '', 'id-1', 0, 'run-7'),
+        ...pageCommands(
+          stream,
+          Array.from({ length: 2_000 }, (_, i) => JSON.stringify({ i, pad: 'x'.repeat(200) })),
+        ),
+      };
+      await expect(publishPage(small, big)).rejects.toThrow(/OOM/);
+      expect(await small.xlen(stream)).toBe(0);
+      expect(await readCheckpoint(small, key)).toEqual({ cursor: '', published: 0 });
+      await small.config('SET', 'maxmemory', '0');
+      expect((await publishPage(small, big)).outcome).toBe('published');
+      expect(await small.xlen(stream)).toBe(2_000);
+    } finally {
+      small.disconnect();
+      await server.stop();
+    }
+  });
+
+  it('keys the checkpoint into the stream hash slot, so the page transaction runs on Redis Cluster', () => {
     for (const stream of [
       'credit-events',
       'crm:sync:organization:org_created',

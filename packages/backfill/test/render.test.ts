@@ -5,7 +5,7 @@
  * of packages/domain (used by the benchmark's baseline) to that rendering, field for field.
  */
 import { randomUUID } from 'node:crypto';
-import { OrgAssignmentCreatedEvent, SyncEvent } from '@historical-sync/contracts';
+import { EVENT_FIELD, OrgAssignmentCreatedEvent, SyncEvent } from '@historical-sync/contracts';
 import { seedTenant } from '@historical-sync/db';
 import { createTestDatabase, type TestDatabase } from '@historical-sync/db/testing';
 import {
@@ -15,7 +15,8 @@ import {
 } from '@historical-sync/domain';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { renderPage } from '../src/resources';
+import { renderPage, renderPageCommands } from '../src/resources';
+import { xaddCommands, xaddPrefix } from '../src/resp';
 
 describe('events rendered by Postgres', () => {
   let test: TestDatabase;
@@ -257,5 +258,78 @@ describe('events rendered by Postgres', () => {
         expect(SyncEvent.safeParse(JSON.parse(row.event)).success).toBe(true);
       }
     }
+  });
+
+  it('renders a page as its XADD commands: the same events, in id order, framed by their bytes', async () => {
+    const { tenantId: oddTenant } = await seedTenant(test.db, {
+      tenantName: 'render-commands',
+      organizations: 30,
+      memberships: 40,
+      creditAllocations: 20,
+      app: 'crm',
+      seed: 3,
+    });
+    // Multi-byte and control characters: a length in characters instead of bytes would break the
+    // framing, and with it every command after.
+    await sql`
+      UPDATE entities SET name = name || ${' "é" 😀 \\ \r\n\t'}
+      WHERE tenant_id = ${oddTenant}
+    `.execute(test.db);
+    const stream = 'crm:sync:test';
+    const prefix = xaddPrefix(stream, EVENT_FIELD);
+    for (const resource of ['organizations', 'memberships', 'credits'] as const) {
+      let after = '';
+      for (let pages = 0; ; pages += 1) {
+        const request = { tenantId: oddTenant, appCode: 'crm', sinceDate: null, after, limit: 7 };
+        const eventContext = { tenantId: oddTenant, ...context };
+        const rows = await renderPage(test.db, resource, request, eventContext);
+        const page = await renderPageCommands(test.db, resource, request, eventContext, prefix);
+        if (!rows.length) {
+          expect(page).toBeNull();
+          expect(pages).toBeGreaterThan(1);
+          break;
+        }
+        expect(page).toMatchObject({
+          rows: rows.length,
+          firstId: rows[0]?.id,
+          lastId: rows[rows.length - 1]?.id,
+          firstEvent: rows[0]?.event,
+          unrenderedId: null,
+          commands: xaddCommands(
+            stream,
+            EVENT_FIELD,
+            rows.map((r) => r.event),
+          ),
+        });
+        expect(page?.bytes).toBe(Buffer.byteLength(page?.commands ?? ''));
+        expect(page?.checked).toEqual(
+          resource === 'organizations'
+            ? rows.map((r) => ({ id: r.id, code: r.code, name: r.name }))
+            : [],
+        );
+        after = page?.lastId ?? '';
+      }
+    }
+    // A row Postgres cannot render is named, and its event is left out of the commands.
+    const membership = await test.db
+      .selectFrom('organization_memberships')
+      .select('id')
+      .where('tenant_id', '=', oddTenant)
+      .orderBy('id')
+      .offset(2)
+      .limit(1)
+      .executeTakeFirstOrThrow();
+    await sql`UPDATE organization_memberships SET created_at = 'infinity' WHERE id = ${membership.id}`.execute(
+      test.db,
+    );
+    const page = await renderPageCommands(
+      test.db,
+      'memberships',
+      { tenantId: oddTenant, appCode: 'crm', sinceDate: null, after: '', limit: 5 },
+      { tenantId: oddTenant, ...context },
+      prefix,
+    );
+    expect(page?.unrenderedId).toBe(membership.id);
+    expect(page?.commands.split('XADD')).toHaveLength(5);
   });
 });

@@ -3,11 +3,13 @@
  * limit), published with its checkpoint in one atomic call through the run's barrier, then the
  * turn, the process and the run's controls asked whether to go on. Returns how to leave.
  */
+import { EVENT_FIELD } from '@historical-sync/contracts';
 import { StaleCheckpointError } from '@historical-sync/domain';
 import type { Job } from 'bullmq';
 import { streamBacklog } from '../flow-control';
 import type { RedisClient } from '../publisher';
-import { RESOURCE_DEFINITIONS, type RenderedRow, renderPage } from '../resources';
+import { RESOURCE_DEFINITIONS, type RenderedPage, renderPageCommands } from '../resources';
+import { xaddPrefix } from '../resp';
 import { publishThroughBarrier } from '../run-barrier';
 import { reserveRate } from '../throttle';
 import { checkPage } from './check-page';
@@ -33,12 +35,12 @@ export async function publishPages(
 ): Promise<Exit> {
   const turnOver = turnClock(pj.deps.settings.timeSliceMs);
   let lastReport = 0;
-  for await (const rows of pagesFrom(pj, partition)) {
-    checkPage(rows, RESOURCE_DEFINITIONS[pj.data.resource], pj.data.resource);
-    const wait = await pace(pj, partition, rows.length);
+  for await (const page of pagesFrom(pj, partition)) {
+    checkPage(page, RESOURCE_DEFINITIONS[pj.data.resource], pj.data.resource);
+    const wait = await pace(pj, partition, page.rows);
     if (wait) return wait;
     if (signal?.aborted) return { kind: 'handBack' };
-    const stopped = await publish(pj, partition, rows);
+    const stopped = await publish(pj, partition, page);
     if (stopped) return stopped;
     if (signal?.aborted) return { kind: 'handBack' };
     if (turnOver() && (await othersWaiting(pj.deps.redis, pj.job))) return { kind: 'yield' };
@@ -60,15 +62,17 @@ export async function publishPages(
 async function* pagesFrom(
   pj: PartitionJob,
   partition: PreparedPartition,
-): AsyncGenerator<RenderedRow[]> {
+): AsyncGenerator<RenderedPage> {
   const { db } = pj.deps;
   const { pageSize, tenantId, appCode, runId } = pj.data;
+  const prefix = xaddPrefix(partition.stream, EVENT_FIELD);
   const fetchPage = (after: string) => {
-    const page = renderPage(
+    const page = renderPageCommands(
       db,
       pj.data.resource,
       { ...partition.scope, after, limit: pageSize },
       { tenantId, appCode, runId },
+      prefix,
     );
     // Handled where it is awaited; this keeps an abandoned prefetch from being "unhandled".
     page.catch(() => {});
@@ -76,11 +80,10 @@ async function* pagesFrom(
   };
   let next = fetchPage(partition.progress.checkpoint.cursor);
   for (;;) {
-    const rows = await next;
-    const lastRow = rows[rows.length - 1];
-    if (!lastRow) return;
-    next = rows.length < pageSize ? Promise.resolve([]) : fetchPage(lastRow.id);
-    yield rows;
+    const page = await next;
+    if (!page) return;
+    next = page.rows < pageSize ? Promise.resolve(null) : fetchPage(page.lastId);
+    yield page;
   }
 }
 
@@ -120,11 +123,10 @@ async function pace(
 async function publish(
   pj: PartitionJob,
   partition: PreparedPartition,
-  rows: RenderedRow[],
+  page: RenderedPage,
 ): Promise<Exit | undefined> {
   const { progress } = partition;
-  const lastId = (rows[rows.length - 1] as RenderedRow).id;
-  const events = rows.map((row) => row.event);
+  const lastId = page.lastId;
   const publishStarted = performance.now();
   const result = await publishThroughBarrier(pj.deps.db, pj.deps.redis, {
     runId: pj.data.runId,
@@ -132,7 +134,8 @@ async function publish(
     stream: partition.stream,
     expectedCursor: progress.checkpoint.cursor,
     nextCursor: lastId,
-    events,
+    commands: page.commands,
+    events: page.rows,
   });
   if (result.outcome === 'paused' || result.outcome === 'cancelled') {
     return { kind: result.outcome };
@@ -151,7 +154,7 @@ async function publish(
   pj.deps.onPagePublished?.({
     resource: pj.data.resource,
     appCode: pj.data.appCode,
-    events: events.length,
+    events: page.rows,
     seconds: (performance.now() - publishStarted) / 1000,
   });
   return undefined;
