@@ -257,13 +257,13 @@ async function main() {
     say(
       `CPU per event: ${Object.entries(cpu)
         .map(([k, v]) => `${k} ${round((v * 1e6) / run.published, 1)} µs`)
-        .join(', ')}; Redis by command: ${['evalsha', 'xadd', 'hset', 'hmget']
+        .join(', ')}; Redis by command: ${['exec', 'xadd', 'multi', 'watch', 'hmget', 'hset', 'evalsha']
         .filter((name) => redisCommands[name])
         .map((name) => {
           const stat = redisCommands[name] as { calls: number; usec: number };
           return `${name.toUpperCase()} ${stat.calls} calls ${round(stat.usec / run.published, 2)} µs/event`;
         })
-        .join(', ')} (EVALSHA includes the XADDs it makes)`,
+        .join(', ')} (EXEC's time includes the XADDs it runs)`,
     );
     say(
       `worker peak RSS ${round(workerPeakRssMb)} MB; Redis memory growth ${round((memoryAfter - memoryBefore) / 2 ** 20)} MB`,
