@@ -257,7 +257,15 @@ async function main() {
     say(
       `CPU per event: ${Object.entries(cpu)
         .map(([k, v]) => `${k} ${round((v * 1e6) / run.published, 1)} µs`)
-        .join(', ')}; Redis by command: ${['exec', 'xadd', 'multi', 'watch', 'hmget', 'hset', 'evalsha']
+        .join(', ')}; Redis by command: ${[
+        'exec',
+        'xadd',
+        'multi',
+        'watch',
+        'hmget',
+        'hset',
+        'evalsha',
+      ]
         .filter((name) => redisCommands[name])
         .map((name) => {
           const stat = redisCommands[name] as { calls: number; usec: number };

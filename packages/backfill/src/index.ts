@@ -21,7 +21,13 @@ export {
   lockTenantRuns,
   QuotaExceededError,
 } from './quotas';
-export { countResources, RESOURCE_DEFINITIONS } from './resources';
+export {
+  countResources,
+  RESOURCE_DEFINITIONS,
+  renderPage,
+  renderPageCommands,
+} from './resources';
+export { xaddPrefix } from './resp';
 export { type BarrierDeps, raiseRunBarrier } from './run-barrier';
 export { listRuns, type RunFilter } from './run-history';
 export { type RunRate, RunRateTracker } from './run-rate';

@@ -210,42 +210,39 @@ export async function renderPageCommands(
   const columns = Object.keys(definition.rowSchema?.shape ?? {});
   const after = request.after ? sql` AND id > ${request.after}::uuid` : sql``;
   const checked = columns.length
-    ? sql`(SELECT json_agg(json_build_object('id', id, ${sql.join(
+    ? sql`json_agg(json_build_object('id', id, ${sql.join(
         columns.map((c) => sql`${sql.lit(c)}, ${sql.ref(c)}`),
-      )})) FROM page)`
+      )}))`
     : sql`'[]'::json`;
-  // The aggregate reads the materialized page in the order it was written (id order), so the
-  // events go out in id order; a NULL event drops out of it, and its row is named instead.
+  const commands = sql`string_agg(${prefix}::text || octet_length(event) || E'\r\n' || event || E'\r\n', '')`;
+  // One pass over the page, no copy of it: the aggregates read the subquery's rows in the order
+  // it returns them (id order; no join or grouping can reorder them), so the events go out in id
+  // order and the first and last ids are the page's. A NULL event drops out of the commands, and
+  // its row is named instead.
   const { rows } = await sql<{
     rows: number;
-    last_id: string | null;
     first_id: string;
-    first_event: string | null;
+    last_id: string | null;
     unrendered_id: string | null;
     checked: RenderedPage['checked'];
     commands: string | null;
     bytes: number | null;
   }>`
-    WITH page AS MATERIALIZED (
+    SELECT
+      count(*)::int AS rows,
+      (array_agg(id))[1] AS first_id,
+      (array_agg(id))[count(*)::int] AS last_id,
+      (array_agg(id) FILTER (WHERE event IS NULL))[1] AS unrendered_id,
+      ${checked} AS checked,
+      ${commands} AS commands,
+      octet_length(${commands}) AS bytes
+    FROM (
       SELECT id, ${definition.render(context)} AS event${columns.length ? sql`, ${sql.join(columns.map((c) => sql.ref(c)))}` : sql``}
       FROM ${sql.table(definition.table)}
       WHERE ${scopeWhere(definition, request)}${after}
       ORDER BY id
       LIMIT ${request.limit}
-    ), rendered AS (
-      SELECT string_agg(${prefix}::text || octet_length(event) || E'\r\n' || event || E'\r\n', '') AS commands
-      FROM page
-    )
-    SELECT
-      (SELECT count(*)::int FROM page) AS rows,
-      (SELECT id FROM page ORDER BY id DESC LIMIT 1) AS last_id,
-      (SELECT id FROM page ORDER BY id LIMIT 1) AS first_id,
-      (SELECT event FROM page ORDER BY id LIMIT 1) AS first_event,
-      (SELECT id FROM page WHERE event IS NULL ORDER BY id LIMIT 1) AS unrendered_id,
-      ${checked} AS checked,
-      commands,
-      octet_length(commands) AS bytes
-    FROM rendered
+    ) page
   `.execute(db);
   const row = rows[0];
   if (!row?.rows || !row.last_id) return null;
@@ -253,12 +250,22 @@ export async function renderPageCommands(
     rows: row.rows,
     lastId: row.last_id,
     firstId: row.first_id,
-    firstEvent: row.first_event,
+    firstEvent: row.unrendered_id === row.first_id ? null : firstEvent(row.commands ?? '', prefix),
     unrenderedId: row.unrendered_id,
     checked: row.checked ?? [],
     commands: row.commands ?? '',
     bytes: row.bytes ?? 0,
   };
+}
+
+/**
+ * The first command's event: after the prefix, its length and CRLF, up to the next CRLF (an
+ * event is JSON, whose strings escape CR and LF, so its first CRLF is its end).
+ */
+function firstEvent(commands: string, prefix: string): string | null {
+  const start = commands.indexOf('\r\n', prefix.length) + 2;
+  const end = commands.indexOf('\r\n', start);
+  return start > 1 && end > start ? commands.slice(start, end) : null;
 }
 
 /** Row counts per selected resource: the dry run's answer and a run's totals. */
