@@ -1,6 +1,7 @@
 /**
  * `npm run bench:scale-out -- [--memberships 400000] [--partitions 8] [--workers 1,2,3,4]
- *                             [--run-memberships 100000] [--runs 1,2,4] [--run-workers 2]`
+ *                             [--concurrency 2] [--run-memberships 100000] [--runs 1,2,4]
+ *                             [--run-workers 2] [--run-partitions 1]`
  *
  * How the backfill's rate grows with processes on this machine, on one seeded data set:
  *   workers  one memberships run of `--partitions` partitions, served by 1, 2, ... worker processes;
@@ -22,7 +23,7 @@ import { findFreePort, localStateDir, startLocalServices } from '@historical-syn
 import { Redis } from 'ioredis';
 import { z } from 'zod';
 import { ceiling } from './lib/ceiling';
-import { cpuDelta, cpuSnapshot, machineCpu } from './lib/cpu';
+import { cpuDelta, cpuSnapshot, machineCpu, processCpuSeconds } from './lib/cpu';
 import { type AppProcess, startApp } from './lib/processes';
 import { parseCommandStats } from './lib/redis-stats';
 import { round } from './lib/stats';
@@ -42,6 +43,8 @@ const Args = z.object({
   /** Partitions of that run: enough that every process has work at its concurrency (see below). */
   partitions: positive(8),
   workers: counts('1,2,3,4'),
+  /** Jobs each worker process runs at once per queue (WORKER_CONCURRENCY; 2 is its default). */
+  concurrency: positive(2),
   /** Each tenant of the several-runs measurement (as many tenants as the largest of --runs). */
   'run-memberships': count(100_000),
   runs: counts('1,2,4'),
@@ -55,13 +58,6 @@ const Args = z.object({
 const say = (line: string) => process.stdout.write(`${line}\n`);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const ADMIN_KEY = 'bench-admin-key';
-
-interface RunView {
-  status: string;
-  published: number;
-  startedAt: string | null;
-  finishedAt: string | null;
-}
 
 /** What one measurement (one or several runs at once) cost and gave. */
 interface Measurement {
@@ -81,6 +77,10 @@ interface Measurement {
   redisCommandUs: number;
   /** Busy share of the whole machine's cores (every process on it, ours or not). */
   machineBusy: number;
+  /** Cores used by the API process and this benchmark's own process (it polls the runs). */
+  apiBenchShare: number;
+  /** Cores used by everything else on the machine: other people's work on a shared machine. */
+  restShare: number;
   /** Events each worker process published (its `hs_events_published_total`). */
   byProcess: number[];
   /** Each run's own rate, from its start to its end as it reports them. */
@@ -96,6 +96,7 @@ async function main() {
     .map(([k, v]) => `--${k} ${Array.isArray(v) ? v.join(',') : v}`)
     .join(' ')}`;
   const maxRuns = Math.max(...args.runs);
+  const cores = availableParallelism();
   const work = await mkdtemp(join(tmpdir(), 'hs-bench-'));
   const services = await startLocalServices({
     stateDir: localStateDir(`bench-${process.pid}`),
@@ -212,6 +213,7 @@ async function main() {
             ...env,
             WORKER_ROLES: 'runs,credits,organizations,memberships',
             BACKFILL_SOURCE_PROTECTION: 'off',
+            WORKER_CONCURRENCY: String(args.concurrency),
             WORKER_METRICS_PORT: String(metricsPort),
           }),
         );
@@ -244,6 +246,7 @@ async function main() {
       await redis.config('RESETSTAT');
       const machineBefore = await machineCpu();
       const cpuBefore = await cpuSnapshot(pids, ports);
+      const apiBenchBefore = (await processCpuSeconds(api.child.pid)) + ownCpuSeconds();
       const started = performance.now();
       const runIds = await Promise.all(
         tenants.map(async (tenant) => {
@@ -259,14 +262,20 @@ async function main() {
           return ((await response.json()) as { runId: string }).runId;
         }),
       );
-      const runUrls = runIds.map(
-        (runId, i) => `${base}/admin/organizations/${tenants[i]}/sync-runs/${runId}`,
-      );
-      let views: RunView[];
+      // Polled in Postgres, not through the API: one cheap query, so the API's CPU stays out of
+      // the figures (a status request per run every 50 ms costs it a visible share of a core).
+      const readRuns = () =>
+        database.db
+          .selectFrom('backfill_runs as r')
+          .innerJoin('backfill_run_resources as rr', 'rr.run_id', 'r.id')
+          .select(['r.id', 'r.status', 'r.started_at', 'r.finished_at'])
+          .select((eb) => eb.fn.sum<string>('rr.published').as('published'))
+          .where('r.id', 'in', runIds)
+          .groupBy(['r.id', 'r.status', 'r.started_at', 'r.finished_at'])
+          .execute();
+      let views: Awaited<ReturnType<typeof readRuns>>;
       for (;;) {
-        views = await Promise.all(
-          runUrls.map(async (url) => (await (await fetch(url, { headers })).json()) as RunView),
-        );
+        views = await readRuns();
         if (views.every((v) => v.status === 'completed' || v.status === 'failed')) break;
         for (const { app } of workers)
           if (app.child.exitCode !== null) throw new Error(`a worker exited: ${app.output()}`);
@@ -275,10 +284,15 @@ async function main() {
       const seconds = (performance.now() - started) / 1000;
       const cpu = cpuDelta(cpuBefore, await cpuSnapshot(pids, ports));
       const machineAfter = await machineCpu();
+      const apiBench = (await processCpuSeconds(api.child.pid)) + ownCpuSeconds() - apiBenchBefore;
+      const machineBusy =
+        (machineAfter.busySeconds - machineBefore.busySeconds) /
+        (machineAfter.totalSeconds - machineBefore.totalSeconds);
+      const ours = (cpu.worker ?? 0) + (cpu.postgres ?? 0) + (cpu.redis ?? 0) + apiBench;
       const commands = parseCommandStats(await redis.info('commandstats'));
       const failed = views.find((v) => v.status !== 'completed');
       if (failed) throw new Error(`a run ${failed.status}`);
-      const events = views.reduce((sum, v) => sum + v.published, 0);
+      const events = views.reduce((sum, v) => sum + Number(v.published), 0);
       const publishedAfter = await Promise.all(workers.map((w) => publishedBy(w.metrics)));
       const us = (cpuSeconds = 0) => (cpuSeconds * 1e6) / events;
       return {
@@ -293,32 +307,31 @@ async function main() {
         redisShare: (cpu.redis ?? 0) / seconds,
         redisCommandUs:
           Object.values(commands).reduce((sum, c) => sum + c.usec, 0) / Math.max(1, events),
-        machineBusy:
-          (machineAfter.busySeconds - machineBefore.busySeconds) /
-          (machineAfter.totalSeconds - machineBefore.totalSeconds),
+        machineBusy,
+        apiBenchShare: apiBench / seconds,
+        restShare: Math.max(0, machineBusy * cores - ours / seconds),
         byProcess: publishedAfter.map((after, i) => after - (publishedBefore[i] ?? 0)),
         perRun: views.map((v) =>
-          v.startedAt && v.finishedAt
-            ? v.published / ((Date.parse(v.finishedAt) - Date.parse(v.startedAt)) / 1000)
+          v.started_at && v.finished_at
+            ? Number(v.published) / ((v.finished_at.getTime() - v.started_at.getTime()) / 1000)
             : Number.NaN,
         ),
       };
     };
-    const cores = availableParallelism();
     const row = (m: Measurement) =>
       `${m.events} | ${round(m.seconds, 2)} | ${round(m.eventsPerSecond)} | ` +
       `${round(m.workerUs, 2)} | ${round(m.postgresUs, 2)} | ${round(m.redisUs, 2)} | ` +
-      `${round(m.workerShare, 2)} / ${round(m.postgresShare, 2)} / ${round(m.redisShare, 2)} | ` +
+      `${[m.workerShare, m.postgresShare, m.redisShare, m.apiBenchShare, m.restShare].map((c) => round(c, 2)).join(' / ')} | ` +
       `${round(m.machineBusy * 100)}% | ${round(1e6 / m.redisUs)} | ` +
       `${m.byProcess.map((n) => round(n)).join(' / ')}`;
     const header =
       '| events | s | events/s | worker µs/event | Postgres µs/event | Redis µs/event | ' +
-      'cores used: workers / Postgres / Redis | ' +
+      'cores used: workers / Postgres / Redis / API and benchmark / rest of the machine | ' +
       `machine busy (${cores} cores) | 1e6 / Redis µs | events by process |`;
 
     // 1. One run, more worker processes.
     say(
-      `\none run of ${args.memberships} memberships in ${args.partitions} partitions, by more worker processes (each at the default concurrency):`,
+      `\none run of ${args.memberships} memberships in ${args.partitions} partitions, by more worker processes (each running ${args.concurrency} jobs at once):`,
     );
     say(`| workers ${header}`);
     const byWorkers: Array<{ workers: number } & Measurement> = [];
@@ -365,6 +378,8 @@ async function main() {
       workerCores: round(m.workerShare, 2),
       postgresCores: round(m.postgresShare, 2),
       redisCpuShare: round(m.redisShare, 2),
+      apiAndBenchmarkCores: round(m.apiBenchShare, 2),
+      restOfMachineCores: round(m.restShare, 2),
       machineBusy: round(m.machineBusy, 2),
       eventsByProcess: m.byProcess.map((n) => round(n)),
     });
@@ -392,6 +407,11 @@ async function main() {
     await services.stop();
     await rm(work, { recursive: true, force: true });
   }
+}
+
+function ownCpuSeconds() {
+  const { user, system } = process.cpuUsage();
+  return (user + system) / 1e6;
 }
 
 /** Polls `url` until it answers 2xx (a process started); fails after two minutes. */

@@ -87,3 +87,11 @@ export async function machineCpu(): Promise<{ busySeconds: number; totalSeconds:
   const idle = (ticks[3] ?? 0) + (ticks[4] ?? 0);
   return { busySeconds: (total - idle) / TICKS_PER_SECOND, totalSeconds: total / TICKS_PER_SECOND };
 }
+
+/** CPU seconds one process has used so far (0 once it is gone). */
+export async function processCpuSeconds(pid: number | undefined): Promise<number> {
+  const stat = pid ? await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '') : '';
+  if (!stat) return 0;
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
+}
