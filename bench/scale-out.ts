@@ -362,11 +362,19 @@ async function main() {
     const all = [...byWorkers, ...byRuns];
     const lowestRedisUs = Math.min(...all.map((m) => m.redisUs));
     const best = all.reduce((a, b) => (b.eventsPerSecond > a.eventsPerSecond ? b : a));
+    // The machine's own ceiling for this pipeline: its cores, were nothing else running, over the
+    // CPU an event costs the workers, Postgres and Redis together (the cheapest measurement's).
+    const lowestPipelineUs = Math.min(...all.map((m) => m.workerUs + m.postgresUs + m.redisUs));
     say(
       `\nper-stream ceiling: 1e6 / ${round(lowestRedisUs, 2)} Redis CPU µs per event (the lowest measured) = ` +
         `${round(1e6 / lowestRedisUs)} events/s; redis-cli --pipe into one stream: ${round(pipe.eventsPerSecond)} events/s ` +
         `(its Redis CPU ${round(pipeRedisUs, 2)} µs per event, 1e6 / that = ${round(1e6 / pipeRedisUs)}); ` +
-        `best measured ${round(best.eventsPerSecond)} events/s with Redis ${round(best.redisShare * 100)}% busy`,
+        `best measured ${round(best.eventsPerSecond)} events/s with Redis ${round(best.redisShare * 100)}% busy ` +
+        `(Redis's time in commands ${round(best.redisCommandUs, 2)} µs per event, INFO commandstats)`,
+    );
+    say(
+      `machine ceiling: ${cores} cores / ${round(lowestPipelineUs, 2)} CPU µs per event (workers + Postgres + Redis, the lowest measured) = ` +
+        `${round((cores * 1e6) / lowestPipelineUs)} events/s were the pipeline alone on the machine`,
     );
     say(`command: ${command}`);
     const figures = (m: Measurement) => ({
@@ -381,6 +389,7 @@ async function main() {
       apiAndBenchmarkCores: round(m.apiBenchShare, 2),
       restOfMachineCores: round(m.restShare, 2),
       machineBusy: round(m.machineBusy, 2),
+      redisCommandUsPerEvent: round(m.redisCommandUs, 2),
       eventsByProcess: m.byProcess.map((n) => round(n)),
     });
     say(
@@ -397,6 +406,7 @@ async function main() {
         lowestRedisCpuUsPerEvent: round(lowestRedisUs, 2),
         ceilingEventsPerSecond: round(pipe.eventsPerSecond),
         ceilingRedisCpuUsPerEvent: round(pipeRedisUs, 2),
+        machineCeilingEventsPerSecond: round((cores * 1e6) / lowestPipelineUs),
       }),
     );
   } finally {
