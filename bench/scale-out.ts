@@ -73,8 +73,8 @@ interface Measurement {
   workerShare: number;
   postgresShare: number;
   redisShare: number;
-  /** Redis's own time in commands (`INFO commandstats`) per event. */
-  redisCommandUs: number;
+  /** Redis's busiest commands (`INFO commandstats`): time in each per event, largest first. */
+  redisCommands: Array<{ command: string; usPerEvent: number }>;
   /** Busy share of the whole machine's cores (every process on it, ours or not). */
   machineBusy: number;
   /** Cores used by the API process and this benchmark's own process (it polls the runs). */
@@ -305,8 +305,10 @@ async function main() {
         workerShare: (cpu.worker ?? 0) / seconds,
         postgresShare: (cpu.postgres ?? 0) / seconds,
         redisShare: (cpu.redis ?? 0) / seconds,
-        redisCommandUs:
-          Object.values(commands).reduce((sum, c) => sum + c.usec, 0) / Math.max(1, events),
+        redisCommands: Object.entries(commands)
+          .map(([command, stat]) => ({ command, usPerEvent: stat.usec / Math.max(1, events) }))
+          .sort((x, y) => y.usPerEvent - x.usPerEvent)
+          .slice(0, 4),
         machineBusy,
         apiBenchShare: apiBench / seconds,
         restShare: Math.max(0, machineBusy * cores - ours / seconds),
@@ -370,7 +372,9 @@ async function main() {
         `${round(1e6 / lowestRedisUs)} events/s; redis-cli --pipe into one stream: ${round(pipe.eventsPerSecond)} events/s ` +
         `(its Redis CPU ${round(pipeRedisUs, 2)} µs per event, 1e6 / that = ${round(1e6 / pipeRedisUs)}); ` +
         `best measured ${round(best.eventsPerSecond)} events/s with Redis ${round(best.redisShare * 100)}% busy ` +
-        `(Redis's time in commands ${round(best.redisCommandUs, 2)} µs per event, INFO commandstats)`,
+        `(its busiest commands in µs of Redis time per event, a script's including the commands it calls: ${best.redisCommands
+          .map((c) => `${c.command} ${round(c.usPerEvent, 2)}`)
+          .join(', ')})`,
     );
     say(
       `machine ceiling: ${cores} cores / ${round(lowestPipelineUs, 2)} CPU µs per event (workers + Postgres + Redis, the lowest measured) = ` +
@@ -389,7 +393,9 @@ async function main() {
       apiAndBenchmarkCores: round(m.apiBenchShare, 2),
       restOfMachineCores: round(m.restShare, 2),
       machineBusy: round(m.machineBusy, 2),
-      redisCommandUsPerEvent: round(m.redisCommandUs, 2),
+      redisCommandsUsPerEvent: Object.fromEntries(
+        m.redisCommands.map((c) => [c.command, round(c.usPerEvent, 2)]),
+      ),
       eventsByProcess: m.byProcess.map((n) => round(n)),
     });
     say(
