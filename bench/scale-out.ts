@@ -10,7 +10,8 @@
  *            on one single-threaded Redis, so no number of workers passes 1e6 / (Redis CPU µs per
  *            event); printed beside the `redis-cli --pipe` ceiling measured in the same invocation.
  * Every worker is a real worker process with the benchmark's headline settings (source protection
- * off). The figures come from the processes' CPU in /proc, Redis and the runs' status alone.
+ * off). The figures come from /proc, Redis, the runs' rows in Postgres and the workers' metrics
+ * alone, so the worker's internals can change without this benchmark changing.
  * The last line printed is one JSON object with the figures.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -40,7 +41,10 @@ const Args = z.object({
   /** The tenant of the one-run measurement. */
   memberships: count(400_000),
   orgs: count(20_000),
-  /** Partitions of that run: enough that every process has work at its concurrency (see below). */
+  /**
+   * Partitions of that run: enough that 4 processes each have work at the default concurrency of 2
+   * (with 4, the first two processes would take every partition).
+   */
   partitions: positive(8),
   workers: counts('1,2,3,4'),
   /** Jobs each worker process runs at once per queue (WORKER_CONCURRENCY; 2 is its default). */
