@@ -25,6 +25,7 @@ import { naiveBackfill } from './lib/naive';
 import { type PacedLoadResult, pacedLoadInChild as pacedLoad } from './lib/paced-load';
 import { type AppProcess, peakRssMb, startApp } from './lib/processes';
 import { summarizeProfile } from './lib/profile';
+import { parseCommandStats } from './lib/redis-stats';
 import { explainStalls, startStallProbe } from './lib/stall-probe';
 import { round } from './lib/stats';
 
@@ -509,15 +510,6 @@ async function main() {
     await services.stop();
     await rm(work, { recursive: true, force: true });
   }
-}
-
-/** `INFO commandstats` as { command: { calls, usec } }. */
-function parseCommandStats(info: string): Record<string, { calls: number; usec: number }> {
-  const stats: Record<string, { calls: number; usec: number }> = {};
-  for (const match of info.matchAll(/^cmdstat_([^:]+):calls=(\d+),usec=(\d+)/gm)) {
-    stats[match[1] as string] = { calls: Number(match[2]), usec: Number(match[3]) };
-  }
-  return stats;
 }
 
 main().catch((error: unknown) => {

@@ -16,9 +16,11 @@ export interface ServerPorts {
 }
 
 export async function cpuSnapshot(
-  workerPid: number | undefined,
+  /** The worker process, or several whose CPU is summed as `worker`. */
+  workerPid: number | undefined | ReadonlyArray<number | undefined>,
   ports: ServerPorts = {},
 ): Promise<CpuSnapshot> {
+  const workerPids = new Set(Array.isArray(workerPid) ? workerPid : [workerPid]);
   const processes: Array<{
     pid: number;
     ppid: number;
@@ -53,16 +55,15 @@ export async function cpuSnapshot(
   );
   const snapshot: CpuSnapshot = new Map();
   for (const p of processes) {
-    const component =
-      p.pid === workerPid
-        ? 'worker'
-        : p.comm === 'postgres' &&
-            (!ports.postgres || postmasters.has(p.pid) || postmasters.has(p.ppid))
-          ? 'postgres'
-          : p.comm.startsWith('redis-server') &&
-              (!ports.redis || p.cmdline.includes(`:${ports.redis}`))
-            ? 'redis'
-            : undefined;
+    const component = workerPids.has(p.pid)
+      ? 'worker'
+      : p.comm === 'postgres' &&
+          (!ports.postgres || postmasters.has(p.pid) || postmasters.has(p.ppid))
+        ? 'postgres'
+        : p.comm.startsWith('redis-server') &&
+            (!ports.redis || p.cmdline.includes(`:${ports.redis}`))
+          ? 'redis'
+          : undefined;
     if (component) snapshot.set(p.pid, { component, seconds: p.seconds });
   }
   return snapshot;
@@ -75,4 +76,22 @@ export function cpuDelta(before: CpuSnapshot, after: CpuSnapshot): Record<string
     totals[component] = (totals[component] ?? 0) + seconds - (before.get(pid)?.seconds ?? 0);
   }
   return totals;
+}
+
+/** The whole machine's CPU time so far (every process, ours or not), from /proc/stat. */
+export async function machineCpu(): Promise<{ busySeconds: number; totalSeconds: number }> {
+  const line = (await readFile('/proc/stat', 'utf8')).split('\n')[0] ?? '';
+  // cpu user nice system idle iowait irq softirq steal ...: idle and iowait are not busy.
+  const ticks = line.trim().split(/\s+/).slice(1, 9).map(Number);
+  const total = ticks.reduce((sum, t) => sum + t, 0);
+  const idle = (ticks[3] ?? 0) + (ticks[4] ?? 0);
+  return { busySeconds: (total - idle) / TICKS_PER_SECOND, totalSeconds: total / TICKS_PER_SECOND };
+}
+
+/** CPU seconds one process has used so far (0 once it is gone). */
+export async function processCpuSeconds(pid: number | undefined): Promise<number> {
+  const stat = pid ? await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '') : '';
+  if (!stat) return 0;
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
 }
