@@ -1,8 +1,9 @@
 /**
  * The page query's cost per row, in Postgres and in the client that receives it: every page of a
- * resource read as one row per event (`renderPage`, the form the worker used before) and as the
- * page's XADD commands in one value (`renderPageCommands`, what it publishes now), alternated,
- * on one connection whose backend's CPU is read from /proc. Linux only.
+ * resource read as rows of text (`renderPage`, the form the worker used before) and as the rows'
+ * bytes from a binary COPY framed into the page's XADD commands (`renderPageCommands`, what it
+ * publishes now), alternated, each on a connection of its own whose backend's CPU is read from
+ * /proc. Linux only.
  *
  *   npm run bench:page-query -- --memberships 200000 --rounds 5
  */
@@ -64,14 +65,14 @@ try {
   const pid = rows[0]?.pid as number;
   const scope = { tenantId, appCode: 'crm', sinceDate: null, limit: pageSize };
   const context = { tenantId, appCode: 'crm', runId: '00000000-0000-4000-8000-000000000000' };
-  const prefix = xaddPrefix('crm:sync:organization:assignment_created', EVENT_FIELD);
+  const prefix = Buffer.from(xaddPrefix('crm:sync:organization:assignment_created', EVENT_FIELD));
   const resource: Resource = 'memberships';
   const forms = {
-    'one row per event': async (after: string) => {
+    'rows of text': async (after: string) => {
       const page = await renderPage(db, resource, { ...scope, after }, context);
       return { rows: page.length, lastId: page[page.length - 1]?.id };
     },
-    'commands in one value': async (after: string) => {
+    'COPY binary, framed': async (after: string) => {
       const page = await renderPageCommands(db, resource, { ...scope, after }, context, prefix);
       return { rows: page?.rows ?? 0, lastId: page?.lastId };
     },
@@ -91,9 +92,10 @@ try {
       }
       const client = process.cpuUsage(clientBefore);
       const postgres = (await backendCpuSeconds(pid)) - pgBefore;
-      const entry = (results[name] ??= { postgres: [], client: [] });
+      results[name] ??= { postgres: [], client: [] };
+      const entry = results[name];
       entry.postgres.push((postgres * 1e6) / total);
-      entry.client.push(((client.user + client.system) * 1) / total);
+      entry.client.push((client.user + client.system) / total);
     }
   }
   say(

@@ -84,7 +84,7 @@ export class PageConnection {
    * Writes `text` (commands, already in RESP) and resolves with the next `count` replies. Bulk
    * strings are decoded only when `keep` is set. One exchange at a time per connection.
    */
-  send(text: readonly string[], count: number, keep: boolean): Promise<Reply[]> {
+  send(text: readonly (string | Buffer)[], count: number, keep: boolean): Promise<Reply[]> {
     if (this.failure) return Promise.reject(this.failure);
     return new Promise((resolve, reject) => {
       this.waiting = { count, keep, replies: [] };

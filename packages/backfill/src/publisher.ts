@@ -75,7 +75,7 @@ export interface PageToPublish {
   expectedCursor: string;
   nextCursor: string;
   /** The page's `XADD <stream> * event <json>` commands, one per event, back to back. */
-  commands: string;
+  commands: string | Buffer;
   events: number;
 }
 

@@ -20,6 +20,7 @@ import {
 import type { Db } from '@historical-sync/db';
 import { type RawBuilder, sql } from 'kysely';
 import type { z } from 'zod';
+import { type CopyRow, copyBinary, forEachRow, uuidText, xaddBytes } from './page-bytes';
 
 export interface ResourceScope {
   tenantId: string;
@@ -163,109 +164,91 @@ export async function renderPage(
   context: EventContext,
 ): Promise<RenderedRow[]> {
   const definition = RESOURCE_DEFINITIONS[resource];
-  const checked = Object.keys(definition.rowSchema?.shape ?? {}).map((column) => sql.ref(column));
+  const columns = Object.keys(definition.rowSchema?.shape ?? {});
+  const { rows } = await pageQuery(definition, request, context, columns).execute(db);
+  return rows;
+}
+
+/** The page's rows: id, event, then the checked columns, in id order. */
+function pageQuery(
+  definition: ResourceDefinition,
+  request: PageRequest,
+  context: EventContext,
+  columns: string[],
+) {
+  const checked = columns.map((column) => sql.ref(column));
   const after = request.after ? sql` AND id > ${request.after}::uuid` : sql``;
-  const { rows } = await sql<RenderedRow>`
+  return sql<RenderedRow>`
     SELECT id, ${definition.render(context)} AS event${checked.length ? sql`, ${sql.join(checked)}` : sql``}
     FROM ${sql.table(definition.table)}
     WHERE ${scopeWhere(definition, request)}${after}
     ORDER BY id
     LIMIT ${request.limit}
-  `.execute(db);
-  return rows;
+  `;
 }
 
 /** A page rendered as Redis commands: what the worker publishes without touching each event. */
 export interface RenderedPage {
   rows: number;
-  /** The page's last id: its checkpoint once published. */
-  lastId: string;
   /** The page's first row and its event, checked against the full contract. */
   firstId: string;
   firstEvent: string | null;
+  /** The page's last id: its checkpoint once published. */
+  lastId: string;
   /** The first row Postgres could not render (a NULL event), if any: the page must not go out. */
   unrenderedId: string | null;
   /** Each row's id and data-dependent fields (`rowSchema`), for resources that have them. */
   checked: Array<{ id: string } & Record<string, unknown>>;
-  /** One `XADD` per row, in id order, in Redis's protocol: `xaddPrefix` + length + event. */
-  commands: string;
-  /** The commands' length in bytes as Postgres counted it, for the worker to check its own. */
-  bytes: number;
+  /** One `XADD` per rendered row, in id order, in Redis's protocol. */
+  commands: Buffer;
 }
 
 /**
- * The next page after `request.after`, rendered by Postgres as the page's XADD commands in one
- * text value (`prefix` is resp.ts's xaddPrefix for the stream). The worker receives one string
- * per page instead of one per row, and writes it to Redis as it is: rows leave Postgres and
- * enter Redis without becoming JavaScript strings one by one (docs/PERFORMANCE.md). Empty: null.
+ * The next page after `request.after`, as the page's XADD commands (`prefix` is resp.ts's
+ * xaddPrefix for the stream), built from the rows' bytes as Postgres sent them (page-bytes.ts).
+ * Empty: null.
  */
 export async function renderPageCommands(
   db: Db,
   resource: Resource,
   request: PageRequest,
   context: EventContext,
-  prefix: string,
+  prefix: Buffer,
 ): Promise<RenderedPage | null> {
   const definition = RESOURCE_DEFINITIONS[resource];
   const columns = Object.keys(definition.rowSchema?.shape ?? {});
-  const after = request.after ? sql` AND id > ${request.after}::uuid` : sql``;
-  const checked = columns.length
-    ? sql`json_agg(json_build_object('id', id, ${sql.join(
-        columns.map((c) => sql`${sql.lit(c)}, ${sql.ref(c)}`),
-      )}))`
-    : sql`'[]'::json`;
-  const commands = sql`string_agg(${prefix}::text || octet_length(event) || E'\r\n' || event || E'\r\n', '')`;
-  // One pass over the page, no copy of it: the aggregates read the subquery's rows in the order
-  // it returns them (id order; no join or grouping can reorder them), so the events go out in id
-  // order and the first and last ids are the page's. A NULL event drops out of the commands, and
-  // its row is named instead.
-  const { rows } = await sql<{
-    rows: number;
-    first_id: string;
-    last_id: string | null;
-    unrendered_id: string | null;
-    checked: RenderedPage['checked'];
-    commands: string | null;
-    bytes: number | null;
-  }>`
-    SELECT
-      count(*)::int AS rows,
-      (array_agg(id))[1] AS first_id,
-      (array_agg(id))[count(*)::int] AS last_id,
-      (array_agg(id) FILTER (WHERE event IS NULL))[1] AS unrendered_id,
-      ${checked} AS checked,
-      ${commands} AS commands,
-      octet_length(${commands}) AS bytes
-    FROM (
-      SELECT id, ${definition.render(context)} AS event${columns.length ? sql`, ${sql.join(columns.map((c) => sql.ref(c)))}` : sql``}
-      FROM ${sql.table(definition.table)}
-      WHERE ${scopeWhere(definition, request)}${after}
-      ORDER BY id
-      LIMIT ${request.limit}
-    ) page
-  `.execute(db);
-  const row = rows[0];
-  if (!row?.rows || !row.last_id) return null;
+  const data = await copyBinary(db, pageQuery(definition, request, context, columns).compile(db));
+  const events: Buffer[] = [];
+  const checked: RenderedPage['checked'] = [];
+  let first: CopyRow | undefined;
+  let last: CopyRow | undefined;
+  let unrendered: Buffer | undefined;
+  let rows = 0;
+  forEachRow(data, (row) => {
+    rows += 1;
+    first ??= row;
+    last = row;
+    const event = row[1];
+    if (event) events.push(event);
+    else unrendered ??= row[0] as Buffer;
+    if (columns.length) {
+      const fields: Record<string, unknown> = { id: uuidText(row[0] as Buffer) };
+      columns.forEach((column, i) => {
+        fields[column] = row[i + 2]?.toString('utf8') ?? null;
+      });
+      checked.push(fields as RenderedPage['checked'][number]);
+    }
+  });
+  if (!first || !last) return null;
   return {
-    rows: row.rows,
-    lastId: row.last_id,
-    firstId: row.first_id,
-    firstEvent: row.unrendered_id === row.first_id ? null : firstEvent(row.commands ?? '', prefix),
-    unrenderedId: row.unrendered_id,
-    checked: row.checked ?? [],
-    commands: row.commands ?? '',
-    bytes: row.bytes ?? 0,
+    rows,
+    firstId: uuidText(first[0] as Buffer),
+    firstEvent: first[1]?.toString('utf8') ?? null,
+    lastId: uuidText(last[0] as Buffer),
+    unrenderedId: unrendered ? uuidText(unrendered) : null,
+    checked,
+    commands: xaddBytes(prefix, events),
   };
-}
-
-/**
- * The first command's event: after the prefix, its length and CRLF, up to the next CRLF (an
- * event is JSON, whose strings escape CR and LF, so its first CRLF is its end).
- */
-function firstEvent(commands: string, prefix: string): string | null {
-  const start = commands.indexOf('\r\n', prefix.length) + 2;
-  const end = commands.indexOf('\r\n', start);
-  return start > 1 && end > start ? commands.slice(start, end) : null;
 }
 
 /** Row counts per selected resource: the dry run's answer and a run's totals. */

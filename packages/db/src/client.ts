@@ -46,8 +46,23 @@ export function createPool(options: DbOptions): pg.Pool {
   return pool;
 }
 
+const pools = new WeakMap<Kysely<Database>, pg.Pool>();
+
 export function createDb(options: DbOptions): Kysely<Database> {
-  return new Kysely<Database>({ dialect: new PostgresDialect({ pool: createPool(options) }) });
+  const pool = createPool(options);
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  pools.set(db, pool);
+  return db;
+}
+
+/**
+ * The pg pool under a Db made by createDb, for what Kysely cannot do: a `COPY … TO STDOUT`,
+ * whose rows arrive as the server's bytes (the backfill's pages, packages/backfill page-bytes.ts).
+ */
+export function poolOf(db: Kysely<Database>): pg.Pool {
+  const pool = pools.get(db);
+  if (!pool) throw new Error('this Db was not made by createDb: it has no pool to copy with');
+  return pool;
 }
 
 export type Db = Kysely<Database>;

@@ -1,4 +1,4 @@
-export { createDb, createPool, type Db, type DbOptions } from './client';
+export { createDb, createPool, type Db, type DbOptions, poolOf } from './client';
 export { isConnectionError } from './errors';
 export { migrateToLatest, runMigrations } from './migrate';
 export type * from './schema';

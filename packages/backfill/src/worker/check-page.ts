@@ -3,10 +3,8 @@ import type { RESOURCE_DEFINITIONS, RenderedPage } from '../resources';
 
 /**
  * Validation where it pays at this rate: the page's first event against the whole contract (the
- * rendering's shape), every row's data-dependent fields against their part of the contract, and
- * the page's commands against the byte count Postgres gave (their framing is only right if the
- * database's text arrives as the same UTF-8 bytes). A row that fails cannot be fixed by retrying:
- * the run fails with a reason a person can act on.
+ * rendering's shape), every row's data-dependent fields against their part of the contract. A row
+ * that fails cannot be fixed by retrying: the run fails with a reason a person can act on.
  */
 export function checkPage(
   page: RenderedPage,
@@ -36,11 +34,5 @@ export function checkPage(
   if (page.firstEvent !== null) {
     const full = definition.schema.safeParse(JSON.parse(page.firstEvent));
     if (!full.success) fail(page.firstId, full.error.issues[0]);
-  }
-  if (Buffer.byteLength(page.commands) !== page.bytes) {
-    throw new UnrecoverableError(
-      `${resource}: the database's text does not arrive as the UTF-8 bytes it counted ` +
-        `(${page.bytes} bytes, ${Buffer.byteLength(page.commands)} received): the database must use the UTF8 encoding`,
-    );
   }
 }
