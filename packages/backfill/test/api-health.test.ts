@@ -48,7 +48,7 @@ describe('API health publisher', () => {
     const value = JSON.parse((await redis.get(keys.api('api-1'))) ?? 'null');
     expect(Object.keys(value)).toEqual(['delayP99Ms']);
     expect(value.delayP99Ms).toBeGreaterThanOrEqual(0);
-    expect(await redis.zrange(keys.apis, 0, -1)).toEqual(['api-1']);
+    expect(await redis.zrange(keys.apis, '0', '-1')).toEqual(['api-1']);
     const setTtl = await redis.pttl(keys.apis);
     expect(setTtl).toBeGreaterThan(0);
     expect(setTtl).toBeLessThanOrEqual(API_SEEN_WITHIN_MS);
@@ -69,14 +69,14 @@ describe('API health publisher', () => {
     // Stopped: its key and its entry go at once, and the reader finds no API (healthy).
     await publisher.stop();
     expect(await redis.exists(keys.api('api-1'))).toBe(0);
-    expect(await redis.zrange(keys.apis, 0, -1)).toEqual([]);
+    expect(await redis.zrange(keys.apis, '0', '-1')).toEqual([]);
     expect(await reader.worst()).toBeNull();
   });
 
   it('reads a process that stopped writing as healthy once its key expired', async () => {
     const keys = apiHealthKeys(prefix);
     // A process that died after a bad window: its id is still listed, its key about to expire.
-    await redis.zadd(keys.apis, Date.now(), 'api-dead');
+    await redis.zadd(keys.apis, String(Date.now()), 'api-dead');
     await redis.set(keys.api('api-dead'), JSON.stringify({ delayP99Ms: 500 }), 'PX', 200);
     const reader = new ApiHealthReader(redis, prefix);
     expect(await reader.worst()).toEqual({ id: 'api-dead', delayP99Ms: 500 });
