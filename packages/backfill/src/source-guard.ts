@@ -153,7 +153,7 @@ export class SourceGuard {
     if (latencyMs !== null && health.latencyMs > latencyMs) {
       this.slowDown(`query latency ${Math.round(health.latencyMs)} ms > ${latencyMs} ms`);
     } else if (api && apiLagMs !== null && api.delayP99Ms > apiLagMs) {
-      this.slowDown(`API event-loop delay ${Math.round(api.delayP99Ms)} ms > ${apiLagMs} ms`);
+      this.slowDown(`API event-loop delay ${Math.ceil(api.delayP99Ms)} ms > ${apiLagMs} ms`);
     } else {
       this.delayMs = this.delayMs / 2 < MIN_DELAY_MS ? 0 : this.delayMs / 2;
       if (this.delayMs === 0) this.slowReason = null;
