@@ -1,5 +1,11 @@
 /** The API process: config, connections, listen, graceful stop. */
-import { BackfillQueues, backfillSettingsFrom, tenantQuotasFrom } from '@historical-sync/backfill';
+import { hostname } from 'node:os';
+import {
+  BackfillQueues,
+  backfillSettingsFrom,
+  startApiHealthPublisher,
+  tenantQuotasFrom,
+} from '@historical-sync/backfill';
 import { createDb } from '@historical-sync/db';
 import {
   createLogger,
@@ -46,7 +52,19 @@ const app = await buildApp({
   ...(config.CONSOLE_DIR ? { consoleDir: config.CONSOLE_DIR } : {}),
 });
 
+// Source protection: this process's event-loop delay, read by the workers' guards, which slow a
+// backfill while the API runs late (the API comes first).
+const health = settings.sourceProtection?.apiLagMs
+  ? startApiHealthPublisher({
+      redis,
+      prefix: settings.queuePrefix,
+      id: `${hostname()}:${process.pid}`,
+      onError: (error) => logger.debug({ err: error }, 'health not written; next one retries'),
+    })
+  : undefined;
+
 onStopSignal(logger, async () => {
+  await health?.stop();
   await app.close(); // stops accepting, lets in-flight requests finish
   await queues.close();
   redis.disconnect();

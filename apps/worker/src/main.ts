@@ -170,6 +170,14 @@ new Gauge({
     this.set((guard?.lastHealth?.latencyMs ?? 0) / 1000);
   },
 });
+new Gauge({
+  name: 'hs_backfill_source_api_delay_seconds',
+  help: "The worst API process's event-loop delay (p99) at the latest probe; 0 when none reports",
+  registers: [registry],
+  collect() {
+    this.set((guard?.lastApiHealth?.delayP99Ms ?? 0) / 1000);
+  },
+});
 
 const metricsServer = config.WORKER_METRICS_PORT
   ? await serveMetrics(registry, config.WORKER_METRICS_PORT)

@@ -5,6 +5,7 @@ export {
   SyncError,
   UnknownEntityError,
 } from '@historical-sync/domain';
+export { type ApiHealthPublisher, startApiHealthPublisher } from './api-health';
 export { controlRun, type RunAction } from './controls';
 export { type ToggleRequest, type ToggleResult, toggleApplication } from './enablement';
 export { streamBacklog } from './flow-control';

@@ -37,6 +37,11 @@ export const BackfillSettingsEnv = z.object({
   BACKFILL_SOURCE_MAX_LOCK_WAITS: z.coerce.number().int().min(0).default(4),
   /** How often each worker process probes the source while it publishes. */
   BACKFILL_SOURCE_PROBE_MS: z.coerce.number().int().min(10).default(250),
+  /**
+   * An API process whose event loop runs later than this (ms, p99 over its last quarter second)
+   * slows the pages; 0 = the API's health is neither published nor looked at.
+   */
+  BACKFILL_API_LAG_MS: z.coerce.number().int().min(0).default(30),
 });
 
 export interface BackfillSettings {
@@ -71,6 +76,7 @@ export function backfillSettingsFrom(env: z.infer<typeof BackfillSettingsEnv>): 
             maxActiveBackends: env.BACKFILL_SOURCE_MAX_ACTIVE || null,
             maxLockWaits: env.BACKFILL_SOURCE_MAX_LOCK_WAITS || null,
             probeIntervalMs: env.BACKFILL_SOURCE_PROBE_MS,
+            apiLagMs: env.BACKFILL_API_LAG_MS || null,
           },
   };
 }

@@ -10,9 +10,15 @@
  * the pages slow down (a delay before each page, doubled by every unhealthy probe and halved by
  * every healthy one, so the backfill settles at the pace the source stands); over the active
  * backends or lock waits threshold they pause until a probe finds the source healthy.
+ *
+ * The same probe reads the API processes' own health (api-health.ts): an API whose event loop
+ * runs later than `apiLagMs` slows the pages like a slow query does. On a machine the API shares
+ * with its database and the backfill, that is the signal that moves first: the database may
+ * still answer within milliseconds while the API, starved of CPU, serves its requests late.
  */
 import type { Db } from '@historical-sync/db';
 import { sql } from 'kysely';
+import type { ApiHealth, ApiHealthReader } from './api-health';
 
 export interface SourceProtection {
   /** A probe slower than this (ms) slows the pages; null = not looked at. */
@@ -23,6 +29,8 @@ export interface SourceProtection {
   maxLockWaits: number | null;
   /** How often the source is probed while pages are published. */
   probeIntervalMs: number;
+  /** An API process whose event loop runs later than this (ms, p99) slows the pages; null = not looked at. */
+  apiLagMs: number | null;
 }
 
 export interface SourceHealth {
@@ -55,12 +63,15 @@ export class SourceGuard {
   throttledSeconds = 0;
   /** The latest probe's result, null before the first. */
   lastHealth: SourceHealth | null = null;
+  /** The worst API process's health at the latest probe; null when none reported. */
+  lastApiHealth: ApiHealth | null = null;
   probes = 0;
 
   constructor(
     private readonly db: Db,
     readonly settings: SourceProtection,
-    private readonly onProbe?: (health: SourceHealth) => void,
+    /** Where the API processes' health is read; absent = the API is not looked at. */
+    private readonly api?: ApiHealthReader,
   ) {}
 
   /** Why pages are throttled now, null when they go at full speed. */
@@ -111,8 +122,8 @@ export class SourceGuard {
       return;
     }
     this.probeStarted = performance.now();
-    this.probing = probeSource(this.db)
-      .then((health) => this.judge(health))
+    this.probing = Promise.all([probeSource(this.db), this.probeApi()])
+      .then(([health, api]) => this.judge(health, api))
       .catch(() => {
         // An unreachable database fails the page query itself; the job's fault handling waits.
       })
@@ -121,11 +132,17 @@ export class SourceGuard {
       });
   }
 
-  private judge(health: SourceHealth): void {
+  /** Redis unreachable or no API reporting: the API is not the reason to wait. */
+  private async probeApi(): Promise<ApiHealth | null> {
+    if (!this.api || this.settings.apiLagMs === null) return null;
+    return this.api.worst().catch(() => null);
+  }
+
+  private judge(health: SourceHealth, api: ApiHealth | null): void {
     this.probes += 1;
     this.lastHealth = health;
-    this.onProbe?.(health);
-    const { latencyMs, maxActiveBackends, maxLockWaits } = this.settings;
+    this.lastApiHealth = api;
+    const { latencyMs, maxActiveBackends, maxLockWaits, apiLagMs } = this.settings;
     if (maxActiveBackends !== null && health.activeBackends > maxActiveBackends) {
       this.pauseReason = `${health.activeBackends} active backends > ${maxActiveBackends}`;
     } else if (maxLockWaits !== null && health.lockWaits > maxLockWaits) {
@@ -135,6 +152,8 @@ export class SourceGuard {
     }
     if (latencyMs !== null && health.latencyMs > latencyMs) {
       this.slowDown(`query latency ${Math.round(health.latencyMs)} ms > ${latencyMs} ms`);
+    } else if (api && apiLagMs !== null && api.delayP99Ms > apiLagMs) {
+      this.slowDown(`API event-loop delay ${Math.ceil(api.delayP99Ms)} ms > ${apiLagMs} ms`);
     } else {
       this.delayMs = this.delayMs / 2 < MIN_DELAY_MS ? 0 : this.delayMs / 2;
       if (this.delayMs === 0) this.slowReason = null;

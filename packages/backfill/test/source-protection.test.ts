@@ -47,6 +47,7 @@ describe('source protection: competing active backends pause the pages', () => {
     maxActiveBackends: 2,
     maxLockWaits: null,
     probeIntervalMs: 50,
+    apiLagMs: null,
   };
   let t: BackfillTestContext;
   beforeAll(async () => {
@@ -123,6 +124,7 @@ describe('source protection: a slow probe slows the pages', () => {
         maxActiveBackends: null,
         maxLockWaits: null,
         probeIntervalMs: 50,
+        apiLagMs: null,
       },
     });
   });

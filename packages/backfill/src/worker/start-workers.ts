@@ -12,6 +12,7 @@ import {
 import { isConnectionError } from '@historical-sync/db';
 import { StaleCheckpointError } from '@historical-sync/domain';
 import { DelayedError, type Job, UnrecoverableError, Worker } from 'bullmq';
+import { ApiHealthReader } from '../api-health';
 import { failRun, finishPartition } from '../run-state';
 import { SourceGuard } from '../source-guard';
 import type { ProcessorDeps } from './partition-job';
@@ -42,7 +43,13 @@ export function startBackfillWorkers(
   options: WorkerOptions,
 ): BackfillWorkers {
   const protection = baseDeps.settings.sourceProtection;
-  const sourceGuard = protection ? new SourceGuard(baseDeps.db, protection) : undefined;
+  const sourceGuard = protection
+    ? new SourceGuard(
+        baseDeps.db,
+        protection,
+        new ApiHealthReader(baseDeps.redis, baseDeps.settings.queuePrefix),
+      )
+    : undefined;
   const deps: ProcessorDeps = { ...baseDeps, sourceGuard };
   const common = {
     connection: deps.redis,

@@ -1,0 +1,182 @@
+/**
+ * The API's health signal for source protection: what a publisher writes (one key per process,
+ * expiring on its own, its id in a bounded set), and an API process whose event loop runs late
+ * slowing a real backfill, which completes exactly once at full speed when the API recovers.
+ */
+import { type ChildProcess, fork } from 'node:child_process';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+import { HISTORICAL_EVENT_TYPE, streamName } from '@historical-sync/contracts';
+import { seedTenant } from '@historical-sync/db';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  API_SEEN_WITHIN_MS,
+  ApiHealthReader,
+  apiHealthKeys,
+  HEALTH_TTL_MS,
+  startApiHealthPublisher,
+} from '../src/api-health';
+import { toggleApplication, viewRun } from '../src/index';
+import { getRun } from '../src/runs';
+import { type BackfillTestContext, createBackfillTestContext } from '../src/testing';
+
+const redisUrl = () => {
+  const url = process.env.REDIS_URL;
+  if (!url) throw new Error('REDIS_URL is not set: run tests with `npm test` from the root.');
+  return url;
+};
+
+describe('API health publisher', () => {
+  let redis: Redis;
+  const prefix = `apihealth${process.pid}`;
+  beforeAll(() => {
+    redis = new Redis(redisUrl(), { maxRetriesPerRequest: null });
+  });
+  afterAll(async () => {
+    await redis.del(apiHealthKeys(prefix).apis);
+    redis.disconnect();
+  });
+
+  it('writes one key per process that expires on its own, and lists the process in a bounded set', async () => {
+    const keys = apiHealthKeys(prefix);
+    const publisher = startApiHealthPublisher({ redis, prefix, id: 'api-1', intervalMs: 50 });
+    await expect.poll(() => redis.exists(keys.api('api-1')), { interval: 20 }).toBe(1);
+    const ttl = await redis.pttl(keys.api('api-1'));
+    expect(ttl).toBeGreaterThan(0);
+    expect(ttl).toBeLessThanOrEqual(HEALTH_TTL_MS);
+    const value = JSON.parse((await redis.get(keys.api('api-1'))) ?? 'null');
+    expect(Object.keys(value)).toEqual(['delayP99Ms']);
+    expect(value.delayP99Ms).toBeGreaterThanOrEqual(0);
+    expect(await redis.zrange(keys.apis, '0', '-1')).toEqual(['api-1']);
+    const setTtl = await redis.pttl(keys.apis);
+    expect(setTtl).toBeGreaterThan(0);
+    expect(setTtl).toBeLessThanOrEqual(API_SEEN_WITHIN_MS);
+
+    // This very loop held for 300 ms: the next write says so.
+    const until = performance.now() + 300;
+    while (performance.now() < until) {
+      // blocking the event loop on purpose
+    }
+    await expect
+      .poll(async () => JSON.parse((await redis.get(keys.api('api-1'))) ?? 'null')?.delayP99Ms, {
+        interval: 10,
+      })
+      .toBeGreaterThanOrEqual(200);
+    const reader = new ApiHealthReader(redis, prefix);
+    expect((await reader.worst())?.id).toBe('api-1');
+
+    // Stopped: its key and its entry go at once, and the reader finds no API (healthy).
+    await publisher.stop();
+    expect(await redis.exists(keys.api('api-1'))).toBe(0);
+    expect(await redis.zrange(keys.apis, '0', '-1')).toEqual([]);
+    expect(await reader.worst()).toBeNull();
+  });
+
+  it('reads a process that stopped writing as healthy once its key expired', async () => {
+    const keys = apiHealthKeys(prefix);
+    // A process that died after a bad window: its id is still listed, its key about to expire.
+    await redis.zadd(keys.apis, String(Date.now()), 'api-dead');
+    await redis.set(keys.api('api-dead'), JSON.stringify({ delayP99Ms: 500 }), 'PX', 200);
+    const reader = new ApiHealthReader(redis, prefix);
+    expect(await reader.worst()).toEqual({ id: 'api-dead', delayP99Ms: 500 });
+    await expect.poll(() => reader.worst(), { interval: 50 }).toBeNull();
+    await redis.zrem(keys.apis, 'api-dead');
+  });
+});
+
+describe('source protection: an API running late slows the pages', () => {
+  const pageSize = 100;
+  const rows = 5_000;
+  /** Far above what a busy test machine's idle process shows; the blocked one is ~400 ms late. */
+  const apiLagMs = 150;
+  let t: BackfillTestContext;
+  let api: ChildProcess | undefined;
+  beforeAll(async () => {
+    t = await createBackfillTestContext('source_api', {
+      pageSize,
+      sourceProtection: {
+        latencyMs: null,
+        maxActiveBackends: null,
+        maxLockWaits: null,
+        probeIntervalMs: 50,
+        apiLagMs,
+      },
+    });
+  });
+  afterAll(async () => {
+    if (api?.connected) {
+      const exited = once(api, 'exit');
+      api.send('stop');
+      await exited;
+    }
+    await t.close();
+  });
+
+  it('says why while the API is late, publishes little, then completes exactly once', async () => {
+    // A process of its own publishes its health as the API does; its loop is made late for real.
+    api = fork(fileURLToPath(new URL('./fixtures/api-health-process.ts', import.meta.url)), {
+      execArgv: ['--import', 'tsx'],
+      env: { ...process.env, HEALTH_PREFIX: t.settings.queuePrefix },
+    });
+    await once(api, 'message');
+    api.send('block');
+    const keys = apiHealthKeys(t.settings.queuePrefix);
+    const reader = new ApiHealthReader(t.redis, t.settings.queuePrefix);
+    await expect
+      .poll(async () => (await reader.worst())?.delayP99Ms ?? 0, { interval: 50, timeout: 20_000 })
+      .toBeGreaterThan(apiLagMs);
+    expect(await t.redis.zcard(keys.apis)).toBe(1);
+
+    const workers = t.startWorkers();
+    const guard = workers.sourceGuard;
+    if (!guard) throw new Error('expected a source guard');
+    const { tenantId } = await seedTenant(t.db, {
+      tenantName: 'slowed-by-api',
+      organizations: 5,
+      memberships: rows,
+      creditAllocations: 0,
+      app: 'crm',
+      seed: 12,
+    });
+    const { run } = await toggleApplication(t.db, t.barrier, {
+      tenantId,
+      application: 'crm',
+      isEnabled: true,
+      skipHistoricalSync: false,
+      pageSize,
+    });
+    if (!run) throw new Error('expected a run');
+    await t.queues.enqueueRun(run);
+    const memberships = async () => {
+      const current = await getRun(t.db, run.id);
+      if (!current) throw new Error('run missing');
+      return viewRun(current).resources.memberships;
+    };
+    await expect
+      .poll(async () => (await memberships())?.throttled ?? '', { interval: 20, timeout: 20_000 })
+      .toMatch(/^throttled by source load: API event-loop delay \d+ ms > 150 ms$/);
+
+    // Slowed: three seconds of waits before pages (each up to a second once the delay has
+    // doubled up), and the run is still far from done: at full speed it takes well under that.
+    await expect
+      .poll(() => guard.throttledSeconds, { interval: 50, timeout: 30_000 })
+      .toBeGreaterThan(3);
+    const stream = streamName(HISTORICAL_EVENT_TYPE.memberships, 'crm', t.settings.streamPrefix);
+    expect(await t.redis.xlen(stream)).toBeLessThan(rows / 2);
+    expect((await getRun(t.db, run.id))?.status).toBe('running');
+
+    // The API recovers: the status clears, the pages go at full speed, every row goes out once.
+    api.send('unblock');
+    await expect
+      .poll(async () => (await memberships())?.throttled ?? null, { interval: 20, timeout: 20_000 })
+      .toBeNull();
+    const waitedAtRecovery = guard.throttledSeconds;
+    expect((await t.waitForRun(run.id, ['completed', 'failed'], 60_000)).status).toBe('completed');
+    // Full speed: the rest of the pages (most of them) waited next to nothing in all.
+    expect(guard.throttledSeconds - waitedAtRecovery).toBeLessThan(1);
+    const events = (await t.readEvents(stream)).filter((e) => e.runId === run.id);
+    expect(events).toHaveLength(rows);
+    expect(new Set(events.map((e) => e.eventId)).size).toBe(rows);
+  });
+});
