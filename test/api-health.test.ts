@@ -1,7 +1,7 @@
 /**
  * The API process publishes its own health for source protection (api-health.ts): its key
  * appears under the queue prefix with a TTL of a few seconds and its id in the set of API
- * processes; a stop removes both; `BACKFILL_API_LAG_MS=0` publishes nothing.
+ * processes; a stop removes both; `BACKFILL_API_LAG_MS=0` with `BACKFILL_API_DB_QUEUE=0` publishes nothing.
  */
 import { randomBytes } from 'node:crypto';
 import { createTestDatabase, type TestDatabase } from '@historical-sync/db/testing';
@@ -26,7 +26,7 @@ describe('the API process and its health signal', () => {
   const start = async (extra: NodeJS.ProcessEnv) => {
     const prefix = `t${randomBytes(4).toString('hex')}`;
     started = runApp('api', {
-      ...envWithout('HOST', 'PORT', 'QUEUE_PREFIX', 'BACKFILL_API_LAG_MS'),
+      ...envWithout('HOST', 'PORT', 'QUEUE_PREFIX', 'BACKFILL_API_LAG_MS', 'BACKFILL_API_DB_QUEUE'),
       DATABASE_URL: database.url,
       PORT: '0',
       LOG_LEVEL: 'info',
@@ -58,20 +58,30 @@ describe('the API process and its health signal', () => {
     expect(ttl).toBeLessThanOrEqual(2_000);
     expect(JSON.parse((await redis.get(key)) ?? 'null')).toEqual({
       delayP99Ms: expect.any(Number),
+      dbWaitingMean: expect.any(Number),
     });
     await stop(api);
     expect(await redis.exists(key)).toBe(0);
     expect(await redis.zcard(`${prefix}:health:apis`)).toBe(0);
   });
 
-  it('publishes nothing with BACKFILL_API_LAG_MS=0', async () => {
+  it('publishes nothing with BACKFILL_API_LAG_MS=0 and BACKFILL_API_DB_QUEUE=0', async () => {
     let others: Command | undefined;
     try {
-      const { prefix, api: silent } = await start({ BACKFILL_API_LAG_MS: '0' });
+      const { prefix, api: silent } = await start({
+        BACKFILL_API_LAG_MS: '0',
+        BACKFILL_API_DB_QUEUE: '0',
+      });
       // A publishing API on the same prefix, started after it: once this one has written twice
       // (a publishing interval apart), the silent one, up for longer, would have written too.
       const publishing = runApp('api', {
-        ...envWithout('HOST', 'PORT', 'QUEUE_PREFIX', 'BACKFILL_API_LAG_MS'),
+        ...envWithout(
+          'HOST',
+          'PORT',
+          'QUEUE_PREFIX',
+          'BACKFILL_API_LAG_MS',
+          'BACKFILL_API_DB_QUEUE',
+        ),
         DATABASE_URL: database.url,
         PORT: '0',
         LOG_LEVEL: 'info',

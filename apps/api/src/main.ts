@@ -6,7 +6,7 @@ import {
   startApiHealthPublisher,
   tenantQuotasFrom,
 } from '@historical-sync/backfill';
-import { createDb } from '@historical-sync/db';
+import { createDb, poolOf } from '@historical-sync/db';
 import {
   createLogger,
   createRedis,
@@ -54,14 +54,16 @@ const app = await buildApp({
 
 // Source protection: this process's event-loop delay, read by the workers' guards, which slow a
 // backfill while the API runs late (the API comes first).
-const health = settings.sourceProtection?.apiLagMs
-  ? startApiHealthPublisher({
-      redis,
-      prefix: settings.queuePrefix,
-      id: `${hostname()}:${process.pid}`,
-      onError: (error) => logger.debug({ err: error }, 'health not written; next one retries'),
-    })
-  : undefined;
+const health =
+  settings.sourceProtection?.apiLagMs || settings.sourceProtection?.apiDbQueue
+    ? startApiHealthPublisher({
+        redis,
+        pool: poolOf(db),
+        prefix: settings.queuePrefix,
+        id: `${hostname()}:${process.pid}`,
+        onError: (error) => logger.debug({ err: error }, 'health not written; next one retries'),
+      })
+    : undefined;
 
 onStopSignal(logger, async () => {
   await health?.stop();

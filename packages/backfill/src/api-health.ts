@@ -6,7 +6,11 @@
  *
  * Each API process measures its event-loop delay (`monitorEventLoopDelay`: how late a 10 ms timer
  * fires, whatever the routes do, so a long-held live stream or a slow listing does not count as
- * ill health) and every HEALTH_INTERVAL_MS writes, in one pipelined round trip:
+ * ill health) and how many of its requests wait for a Postgres connection (its pool's queue,
+ * sampled as often: when the backfill slows Postgres, each request holds its connection longer
+ * and the API's requests queue for one while its event loop idles; the benchmark saw the toggle's
+ * p99 in seconds with the loop on time), and every HEALTH_INTERVAL_MS writes, in one pipelined
+ * round trip:
  *  - `<prefix>:health:api:<id>`: the window's delay (JSON), expiring after HEALTH_TTL_MS, so a
  *    stopped or stuck process's figure vanishes on Redis's clock, not on any process's clock;
  *  - its id in the sorted set `<prefix>:health:apis`, scored by when it wrote (ids not seen for
@@ -33,6 +37,8 @@ export const apiHealthKeys = (prefix: string) => ({
 export interface ApiHealth {
   /** The 99th percentile of how late the event loop's timer fired, in ms (0 = on time). */
   delayP99Ms: number;
+  /** The mean number of its requests waiting for a Postgres connection (0 = none waited). */
+  dbWaitingMean: number;
 }
 
 export interface ApiHealthPublisherOptions {
@@ -41,6 +47,8 @@ export interface ApiHealthPublisherOptions {
   prefix: string;
   /** Unique per process (host and pid, say). */
   id: string;
+  /** The process's Postgres pool, whose queue of requests waiting for a connection is sampled. */
+  pool?: { readonly waitingCount: number };
   intervalMs?: number;
   onError?: (error: unknown) => void;
 }
@@ -54,6 +62,14 @@ export function startApiHealthPublisher(options: ApiHealthPublisherOptions): Api
   const keys = apiHealthKeys(options.prefix);
   const histogram = monitorEventLoopDelay({ resolution: RESOLUTION_MS });
   histogram.enable();
+  const waiting = { sum: 0, samples: 0 };
+  const sampler = options.pool
+    ? setInterval(() => {
+        waiting.sum += options.pool?.waitingCount ?? 0;
+        waiting.samples += 1;
+      }, RESOLUTION_MS)
+    : undefined;
+  sampler?.unref();
   const intervalMs = options.intervalMs ?? HEALTH_INTERVAL_MS;
   let writing = false;
   let last = performance.now();
@@ -65,8 +81,10 @@ export function startApiHealthPublisher(options: ApiHealthPublisherOptions): Api
     // A write still out (a Redis that does not answer) is not doubled by the next.
     if (writing) return;
     writing = true;
-    const health = windowHealth(histogram, late);
+    const health = windowHealth(histogram, late, waiting);
     histogram.reset();
+    waiting.sum = 0;
+    waiting.samples = 0;
     const now = Date.now();
     try {
       await options.redis
@@ -87,6 +105,7 @@ export function startApiHealthPublisher(options: ApiHealthPublisherOptions): Api
   return {
     stop: async () => {
       clearInterval(timer);
+      clearInterval(sampler);
       histogram.disable();
       try {
         await options.redis.multi().del(keys.api(options.id)).zrem(keys.apis, options.id).exec();
@@ -101,9 +120,17 @@ export function startApiHealthPublisher(options: ApiHealthPublisherOptions): Api
  * The histogram counts whole intervals between its timer's firings, so the delay is what is past
  * the resolution; `lateMs` is how late the publishing timer itself fired.
  */
-function windowHealth(histogram: IntervalHistogram, lateMs: number): ApiHealth {
+function windowHealth(
+  histogram: IntervalHistogram,
+  lateMs: number,
+  waiting: { sum: number; samples: number },
+): ApiHealth {
   const p99Ms = histogram.count > 0 ? histogram.percentile(99) / 1e6 - RESOLUTION_MS : 0;
-  return { delayP99Ms: Math.round(Math.max(0, p99Ms, lateMs) * 10) / 10 };
+  const round = (value: number) => Math.round(value * 10) / 10;
+  return {
+    delayP99Ms: round(Math.max(0, p99Ms, lateMs)),
+    dbWaitingMean: round(waiting.samples > 0 ? waiting.sum / waiting.samples : 0),
+  };
 }
 
 /**
@@ -120,7 +147,10 @@ export class ApiHealthReader {
     private readonly prefix: string,
   ) {}
 
-  /** The worst API process's health, or null when none reported within HEALTH_TTL_MS. */
+  /**
+   * The worst figures over the API processes (each its own worst: the id is the process with the
+   * worst delay), or null when none reported within HEALTH_TTL_MS.
+   */
   async worst(): Promise<(ApiHealth & { id: string }) | null> {
     const keys = apiHealthKeys(this.prefix);
     const ids = [...this.ids];
@@ -141,9 +171,12 @@ export class ApiHealthReader {
     read.forEach((value, i) => {
       const health = parseHealth(value);
       const id = ids[i];
-      if (health && id !== undefined && (!worst || health.delayP99Ms > worst.delayP99Ms)) {
-        worst = { ...health, id };
-      }
+      if (!health || id === undefined) return;
+      const dbWaitingMean = Math.max(health.dbWaitingMean, worst?.dbWaitingMean ?? 0);
+      worst =
+        !worst || health.delayP99Ms > worst.delayP99Ms
+          ? { ...health, dbWaitingMean, id }
+          : { ...worst, dbWaitingMean };
     });
     return worst;
   }
@@ -153,9 +186,11 @@ function parseHealth(value: string | null): ApiHealth | null {
   if (!value) return null;
   try {
     const parsed = JSON.parse(value) as Partial<ApiHealth>;
-    return typeof parsed.delayP99Ms === 'number' && Number.isFinite(parsed.delayP99Ms)
-      ? { delayP99Ms: parsed.delayP99Ms }
-      : null;
+    const figure = (n: unknown) => (typeof n === 'number' && Number.isFinite(n) ? n : null);
+    const delayP99Ms = figure(parsed.delayP99Ms);
+    return delayP99Ms === null
+      ? null
+      : { delayP99Ms, dbWaitingMean: figure(parsed.dbWaitingMean) ?? 0 };
   } catch {
     return null;
   }

@@ -42,6 +42,7 @@ export const BackfillSettingsEnv = z.object({
    * slows the pages; 0 = the API's health is neither published nor looked at.
    */
   BACKFILL_API_LAG_MS: z.coerce.number().int().min(0).default(30),
+  BACKFILL_API_DB_QUEUE: z.coerce.number().min(0).default(1),
 });
 
 export interface BackfillSettings {
@@ -77,6 +78,7 @@ export function backfillSettingsFrom(env: z.infer<typeof BackfillSettingsEnv>): 
             maxLockWaits: env.BACKFILL_SOURCE_MAX_LOCK_WAITS || null,
             probeIntervalMs: env.BACKFILL_SOURCE_PROBE_MS,
             apiLagMs: env.BACKFILL_API_LAG_MS || null,
+            apiDbQueue: env.BACKFILL_API_DB_QUEUE || null,
           },
   };
 }

@@ -31,6 +31,11 @@ export interface SourceProtection {
   probeIntervalMs: number;
   /** An API process whose event loop runs later than this (ms, p99) slows the pages; null = not looked at. */
   apiLagMs: number | null;
+  /**
+   * An API process whose requests wait for a Postgres connection, on average more than this many
+   * over its last window, slows the pages; null = not looked at.
+   */
+  apiDbQueue?: number | null;
 }
 
 export interface SourceHealth {
@@ -134,7 +139,7 @@ export class SourceGuard {
 
   /** Redis unreachable or no API reporting: the API is not the reason to wait. */
   private async probeApi(): Promise<ApiHealth | null> {
-    if (!this.api || this.settings.apiLagMs === null) return null;
+    if (!this.api || (this.settings.apiLagMs === null && !this.settings.apiDbQueue)) return null;
     return this.api.worst().catch(() => null);
   }
 
@@ -142,7 +147,7 @@ export class SourceGuard {
     this.probes += 1;
     this.lastHealth = health;
     this.lastApiHealth = api;
-    const { latencyMs, maxActiveBackends, maxLockWaits, apiLagMs } = this.settings;
+    const { latencyMs, maxActiveBackends, maxLockWaits, apiLagMs, apiDbQueue } = this.settings;
     if (maxActiveBackends !== null && health.activeBackends > maxActiveBackends) {
       this.pauseReason = `${health.activeBackends} active backends > ${maxActiveBackends}`;
     } else if (maxLockWaits !== null && health.lockWaits > maxLockWaits) {
@@ -154,6 +159,10 @@ export class SourceGuard {
       this.slowDown(`query latency ${Math.round(health.latencyMs)} ms > ${latencyMs} ms`);
     } else if (api && apiLagMs !== null && api.delayP99Ms > apiLagMs) {
       this.slowDown(`API event-loop delay ${Math.ceil(api.delayP99Ms)} ms > ${apiLagMs} ms`);
+    } else if (api && apiDbQueue && api.dbWaitingMean > apiDbQueue) {
+      this.slowDown(
+        `API requests waiting for a database connection: ${api.dbWaitingMean} > ${apiDbQueue}`,
+      );
     } else {
       this.delayMs = this.delayMs / 2 < MIN_DELAY_MS ? 0 : this.delayMs / 2;
       if (this.delayMs === 0) this.slowReason = null;

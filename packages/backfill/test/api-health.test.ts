@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { HISTORICAL_EVENT_TYPE, streamName } from '@historical-sync/contracts';
 import { seedTenant } from '@historical-sync/db';
 import { Redis } from 'ioredis';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   API_SEEN_WITHIN_MS,
@@ -19,6 +20,7 @@ import {
 } from '../src/api-health';
 import { toggleApplication, viewRun } from '../src/index';
 import { getRun } from '../src/runs';
+import { SourceGuard } from '../src/source-guard';
 import { type BackfillTestContext, createBackfillTestContext } from '../src/testing';
 
 const redisUrl = () => {
@@ -46,7 +48,7 @@ describe('API health publisher', () => {
     expect(ttl).toBeGreaterThan(0);
     expect(ttl).toBeLessThanOrEqual(HEALTH_TTL_MS);
     const value = JSON.parse((await redis.get(keys.api('api-1'))) ?? 'null');
-    expect(Object.keys(value)).toEqual(['delayP99Ms']);
+    expect(Object.keys(value)).toEqual(['delayP99Ms', 'dbWaitingMean']);
     expect(value.delayP99Ms).toBeGreaterThanOrEqual(0);
     expect(await redis.zrange(keys.apis, '0', '-1')).toEqual(['api-1']);
     const setTtl = await redis.pttl(keys.apis);
@@ -73,13 +75,42 @@ describe('API health publisher', () => {
     expect(await reader.worst()).toBeNull();
   });
 
+  it("publishes how many of the process's requests wait for a Postgres connection", async () => {
+    const keys = apiHealthKeys(prefix);
+    // A pool of one connection, held, with three queries queued for it: as an API's requests
+    // queue when Postgres slows down and each holds its connection longer.
+    const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL, max: 1 });
+    const held = await pool.connect();
+    const queued = [1, 2, 3].map(() => pool.query('SELECT 1'));
+    const publisher = startApiHealthPublisher({ redis, prefix, id: 'api-2', pool, intervalMs: 50 });
+    const reader = new ApiHealthReader(redis, prefix);
+    try {
+      await expect
+        .poll(async () => (await reader.worst())?.dbWaitingMean, { interval: 20 })
+        .toBeGreaterThanOrEqual(2.5);
+      held.release();
+      await Promise.all(queued);
+      await expect
+        .poll(
+          async () => JSON.parse((await redis.get(keys.api('api-2'))) ?? 'null')?.dbWaitingMean,
+          {
+            interval: 20,
+          },
+        )
+        .toBe(0);
+    } finally {
+      await publisher.stop();
+      await pool.end();
+    }
+  });
+
   it('reads a process that stopped writing as healthy once its key expired', async () => {
     const keys = apiHealthKeys(prefix);
     // A process that died after a bad window: its id is still listed, its key about to expire.
     await redis.zadd(keys.apis, String(Date.now()), 'api-dead');
     await redis.set(keys.api('api-dead'), JSON.stringify({ delayP99Ms: 500 }), 'PX', 200);
     const reader = new ApiHealthReader(redis, prefix);
-    expect(await reader.worst()).toEqual({ id: 'api-dead', delayP99Ms: 500 });
+    expect(await reader.worst()).toEqual({ id: 'api-dead', delayP99Ms: 500, dbWaitingMean: 0 });
     await expect.poll(() => reader.worst(), { interval: 50 }).toBeNull();
     await redis.zrem(keys.apis, 'api-dead');
   });
@@ -111,6 +142,46 @@ describe('source protection: an API running late slows the pages', () => {
       await exited;
     }
     await t.close();
+  });
+
+  it("slows the pages while an API's requests queue for a database connection, and says so", async () => {
+    const prefix = `${t.settings.queuePrefix}:db-queue`;
+    const keys = apiHealthKeys(prefix);
+    const guard = new SourceGuard(
+      t.db,
+      {
+        latencyMs: null,
+        maxActiveBackends: null,
+        maxLockWaits: null,
+        probeIntervalMs: 50,
+        apiLagMs: null,
+        apiDbQueue: 1,
+      },
+      new ApiHealthReader(t.redis, prefix),
+    );
+    const report = (dbWaitingMean: number) =>
+      t.redis
+        .multi()
+        .set(keys.api('api-q'), JSON.stringify({ delayP99Ms: 0, dbWaitingMean }), 'PX', 60_000)
+        .zadd(keys.apis, String(Date.now()), 'api-q')
+        .exec();
+    try {
+      await report(3.5);
+      await expect
+        .poll(() => guard.advise(), { interval: 20 })
+        .toEqual({
+          kind: 'slow',
+          delayMs: expect.any(Number),
+          reason: 'API requests waiting for a database connection: 3.5 > 1',
+        });
+      // Within the threshold (one request waiting on average is what a busy API does): the
+      // delay halves at each probe until the pages go at full speed again.
+      await report(0.8);
+      await expect.poll(() => guard.advise(), { interval: 20 }).toEqual({ kind: 'go' });
+    } finally {
+      guard.stop();
+      await t.redis.del(keys.api('api-q'), keys.apis);
+    }
   });
 
   it('says why while the API is late, publishes little, then completes exactly once', async () => {
