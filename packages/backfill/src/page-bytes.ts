@@ -28,7 +28,7 @@ export function literal(value: unknown): string {
 }
 
 /** The compiled query with its `$n` parameters written in as literals. */
-export function inlineParameters(query: CompiledQuery): string {
+function inlineParameters(query: CompiledQuery): string {
   const placeholders = query.sql.match(/\$\d+/g) ?? [];
   if (
     placeholders.length !== query.parameters.length ||

@@ -15,6 +15,7 @@ import {
 } from '@historical-sync/domain';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { literal } from '../src/page-bytes';
 import { renderPage, renderPageCommands } from '../src/resources';
 import { xaddCommands, xaddPrefix } from '../src/resp';
 
@@ -334,5 +335,24 @@ describe('events rendered by Postgres', () => {
     expect(page?.unrenderedId).toBe(membership.id);
     expect(page?.commands.toString('utf8').split('XADD')).toHaveLength(5);
     expect(page?.rows).toBe(5);
+  });
+
+  it("writes a COPY query's values as literals Postgres reads back unchanged, whatever they hold", async () => {
+    const hostile = [
+      "crm'; DROP TABLE tenants; --",
+      "\\'; SELECT 1; --",
+      'back\\slash \\\\ and \\x41 \\n',
+      "E'nested' $1 $$ dollar",
+      'é 😀 \r\n\t',
+    ];
+    for (const value of hostile) {
+      const { rows } = await sql<{ v: string }>`SELECT ${sql.raw(literal(value))} AS v`.execute(
+        test.db,
+      );
+      expect(rows[0]?.v).toBe(value);
+    }
+    expect(() => literal('nul\u0000byte')).toThrow();
+    expect(() => literal({})).toThrow();
+    expect(literal(1000)).toBe('1000');
   });
 });
