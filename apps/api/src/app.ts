@@ -140,7 +140,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         max: deps.rateLimitPerMinute,
         timeWindow: 60_000,
         // Counted in this process's memory, not in Redis: a request never waits behind a
-        // backfill's page script in Redis, and a Redis outage cannot fail it. With N API
+        // backfill's page transactions in Redis, and a Redis outage cannot fail it. With N API
         // processes a key gets up to N times the limit.
         keyGenerator: (request) => request.principal?.keyId ?? request.ip,
       });
