@@ -1,7 +1,7 @@
 /**
  * A backfill against a local 3-master Redis Cluster: BullMQ with a hash-tagged prefix, the page
- * page transaction (checkpoint, control and stream keys share a slot, and the page goes to that slot's node), markers and the throttle all work, and
- * every row is published exactly once.
+ * transaction (checkpoint, control and stream keys share a slot, and the page goes to that slot's
+ * node), markers and the throttle all work, and every row is published exactly once.
  */
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
