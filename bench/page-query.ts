@@ -65,7 +65,7 @@ try {
   const pid = rows[0]?.pid as number;
   const scope = { tenantId, appCode: 'crm', sinceDate: null, limit: pageSize };
   const context = { tenantId, appCode: 'crm', runId: '00000000-0000-4000-8000-000000000000' };
-  const prefix = Buffer.from(xaddPrefix('crm:sync:organization:assignment_created', EVENT_FIELD));
+  const prefix = xaddPrefix('crm:sync:organization:assignment_created', EVENT_FIELD);
   const resource: Resource = 'memberships';
   const forms = {
     'rows of text': async (after: string) => {

@@ -2,7 +2,6 @@
  * A worker process killed with SIGKILL in the middle of a run, then a new one started: the run
  * completes and every row's event is on its stream exactly once.
  */
-import { toggleApplication } from '@historical-sync/backfill';
 import {
   type BackfillTestContext,
   createBackfillTestContext,
@@ -36,15 +35,7 @@ describe('worker killed mid-run', () => {
       seed: 9,
       ...rows,
     });
-    const { run } = await toggleApplication(t.db, t.barrier, {
-      tenantId,
-      application: 'crm',
-      isEnabled: true,
-      skipHistoricalSync: false,
-      pageSize: t.settings.pageSize,
-    });
-    if (!run) throw new Error('expected a run');
-    await t.queues.enqueueRun(run);
+    const run = await t.enableAndEnqueue(tenantId);
     const stream = (resource: Resource) =>
       streamName(HISTORICAL_EVENT_TYPE[resource], 'crm', t.settings.streamPrefix);
     const [credits, organizations, memberships] = [
@@ -106,15 +97,7 @@ describe('worker killed mid-run', () => {
       seed: 10,
       ...rows,
     });
-    const { run } = await toggleApplication(t.db, t.barrier, {
-      tenantId,
-      application: 'hr',
-      isEnabled: true,
-      skipHistoricalSync: false,
-      pageSize: t.settings.pageSize,
-    });
-    if (!run) throw new Error('expected a run');
-    await t.queues.enqueueRun(run);
+    const run = await t.enableAndEnqueue(tenantId, { application: 'hr' });
     const memberships = streamName('org.assignment.created', 'hr', t.settings.streamPrefix);
 
     const first = spawnWorker(t.env);

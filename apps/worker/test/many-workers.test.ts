@@ -2,7 +2,6 @@
  * Three worker processes on one large run with partitioned resources: the work is shared (every
  * process publishes pages) and every row is published exactly once.
  */
-import { toggleApplication } from '@historical-sync/backfill';
 import {
   type BackfillTestContext,
   createBackfillTestContext,
@@ -38,16 +37,7 @@ describe('three workers on one run', () => {
     for (const worker of workers) {
       await expect.poll(() => worker.output(), { timeout: 30_000 }).toMatch(/worker started/);
     }
-    const { run } = await toggleApplication(t.db, t.barrier, {
-      tenantId,
-      application: 'crm',
-      isEnabled: true,
-      skipHistoricalSync: false,
-      pageSize: 100,
-      partitions: 6,
-    });
-    if (!run) throw new Error('expected a run');
-    await t.queues.enqueueRun(run);
+    const run = await t.enableAndEnqueue(tenantId, { pageSize: 100, partitions: 6 });
     const finished = await t.waitForRun(run.id, ['completed', 'failed'], 120_000);
     expect(finished.status).toBe('completed');
 

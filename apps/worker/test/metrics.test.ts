@@ -3,7 +3,6 @@
  * (CPU, memory, heap, event-loop lag) in Prometheus text, counting what it publishes.
  */
 import { createServer } from 'node:net';
-import { toggleApplication } from '@historical-sync/backfill';
 import {
   type BackfillTestContext,
   createBackfillTestContext,
@@ -45,15 +44,7 @@ describe('worker metrics', () => {
     const port = await freePort();
     worker = spawnWorker({ ...t.env, WORKER_METRICS_PORT: String(port) });
     await worker.ready();
-    const { run } = await toggleApplication(t.db, t.barrier, {
-      tenantId,
-      application: 'crm',
-      isEnabled: true,
-      skipHistoricalSync: false,
-      pageSize: t.settings.pageSize,
-    });
-    if (!run) throw new Error('expected a run');
-    await t.queues.enqueueRun(run);
+    const run = await t.enableAndEnqueue(tenantId);
     await t.waitForRun(run.id, ['completed'], 60_000);
 
     // The counters move as pages are published; the run completes after its last page.

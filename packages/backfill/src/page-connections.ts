@@ -81,16 +81,16 @@ export class PageConnection {
   }
 
   /**
-   * Writes `text` (commands, already in RESP) and resolves with the next `count` replies. Bulk
+   * Writes `parts` (commands, already in RESP) and resolves with the next `count` replies. Bulk
    * strings are decoded only when `keep` is set. One exchange at a time per connection.
    */
-  send(text: readonly (string | Buffer)[], count: number, keep: boolean): Promise<Reply[]> {
+  send(parts: readonly (string | Buffer)[], count: number, keep: boolean): Promise<Reply[]> {
     if (this.failure) return Promise.reject(this.failure);
     return new Promise((resolve, reject) => {
       this.waiting = { count, keep, replies: [] };
       this.settle = { resolve, reject };
       this.socket.cork();
-      for (const part of text) this.socket.write(part);
+      for (const part of parts) this.socket.write(part);
       this.socket.uncork();
       this.drain();
     });

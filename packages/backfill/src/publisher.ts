@@ -16,8 +16,9 @@
  */
 import { EVENT_FIELD } from '@historical-sync/contracts';
 import type { Cluster, Redis } from 'ioredis';
+import { xaddBytes } from './page-bytes';
 import { withPageConnection } from './page-connections';
-import { command, type Reply, ReplyError, xaddCommands } from './resp';
+import { command, type Reply, ReplyError, xaddPrefix } from './resp';
 
 export type RedisClient = Redis | Cluster;
 
@@ -67,7 +68,7 @@ export async function readCheckpoint(redis: RedisClient, key: string): Promise<C
   return { cursor: cursor ?? '', published: Number(published ?? 0) };
 }
 
-/** A page to publish: its events as XADD commands in RESP (resources.ts, or xaddCommands). */
+/** A page to publish: its events as XADD commands in RESP (resources.ts, or pageCommands). */
 export interface PageToPublish {
   runId: string;
   checkpointKey: string;
@@ -75,13 +76,19 @@ export interface PageToPublish {
   expectedCursor: string;
   nextCursor: string;
   /** The page's `XADD <stream> * event <json>` commands, one per event, back to back. */
-  commands: string | Buffer;
+  commands: Buffer;
   events: number;
 }
 
 /** Events rendered in JavaScript (markers, tests) as a page's commands. */
 export function pageCommands(stream: string, events: readonly string[]) {
-  return { commands: xaddCommands(stream, EVENT_FIELD, events), events: events.length };
+  return {
+    commands: xaddBytes(
+      xaddPrefix(stream, EVENT_FIELD),
+      events.map((e) => Buffer.from(e)),
+    ),
+    events: events.length,
+  };
 }
 
 /** Backoff between attempts when Redis cannot be reached: it restarts, fails over, or is busy. */

@@ -23,19 +23,11 @@ export function command(...args: (string | number)[]): string {
 
 /**
  * What comes before an event's `<bytes>\r\n<event>\r\n` in `XADD <stream> * <field> <event>`:
- * the same for every event of a stream, so the page's commands can be rendered by Postgres as
- * `prefix || octet_length(event) || CRLF || event || CRLF` (resources.ts).
+ * the same for every event of a stream, so it is built once per page and each event's length,
+ * CRLF, bytes and CRLF are copied after it (page-bytes.ts xaddBytes).
  */
-export function xaddPrefix(stream: string, field: string): string {
-  return `${command('XADD', stream, '*', field).replace(/^\*4/, '*5')}$`;
-}
-
-/** XADD commands for events rendered in JavaScript (markers, tests), framed as Postgres does. */
-export function xaddCommands(stream: string, field: string, events: readonly string[]): string {
-  const prefix = xaddPrefix(stream, field);
-  let text = '';
-  for (const event of events) text += `${prefix}${Buffer.byteLength(event)}\r\n${event}\r\n`;
-  return text;
+export function xaddPrefix(stream: string, field: string): Buffer {
+  return Buffer.from(`${command('XADD', stream, '*', field).replace(/^\*4/, '*5')}$`);
 }
 
 const CR = 13;

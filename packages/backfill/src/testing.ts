@@ -16,6 +16,7 @@ import type { Db, RunStatus } from '@historical-sync/db';
 import { createTestDatabase } from '@historical-sync/db/testing';
 import { Redis } from 'ioredis';
 import pino, { type Logger } from 'pino';
+import { toggleApplication } from './enablement';
 import { BackfillQueues } from './queues';
 import type { BarrierDeps } from './run-barrier';
 import { FINAL_RUN_STATUSES } from './run-state';
@@ -45,6 +46,11 @@ export interface BackfillTestContext {
   /** The run markers on `stream`. */
   readMarkers(stream: string): Promise<SyncMarker[]>;
   waitForRun(runId: string, statuses?: RunStatus[], timeoutMs?: number): Promise<RunWithResources>;
+  /** Enables `application` (default crm) for the tenant and enqueues the run it starts. */
+  enableAndEnqueue(
+    tenantId: string,
+    options?: { application?: string; pageSize?: number; partitions?: number },
+  ): Promise<RunWithResources>;
   close(): Promise<void>;
 }
 
@@ -117,6 +123,23 @@ export async function createBackfillTestContext(
         }
         await new Promise((resolve) => setTimeout(resolve, 50));
       }
+    },
+    enableAndEnqueue: async (tenantId, options = {}) => {
+      const { run } = await toggleApplication(
+        database.db,
+        { redis, streamPrefix: fullSettings.streamPrefix },
+        {
+          tenantId,
+          application: options.application ?? 'crm',
+          isEnabled: true,
+          skipHistoricalSync: false,
+          pageSize: options.pageSize ?? fullSettings.pageSize,
+          ...(options.partitions ? { partitions: options.partitions } : {}),
+        },
+      );
+      if (!run) throw new Error(`enabling ${options.application ?? 'crm'} started no run`);
+      await queues.enqueueRun(run);
+      return run;
     },
     close: async () => {
       await Promise.all(workers.map((w) => w.close()));

@@ -18,7 +18,7 @@ import {
   HEALTH_TTL_MS,
   startApiHealthPublisher,
 } from '../src/api-health';
-import { toggleApplication, viewRun } from '../src/index';
+import { viewRun } from '../src/index';
 import { getRun } from '../src/runs';
 import { SourceGuard } from '../src/source-guard';
 import { type BackfillTestContext, createBackfillTestContext } from '../src/testing';
@@ -210,15 +210,7 @@ describe('source protection: an API running late slows the pages', () => {
       app: 'crm',
       seed: 12,
     });
-    const { run } = await toggleApplication(t.db, t.barrier, {
-      tenantId,
-      application: 'crm',
-      isEnabled: true,
-      skipHistoricalSync: false,
-      pageSize,
-    });
-    if (!run) throw new Error('expected a run');
-    await t.queues.enqueueRun(run);
+    const run = await t.enableAndEnqueue(tenantId, { pageSize });
     const memberships = async () => {
       const current = await getRun(t.db, run.id);
       if (!current) throw new Error('run missing');

@@ -129,15 +129,7 @@ describe('flow control', () => {
       reader.disconnect();
     })();
 
-    const { run } = await toggleApplication(t.db, t.barrier, {
-      tenantId,
-      application: 'crm',
-      isEnabled: true,
-      skipHistoricalSync: false,
-      pageSize,
-    });
-    if (!run) throw new Error('expected a run');
-    await t.queues.enqueueRun(run);
+    const run = await t.enableAndEnqueue(tenantId, { pageSize });
     let largest = 0;
     let samples = 0;
     for (;;) {

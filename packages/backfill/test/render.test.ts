@@ -17,7 +17,7 @@ import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { literal } from '../src/page-bytes';
 import { renderPage, renderPageCommands } from '../src/resources';
-import { xaddCommands, xaddPrefix } from '../src/resp';
+import { xaddPrefix } from '../src/resp';
 
 describe('events rendered by Postgres', () => {
   let test: TestDatabase;
@@ -277,7 +277,7 @@ describe('events rendered by Postgres', () => {
       WHERE tenant_id = ${oddTenant}
     `.execute(test.db);
     const stream = 'crm:sync:test';
-    const prefix = Buffer.from(xaddPrefix(stream, EVENT_FIELD));
+    const prefix = xaddPrefix(stream, EVENT_FIELD);
     for (const resource of ['organizations', 'memberships', 'credits'] as const) {
       let after = '';
       for (let pages = 0; ; pages += 1) {
@@ -297,13 +297,16 @@ describe('events rendered by Postgres', () => {
           firstEvent: rows[0]?.event,
           unrenderedId: null,
         });
-        // Byte for byte what the events as strings would be framed as.
+        // Byte for byte each event as a string framed by its UTF-8 length, written out here
+        // rather than by the code under test.
         expect(page?.commands.toString('utf8')).toBe(
-          xaddCommands(
-            stream,
-            EVENT_FIELD,
-            rows.map((r) => r.event),
-          ),
+          rows
+            .map(
+              (r) =>
+                `*5\r\n$4\r\nXADD\r\n$${stream.length}\r\n${stream}\r\n$1\r\n*\r\n$5\r\nevent\r\n` +
+                `$${Buffer.byteLength(r.event)}\r\n${r.event}\r\n`,
+            )
+            .join(''),
         );
         expect(page?.checked).toEqual(
           resource === 'organizations'

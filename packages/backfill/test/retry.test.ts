@@ -6,7 +6,7 @@ import { HISTORICAL_EVENT_TYPE, resourceJobId, streamName } from '@historical-sy
 import { seedTenant } from '@historical-sync/db';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { getRun, toggleApplication } from '../src/index';
+import { getRun } from '../src/index';
 import { type BackfillTestContext, createBackfillTestContext } from '../src/testing';
 
 describe('retrying a run with several failed jobs', () => {
@@ -38,16 +38,7 @@ describe('retrying a run with several failed jobs', () => {
     const badIds = bad.rows.map((r) => r.id);
     await t.db.updateTable('entities').set({ name: '' }).where('id', 'in', badIds).execute();
 
-    const { run } = await toggleApplication(t.db, t.barrier, {
-      tenantId,
-      application: 'crm',
-      isEnabled: true,
-      skipHistoricalSync: false,
-      pageSize: 20,
-      partitions: 2,
-    });
-    if (!run) throw new Error('expected a run');
-    await t.queues.enqueueRun(run);
+    const run = await t.enableAndEnqueue(tenantId, { pageSize: 20, partitions: 2 });
     const jobs = [0, 1].map((p) => resourceJobId(run.id, 'organizations', p, 2));
     const failedJob = (id: string) => t.queues.resources.organizations.getJob(id);
     await expect

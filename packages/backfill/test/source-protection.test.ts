@@ -7,7 +7,7 @@ import { HISTORICAL_EVENT_TYPE, streamName } from '@historical-sync/contracts';
 import { createDb, seedTenant } from '@historical-sync/db';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { toggleApplication, viewRun } from '../src/index';
+import { viewRun } from '../src/index';
 import { getRun } from '../src/runs';
 import type { SourceProtection } from '../src/source-guard';
 import { type BackfillTestContext, createBackfillTestContext } from '../src/testing';
@@ -23,15 +23,7 @@ async function startRun(t: BackfillTestContext, tenantName: string, memberships:
     app: 'crm',
     seed: 11,
   });
-  const { run } = await toggleApplication(t.db, t.barrier, {
-    tenantId,
-    application: 'crm',
-    isEnabled: true,
-    skipHistoricalSync: false,
-    pageSize,
-  });
-  if (!run) throw new Error('expected a run');
-  await t.queues.enqueueRun(run);
+  const run = await t.enableAndEnqueue(tenantId, { pageSize });
   return run.id;
 }
 

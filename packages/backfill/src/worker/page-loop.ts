@@ -65,7 +65,7 @@ async function* pagesFrom(
 ): AsyncGenerator<RenderedPage> {
   const { db } = pj.deps;
   const { pageSize, tenantId, appCode, runId } = pj.data;
-  const prefix = Buffer.from(xaddPrefix(partition.stream, EVENT_FIELD));
+  const prefix = xaddPrefix(partition.stream, EVENT_FIELD);
   const fetchPage = (after: string) => {
     const page = renderPageCommands(
       db,
