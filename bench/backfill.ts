@@ -19,7 +19,7 @@ import { findFreePort, localStateDir, startLocalServices } from '@historical-syn
 import { Redis } from 'ioredis';
 import { z } from 'zod';
 import { ceiling } from './lib/ceiling';
-import { cpuDelta, cpuSnapshot } from './lib/cpu';
+import { cpuDelta, cpuSnapshot, serverPorts } from './lib/cpu';
 import { flowControlPhase } from './lib/flow';
 import { naiveBackfill } from './lib/naive';
 import { type PacedLoadResult, pacedLoadInChild as pacedLoad } from './lib/paced-load';
@@ -118,12 +118,7 @@ async function main() {
       `naive    ${naive.events} events sampled in 10 slices across the table, ${round(naive.seconds, 2)} s: ` +
         `${round(naive.eventsPerSecond)} events/s at equal size (OFFSET pages of 100, one awaited XADD per event)`,
     );
-    const serverPorts = {
-      postgres: Number(new URL(database.url).port) || 5432,
-      redis: Number(new URL(services.redisUrl).port) || 6379,
-    };
-    // Redis's CPU while it ingests the ceiling's commands (building the file costs it nothing).
-    const ceilingCpuBefore = await cpuSnapshot(undefined, serverPorts);
+    const ports = serverPorts(database.url, services.redisUrl);
     const roof = await ceiling(
       database.db,
       redis,
@@ -132,10 +127,9 @@ async function main() {
       Math.min(args['ceiling-sample'], args.memberships),
       work,
       `${prefix}-ceiling:`,
+      ports,
     );
-    const ceilingRedisUsPerEvent =
-      ((cpuDelta(ceilingCpuBefore, await cpuSnapshot(undefined, serverPorts)).redis ?? 0) * 1e6) /
-      roof.events;
+    const ceilingRedisUsPerEvent = roof.redisCpuUsPerEvent;
     say(
       `ceiling  Redis CPU ${round(ceilingRedisUsPerEvent, 2)} µs per event while it ingests them`,
     );
@@ -195,7 +189,6 @@ async function main() {
     await sleep(1_000); // the worker connects
     const memoryBefore = Number((await redis.info('memory')).match(/used_memory:(\d+)/)?.[1]);
 
-    const ports = serverPorts;
     await redis.config('RESETSTAT');
     const cpuBefore = await cpuSnapshot(worker.child.pid, ports);
     const started = performance.now();

@@ -24,7 +24,7 @@ import { findFreePort, localStateDir, startLocalServices } from '@historical-syn
 import { Redis } from 'ioredis';
 import { z } from 'zod';
 import { ceiling } from './lib/ceiling';
-import { cpuDelta, cpuSnapshot, machineCpu, processCpuSeconds } from './lib/cpu';
+import { cpuDelta, cpuSnapshot, machineCpu, processCpuSeconds, serverPorts } from './lib/cpu';
 import { type AppProcess, startApp } from './lib/processes';
 import { parseCommandStats } from './lib/redis-stats';
 import { round } from './lib/stats';
@@ -143,11 +143,7 @@ async function main() {
       runTenants.push(await seed(`scale-out-${i + 1}`, args['run-memberships'], 2 + i));
     say(`seeded in ${round((performance.now() - seedStarted) / 1000, 1)} s`);
 
-    const ports = {
-      postgres: Number(new URL(database.url).port) || 5432,
-      redis: Number(new URL(services.redisUrl).port) || 6379,
-    };
-    const ceilingCpuBefore = await cpuSnapshot(undefined, ports);
+    const ports = serverPorts(database.url, services.redisUrl);
     const pipe = await ceiling(
       database.db,
       redis,
@@ -156,10 +152,9 @@ async function main() {
       Math.min(args['ceiling-sample'], args.memberships),
       work,
       `${prefix}-ceiling:`,
+      ports,
     );
-    const pipeRedisUs =
-      ((cpuDelta(ceilingCpuBefore, await cpuSnapshot(undefined, ports)).redis ?? 0) * 1e6) /
-      pipe.events;
+    const pipeRedisUs = pipe.redisCpuUsPerEvent;
     say(
       `ceiling  ${pipe.events} events in ${round(pipe.seconds, 2)} s: ${round(pipe.eventsPerSecond)} events/s ` +
         `(redis-cli --pipe of prebuilt XADDs into one stream), Redis CPU ${round(pipeRedisUs, 2)} µs per event`,

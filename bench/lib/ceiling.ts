@@ -11,6 +11,7 @@ import { EVENT_FIELD, streamName } from '@historical-sync/contracts';
 import type { Db } from '@historical-sync/db';
 import { membershipCreatedEvent } from '@historical-sync/domain';
 import type { Redis } from 'ioredis';
+import { cpuDelta, cpuSnapshot, type ServerPorts } from './cpu';
 
 const bulk = (value: string) => `$${Buffer.byteLength(value)}\r\n${value}\r\n`;
 
@@ -22,6 +23,8 @@ export async function ceiling(
   sample: number,
   dir: string,
   prefix: string,
+  /** The benchmark's own servers: Redis's CPU while it ingests the commands is measured on them. */
+  ports: ServerPorts,
 ) {
   const stream = streamName('org.assignment.created', 'crm', prefix);
   const file = join(dir, 'ceiling.resp');
@@ -56,6 +59,7 @@ export async function ceiling(
   out.end();
   await once(out, 'finish');
 
+  const cpuBefore = await cpuSnapshot(undefined, ports);
   const started = performance.now();
   const child = spawn('redis-cli', ['-u', redisUrl, '--pipe'], {
     stdio: ['pipe', 'pipe', 'inherit'],
@@ -68,8 +72,14 @@ export async function ceiling(
   const [code] = (await once(child, 'exit')) as [number];
   const seconds = (performance.now() - started) / 1000;
   if (code !== 0) throw new Error(`redis-cli --pipe failed: ${report}`);
+  const redisCpuSeconds = cpuDelta(cpuBefore, await cpuSnapshot(undefined, ports)).redis ?? 0;
   const length = await redis.xlen(stream);
   await redis.del(stream);
   await rm(file, { force: true });
-  return { events: length, seconds, eventsPerSecond: length / seconds };
+  return {
+    events: length,
+    seconds,
+    eventsPerSecond: length / seconds,
+    redisCpuUsPerEvent: (redisCpuSeconds * 1e6) / length,
+  };
 }

@@ -15,6 +15,14 @@ export interface ServerPorts {
   redis?: number;
 }
 
+/** The ports of the benchmark's own Postgres and Redis, from their URLs. */
+export function serverPorts(databaseUrl: string, redisUrl: string): ServerPorts {
+  return {
+    postgres: Number(new URL(databaseUrl).port) || 5432,
+    redis: Number(new URL(redisUrl).port) || 6379,
+  };
+}
+
 export async function cpuSnapshot(
   /** The worker process, or several whose CPU is summed as `worker`. */
   workerPid: number | undefined | ReadonlyArray<number | undefined>,
