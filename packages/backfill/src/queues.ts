@@ -162,6 +162,9 @@ export function enqueueInBackground(
   });
 }
 
+/** Active runs the sweeper reads per query: bounds its memory, not how many runs it visits. */
+const SWEEP_PAGE_SIZE = 1_000;
+
 /** How long a finished run's partition rows stay; later only its resource rows do. */
 const PARTITIONS_KEPT_MS = 3_600_000;
 
@@ -169,8 +172,8 @@ const PARTITIONS_KEPT_MS = 3_600_000;
  * Prunes the partition rows of runs finished over an hour ago, then gives every active run whose
  * job is missing from Redis its flow again: a run whose enqueue failed (Redis was down at the
  * toggle), or whose jobs Redis lost (a restart without AOF, a flush). Its resource jobs resume from their checkpoints; a job whose pages were published but
- * whose checkpoint is gone fails the run loudly instead of publishing twice. Returns how many
- * runs were enqueued.
+ * whose checkpoint is gone fails the run loudly instead of publishing twice. Every active run is
+ * visited on every sweep, a page at a time. Returns how many runs were enqueued.
  */
 export async function sweepRuns(
   db: Db,
@@ -179,11 +182,20 @@ export async function sweepRuns(
 ): Promise<number> {
   await pruneFinishedPartitions(db, PARTITIONS_KEPT_MS);
   let enqueued = 0;
-  for (const stale of await findSweepableRuns(db, olderThanMs)) {
-    // Most active runs have their job: one lookup, and the run is read only when it is missing.
-    if (await queues.runs.getJob(stale.id)) continue;
-    const run = await getRun(db, stale.id);
-    if (run && (await queues.enqueueRun(run))) enqueued += 1;
-  }
+  // Every active run, a page at a time: a run whose enqueue was lost must be found even behind
+  // thousands of older parked or long runs, or it would stay queued and hold its tenant's slot.
+  let after: Parameters<typeof findSweepableRuns>[2] = null;
+  do {
+    const page = await findSweepableRuns(db, olderThanMs, after, SWEEP_PAGE_SIZE);
+    // Most active runs have their job: one lookup each (pipelined on the connection), and a run
+    // is read only when its job is missing.
+    const jobs = await Promise.all(page.runs.map((stale) => queues.runs.getJob(stale.id)));
+    for (const [i, stale] of page.runs.entries()) {
+      if (jobs[i]) continue;
+      const run = await getRun(db, stale.id);
+      if (run && (await queues.enqueueRun(run))) enqueued += 1;
+    }
+    after = page.next;
+  } while (after);
   return enqueued;
 }

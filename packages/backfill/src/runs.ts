@@ -260,14 +260,32 @@ export async function pruneFinishedPartitions(db: Db, olderThanMs: number): Prom
 }
 
 /**
- * Active runs (queued, running or paused) created more than `olderThanMs` ago: the sweeper
- * checks that each still has its job in Redis.
+ * One page of active runs (queued, running or paused) created more than `olderThanMs` ago, oldest
+ * first, after `after`: the sweeper checks that each still has its job in Redis. Keyset paging on
+ * (created_at, id) lets the sweeper visit every active run however many are parked or long, so a
+ * newer run whose enqueue was lost is never hidden behind a full first page. `next` is null on the
+ * last page. The cursor's created_at is Postgres text, which keeps the microseconds a Date would
+ * cut (and so skip or repeat runs created within one millisecond).
  */
-export async function findSweepableRuns(db: Db, olderThanMs: number): Promise<Run[]> {
-  return selectRuns(db)
+export async function findSweepableRuns(
+  db: Db,
+  olderThanMs: number,
+  after: { createdAt: string; id: string } | null = null,
+  limit = 1_000,
+): Promise<{ runs: Run[]; next: { createdAt: string; id: string } | null }> {
+  let query = selectRuns(db)
+    .select(sql<string>`created_at::text`.as('created_at_key'))
     .where('status', 'in', ACTIVE_RUN_STATUSES)
-    .where('created_at', '<', sql<Date>`now() - ${`${olderThanMs} milliseconds`}::interval`)
-    .orderBy('created_at')
-    .limit(1_000)
-    .execute();
+    .where('created_at', '<', sql<Date>`now() - ${`${olderThanMs} milliseconds`}::interval`);
+  if (after) {
+    query = query.where(
+      sql<boolean>`(created_at, id) > (${after.createdAt}::timestamptz, ${after.id}::uuid)`,
+    );
+  }
+  const rows = await query.orderBy('created_at').orderBy('id').limit(limit).execute();
+  const last = rows.at(-1);
+  return {
+    runs: rows.map(({ created_at_key: _, ...run }) => run),
+    next: last && rows.length === limit ? { createdAt: last.created_at_key, id: last.id } : null,
+  };
 }
