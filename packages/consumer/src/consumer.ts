@@ -3,15 +3,16 @@
  * several streams at once with XREADGROUP (blocking, batched), acknowledges an entry only after
  * its handler succeeded, reclaims entries left pending by dead consumers with XAUTOCLAIM, and
  * moves invalid or repeatedly failing entries to a dead-letter stream with the reason, instead of
- * looping on them. An outage (the application's database or Redis unreachable) is not a failing
- * entry: the consumer stops taking entries and backs off until the dependency is back, using no
- * delivery attempts.
+ * looping on them. An outage (the application's database or Redis unreachable, read-only or out
+ * of resources) is not a failing entry: the consumer stops taking entries and backs off until the
+ * dependency is back, using no delivery attempts; nor is a conflict (a serialization failure, a
+ * deadlock, a lock or statement timeout), which is tried again at once (see outage.ts).
  */
 import { EVENT_FIELD, StreamEvent } from '@historical-sync/contracts';
 import type { Cluster, Redis } from 'ioredis';
 import { deadLetteredInRun, entryOwner } from './dead-letters.js';
 import { consumerGroups } from './groups.js';
-import { isInfrastructureError, OutageBackoff } from './outage.js';
+import { classifyFailure, type FailureKind, OutageBackoff } from './outage.js';
 
 export interface EntryContext {
   stream: string;
@@ -36,8 +37,13 @@ export interface ConsumerHooks {
   /** After each handled batch: counts and how long the handlers took. */
   onBatch?(stats: { stream: string; handled: number; failed: number; durationMs: number }): void;
   onDeadLetter?(entry: { stream: string; id: string; reason: string; runId: string }): void;
-  /** A handler or Redis call failed for a reason that is not the entry's own. */
+  /** A handler failed on its own (counting a delivery), or a Redis call failed unexpectedly. */
   onError?(error: unknown): void;
+  /**
+   * A handler met a conflict (`retry`: a serialization failure, a deadlock, a lock or statement
+   * timeout) and its entry is tried again at once; `attempt` counts from 1. No delivery is used.
+   */
+  onRetry?(entry: { stream: string; id: string; error: unknown; attempt: number }): void;
   /** Once when an outage starts (the first infrastructure failure), not once per entry. */
   onOutage?(error: unknown): void;
   /** Once when it ends, with how long it lasted. */
@@ -71,11 +77,18 @@ export interface ConsumerOptions {
   /** Defaults to `<group>:dead-letter`. */
   deadLetterStream?: string;
   /**
-   * Whether an error means "a dependency is down" (wait, retry in place, no delivery used) rather
-   * than "this entry fails". Defaults to `isInfrastructureError`: pg, ioredis and node connection
-   * errors and timeouts, and `InfrastructureError` thrown by the handler.
+   * What a failure means: `outage` (a dependency is away: wait on the shared backoff, retry in
+   * place), `retry` (a conflict: try the entry again at once, up to `conflictRetries` times, then
+   * as an outage) or `entry` (the entry fails: a delivery is used). Neither of the first two uses
+   * a delivery. Defaults to `classifyFailure`: the table in outage.ts of node, Postgres (SQLSTATE)
+   * and Redis failures, and `InfrastructureError` thrown by the handler as an outage.
    */
-  isOutage?: (error: unknown) => boolean;
+  classifyFailure?: (error: unknown) => FailureKind;
+  /**
+   * Immediate tries of an entry after a conflict; past them, a conflict that persists (a lock
+   * held for long, a server too busy for any statement to finish) is waited out as an outage.
+   */
+  conflictRetries?: number;
   /** First wait after an infrastructure failure; doubles while it lasts, up to the max. */
   outageInitialDelayMs?: number;
   outageMaxDelayMs?: number;
@@ -106,7 +119,8 @@ export class StreamConsumer {
       claimIntervalMs: 5_000,
       maxDeliveries: 5,
       deadLetterStream: `${options.group}:dead-letter`,
-      isOutage: isInfrastructureError,
+      classifyFailure,
+      conflictRetries: 5,
       outageInitialDelayMs: 200,
       outageMaxDelayMs: 30_000,
       hooks: {},
@@ -189,8 +203,8 @@ export class StreamConsumer {
           );
         }
       } catch (error) {
-        if (this.options.isOutage(error)) {
-          // Redis unreachable: one report for the outage, then a bounded backoff.
+        if (this.options.classifyFailure(error) !== 'entry') {
+          // Redis unreachable or refusing: one report for the outage, then a bounded backoff.
           if (!this.stopping) await this.outage.failed(error);
         } else {
           this.options.hooks.onError?.(error);
@@ -226,18 +240,26 @@ export class StreamConsumer {
     }
   }
 
+  /**
+   * Each claimed entry's delivery count, asked per id (`XPENDING key group id id 1`, pipelined in
+   * one round trip). Not one range from the first claimed id to the last with COUNT n: that
+   * returns the first n pending entries in the range, and this consumer's own entries that were
+   * not claimed (pending but not idle long enough) sit between claimed ones, so it would read
+   * those instead and leave claimed entries at 1 delivery: a failing entry would never reach
+   * `maxDeliveries`.
+   */
   private async deliveryCounts(stream: string, entries: RawEntry[]): Promise<Map<string, number>> {
-    const first = entries[0]?.[0] as string;
-    const last = entries[entries.length - 1]?.[0] as string;
-    const pending = (await this.options.redis.xpending(
-      stream,
-      this.options.group,
-      first,
-      last,
-      entries.length,
-      this.options.consumer,
-    )) as [string, string, number, number][];
-    return new Map(pending.map(([id, , , count]) => [id, Number(count)]));
+    const pipeline = this.options.redis.pipeline();
+    for (const [id] of entries) pipeline.xpending(stream, this.options.group, id, id, 1);
+    const replies = (await pipeline.exec()) ?? [];
+    const counts = new Map<string, number>();
+    for (const [error, pending] of replies) {
+      if (error) throw error;
+      // Empty when the entry left the pending list since (acknowledged): a first delivery then.
+      const [row] = pending as [string, string, number, number][];
+      if (row) counts.set(row[0], Number(row[3]));
+    }
+    return counts;
   }
 
   private async handleBatch(
@@ -370,6 +392,7 @@ export class StreamConsumer {
       );
       return 'dead';
     }
+    let conflicts = 0;
     for (;;) {
       try {
         await this.options.handler(event, context);
@@ -377,7 +400,18 @@ export class StreamConsumer {
         this.failures.delete(`${stream}/${id}`);
         return 'handled';
       } catch (error) {
-        if (this.options.isOutage(error)) {
+        const kind = this.options.classifyFailure(error);
+        if (kind === 'retry' && conflicts < this.options.conflictRetries && !this.stopping) {
+          // Lost to a concurrent transaction (or timed out behind one): the next try most
+          // likely wins. A short random pause, growing, keeps two losers from meeting again.
+          conflicts += 1;
+          this.options.hooks.onRetry?.({ stream, id, error, attempt: conflicts });
+          await new Promise((resolve) => setTimeout(resolve, Math.random() * 20 * conflicts));
+          // Tries behind a statement timeout can add up past claimIdleMs: keep the entry ours.
+          await this.keepInHand();
+          continue;
+        }
+        if (kind !== 'entry') {
           // Not the entry's fault: wait for the dependency and try the same entry again, here,
           // so the outage uses no delivery and nothing else is taken meanwhile.
           if (!this.stopping) await this.outage.failed(error);
@@ -449,7 +483,7 @@ export class StreamConsumer {
         this.outage.succeeded();
         return result;
       } catch (error) {
-        if (this.stopping || !this.options.isOutage(error)) throw error;
+        if (this.stopping || this.options.classifyFailure(error) === 'entry') throw error;
         await this.outage.failed(error);
       }
     }

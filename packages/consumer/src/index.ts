@@ -14,4 +14,9 @@ export {
   replayDeadLetters,
 } from './dead-letters.js';
 export { type ConsumerGroupInfo, consumerGroups } from './groups.js';
-export { InfrastructureError, isInfrastructureError } from './outage.js';
+export {
+  classifyFailure,
+  type FailureKind,
+  InfrastructureError,
+  isInfrastructureError,
+} from './outage.js';
