@@ -7,7 +7,15 @@
  */
 import type { BackfillRun, Db } from '@historical-sync/db';
 import { ConflictError } from '@historical-sync/domain';
-import { type BarrierDeps, controlStateOf, nextControlSeq, raiseRunBarrier } from './run-barrier';
+import {
+  type BarrierDeps,
+  type BarrierRun,
+  controlStateOf,
+  nextControlSeq,
+  openRunBarrier,
+  raiseRunBarrier,
+  stateBeforeCommit,
+} from './run-barrier';
 import {
   applyControl,
   type ControlTransitionName,
@@ -32,32 +40,40 @@ export async function controlRun(
   runId: string,
   action: RunAction,
 ): Promise<BackfillRun> {
-  return db.transaction().execute(async (trx) => {
-    const run = await trx
+  const { run, barrierRun } = await db.transaction().execute(async (trx) => {
+    const locked = await trx
       .selectFrom('backfill_runs')
       .selectAll()
       .where('id', '=', runId)
       .where('tenant_id', '=', tenantId)
       .forUpdate()
       .executeTakeFirst();
-    if (!run) throw runNotFound(runId);
-    if (!canTransition(action, run.status)) {
-      throw new ConflictError(`cannot ${action} a ${run.status} run`);
+    if (!locked) throw runNotFound(runId);
+    if (!canTransition(action, locked.status)) {
+      throw new ConflictError(`cannot ${action} a ${locked.status} run`);
     }
-    return recordControl(trx, barrier, run, action);
+    return recordControl(trx, barrier, locked, action);
   });
+  // Committed: a resume opens the keys it wrote closed. Should Redis not answer now, the run's
+  // workers open them when they meet them, so the resume stands (run-barrier.ts).
+  if (controlStateOf(run.status) === 'open') {
+    await openRunBarrier(barrier, barrierRun, Number(run.control_seq));
+  }
+  return run;
 }
 
 /**
  * Records a control on a run whose row the caller's transaction has locked (and checked), and
- * raises the barrier in Redis before the caller commits (and so before anyone is answered).
+ * raises the barrier in Redis before the caller commits (and so before anyone is answered). A
+ * control that leaves the run able to publish (a resume) writes its keys closed: the caller opens
+ * them once committed (openRunBarrier with `barrierRun` and the run's `control_seq`).
  */
 export async function recordControl(
   trx: Db,
   barrier: BarrierDeps,
   run: Pick<BackfillRun, 'id' | 'app_code' | 'started_at'>,
   name: ControlTransitionName,
-): Promise<BackfillRun> {
+): Promise<{ run: BackfillRun; barrierRun: BarrierRun }> {
   // A resume of a run whose job failed for good while it was paused lands on failed, with
   // that job's error: it is retried like any failed run.
   const failedPartition =
@@ -74,11 +90,11 @@ export async function recordControl(
     .select('resource')
     .where('run_id', '=', run.id)
     .execute();
-  await raiseRunBarrier(
-    barrier,
-    { id: run.id, appCode: run.app_code, resources: resources.map((r) => r.resource) },
-    seq,
-    controlStateOf(status),
-  );
-  return updated;
+  const barrierRun = {
+    id: run.id,
+    appCode: run.app_code,
+    resources: resources.map((r) => r.resource),
+  };
+  await raiseRunBarrier(barrier, barrierRun, seq, stateBeforeCommit(controlStateOf(status)));
+  return { run: updated, barrierRun };
 }

@@ -8,7 +8,8 @@ import { sql } from 'kysely';
 import { recordControl } from './controls';
 import { enforceRunQuotas } from './quotas';
 import type { BarrierDeps } from './run-barrier';
-import { createRun, findActiveRun, getRun, type RunWithResources } from './runs';
+import { RUN_TRANSITIONS } from './run-state';
+import { createRun, getRun, type RunWithResources } from './runs';
 import type { TenantQuotas } from './settings';
 import { applicationNotFound, getTenant, isUuid, tenantNotFound } from './tenants';
 
@@ -38,8 +39,8 @@ export interface ToggleResult {
   run: RunWithResources | null;
   /** True when `run` was created by this call and must be enqueued. */
   runCreated: boolean;
-  /** The active run this disable cancelled, whose jobs can leave Redis; null when none. */
-  cancelledRunId: string | null;
+  /** The runs this disable cancelled (active or failed), whose jobs can leave Redis. */
+  cancelledRunIds: string[];
 }
 
 /**
@@ -85,7 +86,7 @@ export async function toggleApplication(
       disabledAt: disabled_at,
       run: null,
       runCreated: false,
-      cancelledRunId: null,
+      cancelledRunIds: [],
     };
   }
 
@@ -122,7 +123,7 @@ export async function toggleApplication(
 
     let run: RunWithResources | null = null;
     let runCreated = false;
-    let cancelledRunId: string | null = null;
+    const cancelledRunIds: string[] = [];
     if (changed && request.isEnabled && !request.skipHistoricalSync) {
       // Past a quota the enable is refused whole: nothing commits.
       if (request.quotas) {
@@ -147,11 +148,11 @@ export async function toggleApplication(
       runCreated = created.created;
     }
     if (changed && !request.isEnabled) {
-      // A disabled application must receive nothing more: stop its active run.
-      const active = await findActiveRun(trx, request.tenantId, application.id, { lock: true });
-      if (active) {
-        await recordControl(trx, barrier, active, 'disable');
-        cancelledRunId = active.id;
+      // A disabled application must receive nothing more of the tenant: stop its active run, and
+      // its failed runs too, whose other jobs still publish and which a retry would bring back.
+      for (const stoppable of await lockRunsToStop(trx, request.tenantId, application.id)) {
+        await recordControl(trx, barrier, stoppable, 'disable');
+        cancelledRunIds.push(stoppable.id);
       }
     }
 
@@ -163,7 +164,25 @@ export async function toggleApplication(
       disabledAt: row.disabled_at,
       run,
       runCreated,
-      cancelledRunId,
+      cancelledRunIds,
     };
   });
+}
+
+/**
+ * The tenant's runs of the application that a disable stops, locked in creation order (one order
+ * for every caller, so two disables cannot deadlock). At most one is active; failed ones are as
+ * many as failed since the last disable, bounded by the tenant's runs-per-hour quota.
+ */
+function lockRunsToStop(trx: Db, tenantId: string, applicationId: string) {
+  return trx
+    .selectFrom('backfill_runs')
+    .select(['id', 'app_code', 'started_at'])
+    .where('tenant_id', '=', tenantId)
+    .where('application_id', '=', applicationId)
+    .where('status', 'in', RUN_TRANSITIONS.disable.from)
+    .orderBy('created_at')
+    .orderBy('id')
+    .forUpdate()
+    .execute();
 }

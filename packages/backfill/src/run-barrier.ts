@@ -11,6 +11,13 @@
  * keeps a control key's highest number only, so a late write of an older control never undoes a
  * newer one. A control whose transaction rolls back after writing its keys leaves them ahead of
  * Postgres; the worker that meets such a key settles it against Postgres under a row lock.
+ *
+ * So that such a left-over key can only ever stop pages, never let them through, nothing written
+ * before a commit opens a key: a resume writes `paused` with its number inside its transaction
+ * and opens the keys only after the commit (openRunBarrier). A resume that answered an error can
+ * then leave a key that says `paused` at worst, which is what Postgres says too. Postgres is the
+ * truth and a key may only be more closed than it: a refused page of a run Postgres lets publish
+ * opens the key again (settleRefusedPage). A run that completes closes its keys for good.
  */
 import { HISTORICAL_EVENT_TYPE, type Resource, streamName } from '@historical-sync/contracts';
 import type { Db, RunStatus } from '@historical-sync/db';
@@ -57,10 +64,22 @@ return 1
 `,
 );
 
-/** A run's status as the barrier sees it: only pause and cancel stop a page. */
+/**
+ * A run's status as the barrier sees it: a paused run's pages wait, a finished run (cancelled or
+ * completed) publishes nothing more, whatever job still holds one of its pages.
+ */
 export function controlStateOf(status: RunStatus): ControlState {
-  return status === 'paused' ? 'paused' : status === 'cancelled' ? 'cancelled' : 'open';
+  if (status === 'paused') return 'paused';
+  return isFinalRunStatus(status) ? 'cancelled' : 'open';
 }
+
+/**
+ * What a control writes before its transaction commits: its own state, except that a resume
+ * keeps the keys closed until the commit (openRunBarrier), so a resume that rolls back, or whose
+ * write lands late, opens nothing.
+ */
+export const stateBeforeCommit = (state: ControlState): ControlState =>
+  state === 'open' ? 'paused' : state;
 
 export function resourceStream(resource: Resource, appCode: string, streamPrefix: string): string {
   return streamName(HISTORICAL_EVENT_TYPE[resource], appCode, streamPrefix);
@@ -72,29 +91,34 @@ export function resourceStream(resource: Resource, appCode: string, streamPrefix
  * the caller answers 503 with nothing changed. Bounded in time: with Redis away, commands would
  * otherwise wait in the client's offline queue while the run's row stays locked.
  */
+export interface BarrierRun {
+  id: string;
+  appCode: string;
+  resources: readonly Resource[];
+}
+
+const runStreams = (deps: BarrierDeps, run: BarrierRun) => [
+  ...new Set(run.resources.map((r) => resourceStream(r, run.appCode, deps.streamPrefix))),
+];
+
 export async function raiseRunBarrier(
   deps: BarrierDeps,
-  run: { id: string; appCode: string; resources: readonly Resource[] },
+  run: BarrierRun,
   seq: number,
   state: ControlState,
   timeoutMs = 5_000,
 ): Promise<void> {
-  const streams = new Set(
-    run.resources.map((r) => resourceStream(r, run.appCode, deps.streamPrefix)),
-  );
   const writes = Promise.all(
-    [...streams].map((stream) =>
+    runStreams(deps, run).map((stream) =>
       evalScript(deps.redis, RAISE, [controlKey(stream, run.id)], [seq, state, CHECKPOINT_TTL_MS]),
     ),
   );
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
-  });
   try {
-    await Promise.race([writes, timeout]);
+    await withinMs(writes, timeoutMs);
   } catch (error) {
-    writes.catch(() => {}); // a late write is harmless: its seq is older than any later control's
+    // A late write is harmless: it closes at most (stateBeforeCommit), with a number older than
+    // any later control's, and a worker it stops settles it against Postgres.
+    writes.catch(() => {});
     throw new SyncError(
       503,
       'unavailable',
@@ -102,6 +126,41 @@ export async function raiseRunBarrier(
         (error as Error).message
       }`,
     );
+  }
+}
+
+/**
+ * After a resume committed: opens the keys its transaction wrote `paused` with `seq`, unless a
+ * newer control wrote them since. False when Redis did not answer in time; the run's workers then
+ * open them when they meet them (settleRefusedPage), so the resume stands either way.
+ */
+export async function openRunBarrier(
+  deps: BarrierDeps,
+  run: BarrierRun,
+  seq: number,
+  timeoutMs = 5_000,
+): Promise<boolean> {
+  const writes = Promise.all(
+    runStreams(deps, run).map((stream) =>
+      evalScript(deps.redis, SETTLE, [controlKey(stream, run.id)], [seq, 'open']),
+    ),
+  );
+  try {
+    await withinMs(writes, timeoutMs);
+    return true;
+  } catch {
+    writes.catch(() => {});
+    return false;
+  }
+}
+
+async function withinMs<T>(work: Promise<T>, timeoutMs: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+  });
+  try {
+    return await Promise.race([work, timeout]);
   } finally {
     clearTimeout(timer);
   }
@@ -117,9 +176,10 @@ export async function nextControlSeq(db: Db): Promise<number> {
 
 /**
  * A page was refused by the run's control key: what Postgres says, read under a share lock so no
- * control is in flight. A paused or cancelled run is obeyed. A key numbered past the run's last
- * committed control was written by a control that rolled back: its state is set back to open
- * (only if no newer control wrote the key meanwhile), and the page can be tried again.
+ * control is in flight. A paused or finished run is obeyed. Any other run may publish, so the key
+ * was left closed by a control that rolled back (a number past the run's last committed control)
+ * or by a resume whose opening did not reach Redis (its own number): it is opened (only if no
+ * newer control wrote the key meanwhile), and the page can be tried again.
  */
 export async function settleRefusedPage(
   db: Db,
@@ -129,15 +189,12 @@ export async function settleRefusedPage(
   control: RunControl,
 ): Promise<'paused' | 'cancelled' | 'open'> {
   return db.transaction().execute(async (trx) => {
-    const { rows } = await sql<{ status: RunStatus; control_seq: string }>`
-      SELECT status, control_seq FROM backfill_runs WHERE id = ${runId} FOR SHARE
+    const { rows } = await sql<{ status: RunStatus }>`
+      SELECT status FROM backfill_runs WHERE id = ${runId} FOR SHARE
     `.execute(trx);
     const run = rows[0];
     if (!run || isFinalRunStatus(run.status)) return 'cancelled';
     if (run.status === 'paused') return 'paused';
-    // Only a key written by a control Postgres never committed (a number past the run's last
-    // one) is set back; a committed control's key is obeyed as it is.
-    if (control.seq <= Number(run.control_seq)) return control.state;
     await evalScript(redis, SETTLE, [controlKey(stream, runId)], [control.seq, 'open']);
     return 'open';
   });

@@ -34,8 +34,10 @@ export const RUN_TRANSITIONS = {
     to: ['cancelled'],
     by: 'cancel (API)',
   },
+  // A failed run too: its other jobs still publish, and a disabled application must receive
+  // nothing more of the tenant.
   disable: {
-    from: ['queued', 'running', 'paused'],
+    from: ['queued', 'running', 'paused', 'failed'],
     to: ['cancelled'],
     by: 'disable of the application (API)',
   },
@@ -176,9 +178,12 @@ export async function failRun(db: Db, runId: string, error: string): Promise<boo
   return finishRun(db, runId, 'fail', 'failed', error);
 }
 
-/** The run job's end; false when the run was no longer in a status `complete` applies to. */
-export async function completeRun(db: Db, runId: string): Promise<boolean> {
-  return finishRun(db, runId, 'complete', 'completed', null);
+/**
+ * The run job's end, numbered `controlSeq` (the barrier that closes the run's control keys);
+ * false when the run was no longer in a status `complete` applies to.
+ */
+export async function completeRun(db: Db, runId: string, controlSeq: number): Promise<boolean> {
+  return finishRun(db, runId, 'complete', 'completed', null, controlSeq);
 }
 
 async function finishRun(
@@ -187,10 +192,12 @@ async function finishRun(
   name: 'fail' | 'complete',
   to: RunStatus,
   error: string | null,
+  controlSeq?: number,
 ): Promise<boolean> {
   const result = await sql`
     UPDATE backfill_runs
-    SET status = ${to}, last_error = ${error}, finished_at = now(), updated_at = now()
+    SET status = ${to}, last_error = ${error}, finished_at = now(), updated_at = now(),
+      control_seq = coalesce(${controlSeq ?? null}::bigint, control_seq)
     WHERE id = ${runId} AND status IN (${fromList(RUN_TRANSITIONS[name].from)})
   `.execute(db);
   return (result.numAffectedRows ?? 0n) > 0n;
@@ -342,7 +349,9 @@ export async function finishPartition(
   const result = await sql`
     UPDATE backfill_run_partitions
     SET status = ${PARTITION_TRANSITIONS[name].to[0]},
-      published = coalesce(${outcome.published ?? null}::int, published), updated_at = now()
+      -- Never backwards, as in recordPartitionProgress: a stalled worker's older count loses.
+      published = greatest(published, coalesce(${outcome.published ?? null}::int, published)),
+      updated_at = now()
     WHERE ${partitionWhere(ref)} AND status IN (${fromList(PARTITION_TRANSITIONS[name].from)})
   `.execute(db);
   const moved = (result.numAffectedRows ?? 0n) > 0n;

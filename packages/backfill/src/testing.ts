@@ -22,6 +22,10 @@ import type { BarrierDeps } from './run-barrier';
 import { FINAL_RUN_STATUSES } from './run-state';
 import { getRun, type RunWithResources } from './runs';
 import type { BackfillSettings } from './settings';
+
+// What a test reads of a run's barrier, and how it offers a page of its own to it.
+export { controlKey, pageCommands } from './publisher';
+
 import {
   type BackfillWorkers,
   startBackfillWorkers,

@@ -49,4 +49,36 @@ describe('progress mirror', () => {
     );
     expect(resource).toMatchObject({ status: 'completed', published: 2_000, total: 2_000 });
   });
+
+  it("ignores a stalled worker's late, lower count when it ends the partition too", async () => {
+    const { tenantId } = await seedTenant(t.db, {
+      tenantName: 'mirror-end',
+      organizations: 1,
+      memberships: 0,
+      creditAllocations: 0,
+      app: 'crm',
+      seed: 6,
+    });
+    const run = (
+      await toggleApplication(t.db, t.barrier, {
+        tenantId,
+        application: 'crm',
+        isEnabled: true,
+        skipHistoricalSync: false,
+        pageSize: 100,
+      })
+    ).run;
+    if (!run) throw new Error('expected a run');
+    const ref = { runId: run.id, resource: 'organizations' as const, partition: 0 };
+    await startPartition(t.db, ref, 2_000);
+    await finishPartition(t.db, ref, 'complete', { published: 2_000 });
+    // The frozen worker thaws, finds nothing left to publish past its own checkpoint read, and
+    // ends the partition again (complete applies from completed) with the count it held.
+    expect(await finishPartition(t.db, ref, 'complete', { published: 1_300 })).toBe(true);
+
+    const resource = (await getRun(t.db, run.id))?.resources.find(
+      (r) => r.resource === 'organizations',
+    );
+    expect(resource).toMatchObject({ status: 'completed', published: 2_000 });
+  });
 });

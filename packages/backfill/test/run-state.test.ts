@@ -89,7 +89,7 @@ describe('run state machine', () => {
       case 'fail':
         return failRun(db, runId, 'a job failed');
       case 'complete':
-        return completeRun(db, runId);
+        return completeRun(db, runId, 1);
       case 'revive':
         return reviveFailedRun(db, runId, { resource: 'credits', partition: 0 });
       case 'retry':

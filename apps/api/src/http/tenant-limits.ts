@@ -35,6 +35,22 @@ export function checkTenantChoices(
   }
 }
 
+/**
+ * The rate cap a run gets: the one the request chose, else the operator's default
+ * (BACKFILL_MAX_EVENTS_PER_SECOND, unlimited when unset). A tenant key's run never goes past
+ * TENANT_MAX_EVENTS_PER_SECOND, also when the request leaves the field out.
+ */
+export function runRateFor(
+  principal: Principal | null,
+  chosen: number | null | undefined,
+  defaultRate: number | null,
+  quotas: Pick<TenantQuotas, 'maxEventsPerSecond'>,
+): number | null {
+  const rate = chosen ?? defaultRate;
+  if (principal?.kind !== 'tenant') return rate;
+  return rate === null ? quotas.maxEventsPerSecond : Math.min(rate, quotas.maxEventsPerSecond);
+}
+
 /** The run quotas bind tenant keys; admin keys are the operator's and are not counted against. */
 export const runQuotasFor = (principal: Principal | null, quotas: TenantQuotas) =>
   principal?.kind === 'tenant' ? quotas : undefined;

@@ -38,7 +38,7 @@ import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { errorResponses, KEYED, WITH_BODY, WITH_PARAMS } from '../http/responses';
-import { checkTenantChoices, runQuotasFor } from '../http/tenant-limits';
+import { checkTenantChoices, runQuotasFor, runRateFor } from '../http/tenant-limits';
 
 export interface ApplicationRoutesDeps {
   db: Db;
@@ -85,7 +85,12 @@ export function applicationRoutes(scope: FastifyInstance, deps: ApplicationRoute
         isEnabled: body.isEnabled,
         skipHistoricalSync: body.skipHistoricalSync,
         pageSize: settings.pageSize,
-        maxEventsPerSecond: settings.maxEventsPerSecond,
+        maxEventsPerSecond: runRateFor(
+          request.principal,
+          undefined,
+          settings.maxEventsPerSecond,
+          tenantQuotas,
+        ),
         partitions: settings.partitions,
       });
       const log = request.log.child({ tenantId: params.orgId, appCode: result.application.code });
@@ -95,7 +100,7 @@ export function applicationRoutes(scope: FastifyInstance, deps: ApplicationRoute
       } else if (result.changed) {
         log.info({ isEnabled: result.isEnabled }, 'application toggled');
       }
-      if (result.cancelledRunId) await discardCancelledRun(queues, result.cancelledRunId, log);
+      for (const runId of result.cancelledRunIds) await discardCancelledRun(queues, runId, log);
       return {
         tenantId: params.orgId,
         application: { id: result.application.id, code: result.application.code },
@@ -142,7 +147,12 @@ export function applicationRoutes(scope: FastifyInstance, deps: ApplicationRoute
         sinceDate: body.sinceDate,
         dryRun: body.dryRun,
         pageSize: body.pageSize ?? settings.pageSize,
-        maxEventsPerSecond: body.maxEventsPerSecond ?? settings.maxEventsPerSecond,
+        maxEventsPerSecond: runRateFor(
+          request.principal,
+          body.maxEventsPerSecond,
+          settings.maxEventsPerSecond,
+          tenantQuotas,
+        ),
         partitions: body.partitions ?? settings.partitions,
         quotas: runQuotasFor(request.principal, tenantQuotas),
       });

@@ -5,6 +5,7 @@ import {
   listRuns,
   type RunRateTracker,
   retryRun,
+  type TenantQuotas,
   tenantNotFound,
   viewRun,
 } from '@historical-sync/backfill';
@@ -13,6 +14,7 @@ import type { Db } from '@historical-sync/db';
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { errorResponses, KEYED, WITH_BODY, WITH_PARAMS } from '../http/responses';
+import { runQuotasFor } from '../http/tenant-limits';
 
 /**
  * `GET /admin/sync-runs`. A tenant key lists its own tenant's runs only: naming another tenant
@@ -61,7 +63,7 @@ export function runListRoute(scope: FastifyInstance, deps: { db: Db }): void {
 /** `POST …/sync-runs/:runId/retry`, in the scope limited to the key's tenant. */
 export function runRetryRoute(
   scope: FastifyInstance,
-  deps: { db: Db; queues: BackfillQueues; runRates: RunRateTracker },
+  deps: { db: Db; queues: BackfillQueues; runRates: RunRateTracker; tenantQuotas: TenantQuotas },
 ): void {
   scope.withTypeProvider<ZodTypeProvider>().post(
     '/admin/organizations/:orgId/sync-runs/:runId/retry',
@@ -80,7 +82,13 @@ export function runRetryRoute(
     async (request, reply) => {
       const { orgId, runId } = request.params;
       await getTenant(deps.db, orgId);
-      const run = await retryRun(deps.db, deps.queues, orgId, runId);
+      const run = await retryRun(
+        deps.db,
+        deps.queues,
+        orgId,
+        runId,
+        runQuotasFor(request.principal, deps.tenantQuotas),
+      );
       request.log.info({ tenantId: orgId, runId }, 'failed run retried');
       return reply.status(202).send(viewRun(run, deps.runRates.observeRun(run)));
     },

@@ -5,8 +5,9 @@
 import { RunJobData } from '@historical-sync/contracts';
 import { DelayedError, type Job } from 'bullmq';
 import { publishCompletedMarkers } from '../markers';
-import { completeRun, isFinalRunStatus } from '../run-state';
-import { getRun } from '../runs';
+import { controlStateOf, nextControlSeq, raiseRunBarrier } from '../run-barrier';
+import { canTransition, completeRun, isFinalRunStatus, type RunStatus } from '../run-state';
+import { getRun, type RunWithResources } from '../runs';
 import type { ProcessorDeps } from './partition-job';
 
 /** A run paused after its last page looks again this often (a resume promotes it at once). */
@@ -47,7 +48,7 @@ export function createRunProcessor(deps: ProcessorDeps) {
       log.info({ gate, counts }, 'run stopped before its completion markers');
       return { status: gate, counts };
     }
-    if (!(await completeRun(deps.db, runId))) {
+    if (!(await completeAndClose(deps, run))) {
       log.info({ counts }, 'run finished meanwhile');
       return { status: 'finished', counts };
     }
@@ -58,4 +59,31 @@ export function createRunProcessor(deps: ProcessorDeps) {
     );
     return { status: 'completed', counts };
   };
+}
+
+/**
+ * Completes the run and closes its control keys in one transaction: once the run reads completed,
+ * no page of it reaches a stream, not even one held by a worker that stalled past its lock and
+ * follows its successor. Redis not answering rolls the completion back; the job is tried again
+ * (its markers are out already, so only this is repeated).
+ */
+async function completeAndClose(deps: ProcessorDeps, run: RunWithResources): Promise<boolean> {
+  return deps.db.transaction().execute(async (trx) => {
+    const locked = await trx
+      .selectFrom('backfill_runs')
+      .select('status')
+      .where('id', '=', run.id)
+      .forUpdate()
+      .executeTakeFirst();
+    if (!locked || !canTransition('complete', locked.status as RunStatus)) return false;
+    const seq = await nextControlSeq(trx);
+    if (!(await completeRun(trx, run.id, seq))) return false;
+    await raiseRunBarrier(
+      { redis: deps.redis, streamPrefix: deps.settings.streamPrefix },
+      { id: run.id, appCode: run.app_code, resources: run.resources.map((r) => r.resource) },
+      seq,
+      controlStateOf('completed'),
+    );
+    return true;
+  });
 }
