@@ -159,6 +159,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       runLiveRoute(consoleScope, {
         db: deps.db,
         runRates,
+        keys,
         maxPerKey: deps.liveStreamsPerKey ?? 5,
         ...(deps.liveStreamMaxMs ? { maxMs: deps.liveStreamMaxMs } : {}),
       });

@@ -15,6 +15,7 @@ export type Principal =
 /** Keys look like `hsk_<43 base64url characters>`; anything else is refused without a lookup. */
 const KEY_PATTERN = /^hsk_[A-Za-z0-9_-]{43}$/;
 const ENV_ADMIN_KEY_ID = 'env:ADMIN_API_KEY';
+const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 /** The cache never grows past this; when full it starts over. */
 const MAX_CACHED = 10_000;
 
@@ -66,6 +67,8 @@ export class ApiKeyStore {
    */
   private known: { digests: Set<string>; loadedAt: number } | null = null;
   private loadingKnown: Promise<Set<string>> | null = null;
+  /** Told the id of each key revoked through this process (live streams end at once). */
+  private readonly revokeListeners: ((keyId: string) => void)[] = [];
 
   constructor(
     private readonly db: Db,
@@ -175,6 +178,30 @@ export class ApiKeyStore {
     return rows.map(view);
   }
 
+  /**
+   * The ids among `keyIds` that still stand for an unrevoked key, read from Postgres (not the
+   * cache), so a key revoked through another API process is seen at once. The environment's
+   * admin key is never revoked.
+   */
+  async unrevoked(keyIds: readonly string[]): Promise<Set<string>> {
+    const valid = new Set<string>(keyIds.filter((id) => id === ENV_ADMIN_KEY_ID));
+    const stored = keyIds.filter((id) => UUID_PATTERN.test(id));
+    if (stored.length === 0) return valid;
+    const rows = await this.db
+      .selectFrom('api_keys')
+      .select('id')
+      .where('id', 'in', stored)
+      .where('revoked_at', 'is', null)
+      .execute();
+    for (const row of rows) valid.add(row.id);
+    return valid;
+  }
+
+  /** Calls `listener` with the id of each key revoked through this process. */
+  onRevoke(listener: (keyId: string) => void): void {
+    this.revokeListeners.push(listener);
+  }
+
   /** Revokes a key (again: no change). Its requests are refused from now on. */
   async revoke(id: string): Promise<ApiKeyView> {
     const row =
@@ -189,6 +216,7 @@ export class ApiKeyStore {
     if (!row) throw new NotFoundError(`api key ${id} not found`, 'keyId');
     this.generation += 1;
     this.cache.clear();
+    for (const listener of this.revokeListeners) listener(row.id);
     return view(row);
   }
 }

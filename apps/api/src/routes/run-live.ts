@@ -3,7 +3,9 @@
  * whenever the view changes (checked every LIVE_CHECK_MS, one query per stream), a comment every
  * LIVE_HEARTBEAT_MS so proxies keep the connection, and the end of the stream once a final state
  * has been sent. Bounded: `maxPerKey` open streams per API key in this process (429 beyond), each
- * closed when its client goes away or after LIVE_MAX_MS (a client reconnects for more).
+ * closed when its client goes away, after LIVE_MAX_MS (a client reconnects for more), when its key
+ * is revoked (at once through this process, within LIVE_KEY_CHECK_MS through another) and when
+ * the server closes; its slot is freed on every one of these paths (live-streams.ts).
  */
 import {
   getTenant,
@@ -19,6 +21,7 @@ import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { errorResponses, KEYED, WITH_PARAMS } from '../http/responses';
+import { type KeyValidity, LiveStreams } from './live-streams';
 
 export const LIVE_CHECK_MS = 1_000;
 export const LIVE_HEARTBEAT_MS = 15_000;
@@ -30,9 +33,18 @@ class TooManyStreamsError extends SyncError {
   }
 }
 
+/** The key was revoked while its stream was being set up (the auth hook's answer, later). */
+class KeyRevokedError extends SyncError {
+  constructor() {
+    super(401, 'unauthorized', 'missing, invalid or revoked API key');
+  }
+}
+
 export interface LiveRouteDeps {
   db: Db;
   runRates: RunRateTracker;
+  /** Whether the keys holding streams are still valid, and word of each revoke. */
+  keys: KeyValidity;
   /** Open streams one API key may hold in this process. */
   maxPerKey: number;
   checkMs?: number;
@@ -42,7 +54,9 @@ export interface LiveRouteDeps {
 }
 
 export function runLiveRoute(scope: FastifyInstance, deps: LiveRouteDeps): void {
-  const open = new Map<string, number>();
+  const streams = new LiveStreams(deps.keys, { maxPerKey: deps.maxPerKey, log: scope.log });
+  // Open streams would hold the server's close for up to their lifetime.
+  scope.addHook('preClose', async () => streams.closeAll());
   const checkMs = deps.checkMs ?? LIVE_CHECK_MS;
   const heartbeatMs = deps.heartbeatMs ?? LIVE_HEARTBEAT_MS;
   scope.withTypeProvider<ZodTypeProvider>().get(
@@ -65,15 +79,20 @@ export function runLiveRoute(scope: FastifyInstance, deps: LiveRouteDeps): void 
     },
     async (request, reply) => {
       const { orgId, runId } = request.params;
-      const keyId = request.principal?.keyId ?? request.ip;
-      if ((open.get(keyId) ?? 0) >= deps.maxPerKey) throw new TooManyStreamsError(deps.maxPerKey);
-      // Counted before the first await, so concurrent requests of one key cannot all pass.
-      open.set(keyId, (open.get(keyId) ?? 0) + 1);
-      const release = () => {
-        const left = (open.get(keyId) ?? 1) - 1;
-        if (left > 0) open.set(keyId, left);
-        else open.delete(keyId);
-      };
+      // Every /admin route is authenticated: a principal is always there.
+      const keyId = request.principal?.keyId;
+      if (keyId === undefined) throw new KeyRevokedError();
+      const slot = streams.acquire(keyId);
+      if (!slot) throw new TooManyStreamsError(deps.maxPerKey);
+      const raw = reply.raw;
+      // Until the stream is set up, ending it is only freeing its slot: a client that goes away
+      // (or a key revoked) while the run is being read must not hold a slot for the stream's
+      // lifetime. Listened to from the start, since the response's close may come before setup
+      // ends, and would never be seen again.
+      let end = () => slot.release();
+      raw.once('close', () => end());
+      raw.on('error', () => end());
+      slot.signal.addEventListener('abort', () => end(), { once: true });
       const read = async () => {
         const run = await getTenantRun(deps.db, orgId, runId);
         return run && viewRun(run, deps.runRates.observeRun(run));
@@ -83,16 +102,25 @@ export function runLiveRoute(scope: FastifyInstance, deps: LiveRouteDeps): void 
         await getTenant(deps.db, orgId);
         first = await read();
       } catch (error) {
-        release();
+        slot.release();
         throw error;
       }
       if (!first) {
-        release();
+        slot.release();
         throw new NotFoundError(`run ${runId} not found`, 'runId');
+      }
+      if (slot.signal.reason === 'revoked' || slot.signal.reason === 'unconfirmed') {
+        throw new KeyRevokedError();
+      }
+      if (slot.signal.aborted || raw.destroyed) {
+        // The client went away, or the server is closing: nobody to send to.
+        slot.release();
+        reply.hijack();
+        raw.destroy();
+        return;
       }
 
       reply.hijack();
-      const raw = reply.raw;
       raw.writeHead(200, {
         ...(reply.getHeaders() as Record<string, string>),
         'content-type': 'text/event-stream; charset=utf-8',
@@ -117,7 +145,7 @@ export function runLiveRoute(scope: FastifyInstance, deps: LiveRouteDeps): void 
         clearInterval(checker);
         clearInterval(heartbeat);
         clearTimeout(lifetime);
-        release();
+        slot.release();
         raw.end();
       };
       const isFinal = (status: string) =>
@@ -141,8 +169,8 @@ export function runLiveRoute(scope: FastifyInstance, deps: LiveRouteDeps): void 
       const checker = setInterval(() => void check(), checkMs);
       const heartbeat = setInterval(() => raw.write(': heartbeat\n\n'), heartbeatMs);
       const lifetime = setTimeout(close, deps.maxMs ?? LIVE_MAX_MS);
-      // The response closes when the client goes away (or after our own end).
-      raw.on('close', close);
+      // From now on the client going away, an error, a revoke or the server closing end it all.
+      end = close;
       send(first);
       if (isFinal(first.status)) close();
     },
