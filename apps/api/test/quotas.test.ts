@@ -280,3 +280,51 @@ describe('what a tenant key may choose and start', () => {
     expect(skipped.json()).toMatchObject({ isEnabled: true, runId: null });
   });
 });
+
+describe("a tenant key's run that names no rate", () => {
+  let t: ApiTestContext;
+  let tenantId: string;
+  let key: string;
+  beforeAll(async () => {
+    t = await createApiTestContext('quota-default-rate', {
+      tenantQuotas: { maxEventsPerSecond: 1_000 },
+    });
+    ({ tenantId, key } = await tenantWithKey(t, 'default-rate'));
+  });
+  afterAll(async () => {
+    await t.close();
+  });
+
+  const runRate = async (runId: string) =>
+    (
+      await t.db
+        .selectFrom('backfill_runs')
+        .select('max_events_per_second')
+        .where('id', '=', runId)
+        .executeTakeFirstOrThrow()
+    ).max_events_per_second;
+
+  it('runs at TENANT_MAX_EVENTS_PER_SECOND, not unlimited: from a sync and from an enable', async () => {
+    const synced = await sync(t, tenantId, bearer(key), {});
+    expect(synced.statusCode, synced.body).toBe(202);
+    expect(await runRate(synced.json().runId)).toBe(1_000);
+
+    const toggle = (isEnabled: boolean) =>
+      t.app.inject({
+        method: 'POST',
+        url: `/admin/organizations/${tenantId}/applications/hr/toggle`,
+        headers: bearer(key),
+        payload: { isEnabled, skipHistoricalSync: false },
+      });
+    expect((await toggle(false)).statusCode).toBe(200);
+    const enabled = await toggle(true);
+    expect(enabled.statusCode, enabled.body).toBe(200);
+    expect(await runRate(enabled.json().runId)).toBe(1_000);
+  });
+
+  it("leaves an admin key's run at the operator's default (unlimited here)", async () => {
+    const admin = await sync(t, tenantId, auth, {}, 'affiliate');
+    expect(admin.statusCode, admin.body).toBe(202);
+    expect(await runRate(admin.json().runId)).toBeNull();
+  });
+});
