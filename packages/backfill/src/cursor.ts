@@ -11,7 +11,20 @@ export function encodeCursor(key: readonly string[]): string {
   return Buffer.from(JSON.stringify(key)).toString('base64url');
 }
 
-/** The key a cursor holds, checked against `shape`; a 400 naming `cursor` when it is not one. */
+/**
+ * A NUL, or half of a surrogate pair. Postgres text holds neither: sent as a parameter, a NUL
+ * fails the whole statement (a 500) and a lone surrogate silently becomes U+FFFD. Every part of a
+ * cursor's key comes from Postgres text, so neither can be in a cursor this API gave.
+ */
+const NOT_POSTGRES_TEXT = /[\0\p{Cs}]/u;
+
+/** Whether Postgres text can hold `text` as it is (see NOT_POSTGRES_TEXT). */
+export const isPostgresText = (text: string): boolean => !NOT_POSTGRES_TEXT.test(text);
+
+/**
+ * The key a cursor holds, checked against `shape` and for text Postgres can hold; a 400 naming
+ * `cursor` when it is not one this API gave, before any query sees it.
+ */
 export function decodeCursor(cursor: string, shape: readonly RegExp[]): string[] {
   let key: unknown;
   try {
@@ -22,7 +35,10 @@ export function decodeCursor(cursor: string, shape: readonly RegExp[]): string[]
   if (
     !Array.isArray(key) ||
     key.length !== shape.length ||
-    !key.every((part, i) => typeof part === 'string' && (shape[i] as RegExp).test(part))
+    !key.every(
+      (part, i) =>
+        typeof part === 'string' && isPostgresText(part) && (shape[i] as RegExp).test(part),
+    )
   ) {
     throw new BadCursorError();
   }

@@ -4,8 +4,9 @@
  */
 import type { ApplicationState, TenantSummary } from '@historical-sync/contracts';
 import type { Db } from '@historical-sync/db';
+import { SyncError } from '@historical-sync/domain';
 import { sql } from 'kysely';
-import { decodeCursor, encodeCursor } from './cursor';
+import { decodeCursor, encodeCursor, isPostgresText } from './cursor';
 import { latestRunSummaries } from './run-history';
 import { isSyncNeeded } from './status';
 import { getTenant } from './tenants';
@@ -33,6 +34,10 @@ export async function listTenants(
   const conditions = [sql`true`];
   if (query.onlyTenantId) conditions.push(sql`id = ${query.onlyTenantId}`);
   const q = query.q?.trim();
+  if (q && !isPostgresText(q)) {
+    // Postgres could not even compare it (a NUL fails the statement): no name holds one.
+    throw new SyncError(400, 'bad_request', 'q: must not contain NUL or unpaired surrogates', 'q');
+  }
   if (q) {
     const byName = sql`name ILIKE ${`%${likeLiteral(q)}%`}`;
     conditions.push(
