@@ -9,6 +9,7 @@ import {
   BackfillQueues,
   backfillSettingsFrom,
   startBackfillWorkers,
+  startStreamRetention,
   startWorkerHeartbeat,
   sweepRuns,
 } from '@historical-sync/backfill';
@@ -113,6 +114,23 @@ const sweeper = roles.has('sweeper')
     }, config.SWEEP_INTERVAL_MS)
   : undefined;
 
+// Redis keeps what consumers still need, not every entry ever published (stream-retention.ts).
+const retention = roles.has('sweeper')
+  ? startStreamRetention({
+      db,
+      redis,
+      streamPrefix: settings.streamPrefix,
+      leaseKey: `${settings.queuePrefix}:stream-retention:lease`,
+      intervalMs: config.STREAM_TRIM_INTERVAL_MS,
+      settings: {
+        windowMs: config.STREAM_RETENTION_MS,
+        ungroupedWindowMs: config.STREAM_RETENTION_UNGROUPED_MS,
+      },
+      onTrimmed: (removed) => logger.debug({ removed }, 'streams trimmed'),
+      onError: (error) => logger.warn({ err: error }, 'stream trim failed; will try again'),
+    })
+  : undefined;
+
 // The relay gets its own connection that fails fast while Redis is down: a batch then rolls back
 // and is retried, instead of waiting in an offline queue with its rows locked.
 const relayRedis = roles.has('relay')
@@ -185,6 +203,7 @@ const metricsServer = config.WORKER_METRICS_PORT
 
 onStopSignal(logger, async () => {
   clearInterval(sweeper);
+  await retention?.stop();
   metricsServer?.close();
   await Promise.all([workers.close(), relay?.stop()]);
   await heartbeat.stop().catch(() => {});

@@ -22,6 +22,7 @@ export {
   lockTenantRuns,
   QuotaExceededError,
 } from './quotas';
+export { type RedisMemory, ratio as memoryRatio, redisMemory } from './redis-memory';
 export {
   countResources,
   RESOURCE_DEFINITIONS,
@@ -60,6 +61,13 @@ export {
   tenantQuotasFrom,
 } from './settings';
 export { getSyncStatus, type RunView, viewRun } from './status';
+export {
+  type RetentionSettings,
+  startStreamRetention,
+  systemStreams,
+  trimStream,
+  trimSystemStreams,
+} from './stream-retention';
 export { requestSync, type SyncRequest, type SyncResult } from './sync';
 export { systemStatus } from './system-status';
 export { listTenants, type TenantQuery, tenantApplications } from './tenant-directory';

@@ -42,10 +42,15 @@ export interface BarrierDeps {
   streamPrefix: string;
 }
 
+/*
+ * Both scripts are flagged `allow-oom`: a control must answer correctly when Redis refuses writes
+ * for memory (with `noeviction`, every other write then fails), and its key is a few bytes.
+ */
+
 /** KEYS: control key. ARGV: seq, state, TTL. Writes only a higher seq than the key holds. */
 const RAISE = script(
   1,
-  `
+  `#!lua flags=allow-oom
 local seq = tonumber(redis.call('HGET', KEYS[1], 'seq') or '-1')
 if seq >= tonumber(ARGV[1]) then return 0 end
 redis.call('HSET', KEYS[1], 'seq', ARGV[1], 'state', ARGV[2])
@@ -57,7 +62,7 @@ return 1
 /** KEYS: control key. ARGV: expected seq, state. Rewrites the state only if the seq is unchanged. */
 const SETTLE = script(
   1,
-  `
+  `#!lua flags=allow-oom
 if redis.call('HGET', KEYS[1], 'seq') ~= ARGV[1] then return 0 end
 redis.call('HSET', KEYS[1], 'state', ARGV[2])
 return 1

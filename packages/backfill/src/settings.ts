@@ -20,6 +20,11 @@ export const BackfillSettingsEnv = z.object({
    */
   BACKFILL_MAX_STREAM_BACKLOG: z.coerce.number().int().min(0).default(1_000_000),
   /**
+   * Flow control on what fills Redis: a backfill waits while Redis's used memory is over this
+   * percentage of its `maxmemory` (no limit set = never waits); 0 = never wait.
+   */
+  BACKFILL_REDIS_MEMORY_PERCENT: z.coerce.number().int().min(0).max(100).default(80),
+  /**
    * Fairness between tenants: a job that has published for this long goes to the back of its
    * queue when other jobs are waiting there, and resumes from its checkpoint at its next turn;
    * 0 = a job runs to its end.
@@ -54,6 +59,8 @@ export interface BackfillSettings {
   partitions: number;
   /** null = no flow control. */
   maxStreamBacklog: number | null;
+  /** Used / max memory over which a backfill waits; null = never (absent: 0.8). */
+  redisMemoryHighRatio?: number | null;
   /** 0 = a job runs to its end even when others wait. */
   timeSliceMs: number;
   /** null or absent = source protection off (the environment's default is on). */
@@ -68,6 +75,7 @@ export function backfillSettingsFrom(env: z.infer<typeof BackfillSettingsEnv>): 
     maxEventsPerSecond: env.BACKFILL_MAX_EVENTS_PER_SECOND || null,
     partitions: env.BACKFILL_PARTITIONS,
     maxStreamBacklog: env.BACKFILL_MAX_STREAM_BACKLOG || null,
+    redisMemoryHighRatio: env.BACKFILL_REDIS_MEMORY_PERCENT / 100 || null,
     timeSliceMs: env.BACKFILL_TIME_SLICE_MS,
     sourceProtection:
       env.BACKFILL_SOURCE_PROTECTION === 'off'

@@ -8,6 +8,7 @@ import { StaleCheckpointError } from '@historical-sync/domain';
 import type { Job } from 'bullmq';
 import { streamBacklog } from '../flow-control';
 import type { RedisClient } from '../publisher';
+import { ratio, redisMemory } from '../redis-memory';
 import { RESOURCE_DEFINITIONS, type RenderedPage, renderPageCommands } from '../resources';
 import { xaddPrefix } from '../resp';
 import { publishThroughBarrier } from '../run-barrier';
@@ -19,12 +20,14 @@ import { waitForSource } from './source-wait';
 
 /**
  * How often progress is mirrored to Postgres and the job, and the run's status re-read. The
- * status read only makes a paused or cancelled run's job leave sooner: the barrier in the publish
- * script is what stops its pages.
+ * status read only makes a paused or cancelled run's job leave sooner: the barrier in the page
+ * transaction is what stops its pages.
  */
 const PROGRESS_INTERVAL_MS = 250;
 /** A lagging consumer group's stream is looked at again this often by a parked job. */
 const BACKLOG_RECHECK_MS = 1_000;
+/** A job parked for Redis's memory looks again this often (the trim runs every few seconds). */
+const MEMORY_RECHECK_MS = 1_000;
 /** The longest wait for the rate limit spent inside the job; longer ones park it. */
 const WAIT_IN_JOB_MS = 1_000;
 
@@ -105,6 +108,15 @@ async function pace(
   if (bound && (await streamBacklog(redis, partition.stream)) > bound) {
     pj.log.info({ bound }, 'waiting for the stream consumers to catch up');
     return { kind: 'park', delayMs: BACKLOG_RECHECK_MS };
+  }
+  const memoryHigh =
+    settings.redisMemoryHighRatio === undefined ? 0.8 : settings.redisMemoryHighRatio;
+  if (memoryHigh) {
+    const memory = await redisMemory(redis);
+    if (ratio(memory) > memoryHigh) {
+      pj.log.info(memory, "waiting for Redis's memory to be trimmed below its high mark");
+      return { kind: 'park', delayMs: MEMORY_RECHECK_MS };
+    }
   }
   if (partition.maxEventsPerSecond) {
     const waitMs = await reserveRate(redis, pj.data.runId, events, partition.maxEventsPerSecond, {
