@@ -63,6 +63,11 @@ const consumer = new StreamConsumer({
         `entry moved to the dead-letter stream; after a fix, replay it with \`${REPLAY_COMMAND}\``,
       ),
     onError: (error) => logger.warn({ err: error }, 'consumer error'),
+    // Conflicts are routine under concurrency (a serialization failure, a deadlock, a lock or
+    // statement timeout): tried again at once at no delivery's cost, so not worth a warning. One
+    // that persists becomes an outage, which is.
+    onRetry: ({ stream, id, error, attempt }) =>
+      logger.debug({ err: error, stream, id, attempt }, 'entry tried again after a conflict'),
     onOutage: (error) =>
       logger.warn(
         { err: error },

@@ -3,7 +3,9 @@
  * (BullMQ workers and the outbox relay, in this process) publishes a tenant's data and live
  * writes go on. An outage of the CRM's database longer than the whole retry budget dead-letters
  * nothing; an entry the CRM rejects on its own is dead-lettered, keeps the run from being
- * reported in sync, and the replay command completes it after the fix.
+ * reported in sync, and the replay command completes it after the fix. The failures a database
+ * meets without going down (read-only after a failover, statement timeouts behind a lock,
+ * serialization failures) dead-letter nothing either and cost no delivery.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { rm } from 'node:fs/promises';
@@ -15,7 +17,8 @@ import {
   toggleApplication,
 } from '@historical-sync/backfill';
 import { applicationDrained } from '@historical-sync/backfill/testing';
-import { createDb, seedTenant } from '@historical-sync/db';
+import { readDeadLetters } from '@historical-sync/consumer';
+import { createDb, createPool, seedTenant } from '@historical-sync/db';
 import { createTestDatabase, type TestDatabase } from '@historical-sync/db/testing';
 import {
   addMembership,
@@ -50,6 +53,9 @@ const CLAIM_INTERVAL_MS = 200;
 const RETRY_BUDGET_MS = MAX_DELIVERIES * (CLAIM_IDLE_MS + CLAIM_INTERVAL_MS);
 const OUTAGE_MS = 4_000;
 const EVENTS_PER_SECOND = 300;
+// The failures without a server going down: each lasts this long, over a smaller run.
+const FAULT_MS = 3_000;
+const FAULT_MEMBERSHIPS = 1_000;
 
 describe('CRM consumer: outages and dead letters', () => {
   const unique = `t${randomBytes(4).toString('hex')}`;
@@ -121,7 +127,8 @@ describe('CRM consumer: outages and dead letters', () => {
       CRM_CLAIM_IDLE_MS: String(CLAIM_IDLE_MS),
       CRM_CLAIM_INTERVAL_MS: String(CLAIM_INTERVAL_MS),
       CRM_OUTAGE_MAX_BACKOFF_MS: '500',
-      LOG_LEVEL: 'info',
+      // Debug: the retries after a conflict are logged at that level.
+      LOG_LEVEL: 'debug',
     };
     crm = runCrm('src/main.ts', env);
     await waitFor(
@@ -145,11 +152,11 @@ describe('CRM consumer: outages and dead letters', () => {
     await wrapper?.destroy();
   });
 
-  async function startRun(tenantName: string, seed: number) {
+  async function startRun(tenantName: string, seed: number, memberships = MEMBERSHIPS) {
     const { tenantId } = await seedTenant(wrapper.db, {
       tenantName,
       organizations: 40,
-      memberships: MEMBERSHIPS,
+      memberships,
       creditAllocations: 80,
       app: 'crm',
       seed,
@@ -386,6 +393,203 @@ describe('CRM consumer: outages and dead letters', () => {
       });
     } finally {
       await crmDb.destroy();
+    }
+  });
+
+  /** A session on the CRM's server that none of the faults below reaches. */
+  const crmAdmin = () =>
+    createDb({
+      connectionString: `${crmUrl}?options=${encodeURIComponent('-c default_transaction_read_only=off -c statement_timeout=0')}`,
+      maxConnections: 1,
+    });
+
+  /**
+   * Changes a setting of the CRM's whole server as an operator (or a failover) would, and reloads
+   * it: the CRM's open sessions take it at their next statement, without reconnecting.
+   */
+  async function setCrmServer(name: string, value: string | null) {
+    const admin = crmAdmin();
+    // A session as the CRM's are, to see the setting take effect.
+    const plain = createDb({ connectionString: crmUrl, maxConnections: 1 });
+    try {
+      await (value === null
+        ? sql`ALTER SYSTEM RESET ${sql.raw(name)}`
+        : sql`ALTER SYSTEM SET ${sql.raw(name)} = ${sql.lit(value)}`
+      ).execute(admin);
+      await sql`SELECT pg_reload_conf()`.execute(admin);
+      await expect
+        .poll(async () => {
+          const { rows } = await sql<{ source: string }>`
+            SELECT source FROM pg_settings WHERE name = ${name}
+          `.execute(plain);
+          return rows[0]?.source === 'configuration file';
+        })
+        .toBe(value !== null);
+    } finally {
+      await plain.destroy();
+      await admin.destroy();
+    }
+  }
+
+  /**
+   * Runs a backfill of FAULT_MEMBERSHIPS memberships; once the CRM is applying it, injects the
+   * fault (with live writes to the tenant while it lasts, when `live`), waits for `met` (the
+   * CRM's log shows it met the fault), keeps it FAULT_MS in all, undoes it, and waits for the
+   * drain. Then: nothing of the tenant dead-lettered, no entry counted as failing on its own
+   * (each `consumer error` line is a delivery used), the projection equal to the wrapper row by
+   * row, and the run complete. Returns the CRM's log since the test began.
+   */
+  async function faultMidRun(
+    name: string,
+    seed: number,
+    fault: {
+      inject(tenantId: string): Promise<void>;
+      undo(): Promise<void>;
+      met(log: string): boolean;
+      live?: boolean;
+    },
+  ): Promise<() => string> {
+    const from = crm?.output().length ?? 0;
+    const log = () => (crm?.output() ?? '').slice(from);
+    const { tenantId, runId } = await startRun(name, seed, FAULT_MEMBERSHIPS);
+    await expect
+      .poll(() => published(runId), { timeout: 60_000, interval: 20 })
+      .toBeGreaterThan(FAULT_MEMBERSHIPS / 5);
+    const injectedAt = Date.now();
+    let endWrites: () => void = () => {};
+    const writing = fault.live
+      ? liveWrites(tenantId, new Promise<void>((resolve) => (endWrites = resolve)))
+      : Promise.resolve(0);
+    writing.catch(() => {}); // awaited below
+    try {
+      await fault.inject(tenantId);
+      await expect.poll(() => fault.met(log()), { timeout: 15_000 }).toBe(true);
+      while (Date.now() - injectedAt < FAULT_MS) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    } finally {
+      endWrites();
+      await fault.undo();
+    }
+    await writing;
+    await expect
+      .poll(() => drained(tenantId, runId), { timeout: 120_000, interval: 250 })
+      .toBe('drained');
+    const dead = [];
+    for await (const entry of readDeadLetters(redis, deadLetters)) {
+      if (entry.tenantId === tenantId) dead.push(entry);
+    }
+    expect(dead).toEqual([]);
+    expect(logLines(log(), /consumer error|dead-letter/)).toEqual([]);
+    expect(await projectionDifferences(wrapper.db, crmUrl, tenantId)).toEqual([]);
+    expect(await crmRun(crmUrl, runId)).toMatchObject({
+      completed_at: expect.any(Date),
+      dead_lettered: 0,
+    });
+    return log;
+  }
+
+  const codes = (log: string, pattern: RegExp) =>
+    logLines(log, pattern).map((line) => (line.err as { code?: string } | undefined)?.code);
+
+  it('a failover to a read-only server (25006) is waited out as an outage: nothing dead-lettered, no delivery used', {
+    timeout: 120_000,
+  }, async () => {
+    const log = await faultMidRun('read-only', 3, {
+      // The server takes no writes, as a standby does until its promotion.
+      inject: () => setCrmServer('default_transaction_read_only', 'on'),
+      undo: () => setCrmServer('default_transaction_read_only', null),
+      met: (output) => codes(output, /a dependency is unreachable/).includes('25006'),
+    });
+    // One outage, reported once each way (its end once calls have gone through for a moment).
+    expect(codes(log(), /a dependency is unreachable/)).toEqual(['25006']);
+    await expect.poll(() => logLines(log(), /dependency back after/)).toHaveLength(1);
+  });
+
+  it('statement timeouts behind a lock held on the projection (57014) are tried again, then waited out: nothing dead-lettered, no delivery used', {
+    timeout: 120_000,
+  }, async () => {
+    // Someone holds a lock on the memberships table (a migration, a manual fix) while the CRM
+    // runs with a statement timeout: its writes to that table time out until the lock goes.
+    const locker = createPool({ connectionString: crmUrl, maxConnections: 1 });
+    const client = await locker.connect();
+    try {
+      const log = await faultMidRun('statement-timeout', 4, {
+        inject: async () => {
+          await setCrmServer('statement_timeout', '200ms');
+          await client.query('SET statement_timeout = 0');
+          await client.query('SET idle_in_transaction_session_timeout = 0');
+          await client.query('BEGIN');
+          await client.query('LOCK TABLE crm_memberships IN SHARE MODE');
+        },
+        undo: async () => {
+          await client.query('COMMIT');
+          await setCrmServer('statement_timeout', null);
+        },
+        // Tried again at once, then, the lock still held, waited out as an outage.
+        met: (output) =>
+          codes(output, /tried again after a conflict/).includes('57014') &&
+          codes(output, /a dependency is unreachable/).includes('57014'),
+      });
+      await expect.poll(() => logLines(log(), /dependency back after/).length).toBeGreaterThan(0);
+    } finally {
+      client.release();
+      await locker.end();
+    }
+  });
+
+  it('serialization failures (40001) are tried again at once: nothing dead-lettered, no delivery used', {
+    timeout: 120_000,
+  }, async () => {
+    // The CRM's transactions run SERIALIZABLE while another writer (the CRM's own users, say)
+    // keeps updating the rows that live changes of the wrapper update too: an apply that finds
+    // its row changed since its snapshot is rolled back with a serialization failure.
+    let touching = true;
+    let toucher: Promise<void> = Promise.resolve();
+    const touch = async (tenantId: string) => {
+      const db = crmAdmin();
+      try {
+        while (touching) {
+          await db
+            .transaction()
+            .execute(async (trx) => {
+              for (const table of [
+                'crm_organizations',
+                'crm_memberships',
+                'crm_credit_allocations',
+              ]) {
+                await sql`UPDATE ${sql.table(table)} SET synced_at = now() WHERE tenant_id = ${tenantId}`.execute(
+                  trx,
+                );
+              }
+            })
+            .catch((error: { code?: string }) => {
+              // It loses some rounds to the CRM too.
+              if (error.code !== '40001' && error.code !== '40P01') throw error;
+            });
+        }
+      } finally {
+        await db.destroy();
+      }
+    };
+    try {
+      const log = await faultMidRun('serializable', 5, {
+        live: true,
+        inject: async (tenantId) => {
+          await setCrmServer('default_transaction_isolation', 'serializable');
+          toucher = touch(tenantId);
+        },
+        undo: async () => {
+          touching = false;
+          await toucher;
+          await setCrmServer('default_transaction_isolation', null);
+        },
+        met: (output) => codes(output, /tried again after a conflict/).includes('40001'),
+      });
+      expect(codes(log(), /tried again after a conflict/)).toContain('40001');
+    } finally {
+      touching = false;
+      await toucher;
     }
   });
 });

@@ -2,7 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import { EVENT_FIELD, type StreamEvent } from '@historical-sync/contracts';
 import { localStateDir, type RunningService, startRedis } from '@historical-sync/local-stack';
-import { Redis } from 'ioredis';
+import { Redis, ReplyError } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InfrastructureError, replayDeadLetters, StreamConsumer } from '../src/index';
 
@@ -235,20 +235,109 @@ describe('StreamConsumer', () => {
     await expect.poll(async () => (await c.lag())[0]?.pending).toBe(0);
   });
 
-  it('classifies pg, ioredis and node connection errors as outages, and a failing entry as its own', async () => {
-    const { isInfrastructureError } = await import('../src/index');
+  it("counts each reclaimed entry's own deliveries, also with this consumer's younger pending entries between them", async () => {
+    const stream = `${prefix}sparse`;
+    const group = 'g8';
+    const me = 'c-sparse';
+    const [first, mine, last] = [orgEvent(1), orgEvent(2), orgEvent(3)];
+    const ids = [await add(stream, first), await add(stream, mine), await add(stream, last)];
+    await redis.xgroup('CREATE', stream, group, '0');
+    // A consumer that died took all three; `first` and `last` were delivered 3 times and have
+    // been idle a minute. `mine` is this consumer's, just delivered: pending, not idle enough to
+    // be claimed, and between the two it claims.
+    await redis.xreadgroup('GROUP', group, 'dead', 'COUNT', 3, 'STREAMS', stream, '>');
+    await redis.call(
+      'XCLAIM',
+      stream,
+      group,
+      'dead',
+      0,
+      ids[0] as string,
+      ids[2] as string,
+      'IDLE',
+      60_000,
+      'RETRYCOUNT',
+      3,
+      'JUSTID',
+    );
+    await redis.call('XCLAIM', stream, group, me, 0, ids[1] as string, 'JUSTID');
+    const handled: string[] = [];
+    const c = consumer({
+      streams: [stream],
+      group,
+      consumer: me,
+      claimIdleMs: 30_000,
+      maxDeliveries: 3,
+      deadLetterStream: `${prefix}dlq8`,
+      handler: async (e) => void handled.push(e.eventId),
+    });
+    await c.start();
+    // Claimed, both are at their 4th delivery: past maxDeliveries, so dead-lettered unhandled.
+    await expect.poll(() => redis.xlen(`${prefix}dlq8`)).toBe(2);
+    const dead = (await redis.xrange(`${prefix}dlq8`, '-', '+')).map(([, fields]) => ({
+      id: fields[fields.indexOf('id') + 1],
+      deliveries: fields[fields.indexOf('deliveries') + 1],
+    }));
+    expect(dead).toEqual([
+      { id: ids[0], deliveries: '4' },
+      { id: ids[2], deliveries: '4' },
+    ]);
+    expect(handled).toEqual([]);
+    // `mine` stays pending with this consumer, not claimed, counted once.
+    const pending = (await redis.xpending(stream, group, '-', '+', 10)) as [
+      string,
+      string,
+      number,
+      number,
+    ][];
+    expect(pending.map(([id, owner, , count]) => [id, owner, count])).toEqual([[ids[1], me, 1]]);
+  });
+
+  it("classifies failures: the store away is an outage, a lost race is tried again at once, anything else is the entry's own", async () => {
+    const { classifyFailure, isInfrastructureError } = await import('../src/index');
     const coded = (code: string, message = 'x') => Object.assign(new Error(message), { code });
+    const kinds = (codes: string[]) => codes.map((code) => classifyFailure(coded(code)));
+    // Unreachable, read-only (a failover), out of resources, shut down, system errors, refused.
+    const outages = [
+      '08006',
+      '08001',
+      '57P01',
+      '57P02',
+      '57P03',
+      '57P04',
+      '25006',
+      '53100',
+      '53200',
+    ];
+    outages.push('53300', '53400', '58030', '28P01', '3D000', 'ECONNREFUSED', 'ETIMEDOUT');
+    expect(kinds(outages)).toEqual(outages.map(() => 'outage'));
+    // Lost to a concurrent transaction, or timed out behind one.
+    const conflicts = ['40001', '40P01', '40003', '55P03', '57014', '57P05', '25P03', '25P04'];
+    expect(kinds(conflicts)).toEqual(conflicts.map(() => 'retry'));
+    // The entry's own: constraints, bad data, the handler's SQL, a constraint at commit, a
+    // malformed protocol message, corruption.
+    const own = ['23514', '23505', '22P02', '42703', '42P01', '40002', '08P01', 'XX001', '25P02'];
+    expect(kinds(own)).toEqual(own.map(() => 'entry'));
+    expect(classifyFailure(new Error('Connection terminated unexpectedly'))).toBe('outage');
+    expect(classifyFailure(new Error('Connection is closed.'))).toBe('outage');
+    expect(classifyFailure(new AggregateError([coded('ECONNREFUSED')]))).toBe('outage');
+    expect(classifyFailure(new Error('wrapped', { cause: coded('ETIMEDOUT') }))).toBe('outage');
+    expect(classifyFailure(new Error('wrapped', { cause: coded('40001') }))).toBe('retry');
+    expect(classifyFailure(new InfrastructureError('search index down'))).toBe('outage');
+    expect(classifyFailure(new TypeError('cannot read properties of undefined'))).toBe('entry');
+    // Redis replies, by their first word: a replica after a failover, loading after a restart.
     expect(
-      isInfrastructureError(coded('57P01', 'terminating connection due to administrator command')),
-    ).toBe(true);
-    expect(isInfrastructureError(coded('08006'))).toBe(true);
-    expect(isInfrastructureError(new Error('Connection terminated unexpectedly'))).toBe(true);
-    expect(isInfrastructureError(new Error('Connection is closed.'))).toBe(true);
-    expect(isInfrastructureError(new AggregateError([coded('ECONNREFUSED')]))).toBe(true);
-    expect(isInfrastructureError(new Error('wrapped', { cause: coded('ETIMEDOUT') }))).toBe(true);
-    expect(isInfrastructureError(new InfrastructureError('search index down'))).toBe(true);
-    expect(isInfrastructureError(coded('23514', 'violates check constraint'))).toBe(false);
-    expect(isInfrastructureError(new TypeError('cannot read properties of undefined'))).toBe(false);
+      classifyFailure(new ReplyError("READONLY You can't write against a read only replica.")),
+    ).toBe('outage');
+    expect(classifyFailure(new ReplyError('LOADING Redis is loading the dataset in memory'))).toBe(
+      'outage',
+    );
+    const wrongCall = await redis.call('XADD').catch((error: unknown) => error);
+    expect(classifyFailure(wrongCall)).toBe('entry');
+    expect([isInfrastructureError(coded('40001')), isInfrastructureError(coded('23514'))]).toEqual([
+      true,
+      false,
+    ]);
   });
 
   it("handles a marker only after the entries before it, across retries, without using its deliveries; it learns its run's dead letters", async () => {
