@@ -6,6 +6,12 @@
  *
  * Per-entity order: a row is held back while an earlier unpublished row of the same entity is
  * held by another relay, so the entity's events reach each stream in version order.
+ *
+ * A disable waits for the batch's share lock on the enablement rows, so it answers after the
+ * batch's entries. That holds only while the batch's session lives, and Postgres ends a session
+ * idle in its transaction (freeing the lock) while XADDs already sent may wait in a stalled Redis:
+ * so the XADDs run under the batch's lease (lease.ts), refused by Redis once the session may be
+ * gone.
  */
 import {
   EVENT_FIELD,
@@ -18,6 +24,7 @@ import { outboxBacklog } from '@historical-sync/domain';
 import type { Cluster, Redis } from 'ioredis';
 import { sql } from 'kysely';
 import type { Logger } from 'pino';
+import { BatchLease, defineLeaseScripts } from './lease';
 import { OutboxListener } from './listener';
 
 export const OUTBOX_CHANNEL = 'outbox_new';
@@ -40,6 +47,12 @@ export interface RelayOptions {
   backlogLogIntervalMs?: number;
   /** Told about every published batch, for the process's metrics. */
   onPublished?: (events: SyncEvent[]) => void;
+  /**
+   * The batch transaction's `idle_in_transaction_session_timeout` (lease.ts): how long its session
+   * may wait on Redis before Postgres ends it. Redis refuses the batch's XADDs before then, so a
+   * Redis that stalls longer only delays the batch.
+   */
+  leaseMs?: number;
 }
 
 export interface BatchResult {
@@ -61,6 +74,7 @@ export class OutboxRelay {
   private readonly retentionMs: number;
   private readonly pruneIntervalMs: number;
   private readonly backlogLogIntervalMs: number;
+  private readonly leaseMs: number;
   private listener: OutboxListener | undefined;
   private running: Promise<void> | undefined;
   private stopped = false;
@@ -73,6 +87,8 @@ export class OutboxRelay {
     this.retentionMs = options.retentionMs ?? 7 * 24 * 3600 * 1000;
     this.pruneIntervalMs = options.pruneIntervalMs ?? 60_000;
     this.backlogLogIntervalMs = options.backlogLogIntervalMs ?? 30_000;
+    this.leaseMs = options.leaseMs ?? 15_000;
+    defineLeaseScripts(options.redis);
   }
 
   /** Starts the relay loop (and LISTEN when a database URL was given). */
@@ -197,10 +213,21 @@ export class OutboxRelay {
       if (inOrder.length === 0) return { rows: 0, entries: 0, heldBack, failed: 0 };
 
       const tenants = [...new Set(inOrder.map((r) => r.tenant_id))];
+      // The lease starts before the last statement ahead of the XADDs, which sets it: Postgres
+      // counts the session's idle time from that statement's end. A single Redis's clock is read
+      // meanwhile; Redis Cluster's, per stream, once the streams are known.
+      const lease = new BatchLease(redis, this.leaseMs);
+      const clock = redis.isCluster ? undefined : lease.clock(streamPrefix);
       const enabled = await trx
         .selectFrom('organization_applications as oa')
         .innerJoin('applications as a', 'a.id', 'oa.application_id')
         .select(['oa.tenant_id', 'a.code'])
+        // Set on every row read: with none, nothing is published and no lease is needed.
+        .select(
+          sql`set_config('idle_in_transaction_session_timeout', ${String(this.leaseMs)}, true)`.as(
+            'lease',
+          ),
+        )
         .where('oa.tenant_id', 'in', tenants)
         .where('oa.is_enabled', '=', true)
         // Held until this batch's entries are added: a disable (which locks the row to update
@@ -212,7 +239,7 @@ export class OutboxRelay {
         appsByTenant.set(tenant_id, [...(appsByTenant.get(tenant_id) ?? []), code]);
       }
 
-      // One pipeline per stream: on Redis Cluster a pipeline must stay within one slot.
+      // One script per stream: on Redis Cluster a script stays within one slot.
       const byStream = new Map<string, string[]>();
       const published: SyncEvent[] = [];
       const rows: OutboxRow[] = [];
@@ -239,14 +266,7 @@ export class OutboxRelay {
           published.push(event);
         }
       }
-      await Promise.all(
-        [...byStream].map(async ([stream, events]) => {
-          const pipeline = redis.pipeline();
-          for (const event of events) pipeline.xadd(stream, '*', EVENT_FIELD, event);
-          const failed = ((await pipeline.exec()) ?? []).find(([error]) => error);
-          if (failed) throw failed[0];
-        }),
-      );
+      if (byStream.size > 0) await lease.publish(byStream, EVENT_FIELD, clock);
       const entries = published.length;
       this.options.onPublished?.(published);
 
