@@ -95,9 +95,11 @@ const FAILURES: Record<string, FailureKind> = {
   // Redis replies of a server that is away or refusing writes: loading its data after a
   // restart, a replica after a failover or one that lost its master, a cluster not serving the
   // slot, a script running past its limit, maxmemory reached, persistence failing, too few
-  // replicas for min-replicas-to-write. TRYAGAIN: a slot is migrating, gone in a moment.
+  // replicas for min-replicas-to-write; UNBLOCKED, a blocking read ended because its server
+  // turned replica. TRYAGAIN: a slot is migrating, gone in a moment.
   LOADING: 'outage',
   READONLY: 'outage',
+  UNBLOCKED: 'outage',
   MASTERDOWN: 'outage',
   CLUSTERDOWN: 'outage',
   BUSY: 'outage',

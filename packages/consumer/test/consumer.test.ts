@@ -472,3 +472,70 @@ describe('StreamConsumer through a Redis restart', () => {
     }
   });
 });
+
+describe('StreamConsumer through a Redis failover', () => {
+  it('waits out its Redis turned into a replica (READONLY) with one report each way, and handles every entry once', {
+    timeout: 60_000,
+  }, async () => {
+    const dataDir = localStateDir(`consumer-redis-readonly-${process.pid}-${Date.now()}`);
+    const server = await startRedis({ dataDir, appendOnly: false });
+    const redis = new Redis(server.url, { maxRetriesPerRequest: 1 });
+    const admin = new Redis(server.url);
+    redis.on('error', () => {});
+    const stream = 'readonly';
+    const add = (n: number) => redis.xadd(stream, '*', EVENT_FIELD, JSON.stringify(orgEvent(n)));
+    for (let n = 0; n < 40; n++) await add(n);
+    const handled = new Map<string, number>();
+    const outages: unknown[] = [];
+    const recoveries: number[] = [];
+    const errors: unknown[] = [];
+    const c = new StreamConsumer({
+      redis,
+      streams: [stream],
+      group: 'g',
+      consumer: 'c',
+      batchSize: 10,
+      blockMs: 100,
+      claimIdleMs: 300,
+      claimIntervalMs: 100,
+      maxDeliveries: 1,
+      outageInitialDelayMs: 50,
+      outageMaxDelayMs: 100,
+      deadLetterStream: 'dlq',
+      // Slow enough that the failover meets entries in hand, whose acknowledgements it refuses.
+      handler: async (e) => {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        handled.set(e.eventId, (handled.get(e.eventId) ?? 0) + 1);
+      },
+      hooks: {
+        onOutage: (error) => outages.push(error),
+        onRecovered: ({ durationMs }) => recoveries.push(durationMs),
+        onError: (error) => errors.push(error),
+      },
+    });
+    try {
+      await c.start();
+      await expect.poll(() => handled.size).toBeGreaterThan(5);
+      // Demoted, as a primary is in a failover: a replica of a master that does not answer
+      // (port 1), refusing every write (XREADGROUP and XACK are writes) with READONLY.
+      await admin.call('REPLICAOF', '127.0.0.1', '1');
+      await expect.poll(() => outages).toHaveLength(1);
+      await new Promise((resolve) => setTimeout(resolve, 1_000)); // the failover itself
+      await admin.call('REPLICAOF', 'NO', 'ONE');
+      for (let n = 40; n < 60; n++) await add(n);
+      await expect.poll(() => handled.size, { timeout: 20_000 }).toBe(60);
+      await expect.poll(() => recoveries, { timeout: 10_000 }).toHaveLength(1);
+      expect(String(outages[0])).toMatch(/^ReplyError: READONLY/);
+      expect([...handled.values()].every((n) => n === 1)).toBe(true);
+      expect(errors).toEqual([]);
+      expect(await redis.xlen('dlq')).toBe(0);
+      await expect.poll(async () => (await c.lag())[0]?.pending).toBe(0);
+    } finally {
+      await c.stop();
+      redis.disconnect();
+      admin.disconnect();
+      await server.stop();
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+});
