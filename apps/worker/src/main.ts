@@ -8,6 +8,7 @@ import { hostname } from 'node:os';
 import {
   BackfillQueues,
   backfillSettingsFrom,
+  retentionKeys,
   startBackfillWorkers,
   startStreamRetention,
   startWorkerHeartbeat,
@@ -120,7 +121,7 @@ const retention = roles.has('sweeper')
       db,
       redis,
       streamPrefix: settings.streamPrefix,
-      leaseKey: `${settings.queuePrefix}:stream-retention:lease`,
+      keys: retentionKeys(settings.queuePrefix),
       intervalMs: config.STREAM_TRIM_INTERVAL_MS,
       settings: {
         windowMs: config.STREAM_RETENTION_MS,

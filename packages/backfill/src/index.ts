@@ -62,7 +62,9 @@ export {
 } from './settings';
 export { getSyncStatus, type RunView, viewRun } from './status';
 export {
+  lastRetentionPass,
   type RetentionSettings,
+  retentionKeys,
   startStreamRetention,
   systemStreams,
   trimStream,

@@ -108,6 +108,21 @@ export async function trimSystemStreams(
   return removed;
 }
 
+/** The retention's keys in Redis, under the queue prefix. */
+export const retentionKeys = (queuePrefix: string) => ({
+  lease: `${queuePrefix}:stream-retention:lease`,
+  lastPass: `${queuePrefix}:stream-retention:last`,
+});
+
+/** When the streams were last trimmed (ms since the epoch) and entries removed then; null if never. */
+export async function lastRetentionPass(
+  redis: RedisClient,
+  queuePrefix: string,
+): Promise<{ at: number; removed: number } | null> {
+  const [at, removed] = await redis.hmget(retentionKeys(queuePrefix).lastPass, 'at', 'removed');
+  return at ? { at: Number(at), removed: Number(removed ?? 0) } : null;
+}
+
 /**
  * Trims every stream every `intervalMs`, one process at a time: a lease in Redis names the process
  * that trims for the next few intervals. Out of memory Redis refuses the lease, and then every
@@ -117,8 +132,8 @@ export function startStreamRetention(options: {
   db: Db;
   redis: RedisClient;
   streamPrefix: string;
-  /** The lease's key (under the queue prefix, so environments sharing a Redis keep theirs). */
-  leaseKey: string;
+  /** Where the lease and the last pass are kept (under the queue prefix: `retentionKeys`). */
+  keys: { lease: string; lastPass: string };
   intervalMs: number;
   settings: RetentionSettings;
   onTrimmed?: (removed: Record<string, number>) => void;
@@ -128,15 +143,21 @@ export function startStreamRetention(options: {
   let running: Promise<void> = Promise.resolve();
   const tick = async () => {
     const lease = await options.redis
-      .set(options.leaseKey, holder, 'PX', options.intervalMs * 3, 'NX')
+      .set(options.keys.lease, holder, 'PX', options.intervalMs * 3, 'NX')
       .then(
-        async (taken) => taken === 'OK' || (await options.redis.get(options.leaseKey)) === holder,
+        async (taken) => taken === 'OK' || (await options.redis.get(options.keys.lease)) === holder,
         (error: unknown) => /OOM/.test(String(error)),
       );
     if (!lease) return;
-    await options.redis.pexpire(options.leaseKey, options.intervalMs * 3).catch(() => {});
+    await options.redis.pexpire(options.keys.lease, options.intervalMs * 3).catch(() => {});
     const removed = await trimSystemStreams(options, options.settings);
     if (Object.keys(removed).length > 0) options.onTrimmed?.(removed);
+    // When the streams were last trimmed, and how much: the System page shows it. Refused out of
+    // memory, like any write; the next pass records it.
+    const entries = Object.values(removed).reduce((sum, n) => sum + n, 0);
+    await options.redis
+      .hset(options.keys.lastPass, 'at', Date.now(), 'removed', entries)
+      .catch(() => {});
   };
   const timer = setInterval(() => {
     running = tick().catch((error: unknown) => options.onError?.(error));
@@ -149,7 +170,7 @@ export function startStreamRetention(options: {
         .eval(
           "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0",
           1,
-          options.leaseKey,
+          options.keys.lease,
           holder,
         )
         .catch(() => {});
