@@ -14,6 +14,7 @@ import * as runControlSeq from './2026-11-27T00-00_run-control-seq';
 import * as capture from './2026-11-27T01-00_capture';
 import * as consoleListings from './2026-11-27T02-00_console-listings';
 import * as sourceThrottle from './2026-11-27T03-00_source-throttle';
+import * as captureAlways from './2026-11-28T00-00_capture-always';
 
 export const migrations: Record<string, Migration> = {
   '2026-11-26T00-00_wrapper-schema': wrapperSchema,
@@ -27,4 +28,5 @@ export const migrations: Record<string, Migration> = {
   '2026-11-27T01-00_capture': capture,
   '2026-11-27T02-00_console-listings': consoleListings,
   '2026-11-27T03-00_source-throttle': sourceThrottle,
+  '2026-11-28T00-00_capture-always': captureAlways,
 };

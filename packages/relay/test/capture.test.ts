@@ -8,11 +8,13 @@ import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { EVENT_FIELD, type SyncEvent, streamName } from '@historical-sync/contracts';
+import type { Db } from '@historical-sync/db';
 import { createTestDatabase, type TestDatabase } from '@historical-sync/db/testing';
 import { allocateCredits, deactivateAllocation } from '@historical-sync/domain';
 import { findPostgresBinDir } from '@historical-sync/local-stack';
 import { Redis } from 'ioredis';
 import { sql } from 'kysely';
+import pg from 'pg';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OutboxRelay, UNRENDERABLE } from '../src/index';
@@ -342,5 +344,160 @@ describe('capture at the database', () => {
     });
     await drain(new OutboxRelay({ db: test.db, redis, streamPrefix: prefix, logger }));
     expect([...(await entriesOf(redis, 'crm', prefix)).keys()]).toEqual([`organization:${id}:v1`]);
+  });
+
+  it('captures writes made under session_replication_role = replica like any other: versions move, events reach the streams, the relay is woken', async () => {
+    const prefix = uniquePrefix();
+    const tenantId = await createTenant(test.db, 'replica-role');
+    await setEnabled(test.db, tenantId, 'crm', true);
+    const listener = new pg.Client({ connectionString: test.url });
+    await listener.connect();
+    let notified = 0;
+    listener.on('notification', () => {
+      notified += 1;
+    });
+    await listener.query('LISTEN outbox_new');
+    try {
+      const written = await test.db.transaction().execute(async (trx) => {
+        await sql`SET LOCAL session_replication_role = replica`.execute(trx);
+        const one = async <T>(query: ReturnType<typeof sql<T>>) =>
+          (await query.execute(trx)).rows[0] as T;
+        const org = await one(sql<{ id: string; version: number }>`
+          INSERT INTO entities (tenant_id, entity_type, code, name)
+          VALUES (${tenantId}, 'organization', 'replica', 'Replica') RETURNING id, version
+        `);
+        const renamed = await one(sql<{ version: number }>`
+          UPDATE entities SET name = 'Renamed' WHERE id = ${org.id} RETURNING version
+        `);
+        const credit = await one(sql<{ id: string; version: number }>`
+          INSERT INTO credit_allocations
+            (tenant_id, entity_id, target_application, allocated_amount, available_credits)
+          VALUES (${tenantId}, ${org.id}, 'crm', 7, 7) RETURNING id, version
+        `);
+        const membership = await one(sql<{ id: string }>`
+          INSERT INTO organization_memberships (tenant_id, user_id, organization_id, role)
+          VALUES (${tenantId}, ${randomUUID()}, ${org.id}, 'member') RETURNING id
+        `);
+        const promoted = await one(sql<{ version: number }>`
+          UPDATE organization_memberships SET role = 'admin' WHERE id = ${membership.id}
+          RETURNING version
+        `);
+        return { org, renamed, credit, membership, promoted };
+      });
+      // The version trigger fired: each update has a new version, so a new eventId.
+      expect([written.org.version, written.renamed.version, written.promoted.version]).toEqual([
+        1, 2, 2,
+      ]);
+      await expect.poll(() => notified, { timeout: 5_000 }).toBeGreaterThan(0);
+      await drain(new OutboxRelay({ db: test.db, redis, streamPrefix: prefix, logger }));
+      const events = await entriesOf(redis, 'crm', prefix);
+      expect([...events.keys()].sort()).toEqual(
+        [
+          `organization:${written.org.id}:v1`,
+          `organization:${written.org.id}:v2`,
+          `credit:${written.credit.id}:v1`,
+          `membership:${written.membership.id}:v1`,
+          `membership:${written.membership.id}:v2`,
+        ].sort(),
+      );
+      expect(events.get(`organization:${written.org.id}:v2`)?.event).toMatchObject({
+        eventType: 'org.updated',
+        name: 'Renamed',
+      });
+      expect(events.get(`membership:${written.membership.id}:v2`)?.event).toMatchObject({
+        role: 'admin',
+      });
+    } finally {
+      await listener.end();
+    }
+  });
+
+  /** Runs `body` in a transaction that is always rolled back (roles and ownership included). */
+  const rolledBack = async (body: (trx: Db) => Promise<void>) => {
+    const sentinel = new Error('rolled back on purpose');
+    await expect(
+      test.db.transaction().execute(async (trx) => {
+        await body(trx);
+        throw sentinel;
+      }),
+    ).rejects.toBe(sentinel);
+  };
+  const insertOrganization = async (trx: Db, tenantId: string, code: string) =>
+    (
+      await sql<{ id: string }>`
+        INSERT INTO entities (tenant_id, entity_type, code, name)
+        VALUES (${tenantId}, 'organization', ${code}, ${code}) RETURNING id
+      `.execute(trx)
+    ).rows[0]?.id as string;
+  const outboxRowsOf = async (trx: Db, aggregateId: string) =>
+    (
+      await sql<{ version: number }>`
+        SELECT version FROM outbox WHERE aggregate_id = ${aggregateId} ORDER BY id
+      `.execute(trx)
+    ).rows.map((r) => Number(r.version));
+
+  it('writes without events only when a superuser says so (historical_sync.capture = off), versions still moving; anyone else who says it is captured', async () => {
+    const tenantId = await createTenant(test.db, 'capture-off');
+    const quiet = await test.db.transaction().execute(async (trx) => {
+      await sql`SET LOCAL historical_sync.capture = 'off'`.execute(trx);
+      const id = await insertOrganization(trx, tenantId, 'quiet');
+      await sql`UPDATE entities SET name = 'Quieter' WHERE id = ${id}`.execute(trx);
+      return id;
+    });
+    expect(await outboxRowsOf(test.db, quiet)).toEqual([]);
+    const { rows } = await sql<{ version: number }>`
+      SELECT version FROM entities WHERE id = ${quiet}
+    `.execute(test.db);
+    expect(Number(rows[0]?.version)).toBe(2);
+
+    const writer = `writer_${randomUUID().replaceAll('-', '')}`;
+    await rolledBack(async (trx) => {
+      await sql`CREATE ROLE ${sql.id(writer)}`.execute(trx);
+      await sql`GRANT SELECT, INSERT, UPDATE ON entities, outbox TO ${sql.id(writer)}`.execute(trx);
+      await sql`GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO ${sql.id(writer)}`.execute(trx);
+      await sql`SET LOCAL ROLE ${sql.id(writer)}`.execute(trx);
+      await sql`SET LOCAL historical_sync.capture = 'off'`.execute(trx);
+      const id = await insertOrganization(trx, tenantId, 'not-quiet');
+      expect(await outboxRowsOf(trx, id)).toEqual([1]);
+    });
+  });
+
+  it('is disabled by a table owner who is not a superuser (ALTER TABLE ... DISABLE TRIGGER), which pg_trigger shows; not by a writer who does not own it', async () => {
+    const tenantId = await createTenant(test.db, 'owner-disables');
+    const captureTriggers = async (trx: Db) =>
+      (
+        await sql<{ name: string; enabled: string }>`
+          SELECT tgname AS name, tgenabled AS enabled FROM pg_trigger
+          WHERE tgrelid = 'entities'::regclass AND tgname LIKE '%\_capture\_%' ORDER BY tgname
+        `.execute(trx)
+      ).rows;
+    // 'A': fires always, whatever the session's replication role.
+    expect(await captureTriggers(test.db)).toEqual([
+      { name: 'entities_capture_insert', enabled: 'A' },
+      { name: 'entities_capture_update', enabled: 'A' },
+    ]);
+    const owner = `owner_${randomUUID().replaceAll('-', '')}`;
+    await rolledBack(async (trx) => {
+      await sql`CREATE ROLE ${sql.id(owner)} NOSUPERUSER`.execute(trx);
+      await sql`ALTER TABLE entities OWNER TO ${sql.id(owner)}`.execute(trx);
+      await sql`SET LOCAL ROLE ${sql.id(owner)}`.execute(trx);
+      await sql`ALTER TABLE entities DISABLE TRIGGER entities_capture_insert`.execute(trx);
+      expect(await captureTriggers(trx)).toContainEqual({
+        name: 'entities_capture_insert',
+        enabled: 'D',
+      });
+      const id = await insertOrganization(trx, tenantId, 'unseen');
+      await sql`RESET ROLE`.execute(trx);
+      expect(await outboxRowsOf(trx, id)).toEqual([]);
+    });
+    const writer = `writer_${randomUUID().replaceAll('-', '')}`;
+    await rolledBack(async (trx) => {
+      await sql`CREATE ROLE ${sql.id(writer)}`.execute(trx);
+      await sql`GRANT SELECT, INSERT, UPDATE ON entities TO ${sql.id(writer)}`.execute(trx);
+      await sql`SET LOCAL ROLE ${sql.id(writer)}`.execute(trx);
+      await expect(
+        sql`ALTER TABLE entities DISABLE TRIGGER entities_capture_insert`.execute(trx),
+      ).rejects.toThrow(/must be owner of table entities/);
+    });
   });
 });
