@@ -20,6 +20,12 @@ import Fastify, {
 import { serializerCompiler } from 'fastify-type-provider-zod';
 import type { Logger } from 'pino';
 import { ApiKeyStore } from './auth/api-keys';
+import {
+  DEFAULT_DRY_RUN_LIMITS,
+  DryRunLeases,
+  type DryRunLimits,
+  limitDryRuns,
+} from './http/dry-run-limit';
 import { readMissingBodyAsEmpty, zodValidatorCompiler } from './http/validation';
 import { registerApiDocs } from './plugins/api-docs';
 import { authenticate, FailedAttempts, limitToOwnTenant, requireAdmin } from './plugins/auth';
@@ -60,6 +66,8 @@ export interface AppDeps {
   liveStreamsPerKey?: number;
   /** Longest a live run stream stays open before the client must reconnect; default 1 hour. */
   liveStreamMaxMs?: number;
+  /** A tenant's dry runs at once, and all tenants', across API processes. */
+  dryRunLimits?: DryRunLimits;
   /** Level of the one line logged per request (`REQUEST_LOG_LEVEL`); default `info`. */
   requestLogLevel?: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   /** The operator console's built files (`CONSOLE_DIR`); default the repository's apps/console/dist. */
@@ -147,9 +155,17 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     }
   };
 
+  // Bounded across processes, so that a tenant's dry runs cannot pause every tenant's pages.
+  const dryRuns = new DryRunLeases(
+    deps.redis,
+    deps.settings.queuePrefix,
+    deps.dryRunLimits ?? DEFAULT_DRY_RUN_LIMITS,
+    app.log,
+  );
   await app.register(async (tenantScoped) => {
     await guarded(tenantScoped, 'Bearer');
     limitToOwnTenant(tenantScoped);
+    limitDryRuns(tenantScoped, dryRuns);
     applicationRoutes(tenantScoped, { ...deps, tenantQuotas, runRates });
     writeRoutes(tenantScoped, deps);
     // The console's routes, validated and serialized by their zod schemas (contracts).

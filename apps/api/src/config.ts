@@ -2,6 +2,7 @@
 import { BackfillSettingsEnv, TenantQuotasEnv } from '@historical-sync/backfill';
 import { parseEnv } from '@historical-sync/runtime';
 import { z } from 'zod';
+import { DEFAULT_DRY_RUN_LIMITS } from './http/dry-run-limit';
 
 /** Documented development default; the start command prints it, production must override it. */
 export const DEV_ADMIN_API_KEY = 'dev-admin-key';
@@ -51,6 +52,18 @@ export const ApiEnv = BackfillSettingsEnv.extend({
   RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(0).default(6_000),
   /** Live run streams one API key may hold open in this process (429 beyond). */
   LIVE_STREAMS_PER_KEY: z.coerce.number().int().min(1).max(1_000).default(5),
+  /**
+   * Tenant keys' dry runs (each one count query per resource) running at once per tenant, and in
+   * all, across every API process (429 beyond): bounds the active backends dry runs add to the
+   * source, which past BACKFILL_SOURCE_MAX_ACTIVE pause every tenant's pages.
+   */
+  DRY_RUNS_PER_TENANT: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(100)
+    .default(DEFAULT_DRY_RUN_LIMITS.perTenant),
+  DRY_RUNS_MAX: z.coerce.number().int().min(1).max(1_000).default(DEFAULT_DRY_RUN_LIMITS.total),
   /** Failed authentications a client address may make per minute (429 beyond; 0 = no limit). */
   FAILED_AUTH_PER_MINUTE: z.coerce.number().int().min(0).default(100),
   /** Whether, and which, proxies in front of the API name the client (`X-Forwarded-For`). */

@@ -43,6 +43,7 @@ const app = await buildApp({
   bodyLimitBytes: config.BODY_LIMIT_BYTES,
   rateLimitPerMinute: config.RATE_LIMIT_PER_MINUTE,
   liveStreamsPerKey: config.LIVE_STREAMS_PER_KEY,
+  dryRunLimits: { perTenant: config.DRY_RUNS_PER_TENANT, total: config.DRY_RUNS_MAX },
   apiKeyCacheMs: config.API_KEY_CACHE_MS,
   failedAuthPerMinute: config.FAILED_AUTH_PER_MINUTE,
   trustProxy: config.TRUST_PROXY,

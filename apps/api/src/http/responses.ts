@@ -12,7 +12,7 @@ const ERROR_MEANINGS = {
   409: "conflict with the current state, or a tenant key's active-runs quota (TENANT_MAX_ACTIVE_RUNS)",
   413: 'body larger than BODY_LIMIT_BYTES',
   415: 'body not sent as application/json',
-  429: "over the key's rate limit, the address's failed-authentication limit, or a tenant key's runs-per-hour quota; see retry-after",
+  429: "over the key's rate limit, the address's failed-authentication limit, a tenant key's runs-per-hour quota, or its tenant's dry runs at once (DRY_RUNS_PER_TENANT, DRY_RUNS_MAX); see retry-after",
   500: 'internal error: details are in the log, never in the answer',
   503: 'Redis unreachable: the run barrier could not be raised, and nothing changed',
 } as const;
