@@ -500,4 +500,52 @@ describe('capture at the database', () => {
       ).rejects.toThrow(/must be owner of table entities/);
     });
   });
+
+  it('refuses at the source a credit amount no JSON reader holds exactly (2^53 or more); 2^53 - 1 is published exactly, as the backfill renders it', async () => {
+    const prefix = uniquePrefix();
+    const tenantId = await createTenant(test.db, 'exact-amounts');
+    await setEnabled(test.db, tenantId, 'crm', true);
+    const entityId = await insertOrganization(test.db, tenantId, 'rich');
+    const largest = '9007199254740991'; // 2^53 - 1
+    const refused = /violates check constraint "credit_allocations_amounts_exact_in_json"/;
+    const insert = (amount: string, available: string) =>
+      sql<{ id: string }>`
+        INSERT INTO credit_allocations
+          (tenant_id, entity_id, target_application, allocated_amount, available_credits)
+        VALUES (${tenantId}, ${entityId}, 'crm', ${amount}::bigint, ${available}::bigint)
+        RETURNING id
+      `.execute(test.db);
+    await expect(insert('9007199254740992', '0')).rejects.toThrow(refused);
+    await expect(insert('9223372036854775807', '0')).rejects.toThrow(refused);
+    await expect(insert('9007199254740992', '9007199254740992')).rejects.toThrow(refused);
+    const id = (await insert(largest, largest)).rows[0]?.id as string;
+    await expect(
+      sql`UPDATE credit_allocations SET allocated_amount = allocated_amount + 1 WHERE id = ${id}`.execute(
+        test.db,
+      ),
+    ).rejects.toThrow(refused);
+    // Under replica too: a CHECK is no trigger.
+    await expect(
+      test.db.transaction().execute(async (trx) => {
+        await sql`SET LOCAL session_replication_role = replica`.execute(trx);
+        await sql`UPDATE credit_allocations SET available_credits = 9007199254740992 WHERE id = ${id}`.execute(
+          trx,
+        );
+      }),
+    ).rejects.toThrow(refused);
+
+    await drain(new OutboxRelay({ db: test.db, redis, streamPrefix: prefix, logger }));
+    const events = await entriesOf(redis, 'crm', prefix);
+    expect([...events.keys()]).toEqual([`organization:${entityId}:v1`, `credit:${id}:v1`]);
+    const live = events.get(`credit:${id}:v1`)?.json as string;
+    expect(live).toContain(`"amount":${largest},"availableCredits":${largest},`);
+    // The backfill's page query renders with the same function, for its run.
+    const { rows } = await sql<{ event: string }>`
+      SELECT hs_credit_event(c, 'credit.allocated', ${randomUUID()}, NULL) AS event
+      FROM credit_allocations c WHERE id = ${id}
+    `.execute(test.db);
+    const historical = JSON.parse(rows[0]?.event as string) as Record<string, unknown>;
+    expect(rows[0]?.event).toContain(`"amount":${largest},"availableCredits":${largest},`);
+    expect([historical.amount, historical.availableCredits]).toEqual([2 ** 53 - 1, 2 ** 53 - 1]);
+  });
 });
