@@ -4,6 +4,8 @@ import rateLimit from '@fastify/rate-limit';
 import {
   type BackfillQueues,
   type BackfillSettings,
+  DEFAULT_RETENTION,
+  memoryHighRatioOf,
   type RedisClient,
   RunRateTracker,
   type TenantQuotas,
@@ -129,7 +131,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
 
   await registerApiDocs(app);
-  const observability = { ...deps, streamPrefix: deps.settings.streamPrefix };
+  const observability = {
+    ...deps,
+    streamPrefix: deps.settings.streamPrefix,
+    queuePrefix: deps.settings.queuePrefix,
+    retention: deps.settings.retention ?? DEFAULT_RETENTION,
+  };
   healthRoutes(app, observability);
   await registerConsole(app, deps.consoleDir ?? defaultConsoleDir());
 
@@ -171,7 +178,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // The console's routes, validated and serialized by their zod schemas (contracts).
     await tenantScoped.register(async (consoleScope) => {
       tenantApplicationsRoute(consoleScope, deps);
-      runRetryRoute(consoleScope, { ...deps, runRates });
+      runRetryRoute(consoleScope, { ...deps, tenantQuotas, runRates });
       runLiveRoute(consoleScope, {
         db: deps.db,
         runRates,
@@ -195,9 +202,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     apiKeyRoutes(admin, keys);
     await admin.register(async (consoleScope) => {
       systemRoute(consoleScope, {
-        ...deps,
-        queuePrefix: deps.settings.queuePrefix,
-        streamPrefix: deps.settings.streamPrefix,
+        ...observability,
+        memoryHighRatio: memoryHighRatioOf(deps.settings),
       });
     });
   });

@@ -844,6 +844,13 @@ export const ROUTES: RouteModel[] = [
   },
   { name: 'GET system', method: 'GET', path: '/admin/system', params: {} },
   {
+    name: 'POST streams detach-group',
+    method: 'POST',
+    path: '/admin/streams/detach-group',
+    params: {},
+    body: { stream: text(512), group: text(256) },
+  },
+  {
     name: 'GET applications',
     method: 'GET',
     path: `${base}/applications`,

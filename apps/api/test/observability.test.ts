@@ -52,9 +52,23 @@ describe('health, readiness and metrics', () => {
     expect(text).toMatch(/^hs_outbox_backlog_rows 0$/m);
     expect(text).toMatch(/^# TYPE hs_run_progress_ratio gauge$/m);
     // 3 organization events plus the run's two markers, none read yet by the crm group.
-    expect(text).toContain(
-      `hs_consumer_lag{stream="${t.streams('crm').organizations}",group="crm"} 5`,
+    const organizations = t.streams('crm').organizations;
+    expect(text).toContain(`hs_consumer_lag{stream="${organizations}",group="crm"} 5`);
+    expect(text).toContain(`hs_consumer_lag_unknown{stream="${organizations}",group="crm"} 0`);
+    expect(text).toContain(`hs_consumer_group_stalled{stream="${organizations}",group="crm"} 0`);
+    // The group has no consumer yet: no idle time to report.
+    expect(text).not.toContain(`hs_consumer_group_idle_seconds{stream="${organizations}"`);
+    expect(text).toContain(`hs_stream_length{stream="${organizations}"} 5`);
+    expect(text).toMatch(
+      new RegExp(`^hs_stream_memory_bytes\\{stream="${organizations}"\\} [1-9]\\d*$`, 'm'),
     );
+    // The group has read nothing: its oldest unacknowledged entry is the stream's first.
+    expect(text).toMatch(
+      new RegExp(`^hs_stream_oldest_unacked_age_seconds\\{stream="${organizations}"\\} \\d`, 'm'),
+    );
+    expect(text).toMatch(/^hs_redis_used_memory_bytes [1-9]\d*$/m);
+    expect(text).toMatch(/^hs_redis_maxmemory_bytes \d+$/m);
+    expect(text).toMatch(/^hs_stream_last_trim_timestamp_seconds \d/m);
   });
 
   it('keeps each series’ name, type and help, beside the default process metrics', async () => {
@@ -70,8 +84,23 @@ describe('health, readiness and metrics', () => {
       hs_outbox_backlog_rows: 'Unpublished outbox rows',
       hs_outbox_failed_rows: 'Outbox rows set aside: their payload is not a valid event',
       hs_outbox_oldest_age_seconds: 'Age of the oldest unpublished outbox row',
-      hs_consumer_lag: 'Entries not yet delivered to a consumer group',
+      hs_consumer_lag:
+        'Entries not yet delivered to a consumer group (absent when Redis cannot tell: see hs_consumer_lag_unknown)',
+      hs_consumer_lag_unknown:
+        '1 when Redis cannot tell a group its lag (after deletions): an alarm, not a zero',
       hs_consumer_pending: 'Entries delivered to a consumer group but not acknowledged',
+      hs_consumer_group_idle_seconds:
+        'Since any consumer of the group last read (absent when it has none)',
+      hs_consumer_group_stalled:
+        '1 when the group has entries to read and has not read for STREAM_GROUP_STALLED_MS: Redis keeps them for it',
+      hs_stream_length: 'Entries on the stream',
+      hs_stream_memory_bytes: 'Bytes the stream takes in Redis (MEMORY USAGE, sampled)',
+      hs_stream_oldest_unacked_age_seconds:
+        'Age of the oldest entry some consumer group has not acknowledged (0 when none)',
+      hs_redis_used_memory_bytes: "Redis's used_memory",
+      hs_redis_maxmemory_bytes: "Redis's maxmemory (0 = no limit)",
+      hs_stream_last_trim_timestamp_seconds:
+        'When the streams were last trimmed of what every group acknowledged (0 = never)',
     };
     for (const [name, help] of Object.entries(series)) {
       expect(text).toContain(`# HELP ${name} ${help}\n# TYPE ${name} gauge\n`);

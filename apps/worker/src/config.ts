@@ -32,20 +32,6 @@ export const WorkerEnv = BackfillSettingsEnv.extend({
   /** Runs still queued after this long are enqueued again (their first enqueue may have failed). */
   SWEEP_QUEUED_AFTER_MS: z.coerce.number().int().min(0).default(30_000),
   SWEEP_INTERVAL_MS: z.coerce.number().int().min(100).default(10_000),
-  /**
-   * Stream retention (sweeper role): acknowledged entries younger than this stay on their stream
-   * for debugging; 0 = trimmed as soon as every consumer group has acknowledged them.
-   */
-  STREAM_RETENTION_MS: z.coerce.number().int().min(0).default(0),
-  /**
-   * How long a stream with no consumer group keeps its entries (an application enabled before its
-   * consumer first started reads them when it starts); older ones are trimmed.
-   */
-  STREAM_RETENTION_UNGROUPED_MS: z.coerce
-    .number()
-    .int()
-    .min(0)
-    .default(7 * 24 * 3600 * 1000),
   /** How often the streams are trimmed. */
   STREAM_TRIM_INTERVAL_MS: z.coerce.number().int().min(100).default(5_000),
   /** Outbox rows per relay batch. */

@@ -8,6 +8,7 @@ import { hostname } from 'node:os';
 import {
   BackfillQueues,
   backfillSettingsFrom,
+  DEFAULT_RETENTION,
   retentionKeys,
   startBackfillWorkers,
   startStreamRetention,
@@ -123,10 +124,7 @@ const retention = roles.has('sweeper')
       streamPrefix: settings.streamPrefix,
       keys: retentionKeys(settings.queuePrefix),
       intervalMs: config.STREAM_TRIM_INTERVAL_MS,
-      settings: {
-        windowMs: config.STREAM_RETENTION_MS,
-        ungroupedWindowMs: config.STREAM_RETENTION_UNGROUPED_MS,
-      },
+      settings: settings.retention ?? DEFAULT_RETENTION,
       onTrimmed: (removed) => logger.debug({ removed }, 'streams trimmed'),
       onError: (error) => logger.warn({ err: error }, 'stream trim failed; will try again'),
     })

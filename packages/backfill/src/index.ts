@@ -56,11 +56,15 @@ export {
   type BackfillSettings,
   BackfillSettingsEnv,
   backfillSettingsFrom,
+  DEFAULT_RETENTION,
+  memoryHighRatioOf,
+  type StreamRetention,
   type TenantQuotas,
   TenantQuotasEnv,
   tenantQuotasFrom,
 } from './settings';
 export { getSyncStatus, type RunView, viewRun } from './status';
+export { detachGroup, type StreamReport, streamReport } from './stream-report';
 export {
   lastRetentionPass,
   type RetentionSettings,

@@ -1,6 +1,21 @@
 import { z } from 'zod';
 import type { SourceProtection } from './source-guard';
 
+export interface StreamRetention {
+  /** Acknowledged entries younger than this stay; 0 = trimmed once every group acknowledged. */
+  windowMs: number;
+  /** A stream with no consumer group keeps its entries this long. */
+  ungroupedWindowMs: number;
+  /** A group with entries to read whose consumers have not read for this long is stalled. */
+  groupStalledMs: number;
+}
+
+export const DEFAULT_RETENTION: StreamRetention = {
+  windowMs: 0,
+  ungroupedWindowMs: 7 * 24 * 3600 * 1000,
+  groupStalledMs: 3_600_000,
+};
+
 /**
  * Settings the API and the workers must agree on (both read them from the environment), so that
  * jobs, checkpoints and streams meet under the same names.
@@ -48,6 +63,25 @@ export const BackfillSettingsEnv = z.object({
    */
   BACKFILL_API_LAG_MS: z.coerce.number().int().min(0).default(30),
   BACKFILL_API_DB_QUEUE: z.coerce.number().min(0).default(1),
+  /**
+   * Stream retention: acknowledged entries younger than this stay on their stream for debugging;
+   * 0 = trimmed as soon as every consumer group has acknowledged them.
+   */
+  STREAM_RETENTION_MS: z.coerce.number().int().min(0).default(0),
+  /**
+   * How long a stream with no consumer group keeps its entries (an application enabled before its
+   * consumer first started reads them when it starts); older ones are trimmed unread.
+   */
+  STREAM_RETENTION_UNGROUPED_MS: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .default(7 * 24 * 3600 * 1000),
+  /**
+   * A consumer group with entries to read whose consumers have not read for this long is reported
+   * stalled (System page, `/metrics`); it is never detached by itself.
+   */
+  STREAM_GROUP_STALLED_MS: z.coerce.number().int().min(1000).default(3_600_000),
 });
 
 export interface BackfillSettings {
@@ -63,9 +97,15 @@ export interface BackfillSettings {
   redisMemoryHighRatio?: number | null;
   /** 0 = a job runs to its end even when others wait. */
   timeSliceMs: number;
+  /** What the streams keep (stream-retention.ts); absent = the environment's defaults. */
+  retention?: StreamRetention;
   /** null or absent = source protection off (the environment's default is on). */
   sourceProtection?: SourceProtection | null;
 }
+
+/** The backfill's memory high mark (used / max): the setting, or 0.8 when a caller left it out. */
+export const memoryHighRatioOf = (settings: BackfillSettings): number | null =>
+  settings.redisMemoryHighRatio === undefined ? 0.8 : settings.redisMemoryHighRatio;
 
 export function backfillSettingsFrom(env: z.infer<typeof BackfillSettingsEnv>): BackfillSettings {
   return {
@@ -77,6 +117,11 @@ export function backfillSettingsFrom(env: z.infer<typeof BackfillSettingsEnv>): 
     maxStreamBacklog: env.BACKFILL_MAX_STREAM_BACKLOG || null,
     redisMemoryHighRatio: env.BACKFILL_REDIS_MEMORY_PERCENT / 100 || null,
     timeSliceMs: env.BACKFILL_TIME_SLICE_MS,
+    retention: {
+      windowMs: env.STREAM_RETENTION_MS,
+      ungroupedWindowMs: env.STREAM_RETENTION_UNGROUPED_MS,
+      groupStalledMs: env.STREAM_GROUP_STALLED_MS,
+    },
     sourceProtection:
       env.BACKFILL_SOURCE_PROTECTION === 'off'
         ? null

@@ -19,6 +19,7 @@ import { applicationStreams } from '@historical-sync/contracts';
 import type { Db } from '@historical-sync/db';
 import type { RedisClient } from './publisher';
 import { evalScript, script } from './redis-script';
+import type { StreamRetention } from './settings';
 
 /**
  * KEYS: stream. ARGV: window ms, ungrouped window ms. Returns {trimmed, floor, groups}.
@@ -62,12 +63,7 @@ return {trimmed, floor, #groups}
 /** Entries one trim call removes at most: a few milliseconds of Redis's time. */
 const TRIM_LIMIT = 10_000;
 
-export interface RetentionSettings {
-  /** Acknowledged entries younger than this stay (for debugging); 0 = trimmed once acknowledged. */
-  windowMs: number;
-  /** A stream with no consumer group keeps its entries this long. */
-  ungroupedWindowMs: number;
-}
+export type RetentionSettings = Pick<StreamRetention, 'windowMs' | 'ungroupedWindowMs'>;
 
 /** Trims one stream down to what its groups still need and its window keeps; entries removed. */
 export async function trimStream(

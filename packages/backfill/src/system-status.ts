@@ -1,9 +1,15 @@
-/** `GET /admin/system`: throughput, outbox backlog, consumer groups and live workers. */
-import { consumerGroups as groupsOf } from '@historical-sync/consumer';
+/**
+ * `GET /admin/system`: throughput, outbox backlog, consumer groups, the streams and Redis's memory
+ * (stream-report.ts), and live workers.
+ */
 import { applicationStreams, type SystemResponse } from '@historical-sync/contracts';
 import type { Db } from '@historical-sync/db';
 import { outboxBacklog } from '@historical-sync/domain';
 import type { RedisClient } from './publisher';
+import { redisMemory } from './redis-memory';
+import { DEFAULT_RETENTION, type StreamRetention } from './settings';
+import { streamReport } from './stream-report';
+import { lastRetentionPass } from './stream-retention';
 import {
   consoleKeys,
   THROUGHPUT_BUCKET_MS,
@@ -12,7 +18,15 @@ import {
 } from './worker-heartbeat';
 
 export async function systemStatus(
-  deps: { db: Db; redis: RedisClient; queuePrefix: string; streamPrefix: string },
+  deps: {
+    db: Db;
+    redis: RedisClient;
+    queuePrefix: string;
+    streamPrefix: string;
+    retention?: StreamRetention;
+    /** The backfill's memory high mark (used / max); null = backfills never wait for memory. */
+    memoryHighRatio?: number | null;
+  },
   now = Date.now(),
 ): Promise<SystemResponse> {
   const keys = consoleKeys(deps.queuePrefix);
@@ -33,16 +47,12 @@ export async function systemStatus(
   const streams = [
     ...new Set(applications.flatMap((a) => applicationStreams(a.code, deps.streamPrefix))),
   ];
-  const groups = await Promise.all(
-    streams.map(async (stream) =>
-      (await groupsOf(deps.redis, stream)).map((g) => ({
-        stream,
-        group: g.name,
-        lag: g.lag,
-        pending: g.pending,
-      })),
-    ),
-  );
+  const retention = deps.retention ?? DEFAULT_RETENTION;
+  const [reports, memory, lastTrim] = await Promise.all([
+    Promise.all(streams.map((stream) => streamReport(deps.redis, stream, retention, now))),
+    redisMemory(deps.redis),
+    lastRetentionPass(deps.redis, deps.queuePrefix),
+  ]);
   return {
     eventsPerSecond: starts.map((start, i) => ({
       at: new Date(start).toISOString(),
@@ -52,7 +62,34 @@ export async function systemStatus(
       backlog: outbox.unpublished,
       oldestAgeSeconds: outbox.oldestAgeMs === null ? null : outbox.oldestAgeMs / 1000,
     },
-    consumerGroups: groups.flat(),
+    consumerGroups: reports.flatMap((r) =>
+      r.groups.map(
+        ({ stream, group, lag, pending, idleSeconds, oldestUnackedAgeSeconds, stalled }) => ({
+          stream,
+          group,
+          lag,
+          pending,
+          idleSeconds,
+          oldestUnackedAgeSeconds,
+          stalled,
+        }),
+      ),
+    ),
+    redis: {
+      usedBytes: memory.usedBytes,
+      maxBytes: memory.maxBytes,
+      backfillWaitsAbove: memory.maxBytes > 0 && deps.memoryHighRatio ? deps.memoryHighRatio : null,
+      lastTrim: lastTrim
+        ? { at: new Date(lastTrim.at).toISOString(), removed: lastTrim.removed }
+        : null,
+    },
+    streams: reports.map(({ stream, length, memoryBytes, oldestUnackedAgeSeconds, warning }) => ({
+      stream,
+      length,
+      memoryBytes,
+      oldestUnackedAgeSeconds,
+      warning,
+    })),
     workers: workerValues.flatMap((value) => {
       if (!value) return []; // expired between the two reads
       const worker = JSON.parse(value) as SystemResponse['workers'][number];

@@ -6,10 +6,14 @@
 import {
   ACTIVE_RUN_STATUSES,
   type BackfillQueues,
+  lastRetentionPass,
   type RedisClient,
+  redisMemory,
+  type StreamRetention,
+  streamReport,
+  systemStreams,
 } from '@historical-sync/backfill';
-import { consumerGroups } from '@historical-sync/consumer';
-import { applicationStreams, OutboxBacklog } from '@historical-sync/contracts';
+import { OutboxBacklog } from '@historical-sync/contracts';
 import type { Db } from '@historical-sync/db';
 import { outboxBacklog } from '@historical-sync/domain';
 import { createMetricsRegistry } from '@historical-sync/runtime';
@@ -25,6 +29,8 @@ export interface ObservabilityDeps {
   redis: RedisClient;
   queues: BackfillQueues;
   streamPrefix: string;
+  queuePrefix: string;
+  retention: StreamRetention;
 }
 
 const withTimeout = <T>(promise: Promise<T>, ms: number) =>
@@ -145,14 +151,48 @@ export function metricsRoute(scope: FastifyInstance, deps: ObservabilityDeps): v
     'hs_outbox_oldest_age_seconds',
     'Age of the oldest unpublished outbox row',
   );
-  const lag = gauge('hs_consumer_lag', 'Entries not yet delivered to a consumer group', [
-    'stream',
-    'group',
-  ]);
+  const groupLabels = ['stream', 'group'] as const;
+  const lag = gauge(
+    'hs_consumer_lag',
+    'Entries not yet delivered to a consumer group (absent when Redis cannot tell: see hs_consumer_lag_unknown)',
+    groupLabels,
+  );
+  const lagUnknown = gauge(
+    'hs_consumer_lag_unknown',
+    '1 when Redis cannot tell a group its lag (after deletions): an alarm, not a zero',
+    groupLabels,
+  );
   const pending = gauge(
     'hs_consumer_pending',
     'Entries delivered to a consumer group but not acknowledged',
-    ['stream', 'group'],
+    groupLabels,
+  );
+  const groupIdle = gauge(
+    'hs_consumer_group_idle_seconds',
+    'Since any consumer of the group last read (absent when it has none)',
+    groupLabels,
+  );
+  const groupStalled = gauge(
+    'hs_consumer_group_stalled',
+    '1 when the group has entries to read and has not read for STREAM_GROUP_STALLED_MS: Redis keeps them for it',
+    groupLabels,
+  );
+  const streamLength = gauge('hs_stream_length', 'Entries on the stream', ['stream']);
+  const streamBytes = gauge(
+    'hs_stream_memory_bytes',
+    'Bytes the stream takes in Redis (MEMORY USAGE, sampled)',
+    ['stream'],
+  );
+  const streamOldest = gauge(
+    'hs_stream_oldest_unacked_age_seconds',
+    'Age of the oldest entry some consumer group has not acknowledged (0 when none)',
+    ['stream'],
+  );
+  const redisUsed = gauge('hs_redis_used_memory_bytes', "Redis's used_memory");
+  const redisMax = gauge('hs_redis_maxmemory_bytes', "Redis's maxmemory (0 = no limit)");
+  const lastTrim = gauge(
+    'hs_stream_last_trim_timestamp_seconds',
+    'When the streams were last trimmed of what every group acknowledged (0 = never)',
   );
 
   const metricsSchema = {
@@ -167,7 +207,22 @@ export function metricsRoute(scope: FastifyInstance, deps: ObservabilityDeps): v
     },
   };
   admin.get('/metrics', { schema: metricsSchema }, async (_request, reply) => {
-    for (const series of [jobs, runs, published, progress, runPublished, runTotal, lag, pending])
+    for (const series of [
+      jobs,
+      runs,
+      published,
+      progress,
+      runPublished,
+      runTotal,
+      lag,
+      lagUnknown,
+      pending,
+      groupIdle,
+      groupStalled,
+      streamLength,
+      streamBytes,
+      streamOldest,
+    ])
       series.reset();
     for (const queue of deps.queues.all()) {
       const counts = await queue.getJobCounts(
@@ -223,17 +278,24 @@ export function metricsRoute(scope: FastifyInstance, deps: ObservabilityDeps): v
     backlog.set(outbox.unpublished);
     outboxFailed.set(outbox.failed);
     backlogAge.set((outbox.oldestAgeMs ?? 0) / 1000);
-    const apps = await deps.db.selectFrom('applications').select('code').execute();
-    const streams = [
-      ...new Set(apps.flatMap((a) => applicationStreams(a.code, deps.streamPrefix))),
-    ];
-    for (const stream of streams) {
-      for (const group of await consumerGroups(deps.redis, stream)) {
-        const labels = { stream, group: group.name };
-        lag.set(labels, group.lag ?? 0);
+    for (const stream of await systemStreams(deps.db, deps.streamPrefix)) {
+      const report = await streamReport(deps.redis, stream, deps.retention);
+      streamLength.set({ stream }, report.length);
+      streamBytes.set({ stream }, report.memoryBytes);
+      streamOldest.set({ stream }, report.oldestUnackedAgeSeconds ?? 0);
+      for (const group of report.groups) {
+        const labels = { stream, group: group.group };
+        if (group.lag !== null) lag.set(labels, group.lag);
+        lagUnknown.set(labels, group.lag === null ? 1 : 0);
         pending.set(labels, group.pending);
+        if (group.idleSeconds !== null) groupIdle.set(labels, group.idleSeconds);
+        groupStalled.set(labels, group.stalled ? 1 : 0);
       }
     }
+    const memory = await redisMemory(deps.redis);
+    redisUsed.set(memory.usedBytes);
+    redisMax.set(memory.maxBytes);
+    lastTrim.set(((await lastRetentionPass(deps.redis, deps.queuePrefix))?.at ?? 0) / 1000);
     return reply.header('content-type', registry.contentType).send(await registry.metrics());
   });
 }

@@ -1,21 +1,43 @@
-/** `GET /admin/system` (admin keys): throughput, outbox, consumer groups and live workers. */
-import { type RedisClient, systemStatus } from '@historical-sync/backfill';
-import { SystemResponse } from '@historical-sync/contracts';
+/**
+ * The console's System page (admin keys): `GET /admin/system` (throughput, outbox, the streams and
+ * their consumer groups, Redis's memory, live workers), and the operator's command for a consumer
+ * group whose application is gone: `POST /admin/streams/detach-group`.
+ */
+import {
+  detachGroup,
+  type RedisClient,
+  type StreamRetention,
+  systemStatus,
+  systemStreams,
+} from '@historical-sync/backfill';
+import {
+  DetachGroupRequest,
+  DetachGroupResponse,
+  SystemResponse,
+} from '@historical-sync/contracts';
 import type { Db } from '@historical-sync/db';
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
-import { errorResponses, KEYED } from '../http/responses';
+import { errorResponses, KEYED, WITH_BODY } from '../http/responses';
 
 export function systemRoute(
   scope: FastifyInstance,
-  deps: { db: Db; redis: RedisClient; queuePrefix: string; streamPrefix: string },
+  deps: {
+    db: Db;
+    redis: RedisClient;
+    queuePrefix: string;
+    streamPrefix: string;
+    retention: StreamRetention;
+    memoryHighRatio: number | null;
+  },
 ): void {
-  scope.withTypeProvider<ZodTypeProvider>().get(
+  const app = scope.withTypeProvider<ZodTypeProvider>();
+  app.get(
     '/admin/system',
     {
       schema: {
         summary:
-          "Events/s over the last 15 minutes, the outbox, consumer groups' lag, workers seen",
+          "Events/s over the last 15 minutes, the outbox, the streams and their consumer groups, Redis's memory, workers seen",
         tags: ['console'],
         response: {
           200: SystemResponse.describe('the system as the workers and Redis report it'),
@@ -24,5 +46,29 @@ export function systemRoute(
       },
     },
     async () => systemStatus(deps),
+  );
+  app.post(
+    '/admin/streams/detach-group',
+    {
+      schema: {
+        summary:
+          'Detach a consumer group whose application is gone: Redis stops keeping its unread entries (they are trimmed like acknowledged ones)',
+        tags: ['console'],
+        body: DetachGroupRequest,
+        response: {
+          200: DetachGroupResponse.describe(
+            'the group is gone; what it had not acknowledged or read',
+          ),
+          ...errorResponses(...KEYED, ...WITH_BODY, 404),
+        },
+      },
+    },
+    async (request) => {
+      const { stream, group } = request.body;
+      const streams = await systemStreams(deps.db, deps.streamPrefix);
+      const detached = await detachGroup(deps.redis, streams, stream, group);
+      request.log.warn({ stream, group, ...detached }, 'consumer group detached by an operator');
+      return { stream, group, ...detached };
+    },
   );
 }

@@ -12,6 +12,7 @@ import { ratio, redisMemory } from '../redis-memory';
 import { RESOURCE_DEFINITIONS, type RenderedPage, renderPageCommands } from '../resources';
 import { xaddPrefix } from '../resp';
 import { publishThroughBarrier } from '../run-barrier';
+import { memoryHighRatioOf } from '../settings';
 import { reserveRate } from '../throttle';
 import { checkPage } from './check-page';
 import { type Exit, mirrorProgress } from './leave';
@@ -109,8 +110,7 @@ async function pace(
     pj.log.info({ bound }, 'waiting for the stream consumers to catch up');
     return { kind: 'park', delayMs: BACKLOG_RECHECK_MS };
   }
-  const memoryHigh =
-    settings.redisMemoryHighRatio === undefined ? 0.8 : settings.redisMemoryHighRatio;
+  const memoryHigh = memoryHighRatioOf(settings);
   if (memoryHigh) {
     const memory = await redisMemory(redis);
     if (ratio(memory) > memoryHigh) {

@@ -104,6 +104,31 @@ export const SystemResponse = z.object({
       group: z.string(),
       lag: z.number().int().nullable(),
       pending: z.number().int(),
+      /** Since any consumer of the group last read; null when it has none. */
+      idleSeconds: z.number().nullable(),
+      oldestUnackedAgeSeconds: z.number().nullable(),
+      /** Entries to read and no read for STREAM_GROUP_STALLED_MS: it holds them in Redis. */
+      stalled: z.boolean(),
+    }),
+  ),
+  /** Redis's memory against its limit, and the streams' retention. */
+  redis: z.object({
+    usedBytes: z.number().int(),
+    /** 0 when no maxmemory is set. */
+    maxBytes: z.number().int(),
+    /** Backfills wait above this share of maxBytes; null when they never do. */
+    backfillWaitsAbove: z.number().nullable(),
+    /** When the streams were last trimmed, and how many entries went; null before the first. */
+    lastTrim: z.object({ at: z.string(), removed: z.number().int() }).nullable(),
+  }),
+  streams: z.array(
+    z.object({
+      stream: z.string(),
+      length: z.number().int(),
+      memoryBytes: z.number().int(),
+      oldestUnackedAgeSeconds: z.number().nullable(),
+      /** Why it holds memory no consumer is reading, for a person to act on. */
+      warning: z.string().nullable(),
     }),
   ),
   workers: z.array(
@@ -116,3 +141,17 @@ export const SystemResponse = z.object({
   ),
 });
 export type SystemResponse = z.infer<typeof SystemResponse>;
+
+/** POST /admin/streams/detach-group: a consumer group of one of the system's streams. */
+export const DetachGroupRequest = z.object({
+  stream: z.string().min(1).max(512),
+  group: z.string().min(1).max(256),
+});
+export const DetachGroupResponse = z.object({
+  stream: z.string(),
+  group: z.string(),
+  /** What the group had not acknowledged or read: now trimmed like acknowledged entries. */
+  pending: z.number().int(),
+  lag: z.number().int().nullable(),
+});
+export type DetachGroupResponse = z.infer<typeof DetachGroupResponse>;
