@@ -42,7 +42,7 @@ const CAPTURE_TRIGGERS = {
 async function setCapture(db: Db, on: boolean) {
   for (const [table, triggers] of Object.entries(CAPTURE_TRIGGERS)) {
     for (const trigger of triggers) {
-      await sql`ALTER TABLE ${sql.table(table)} ${sql.raw(on ? 'ENABLE' : 'DISABLE')} TRIGGER ${sql.id(trigger)}`.execute(
+      await sql`ALTER TABLE ${sql.table(table)} ${sql.raw(on ? 'ENABLE ALWAYS' : 'DISABLE')} TRIGGER ${sql.id(trigger)}`.execute(
         db,
       );
     }

@@ -10,8 +10,8 @@ export interface DbOptions {
   /**
    * Postgres ends a session idle inside a transaction for longer than this, releasing its locks:
    * a process frozen mid-transaction (a stalled VM, SIGSTOP, a long GC pause) then cannot hold up
-   * the workers that took over its jobs. Transactions here are short: the longest waits on one
-   * Redis pipeline (the relay's batch, on a fail-fast connection); ended, that batch rolls back
+   * the workers that took over its jobs. Transactions here are short: the longest waits on the
+   * relay batch's Redis scripts (one per stream, under the batch's lease); ended, that batch rolls back
    * and is published again later (at least once, as always for live events).
    */
   idleInTransactionTimeoutMs?: number;

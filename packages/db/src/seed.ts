@@ -49,7 +49,12 @@ export async function seedTenant(db: Db, options: SeedOptions): Promise<SeedResu
     const { rows } = await sql<{ super: boolean }>`
       SELECT rolsuper AS super FROM pg_roles WHERE rolname = current_user
     `.execute(trx);
-    if (rows[0]?.super) await sql`SET LOCAL session_replication_role = replica`.execute(trx);
+    // Seeded rows reach applications through a backfill, not as live events: a superuser's
+    // explicit opt-out of capture (the capture triggers fire always, replica mode included).
+    if (rows[0]?.super) {
+      await sql`SET LOCAL session_replication_role = replica`.execute(trx);
+      await sql`SET LOCAL historical_sync.capture = 'off'`.execute(trx);
+    }
     return seedInTransaction(trx, options);
   });
   // Fresh statistics, so the first reads of a large seed get index plans instead of waiting for
