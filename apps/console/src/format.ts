@@ -24,3 +24,22 @@ export const rate = (n: number | null | undefined) =>
     : `${n.toLocaleString('en-US', { maximumFractionDigits: 1 })}/s`;
 
 export const shortId = (id: string) => id.slice(0, 8);
+
+const BYTE_UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+
+/** `512 B`, `3.4 MiB`, `12 GiB`: binary units, as Redis's `maxmemory` counts them (`1mb` = 1 MiB). */
+export function bytes(n: number | null | undefined): string {
+  if (n === null || n === undefined) return '—';
+  let value = n;
+  let unit = 0;
+  while (value >= 1024 && unit < BYTE_UNITS.length - 1) {
+    value /= 1024;
+    unit += 1;
+  }
+  const digits = unit === 0 || value >= 10 ? 0 : 1;
+  return `${value.toLocaleString('en-US', { maximumFractionDigits: digits })} ${BYTE_UNITS[unit]}`;
+}
+
+/** `80 %` from a ratio (0.8). */
+export const percent = (ratio: number) =>
+  `${(ratio * 100).toLocaleString('en-US', { maximumFractionDigits: 1 })} %`;

@@ -1,13 +1,84 @@
-/** System (admin): publish rate over the last minutes, outbox, consumer groups, workers. */
+/**
+ * System (admin): publish rate over the last minutes, outbox, Redis's memory, the streams and
+ * their consumer groups, workers. A stream's warning (a stream no group reads, a stalled group)
+ * stands beside it, since it names what to do about memory no consumer is using.
+ */
 import { useEffect } from 'preact/hooks';
 import type { Session } from '../app';
-import { ErrorNote, Loading } from '../components/common';
+import { ErrorNote, Loading, Status } from '../components/common';
 import { EventsChart } from '../components/events-chart';
-import { count, duration, instant } from '../format';
+import { RedisMemorySection } from '../components/redis-memory';
+import { bytes, count, duration, instant } from '../format';
 import { useLoad } from '../hooks';
 import type { SystemView } from '../types';
 
 const REFRESH_MS = 5000;
+
+function StreamsTable({ streams }: { streams: SystemView['streams'] }) {
+  if (streams.length === 0) return <p>No stream yet.</p>;
+  return (
+    <table aria-labelledby="streams-heading">
+      <thead>
+        <tr>
+          <th scope="col">Stream</th>
+          <th scope="col">Entries</th>
+          <th scope="col">Memory</th>
+          <th scope="col">Oldest unacknowledged</th>
+          <th scope="col">Warning</th>
+        </tr>
+      </thead>
+      <tbody>
+        {streams.map((s) => (
+          <tr key={s.stream} class={s.warning ? 'has-warning' : undefined}>
+            <th scope="row">{s.stream}</th>
+            <td>{count(s.length)}</td>
+            <td>{bytes(s.memoryBytes)}</td>
+            <td>{duration(s.oldestUnackedAgeSeconds)}</td>
+            <td>
+              {s.warning && (
+                <p class="warning" role="alert">
+                  {s.warning}
+                </p>
+              )}
+            </td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
+  );
+}
+
+function GroupsTable({ groups }: { groups: SystemView['consumerGroups'] }) {
+  if (groups.length === 0) return <p>No consumer group yet.</p>;
+  return (
+    <table aria-labelledby="groups-heading">
+      <thead>
+        <tr>
+          <th scope="col">Stream</th>
+          <th scope="col">Group</th>
+          <th scope="col">Lag</th>
+          <th scope="col">Pending</th>
+          <th scope="col">Idle</th>
+          <th scope="col">Oldest unacknowledged</th>
+        </tr>
+      </thead>
+      <tbody>
+        {groups.map((g) => (
+          <tr key={`${g.stream} ${g.group}`}>
+            <th scope="row">{g.stream}</th>
+            <td>
+              {g.group} {g.stalled && <Status status="stalled" />}
+            </td>
+            <td>{count(g.lag)}</td>
+            <td>{count(g.pending)}</td>
+            <td>{g.idleSeconds === null ? 'no consumer' : duration(g.idleSeconds)}</td>
+            <td>{duration(g.oldestUnackedAgeSeconds)}</td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
+  );
+}
 
 export function SystemPage({ session }: { session: Session }) {
   const { data, error, reload } = useLoad(
@@ -36,32 +107,14 @@ export function SystemPage({ session }: { session: Session }) {
           <dd>{duration(data.outbox.oldestAgeSeconds)}</dd>
         </dl>
       </section>
+      <RedisMemorySection memory={data.redis} />
+      <section aria-labelledby="streams-heading">
+        <h2 id="streams-heading">Streams</h2>
+        <StreamsTable streams={data.streams} />
+      </section>
       <section aria-labelledby="groups-heading">
         <h2 id="groups-heading">Consumer groups</h2>
-        {data.consumerGroups.length === 0 ? (
-          <p>No consumer group yet.</p>
-        ) : (
-          <table aria-labelledby="groups-heading">
-            <thead>
-              <tr>
-                <th scope="col">Stream</th>
-                <th scope="col">Group</th>
-                <th scope="col">Lag</th>
-                <th scope="col">Pending</th>
-              </tr>
-            </thead>
-            <tbody>
-              {data.consumerGroups.map((g) => (
-                <tr key={`${g.stream} ${g.group}`}>
-                  <th scope="row">{g.stream}</th>
-                  <td>{g.group}</td>
-                  <td>{count(g.lag)}</td>
-                  <td>{count(g.pending)}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        )}
+        <GroupsTable groups={data.consumerGroups} />
       </section>
       <section aria-labelledby="workers-heading">
         <h2 id="workers-heading">Workers seen in the last minute</h2>
