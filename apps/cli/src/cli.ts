@@ -30,7 +30,7 @@ export interface CliIo {
 export async function runCli(argv: string[], io: CliIo): Promise<number> {
   let json = false;
   try {
-    const { command, help } = findCommand(argv);
+    const { command, words, help } = findCommand(argv);
     if (!command) {
       // A bare `hsync` is a mistake (exit 1); `hsync --help` is not.
       (help ? io.stdout : io.stderr).write(generalHelp(COMMANDS));
@@ -42,7 +42,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     }
     const { values, positionals } = parseStrict(argv, command);
     json = values.json === true;
-    const input = positionalInput(command, positionals.slice(1));
+    const input = positionalInput(command, positionals.slice(words));
     const connection = validate(
       Connection,
       {
@@ -71,12 +71,17 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
 }
 
 /**
- * The command the arguments name (none for a bare `hsync` or `hsync --help`) and whether help is
- * asked for (`--help`, `-h`, `hsync help [command]`). This first pass knows every command's
- * options, so an option's value (`--since 2024-01-01 sync …`) is never taken for the command
- * name; the strict pass comes once the command is known.
+ * The command the arguments name (none for a bare `hsync` or `hsync --help`), how many words its
+ * name takes (`streams detach` is two), and whether help is asked for (`--help`, `-h`,
+ * `hsync help [command]`). This first pass knows every command's options, so an option's value
+ * (`--since 2024-01-01 sync …`) is never taken for the command name; the strict pass comes once
+ * the command is known.
  */
-function findCommand(argv: string[]): { command: Command | undefined; help: boolean } {
+function findCommand(argv: string[]): {
+  command: Command | undefined;
+  words: number;
+  help: boolean;
+} {
   const allOptions: OptionsConfig = { ...GLOBAL_OPTIONS };
   for (const command of COMMANDS) Object.assign(allOptions, command.options);
   const { values, positionals } = parseArgs({
@@ -85,19 +90,24 @@ function findCommand(argv: string[]): { command: Command | undefined; help: bool
     strict: false,
     allowPositionals: true,
   });
-  const [name, topic] = positionals;
-  if (name === 'help') return { command: topic ? lookup(topic) : undefined, help: true };
-  return { command: name ? lookup(name) : undefined, help: values.help === true };
+  if (positionals[0] === 'help') {
+    const topic = positionals.slice(1);
+    return { ...(topic.length ? lookup(topic) : { command: undefined, words: 0 }), help: true };
+  }
+  if (positionals.length === 0) return { command: undefined, words: 0, help: values.help === true };
+  return { ...lookup(positionals), help: values.help === true };
 }
 
-function lookup(name: string): Command {
-  const command = COMMANDS.find((c) => c.name === name);
-  if (!command) {
-    throw new CliError(
-      `unknown command "${name}"; commands: ${COMMANDS.map((c) => c.name).join(', ')} (see hsync --help)`,
-    );
+/** The command the first words name: a two-word one (`streams detach`) before a one-word one. */
+function lookup(words: string[]): { command: Command; words: number } {
+  for (const count of [2, 1]) {
+    if (words.length < count) continue;
+    const command = COMMANDS.find((c) => c.name === words.slice(0, count).join(' '));
+    if (command) return { command, words: count };
   }
-  return command;
+  throw new CliError(
+    `unknown command "${words[0]}"; commands: ${COMMANDS.map((c) => c.name).join(', ')} (see hsync --help)`,
+  );
 }
 
 function parseStrict(argv: string[], command: Command) {
@@ -126,8 +136,12 @@ function parseArgsMessage(error: unknown): string {
 function positionalInput(command: Command, args: string[]): Record<string, string> {
   const names = command.positionals;
   if (args.length > names.length) {
+    // `hsync streams detch …`: name the commands that extend this one too.
+    const usages = COMMANDS.filter(
+      (c) => c === command || c.name.startsWith(`${command.name} `),
+    ).map((c) => `hsync ${c.usage}`);
     throw new CliError(
-      `${command.name}: unexpected argument "${args[names.length]}" (usage: hsync ${command.usage})`,
+      `${command.name}: unexpected argument "${args[names.length]}" (usage: ${usages.join('; ')})`,
     );
   }
   if (args.length < names.length) {

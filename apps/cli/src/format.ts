@@ -50,7 +50,7 @@ export function formatRun(run: RunView): string[] {
 }
 
 /** `2026-11-27 16:30:01`: UTC to the second, short enough for a list. */
-const shortTime = (iso: string) => iso.slice(0, 19).replace('T', ' ');
+export const shortTime = (iso: string) => iso.slice(0, 19).replace('T', ' ');
 
 /** One run of a list: when, state, where, how far, which. */
 export function formatRunSummary(run: RunSummary): string {
@@ -64,7 +64,7 @@ export function formatRunSummary(run: RunSummary): string {
 }
 
 /** Shell-quoted when it needs to be, so a printed next-page command can be pasted. */
-const shellWord = (word: string) =>
+export const shellWord = (word: string) =>
   /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, "'\\''")}'`;
 
 /** The command line of the next page: the same command and filters, and the cursor. */

@@ -30,7 +30,20 @@ describe('hsync on bad input', () => {
     ],
     [
       ['frobnicate'],
-      'hsync: unknown command "frobnicate"; commands: enable, disable, sync, status, tenants, runs, run, pause, resume, cancel, retry, key-create, key-list, key-revoke (see hsync --help)',
+      'hsync: unknown command "frobnicate"; commands: enable, disable, sync, status, tenants, runs, run, pause, resume, cancel, retry, streams, streams detach, key-create, key-list, key-revoke (see hsync --help)',
+    ],
+    [
+      ['streams', 'detach', 'hs:crm:sync:organization:org_created'],
+      'hsync: streams detach: missing <group> (usage: hsync streams detach <stream> <group> --yes)',
+    ],
+    [
+      ['streams', 'detahc', 's', 'g'],
+      'hsync: streams: unexpected argument "detahc" (usage: hsync streams; hsync streams detach <stream> <group> --yes)',
+    ],
+    // Refused before any request (nothing listens at the API address): nothing is detached.
+    [
+      ['streams', 'detach', 'hs:crm:sync:organization:org_created', 'crm-consumer'],
+      'hsync: streams detach: refusing without --yes: once crm-consumer is detached, the entries of hs:crm:sync:organization:org_created it has not read or acknowledged are trimmed, and its application can never read them. If its application is gone: hsync streams detach hs:crm:sync:organization:org_created crm-consumer --yes',
     ],
     [
       ['sync', TENANT, 'crm', '--bogus'],
@@ -92,6 +105,8 @@ describe('hsync on bad input', () => {
       'pause',
       'resume',
       'cancel',
+      'streams',
+      'streams detach',
     ]) {
       expect(general.stdout).toMatch(new RegExp(`^  ${name} +\\S`, 'm'));
     }
@@ -100,6 +115,14 @@ describe('hsync on bad input', () => {
     expect(sync.stdout).toContain('Usage: hsync sync <tenantId> <app> [options]');
     expect(sync.stdout).toContain('--max-events-per-second N');
     expect((await cli('help', 'status')).stdout).toContain('Usage: hsync status');
+    // A two-word command has its own help.
+    const detach = await cli('help', 'streams', 'detach');
+    expect(detach.code).toBe(0);
+    expect(detach.stdout).toContain('Usage: hsync streams detach <stream> <group> --yes');
+    expect((await cli('streams', 'detach', '--help')).stdout).toContain(
+      'Usage: hsync streams detach',
+    );
+    expect((await cli('streams', '--help')).stdout).toContain('Usage: hsync streams\n');
   });
 
   it('runs through the bin shim from any directory', () => {

@@ -4,6 +4,7 @@ import { runsCommand } from './history';
 import { keyCreateCommand, keyListCommand, keyRevokeCommand } from './keys';
 import { controlCommands, retryCommand, runCommand } from './runs';
 import { statusCommand } from './status';
+import { streamsCommand, streamsDetachCommand } from './streams';
 import { syncCommand } from './sync';
 import { tenantsCommand } from './tenants';
 import { disableCommand, enableCommand } from './toggle';
@@ -18,6 +19,8 @@ export const COMMANDS: readonly Command[] = [
   runCommand,
   ...controlCommands,
   retryCommand,
+  streamsCommand,
+  streamsDetachCommand,
   keyCreateCommand,
   keyListCommand,
   keyRevokeCommand,
