@@ -21,11 +21,17 @@ const NOT_POSTGRES_TEXT = /[\0\p{Cs}]/u;
 /** Whether Postgres text can hold `text` as it is (see NOT_POSTGRES_TEXT). */
 export const isPostgresText = (text: string): boolean => !NOT_POSTGRES_TEXT.test(text);
 
+/** What one part of a cursor's key must be: a pattern, or a check a pattern cannot express. */
+export type CursorPart = RegExp | ((part: string) => boolean);
+
+const matches = (part: string, shape: CursorPart): boolean =>
+  shape instanceof RegExp ? shape.test(part) : shape(part);
+
 /**
  * The key a cursor holds, checked against `shape` and for text Postgres can hold; a 400 naming
  * `cursor` when it is not one this API gave, before any query sees it.
  */
-export function decodeCursor(cursor: string, shape: readonly RegExp[]): string[] {
+export function decodeCursor(cursor: string, shape: readonly CursorPart[]): string[] {
   let key: unknown;
   try {
     key = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
@@ -37,7 +43,7 @@ export function decodeCursor(cursor: string, shape: readonly RegExp[]): string[]
     key.length !== shape.length ||
     !key.every(
       (part, i) =>
-        typeof part === 'string' && isPostgresText(part) && (shape[i] as RegExp).test(part),
+        typeof part === 'string' && isPostgresText(part) && matches(part, shape[i] as CursorPart),
     )
   ) {
     throw new BadCursorError();

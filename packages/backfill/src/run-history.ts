@@ -18,6 +18,26 @@ export interface RunFilter {
 
 /** created_at to the microsecond: a Date would cut it to milliseconds and break the keyset. */
 const CREATED_KEY = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/;
+
+/**
+ * A created key as `runColumns` writes it: the shape, and a real instant of years 1 to 9999. A
+ * cursor's time goes to Postgres as a timestamptz, which refuses month 13 or year 0000 (a 500 if
+ * it got there) and rolls 24:00 or a 60th second over to a time the API never wrote. The fields
+ * are set one by one (Date.UTC reads years 0 to 99 as 1900 to 1999); any field out of its range
+ * rolls the date over, so it no longer reads back as the key.
+ */
+const isCreatedKey = (key: string): boolean => {
+  if (!CREATED_KEY.test(key)) return false;
+  const [year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0] = key
+    .slice(0, 19)
+    .split(/[-T:]/)
+    .map(Number);
+  const date = new Date(0);
+  date.setUTCFullYear(year, month - 1, day);
+  date.setUTCHours(hour, minute, second);
+  return year >= 1 && date.toISOString().slice(0, 19) === key.slice(0, 19);
+};
+
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 interface SummaryRow {
@@ -83,7 +103,7 @@ export async function listRuns(
   if (filter.appCode) conditions.push(sql`app_code = ${filter.appCode}`);
   if (filter.status) conditions.push(sql`status = ${filter.status}`);
   if (page.cursor) {
-    const [created, id] = decodeCursor(page.cursor, [CREATED_KEY, UUID]);
+    const [created, id] = decodeCursor(page.cursor, [isCreatedKey, UUID]);
     conditions.push(sql`(created_at, id) < (${created}::timestamptz, ${id}::uuid)`);
   }
   // One more than the page: whether a next page exists, without counting.
