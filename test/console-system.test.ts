@@ -1,8 +1,9 @@
 /**
  * `GET /admin/system` with the real API and worker processes: the worker's heartbeat names it
  * and its roles, and its 10-second event counts add up to exactly the events it published
- * (a backfill's and the relay's live ones); the outbox and a consumer group's lag are the
- * numbers Postgres and Redis hold.
+ * (a backfill's and the relay's live ones); the outbox, a consumer group's lag and each
+ * stream's length are the numbers Postgres and Redis hold; Redis's memory is what INFO says, and
+ * the worker's trim passes are recorded.
  */
 import { randomBytes } from 'node:crypto';
 import { HISTORICAL_EVENT_TYPE, type SystemResponse, streamName } from '@historical-sync/contracts';
@@ -113,7 +114,9 @@ describe('/admin/system with a worker running', () => {
       )
       .toEqual({ status: 'completed', allRows: true, liveRelayed: true, uncounted: 0 });
 
+    const asked = Date.now();
     const body = await system();
+    const answered = Date.now();
     expect(body.eventsPerSecond).toHaveLength(90);
     const times = body.eventsPerSecond.map((p) => Date.parse(p.at));
     expect(times.slice(1).map((at, i) => at - (times[i] as number))).toEqual(
@@ -136,12 +139,51 @@ describe('/admin/system with a worker running', () => {
 
     expect(body.outbox).toEqual({ backlog: 0, oldestAgeSeconds: null });
     const group = body.consumerGroups.find((g) => g.stream === orgStream);
-    // Nobody reads the group: its lag is every entry of the stream (rows, markers, the live one).
+    // Nobody reads the group: its lag is every entry of the stream (rows, markers, the live one),
+    // it has no consumer to be idle, and it is not stalled before STREAM_GROUP_STALLED_MS (1 h).
+    const length = await redis.xlen(orgStream);
     expect(group).toEqual({
       stream: orgStream,
       group: 'console-test',
-      lag: await redis.xlen(orgStream),
+      lag: length,
       pending: 0,
+      idleSeconds: null,
+      oldestUnackedAgeSeconds: expect.any(Number),
+      stalled: false,
     });
+    // The group holds every entry (retention keeps what it has not read): its oldest unacknowledged
+    // is the stream's first, as old as it was when the API answered.
+    const [first] = await redis.xrange(orgStream, '-', '+', 'COUNT', 1);
+    const firstMs = Number(first?.[0].split('-')[0]);
+    const ageMs = (group?.oldestUnackedAgeSeconds ?? 0) * 1000;
+    expect(ageMs).toBeGreaterThanOrEqual(asked - firstMs - 1);
+    expect(ageMs).toBeLessThanOrEqual(answered - firstMs + 1);
+    expect(body.streams.find((s) => s.stream === orgStream)).toEqual({
+      stream: orgStream,
+      length,
+      memoryBytes: expect.any(Number),
+      oldestUnackedAgeSeconds: group?.oldestUnackedAgeSeconds,
+      warning: null,
+    });
+    // No group reads the memberships stream: a warning says how long its entries are kept.
+    const memberships = streamName(HISTORICAL_EVENT_TYPE.memberships, 'crm', `${unique}:`);
+    expect(body.streams.find((s) => s.stream === memberships)).toMatchObject({
+      length: await redis.xlen(memberships),
+      oldestUnackedAgeSeconds: null,
+      warning:
+        'no consumer group reads this stream: its entries are kept 168 h (STREAM_RETENTION_UNGROUPED_MS), then trimmed unread',
+    });
+    const [, maxmemory] = (await redis.config('GET', 'maxmemory')) as [string, string];
+    expect(body.redis).toMatchObject({
+      usedBytes: expect.any(Number),
+      maxBytes: Number(maxmemory),
+      // 80 % (BACKFILL_REDIS_MEMORY_PERCENT) of a maxmemory; never without one.
+      backfillWaitsAbove: maxmemory === '0' ? null : 0.8,
+    });
+    expect(body.redis.usedBytes).toBeGreaterThan(0);
+    // The worker's sweeper trims every few seconds and records each pass.
+    await expect
+      .poll(async () => (await system()).redis.lastTrim, { timeout: 30_000, interval: 500 })
+      .toEqual({ at: expect.any(String), removed: expect.any(Number) });
   });
 });
