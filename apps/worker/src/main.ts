@@ -32,6 +32,7 @@ import {
 import { sql } from 'kysely';
 import { Counter, Gauge, Histogram } from 'prom-client';
 import { loadConfig } from './config';
+import { startSweeper } from './sweeper';
 
 const config = loadSettingsOrExit('worker', loadConfig);
 const logger = createLogger('worker', config.LOG_LEVEL);
@@ -106,14 +107,16 @@ const workers = startBackfillWorkers(
   },
 );
 
+// Sweeps never overlap, and a stop waits for the one in flight (sweeper.ts).
 const sweeper = roles.has('sweeper')
-  ? setInterval(() => {
-      sweepRuns(db, queues, config.SWEEP_QUEUED_AFTER_MS).then(
-        (enqueued) =>
-          enqueued && logger.info({ enqueued }, 'sweeper enqueued runs whose job was missing'),
-        (error: unknown) => logger.warn({ err: error }, 'sweep failed; will try again'),
-      );
-    }, config.SWEEP_INTERVAL_MS)
+  ? startSweeper({
+      intervalMs: config.SWEEP_INTERVAL_MS,
+      sweep: async () => {
+        const enqueued = await sweepRuns(db, queues, config.SWEEP_QUEUED_AFTER_MS);
+        if (enqueued) logger.info({ enqueued }, 'sweeper enqueued runs whose job was missing');
+      },
+      onError: (error) => logger.warn({ err: error }, 'sweep failed; will try again'),
+    })
   : undefined;
 
 // Redis keeps what consumers still need, not every entry ever published (stream-retention.ts).
@@ -201,7 +204,7 @@ const metricsServer = config.WORKER_METRICS_PORT
   : undefined;
 
 onStopSignal(logger, async () => {
-  clearInterval(sweeper);
+  await sweeper?.stop();
   await retention?.stop();
   metricsServer?.close();
   await Promise.all([workers.close(), relay?.stop()]);
