@@ -4,9 +4,12 @@
  * run reach 100 % without a reload, pause and resume a second run, retry a run a bad row failed
  * once the row is fixed, and a tenant key that sees no other tenant anywhere in the console.
  *
+ * The System page shows a stream that has entries and no consumer group with its warning, and a
+ * group that never reads as stalled (the API runs with STREAM_GROUP_STALLED_MS=1000).
+ *
  * Every wait polls the page (Playwright's auto-waiting locators, vitest's expect.poll), never a
  * sleep. `UPDATE_SCREENSHOTS=1` also writes the README's screenshots (docs/screenshots/) at
- * 1280×800.
+ * 1280×800; `UPDATE_SCREENSHOTS=system,runs` writes only those.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
@@ -31,11 +34,12 @@ import { type Command, killCommand, ROOT, runApp, waitForApi } from './helpers';
 const ADMIN_KEY = 'console-test-admin-key';
 const VIEWPORT = { width: 1280, height: 800 };
 const UI_TIMEOUT = 30_000;
-const SCREENSHOTS = process.env.UPDATE_SCREENSHOTS === '1';
+/** `1`: every screenshot; else the names to write, comma-separated. */
+const SCREENSHOTS = process.env.UPDATE_SCREENSHOTS ?? '';
 const screenshotDir = join(ROOT, 'docs', 'screenshots');
 
 async function screenshot(page: Page, name: string) {
-  if (!SCREENSHOTS) return;
+  if (SCREENSHOTS !== '1' && !SCREENSHOTS.split(',').includes(name)) return;
   mkdirSync(screenshotDir, { recursive: true });
   await page.screenshot({ path: join(screenshotDir, `${name}.png`) });
 }
@@ -148,6 +152,11 @@ describe('operator console in Chromium', () => {
       ADMIN_API_KEY: ADMIN_KEY,
       LOG_LEVEL: 'warn',
       RELAY_POLL_INTERVAL_MS: '200',
+      // A group with entries to read and no read for a second is stalled (the System page).
+      STREAM_GROUP_STALLED_MS: '1000',
+      // The tests read back what the CRM consumer has acknowledged: keep it for the file's run
+      // (retention would trim it within seconds).
+      STREAM_RETENTION_MS: '3600000',
     };
     api = runApp('api', env);
     worker = runApp('worker', env);
@@ -355,6 +364,15 @@ describe('operator console in Chromium', () => {
 
   it('shows the system page to an admin', async () => {
     if (missingBrowser) throw missingBrowser;
+    // hr has no consumer here: one of its streams gets entries and no group, another a group
+    // that never reads (an application gone), which is stalled a second later.
+    const unread = streamName(HISTORICAL_EVENT_TYPE.organizations, 'hr', `${unique}:`);
+    const held = streamName(HISTORICAL_EVENT_TYPE.memberships, 'hr', `${unique}:`);
+    for (let i = 0; i < 3; i++) await redis.xadd(unread, '*', 'event', String(i));
+    for (let i = 0; i < 4; i++) await redis.xadd(held, '*', 'event', String(i));
+    await redis.xgroup('CREATE', held, 'retired-app', '0');
+    const [, maxmemory] = (await redis.config('GET', 'maxmemory')) as [string, string];
+
     const page = await signIn(ADMIN_KEY);
     await page.getByRole('link', { name: 'System' }).click();
     await page.getByRole('heading', { name: 'System', exact: true }).waitFor();
@@ -367,6 +385,66 @@ describe('operator console in Chromium', () => {
     // The runs above published events: the chart has samples (the page refreshes on its own).
     await page.getByRole('img', { name: /^Events per second from .* peak [1-9]/ }).waitFor();
     await page.getByRole('table', { name: 'Consumer groups' }).getByRole('row').nth(1).waitFor();
+
+    // Redis's memory: a meter against maxmemory, or the warning that none is set.
+    await page.getByRole('heading', { name: 'Redis memory' }).waitFor();
+    const memory = page.getByRole('region', { name: 'Redis memory' });
+    if (maxmemory === '0') {
+      await memory
+        .getByRole('alert')
+        .filter({ hasText: /^No maxmemory set/ })
+        .waitFor();
+      expect(await memory.getByRole('meter').count()).toBe(0);
+    } else {
+      await memory.getByRole('meter', { name: 'Redis memory used' }).waitFor();
+    }
+
+    // Each stream's warning beside it, as an alert in its row.
+    const streams = page.getByRole('table', { name: 'Streams' });
+    const unreadRow = streams.getByRole('row').filter({
+      has: page.getByRole('rowheader', { name: unread, exact: true }),
+    });
+    await unreadRow
+      .getByRole('alert')
+      .filter({ hasText: /^no consumer group reads this stream: its entries are kept/ })
+      .waitFor();
+    expect(await unreadRow.getByRole('cell').nth(0).textContent()).toBe('3');
+    // The group becomes stalled on a later refresh: the page is never reloaded.
+    const heldRow = streams.getByRole('row').filter({
+      has: page.getByRole('rowheader', { name: held, exact: true }),
+    });
+    await heldRow
+      .getByRole('alert')
+      .filter({ hasText: `detach it (hsync streams detach ${held} <group>)` })
+      .waitFor();
+    const groupRow = page
+      .getByRole('table', { name: 'Consumer groups' })
+      .getByRole('row')
+      .filter({ hasText: 'retired-app' });
+    await groupRow.getByText('stalled', { exact: true }).waitFor();
+    expect(await groupRow.getByRole('cell').nth(3).textContent()).toBe('no consumer');
+    // A group that reads is not stalled: the CRM consumer's.
+    const reading = page
+      .getByRole('table', { name: 'Consumer groups' })
+      .getByRole('row')
+      .filter({
+        has: page.getByRole('rowheader', { name: /:crm:sync:organization:org_created$/ }),
+      });
+    await reading.first().waitFor();
+    expect(await reading.getByText('stalled', { exact: true }).count()).toBe(0);
+
+    // Streams that need a person come first.
+    const warned = await streams
+      .getByRole('row')
+      .evaluateAll((rows) =>
+        rows.slice(1).map((row) => row.querySelector('[role="alert"]') !== null),
+      );
+    expect(warned.slice(0, 2)).toEqual([true, true]);
+    expect(warned).toEqual([...warned].sort((a, b) => Number(b) - Number(a)));
+    // The screenshot shows Redis's memory and the streams.
+    await page
+      .getByRole('heading', { name: 'Redis memory' })
+      .evaluate((heading) => heading.scrollIntoView({ block: 'start' }));
     await screenshot(page, 'system');
   }, 120_000);
 

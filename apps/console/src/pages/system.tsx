@@ -1,8 +1,10 @@
 /**
  * System (admin): publish rate over the last minutes, outbox, Redis's memory, the streams and
  * their consumer groups, workers. A stream's warning (a stream no group reads, a stalled group)
- * stands beside it, since it names what to do about memory no consumer is using.
+ * stands beside it, since it names what to do about memory no consumer is using; those streams,
+ * and stalled groups, come first.
  */
+import { Fragment } from 'preact';
 import { useEffect } from 'preact/hooks';
 import type { Session } from '../app';
 import { ErrorNote, Loading, Status } from '../components/common';
@@ -14,10 +16,30 @@ import type { SystemView } from '../types';
 
 const REFRESH_MS = 5000;
 
+/** Those that need a person first; otherwise in the API's order. */
+const needingAction = <T,>(items: T[], needs: (item: T) => boolean) =>
+  [...items].sort((a, b) => Number(needs(b)) - Number(needs(a)));
+
+/** A stream's name, allowed to wrap after each `:` so a long one leaves room for its warning. */
+const StreamName = ({ name }: { name: string }) => (
+  <>
+    {name.split(':').map((part, i, parts) => (
+      <Fragment key={i}>
+        {part}
+        {i < parts.length - 1 && (
+          <>
+            :<wbr />
+          </>
+        )}
+      </Fragment>
+    ))}
+  </>
+);
+
 function StreamsTable({ streams }: { streams: SystemView['streams'] }) {
   if (streams.length === 0) return <p>No stream yet.</p>;
   return (
-    <table aria-labelledby="streams-heading">
+    <table class="streams" aria-labelledby="streams-heading">
       <thead>
         <tr>
           <th scope="col">Stream</th>
@@ -28,9 +50,11 @@ function StreamsTable({ streams }: { streams: SystemView['streams'] }) {
         </tr>
       </thead>
       <tbody>
-        {streams.map((s) => (
+        {needingAction(streams, (s) => s.warning !== null).map((s) => (
           <tr key={s.stream} class={s.warning ? 'has-warning' : undefined}>
-            <th scope="row">{s.stream}</th>
+            <th scope="row">
+              <StreamName name={s.stream} />
+            </th>
             <td>{count(s.length)}</td>
             <td>{bytes(s.memoryBytes)}</td>
             <td>{duration(s.oldestUnackedAgeSeconds)}</td>
@@ -63,9 +87,11 @@ function GroupsTable({ groups }: { groups: SystemView['consumerGroups'] }) {
         </tr>
       </thead>
       <tbody>
-        {groups.map((g) => (
+        {needingAction(groups, (g) => g.stalled).map((g) => (
           <tr key={`${g.stream} ${g.group}`}>
-            <th scope="row">{g.stream}</th>
+            <th scope="row">
+              <StreamName name={g.stream} />
+            </th>
             <td>
               {g.group} {g.stalled && <Status status="stalled" />}
             </td>
