@@ -16,7 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Command, envWithout, killCommand, ROOT, runApp, waitForApi } from './helpers';
 
 /** STREAM_GROUP_STALLED_MS=1000 as the API words it (tenths of an hour). */
-const STALLED_HOURS = '0 h';
+const STALLED_FOR = '1 s';
 
 interface CliResult {
   code: number | null;
@@ -122,12 +122,12 @@ describe('hsync streams', () => {
     const unreadAt = lines.findIndex((line) => line.startsWith(`${unread} `));
     expect(lines[unreadAt]).toMatch(new RegExp(`^${unread} +3 +\\d+(\\.\\d)? [KM]?i?B +--$`));
     expect(lines[unreadAt + 1]).toMatch(
-      /^ {2}warning: no consumer group reads this stream: its entries are kept 168 h \(STREAM_RETENTION_UNGROUPED_MS\), then trimmed unread$/,
+      /^ {2}warning: no consumer group reads this stream: its entries are kept 7 d \(STREAM_RETENTION_UNGROUPED_MS\), then trimmed unread$/,
     );
     const heldAt = lines.findIndex((line) => line.startsWith(`${held} `));
     expect(lines[heldAt]).toMatch(new RegExp(`^${held} +5 +\\S+ \\S+ +\\d+s$`));
     expect(lines[heldAt + 1]).toBe(
-      `  warning: gone-app has not read for over ${STALLED_HOURS} and holds its unread entries in Redis; if its application is gone, detach it (hsync streams detach ${held} <group>)`,
+      `  warning: gone-app has not read for over ${STALLED_FOR} and holds its unread entries in Redis; if the application is gone, detach it (hsync streams detach ${held} gone-app --yes)`,
     );
 
     const json = await hsync('streams', '--json');

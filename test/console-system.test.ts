@@ -171,7 +171,7 @@ describe('/admin/system with a worker running', () => {
       length: await redis.xlen(memberships),
       oldestUnackedAgeSeconds: null,
       warning:
-        'no consumer group reads this stream: its entries are kept 168 h (STREAM_RETENTION_UNGROUPED_MS), then trimmed unread',
+        'no consumer group reads this stream: its entries are kept 7 d (STREAM_RETENTION_UNGROUPED_MS), then trimmed unread',
     });
     const [, maxmemory] = (await redis.config('GET', 'maxmemory')) as [string, string];
     expect(body.redis).toMatchObject({

@@ -415,7 +415,7 @@ describe('operator console in Chromium', () => {
     });
     await heldRow
       .getByRole('alert')
-      .filter({ hasText: `detach it (hsync streams detach ${held} <group>)` })
+      .filter({ hasText: `detach it (hsync streams detach ${held} ` })
       .waitFor();
     const groupRow = page
       .getByRole('table', { name: 'Consumer groups' })

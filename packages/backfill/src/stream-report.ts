@@ -43,7 +43,18 @@ const fieldsOf = (flat: unknown[]): Record<string, unknown> => {
   return fields;
 };
 const msOfId = (id: string) => Number(id.split('-')[0]);
-const hours = (ms: number) => `${Math.round(ms / 360_000) / 10} h`;
+/** A duration as a person reads it: seconds, minutes, hours or days. */
+const humanDuration = (ms: number) => {
+  const units: [number, string][] = [
+    [86_400_000, 'd'],
+    [3_600_000, 'h'],
+    [60_000, 'min'],
+  ];
+  for (const [size, unit] of units) {
+    if (ms >= size) return `${Math.round((ms / size) * 10) / 10} ${unit}`;
+  }
+  return `${Math.round(ms / 100) / 10} s`;
+};
 
 async function groupReport(
   redis: RedisClient,
@@ -108,11 +119,13 @@ export async function streamReport(
   }
   let warning: string | null = null;
   if (length > 0 && groups.length === 0) {
-    warning = `no consumer group reads this stream: its entries are kept ${hours(retention.ungroupedWindowMs)} (STREAM_RETENTION_UNGROUPED_MS), then trimmed unread`;
+    warning = `no consumer group reads this stream: its entries are kept ${humanDuration(retention.ungroupedWindowMs)} (STREAM_RETENTION_UNGROUPED_MS), then trimmed unread`;
   }
   const stalled = groups.filter((g) => g.stalled);
   if (stalled.length) {
-    warning = `${stalled.map((g) => g.group).join(', ')} has not read for over ${hours(retention.groupStalledMs)} and holds its unread entries in Redis; if its application is gone, detach it (hsync streams detach ${stream} <group>)`;
+    const names = stalled.map((g) => g.group);
+    const group = names.length === 1 ? names[0] : '<group>';
+    warning = `${names.join(', ')} ${names.length === 1 ? 'has' : 'have'} not read for over ${humanDuration(retention.groupStalledMs)} and ${names.length === 1 ? 'holds its' : 'hold their'} unread entries in Redis; if the application is gone, detach it (hsync streams detach ${stream} ${group} --yes)`;
   }
   return {
     stream,

@@ -25,7 +25,7 @@ import type { StreamRetention } from './settings';
  * KEYS: stream. ARGV: window ms, ungrouped window ms. Returns {trimmed, floor, groups}.
  * `allow-oom`: trimming is what frees memory, so it must run when Redis refuses writes for memory.
  * XTRIM with `~` trims whole macro nodes and at most LIMIT entries a call (a short call, however
- * long the stream); the caller calls again while a call trims its limit.
+ * long the stream); the caller calls again until a call trims nothing.
  */
 const TRIM_ACKNOWLEDGED = script(
   1,
@@ -80,8 +80,9 @@ export async function trimStream(
       [settings.windowMs, settings.ungroupedWindowMs, TRIM_LIMIT],
     )) as [number, string, number];
     total += trimmed;
-    // `~` trims whole nodes, so a call that removed less than its limit reached the floor.
-    if (trimmed < TRIM_LIMIT) return total;
+    // `~` trims whole nodes up to the limit, so a call can stop short of it with more to go:
+    // only a call that trimmed nothing has reached the floor.
+    if (trimmed === 0) return total;
   }
 }
 
@@ -155,12 +156,24 @@ export function startStreamRetention(options: {
       .hset(options.keys.lastPass, 'at', Date.now(), 'removed', entries)
       .catch(() => {});
   };
-  const timer = setInterval(() => {
-    running = tick().catch((error: unknown) => options.onError?.(error));
-  }, options.intervalMs);
+  // The next pass is timed from the end of the last, so two never overlap (a long trim, a slow
+  // Redis), and stop waits for the one in flight.
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+  const schedule = () => {
+    timer = setTimeout(() => {
+      running = tick()
+        .catch((error: unknown) => options.onError?.(error))
+        .finally(() => {
+          if (!stopped) schedule();
+        });
+    }, options.intervalMs);
+  };
+  schedule();
   return {
     stop: async () => {
-      clearInterval(timer);
+      stopped = true;
+      clearTimeout(timer);
       await running;
       await options.redis
         .eval(
