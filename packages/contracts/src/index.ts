@@ -4,3 +4,4 @@ export * from './instants.js';
 export * from './jobs.js';
 export * from './resources.js';
 export * from './streams.js';
+export * from './verify.js';

@@ -1,0 +1,63 @@
+/**
+ * The verification protocol between the system and an application (docs/VERIFY.md): the system
+ * asks the application, over Redis, for digests of what it holds of one tenant's resource over id
+ * ranges, or for the rows themselves over small ranges; the application's SDK answers from rows
+ * its own store yields. Both sides hash the same way, so equal digests mean equal rows.
+ *
+ * What is compared: the rows an application holds as active, each as its id and version. The hash
+ * of a row is the first 8 bytes of MD5(`<id>:<version>`) read as a signed 64-bit integer (the id
+ * in canonical lowercase UUID text, the version in decimal); a range's digest is its row count and
+ * the XOR of its rows' hashes (decimal text). MD5 here is a checksum against accidents, not a
+ * defence against an adversary: a collision needs a chosen row, which only the source can write.
+ */
+import { z } from 'zod';
+import { RESOURCES } from './resources.js';
+
+/** An id range: `lo` inclusive, `hi` exclusive (null = to the end of the id space). */
+export const IdRange = z.object({ lo: z.guid(), hi: z.guid().nullable() });
+export type IdRange = z.infer<typeof IdRange>;
+
+export const VerifyRequest = z.object({
+  requestId: z.string().min(1).max(100),
+  tenantId: z.guid(),
+  resource: z.enum(RESOURCES),
+  /** `digest`: one digest per range. `rows`: every active row of each range. */
+  kind: z.enum(['digest', 'rows']),
+  ranges: z.array(IdRange).min(1).max(4096),
+  /** Epoch milliseconds after which nobody waits for the answer (a responder skips it). */
+  deadline: z.number().int(),
+});
+export type VerifyRequest = z.infer<typeof VerifyRequest>;
+
+export const RangeDigest = z.object({
+  count: z.number().int().min(0),
+  /** XOR of the rows' hashes, as signed 64-bit decimal text ("0" for an empty range). */
+  xor: z.string().regex(/^-?\d{1,20}$/),
+});
+export type RangeDigest = z.infer<typeof RangeDigest>;
+
+/** One active row as an application holds it. */
+export const HeldRow = z.object({ id: z.guid(), version: z.number().int().min(0) });
+export type HeldRow = z.infer<typeof HeldRow>;
+
+export const VerifyReply = z.object({
+  requestId: z.string(),
+  /** kind `digest`: one per range, in the request's order. */
+  digests: z.array(RangeDigest).optional(),
+  /** kind `rows`: the rows of each range, in the request's order. */
+  rows: z.array(z.array(HeldRow)).optional(),
+  /** The application could not answer (its store is away): a person reads it. */
+  error: z.string().optional(),
+});
+export type VerifyReply = z.infer<typeof VerifyReply>;
+
+/** Where an application reads verification requests (beside its streams; one key per call). */
+export const verifyRequestStream = (appCode: string, prefix = '') =>
+  `${prefix}${appCode}:verify:requests`;
+
+/** Where the answer to one request goes (a list the system waits on, expiring after a minute). */
+export const verifyReplyKey = (appCode: string, requestId: string, prefix = '') =>
+  `${prefix}${appCode}:verify:reply:${requestId}`;
+
+/** The field of a request entry that carries the request as JSON. */
+export const VERIFY_REQUEST_FIELD = 'request';
