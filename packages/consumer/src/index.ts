@@ -20,3 +20,14 @@ export {
   InfrastructureError,
   isInfrastructureError,
 } from './outage.js';
+export {
+  digestRows,
+  rowHash,
+  type StoredRow,
+  startVerifyResponder,
+  VERIFY_GROUP,
+  type VerifyResponder,
+  type VerifyResponderHooks,
+  type VerifyResponderOptions,
+  type VerifyRowsQuery,
+} from './verify.js';
