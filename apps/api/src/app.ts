@@ -42,6 +42,7 @@ import { runLiveRoute } from './routes/run-live';
 import { runListRoute, runRetryRoute } from './routes/runs';
 import { systemRoute } from './routes/system';
 import { tenantApplicationsRoute, tenantListRoute } from './routes/tenants';
+import { verifyRoutes } from './routes/verify';
 import { writeRoutes } from './routes/writes';
 
 export interface AppDeps {
@@ -68,6 +69,10 @@ export interface AppDeps {
   liveStreamsPerKey?: number;
   /** Longest a live run stream stays open before the client must reconnect; default 1 hour. */
   liveStreamMaxMs?: number;
+  /** How long an application may take to answer a verification request; default 30 s. */
+  verifyAnswerTimeoutMs?: number;
+  /** Verifications running at once in this process; default 2. */
+  verifyMaxConcurrent?: number;
   /** A tenant's dry runs at once, and all tenants', across API processes. */
   dryRunLimits?: DryRunLimits;
   /** Level of the one line logged per request (`REQUEST_LOG_LEVEL`); default `info`. */
@@ -175,6 +180,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     limitDryRuns(tenantScoped, dryRuns);
     applicationRoutes(tenantScoped, { ...deps, tenantQuotas, runRates });
     writeRoutes(tenantScoped, deps);
+    verifyRoutes(tenantScoped, {
+      db: deps.db,
+      redis: deps.redis,
+      streamPrefix: deps.settings.streamPrefix,
+      answerTimeoutMs: deps.verifyAnswerTimeoutMs ?? 30_000,
+      maxConcurrent: deps.verifyMaxConcurrent ?? 2,
+    });
     // The console's routes, validated and serialized by their zod schemas (contracts).
     await tenantScoped.register(async (consoleScope) => {
       tenantApplicationsRoute(consoleScope, deps);

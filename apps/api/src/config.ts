@@ -64,6 +64,10 @@ export const ApiEnv = BackfillSettingsEnv.extend({
     .max(100)
     .default(DEFAULT_DRY_RUN_LIMITS.perTenant),
   DRY_RUNS_MAX: z.coerce.number().int().min(1).max(1_000).default(DEFAULT_DRY_RUN_LIMITS.total),
+  /** How long an application may take to answer one verification request (docs/VERIFY.md). */
+  VERIFY_ANSWER_TIMEOUT_MS: z.coerce.number().int().min(100).default(30_000),
+  /** Verifications running at once in one API process, each on a Redis connection of its own. */
+  VERIFY_MAX_CONCURRENT: z.coerce.number().int().min(1).max(64).default(2),
   /** Failed authentications a client address may make per minute (429 beyond; 0 = no limit). */
   FAILED_AUTH_PER_MINUTE: z.coerce.number().int().min(0).default(100),
   /** Whether, and which, proxies in front of the API name the client (`X-Forwarded-For`). */

@@ -44,6 +44,8 @@ const app = await buildApp({
   rateLimitPerMinute: config.RATE_LIMIT_PER_MINUTE,
   liveStreamsPerKey: config.LIVE_STREAMS_PER_KEY,
   dryRunLimits: { perTenant: config.DRY_RUNS_PER_TENANT, total: config.DRY_RUNS_MAX },
+  verifyAnswerTimeoutMs: config.VERIFY_ANSWER_TIMEOUT_MS,
+  verifyMaxConcurrent: config.VERIFY_MAX_CONCURRENT,
   apiKeyCacheMs: config.API_KEY_CACHE_MS,
   failedAuthPerMinute: config.FAILED_AUTH_PER_MINUTE,
   trustProxy: config.TRUST_PROXY,

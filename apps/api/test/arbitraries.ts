@@ -717,6 +717,36 @@ export const ROUTES: RouteModel[] = [
     weight: 3,
   },
   {
+    name: 'POST verify',
+    method: 'POST',
+    path: `${base}/applications/:appCode/verify`,
+    params: { ...tenant, appCode: { kind: 'app' } },
+    body: {
+      resources: {
+        valid: fc.subarray(['credits', 'organizations', 'memberships'], { minLength: 1 }),
+        invalid: fc.oneof(
+          wrongType('array'),
+          fc.constant([]),
+          fc.array(
+            hostileString.filter((s) => !['credits', 'organizations', 'memberships'].includes(s)),
+            {
+              minLength: 1,
+              maxLength: 3,
+            },
+          ),
+        ),
+        hostile: fc.array(hostileString, { maxLength: 4 }),
+        required: false,
+      },
+    },
+  },
+  {
+    name: 'GET verification latest',
+    method: 'GET',
+    path: `${base}/applications/:appCode/verifications/latest`,
+    params: { ...tenant, appCode: { kind: 'app' } },
+  },
+  {
     name: 'GET sync-status',
     method: 'GET',
     path: `${base}/applications/:appCode/sync-status`,

@@ -51,6 +51,8 @@ export interface ApiTestOptions {
   consoleDir?: string;
   liveStreamsPerKey?: number;
   liveStreamMaxMs?: number;
+  /** How long the application may take to answer a verification request (default 0.3 s here). */
+  verifyAnswerTimeoutMs?: number;
 }
 
 /** One statement the app sent to Postgres, and how many rows came back. */
@@ -106,6 +108,8 @@ export async function createApiTestContext(
     ...(options.consoleDir ? { consoleDir: options.consoleDir } : {}),
     ...(options.liveStreamsPerKey ? { liveStreamsPerKey: options.liveStreamsPerKey } : {}),
     ...(options.liveStreamMaxMs ? { liveStreamMaxMs: options.liveStreamMaxMs } : {}),
+    // Most tests run no application to answer: a verification then fails fast.
+    verifyAnswerTimeoutMs: options.verifyAnswerTimeoutMs ?? 300,
   });
   return {
     ...context,

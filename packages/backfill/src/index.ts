@@ -78,6 +78,12 @@ export { requestSync, type SyncRequest, type SyncResult } from './sync';
 export { systemStatus } from './system-status';
 export { listTenants, type TenantQuery, tenantApplications } from './tenant-directory';
 export { getApplication, getTenant, runNotFound, tenantNotFound } from './tenants';
+export { ApplicationUnavailableError } from './verify/application';
+export {
+  latestVerification,
+  type VerifyDeps,
+  verifyApplication,
+} from './verify/verification';
 export {
   type BackfillWorkers,
   startBackfillWorkers,

@@ -16,6 +16,7 @@ import * as consoleListings from './2026-11-27T02-00_console-listings';
 import * as sourceThrottle from './2026-11-27T03-00_source-throttle';
 import * as captureAlways from './2026-11-28T00-00_capture-always';
 import * as creditAmountsExact from './2026-11-28T01-00_credit-amounts-exact';
+import * as verifications from './2026-11-29T00-00_verifications';
 
 export const migrations: Record<string, Migration> = {
   '2026-11-26T00-00_wrapper-schema': wrapperSchema,
@@ -31,4 +32,5 @@ export const migrations: Record<string, Migration> = {
   '2026-11-27T03-00_source-throttle': sourceThrottle,
   '2026-11-28T00-00_capture-always': captureAlways,
   '2026-11-28T01-00_credit-amounts-exact': creditAmountsExact,
+  '2026-11-29T00-00_verifications': verifications,
 };

@@ -95,6 +95,7 @@ export interface Database {
   outbox: OutboxTable;
   backfill_run_partitions: BackfillRunPartitionsTable;
   api_keys: ApiKeysTable;
+  verifications: VerificationsTable;
 }
 
 export type Tenant = Selectable<TenantsTable>;
@@ -196,3 +197,21 @@ export interface ApiKeysTable {
   revoked_at: ColumnType<Date | null, Date | null | undefined, Date | null>;
 }
 export type ApiKey = Selectable<ApiKeysTable>;
+
+export type VerificationStatus = 'running' | 'completed' | 'failed';
+
+/** A verification of an application's copy of one tenant against the source (docs/VERIFY.md). */
+export interface VerificationsTable {
+  id: Generated<string>;
+  tenant_id: string;
+  application_id: string;
+  app_code: string;
+  status: ColumnType<VerificationStatus, VerificationStatus | undefined, VerificationStatus>;
+  resources: string[];
+  started_at: ColumnType<Date, Date | undefined, Date>;
+  finished_at: Date | null;
+  /** The report (packages/backfill verify): rows checked and differences, per resource. */
+  report: unknown;
+  error: string | null;
+}
+export type Verification = Selectable<VerificationsTable>;

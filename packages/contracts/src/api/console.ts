@@ -4,7 +4,7 @@
  * inferred types. A run itself is `RunView` (runs.ts).
  */
 import { z } from 'zod';
-import { ApplicationRef, Uuid } from './fields.js';
+import { ApplicationRef, storableText, Uuid } from './fields.js';
 import { OrgParams } from './params.js';
 import { RunStatus } from './runs.js';
 
@@ -143,9 +143,9 @@ export const SystemResponse = z.object({
 export type SystemResponse = z.infer<typeof SystemResponse>;
 
 /** POST /admin/streams/detach-group: a consumer group of one of the system's streams. */
-export const DetachGroupRequest = z.object({
-  stream: z.string().min(1).max(512),
-  group: z.string().min(1).max(256),
+export const DetachGroupRequest = z.strictObject({
+  stream: storableText(512),
+  group: storableText(256),
 });
 export const DetachGroupResponse = z.object({
   stream: z.string(),

@@ -7,4 +7,5 @@ export * from './fields.js';
 export * from './outbox.js';
 export * from './params.js';
 export * from './runs.js';
+export * from './verify.js';
 export * from './writes.js';

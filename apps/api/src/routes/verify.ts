@@ -1,0 +1,112 @@
+/**
+ * Verification of an application's copy of a tenant against the source (docs/VERIFY.md):
+ * `POST …/applications/:appCode/verify` compares and answers the report; `GET
+ * …/applications/:appCode/verifications/latest` answers the last one. A verification reads the
+ * source and asks the application over Redis; it publishes nothing.
+ *
+ * Bounds: one verification of an application at a time (the verifications table's unique index),
+ * and at most `maxConcurrent` in this process, each on a Redis connection of its own (it waits on
+ * the application's answers).
+ */
+import {
+  getApplication,
+  getTenant,
+  latestVerification,
+  type RedisClient,
+  SyncError,
+  verifyApplication,
+} from '@historical-sync/backfill';
+import { AppCodeParams, VerificationView, VerifyBody } from '@historical-sync/contracts';
+import type { Db } from '@historical-sync/db';
+import type { FastifyInstance } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import type { Redis } from 'ioredis';
+import { errorResponses, KEYED, WITH_BODY, WITH_PARAMS } from '../http/responses';
+
+export function verifyRoutes(
+  scope: FastifyInstance,
+  deps: {
+    db: Db;
+    redis: RedisClient;
+    streamPrefix: string;
+    /** How long the application may take to answer one request. */
+    answerTimeoutMs: number;
+    maxConcurrent: number;
+  },
+): void {
+  const app = scope.withTypeProvider<ZodTypeProvider>();
+  let running = 0;
+  app.post(
+    '/admin/organizations/:orgId/applications/:appCode/verify',
+    {
+      schema: {
+        summary:
+          "Compare the application's copy of the tenant with the source (digests over id ranges, then rows): a report by resource of rows missing, stale and ghost",
+        tags: ['applications'],
+        params: AppCodeParams,
+        body: VerifyBody,
+        response: {
+          200: VerificationView.describe('the verification, completed or failed'),
+          ...errorResponses(...KEYED, ...WITH_BODY, 404, 409),
+        },
+      },
+    },
+    async (request) => {
+      if (running >= deps.maxConcurrent) {
+        throw new SyncError(
+          429,
+          'too_many_verifications',
+          `${running} verifications are running in this API process, at most ${deps.maxConcurrent} (VERIFY_MAX_CONCURRENT); try again when one ends`,
+        );
+      }
+      running += 1;
+      // Redis and Cluster both duplicate themselves; their signatures differ only in options.
+      const redis = (deps.redis as Redis).duplicate();
+      try {
+        return await verifyApplication(
+          {
+            db: deps.db,
+            redis,
+            streamPrefix: deps.streamPrefix,
+            answerTimeoutMs: deps.answerTimeoutMs,
+          },
+          {
+            tenantId: request.params.orgId,
+            application: request.params.appCode,
+            ...(request.body?.resources ? { resources: request.body.resources } : {}),
+          },
+        );
+      } finally {
+        running -= 1;
+        redis.disconnect();
+      }
+    },
+  );
+  app.get(
+    '/admin/organizations/:orgId/applications/:appCode/verifications/latest',
+    {
+      schema: {
+        summary: "The application's latest verification for the tenant",
+        tags: ['applications'],
+        params: AppCodeParams,
+        response: {
+          200: VerificationView.describe('the latest verification'),
+          ...errorResponses(...KEYED, ...WITH_PARAMS, 404),
+        },
+      },
+    },
+    async (request) => {
+      await getTenant(deps.db, request.params.orgId);
+      const application = await getApplication(deps.db, request.params.appCode);
+      const latest = await latestVerification(deps.db, request.params.orgId, application.id);
+      if (!latest) {
+        throw new SyncError(
+          404,
+          'not_found',
+          `application ${application.code} has not been verified for this tenant`,
+        );
+      }
+      return latest;
+    },
+  );
+}

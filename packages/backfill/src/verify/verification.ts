@@ -1,0 +1,167 @@
+/**
+ * A verification of one tenant's application: recorded in Postgres (one running at a time per
+ * application), each resource compared (compare.ts), the report saved and answered. It reads the
+ * application's copy over Redis and the source in Postgres; it publishes nothing.
+ */
+
+import { consumerGroups } from '@historical-sync/consumer';
+import {
+  applicationStreams,
+  RESOURCES,
+  type Resource,
+  type VerificationView,
+} from '@historical-sync/contracts';
+import type { Db, Verification } from '@historical-sync/db';
+import { ConflictError } from '@historical-sync/domain';
+import type { Cluster, Redis } from 'ioredis';
+import { sql } from 'kysely';
+import { applicationNotFound, getTenant, isUuid } from '../tenants';
+import { ApplicationUnavailableError } from './application';
+import { compareResource, type ResourceComparison } from './compare';
+
+/** A verification still `running` after this was left by a process that stopped. */
+const ABANDONED_AFTER_MS = 15 * 60_000;
+/** How long a leaf's second reading waits for the application's consumers to catch up. */
+const CATCH_UP_MS = 10_000;
+const DIFFERENCES_SHOWN = 100;
+
+export interface VerifyDeps {
+  db: Db;
+  /** Blocks while it waits for answers: a connection of this verification's own. */
+  redis: Redis | Cluster;
+  streamPrefix: string;
+  /** How long the application may take to answer one request. */
+  answerTimeoutMs?: number;
+}
+
+export async function verifyApplication(
+  deps: VerifyDeps,
+  request: { tenantId: string; application: string; resources?: readonly Resource[] },
+): Promise<VerificationView> {
+  await getTenant(deps.db, request.tenantId);
+  const application = await deps.db
+    .selectFrom('applications')
+    .select(['id', 'code'])
+    .where(isUuid(request.application) ? 'id' : 'code', '=', request.application)
+    .executeTakeFirst();
+  if (!application) throw applicationNotFound(request.application);
+  const resources = request.resources ?? RESOURCES;
+
+  await sql`
+    UPDATE verifications SET status = 'failed', finished_at = now(),
+      error = 'abandoned: the process running it stopped'
+    WHERE tenant_id = ${request.tenantId} AND application_id = ${application.id}
+      AND status = 'running' AND started_at < now() - ${`${ABANDONED_AFTER_MS} milliseconds`}::interval
+  `.execute(deps.db);
+  const started = await deps.db
+    .insertInto('verifications')
+    .values({
+      tenant_id: request.tenantId,
+      application_id: application.id,
+      app_code: application.code,
+      resources: [...resources],
+    })
+    .onConflict((oc) =>
+      oc.columns(['tenant_id', 'application_id']).where('status', '=', 'running').doNothing(),
+    )
+    .returningAll()
+    .executeTakeFirst();
+  if (!started) {
+    throw new ConflictError(
+      `a verification of ${application.code} for this tenant is running; wait for it to end`,
+    );
+  }
+
+  const comparisons: ResourceComparison[] = [];
+  try {
+    for (const resource of resources) {
+      comparisons.push(
+        await compareResource({
+          db: deps.db,
+          redis: deps.redis,
+          target: {
+            appCode: application.code,
+            streamPrefix: deps.streamPrefix,
+            tenantId: request.tenantId,
+            resource,
+          },
+          startedAt: started.started_at,
+          ...(deps.answerTimeoutMs ? { timeoutMs: deps.answerTimeoutMs } : {}),
+          consumersCaughtUp: () =>
+            consumersCaughtUp(deps.redis, applicationStreams(application.code, deps.streamPrefix)),
+        }),
+      );
+    }
+  } catch (error) {
+    const failed = await deps.db
+      .updateTable('verifications')
+      .set({ status: 'failed', finished_at: sql`now()`, error: (error as Error).message })
+      .where('id', '=', started.id)
+      .returningAll()
+      .executeTakeFirstOrThrow();
+    // The application not answering is the verification's outcome, recorded and answered; a
+    // failure of ours is a 500 like any other.
+    if (error instanceof ApplicationUnavailableError) return viewVerification(failed);
+    throw error;
+  }
+  const report = Object.fromEntries(
+    comparisons.map(({ resource, differingLeaves: _, differences, ...figures }) => [
+      resource,
+      { ...figures, differences: differences.slice(0, DIFFERENCES_SHOWN) },
+    ]),
+  );
+  const finished = await deps.db
+    .updateTable('verifications')
+    .set({ status: 'completed', finished_at: sql`now()`, report: JSON.stringify(report) })
+    .where('id', '=', started.id)
+    .returningAll()
+    .executeTakeFirstOrThrow();
+  return viewVerification(finished);
+}
+
+/** The latest verification of the tenant's application, or null when there has been none. */
+export async function latestVerification(
+  db: Db,
+  tenantId: string,
+  applicationId: string,
+): Promise<VerificationView | null> {
+  const row = await db
+    .selectFrom('verifications')
+    .selectAll()
+    .where('tenant_id', '=', tenantId)
+    .where('application_id', '=', applicationId)
+    .orderBy('started_at', 'desc')
+    .limit(1)
+    .executeTakeFirst();
+  return row ? viewVerification(row) : null;
+}
+
+function viewVerification(row: Verification): VerificationView {
+  const resources = (row.report ?? {}) as VerificationView['resources'];
+  return {
+    verificationId: row.id,
+    tenantId: row.tenant_id,
+    appCode: row.app_code,
+    status: row.status,
+    startedAt: row.started_at.toISOString(),
+    finishedAt: row.finished_at?.toISOString() ?? null,
+    differences: Object.values(resources).reduce((n, r) => n + r.missing + r.stale + r.ghost, 0),
+    resources,
+    error: row.error,
+  };
+}
+
+/** Until every consumer group of the application's streams has nothing left to read or ack. */
+async function consumersCaughtUp(redis: Redis | Cluster, streams: readonly string[]) {
+  const deadline = Date.now() + CATCH_UP_MS;
+  while (Date.now() < deadline) {
+    let behind = false;
+    for (const stream of streams) {
+      for (const group of await consumerGroups(redis, stream)) {
+        if ((group.lag ?? 1) > 0 || group.pending > 0) behind = true;
+      }
+    }
+    if (!behind) return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}

@@ -1,0 +1,37 @@
+/**
+ * Verifications of an application's copy against the source (docs/VERIFY.md): one row per
+ * verification, its report as JSON (rows checked, differences by kind, per resource). The
+ * console shows each application's latest; old ones are kept for the history of an application.
+ */
+import { type Kysely, sql } from 'kysely';
+
+export async function up(db: Kysely<unknown>): Promise<void> {
+  await sql`
+    CREATE TABLE verifications (
+      id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+      tenant_id uuid NOT NULL REFERENCES tenants (id),
+      application_id uuid NOT NULL REFERENCES applications (id),
+      app_code text NOT NULL,
+      status text NOT NULL DEFAULT 'running'
+        CHECK (status IN ('running', 'completed', 'failed')),
+      resources text[] NOT NULL,
+      started_at timestamptz NOT NULL DEFAULT now(),
+      finished_at timestamptz,
+      report jsonb,
+      error text
+    )
+  `.execute(db);
+  await sql`
+    CREATE INDEX verifications_latest ON verifications (tenant_id, application_id, started_at DESC)
+  `.execute(db);
+  // One verification of an application's copy at a time: a second one would ask the same
+  // questions of the same application.
+  await sql`
+    CREATE UNIQUE INDEX verifications_one_running ON verifications (tenant_id, application_id)
+    WHERE status = 'running'
+  `.execute(db);
+}
+
+export async function down(db: Kysely<unknown>): Promise<void> {
+  await sql`DROP TABLE verifications`.execute(db);
+}
