@@ -1,6 +1,9 @@
-/** The CRM consumer process: migrates its own database, then projects the crm streams into it. */
+/**
+ * The CRM consumer process: migrates its own database, then projects the crm streams into it and
+ * answers the system's verification requests from it.
+ */
 
-import { StreamConsumer } from '@historical-sync/consumer';
+import { StreamConsumer, startVerifyResponder } from '@historical-sync/consumer';
 import { startDedupePruning } from '@historical-sync/consumer/postgres';
 import { applicationStreams } from '@historical-sync/contracts';
 import { createPool, runMigrations } from '@historical-sync/db';
@@ -19,6 +22,7 @@ import { deadLetterStream, loadConfig } from './config';
 import { applyEvent } from './projection';
 import { REPLAY_COMMAND, reportRun } from './run-report';
 import type { CrmDatabase } from './schema';
+import { crmVerifyRows } from './verify';
 
 const config = loadSettingsOrExit('crm-consumer', loadConfig);
 const logger = createLogger('crm-consumer', config.LOG_LEVEL);
@@ -87,11 +91,27 @@ const pruning = startDedupePruning({
   // While the database is down this fails like the handlers; the consumer reports that outage.
   onError: (error) => logger.debug({ err: error }, 'dedupe prune failed; trying again later'),
 });
+// Verification reads the same database the projection writes: what it proves is what the CRM
+// holds, not what it was sent.
+const verifier = startVerifyResponder({
+  redis,
+  appCode: config.CRM_APP_CODE,
+  streamPrefix: config.STREAM_PREFIX,
+  consumerName: config.CRM_CONSUMER_NAME,
+  rows: crmVerifyRows(db),
+  hooks: {
+    onError: (error) => logger.warn({ err: error }, 'verification error'),
+    onMalformed: (entry) => logger.warn(entry, 'malformed verification request dropped'),
+    onExpired: (request) => logger.info(request, 'verification request past its deadline skipped'),
+    onAnswered: (answer) => logger.debug(answer, 'verification request answered'),
+  },
+});
 const report = setInterval(() => logger.info({ counts }, 'crm projection progress'), 30_000);
 
 onStopSignal(logger, async () => {
   clearInterval(report);
   await pruning.stop();
+  await verifier.stop();
   await consumer.stop();
   redis.disconnect();
   await db.destroy();
