@@ -100,7 +100,8 @@ export const VERIFY_GROUP = 'verify';
 const REPLY_TTL_MS = 60_000;
 const MAX_BACKOFF_MS = 5_000;
 
-type RawEntry = [id: string, fields: string[]];
+/** Fields are null for a pending entry read again ('0') after the stream trimmed it away. */
+type RawEntry = [id: string, fields: string[] | null];
 
 export function startVerifyResponder(options: VerifyResponderOptions): VerifyResponder {
   const { redis, appCode, consumerName, hooks = {} } = options;
@@ -134,6 +135,11 @@ export function startVerifyResponder(options: VerifyResponderOptions): VerifyRes
   };
 
   const handle = async ([id, fields]: RawEntry) => {
+    if (fields === null) {
+      // Nothing left to answer, and read again it would stop every later request.
+      hooks.onMalformed?.({ id, reason: 'trimmed from the stream before it was answered' });
+      return;
+    }
     const raw = fieldValue(fields, VERIFY_REQUEST_FIELD);
     let json: unknown;
     try {

@@ -237,4 +237,37 @@ describe('startVerifyResponder', () => {
     const groups = (await redis.xinfo('GROUPS', stream)) as unknown[][];
     expect(groups.map((g) => g[1])).toEqual(['verify']);
   });
+
+  it('acknowledges its own pending request that was trimmed from the stream', async () => {
+    // A process read a request, died before answering, and the stream trimmed the entry since:
+    // started again under the same name, it reads the entry back without fields. (Last: it stops
+    // the responder the other tests use.)
+    await expect.poll(pendingCount).toBe(0);
+    await responder.stop();
+    const trimmed = (await redis.xadd(stream, '*', VERIFY_REQUEST_FIELD, '{}')) as string;
+    const reasons: string[] = [];
+    const read = (await redis.xreadgroup('GROUP', 'verify', 'test-2', 'STREAMS', stream, '>')) as [
+      string,
+      [string, string[]][],
+    ][];
+    expect(read[0]?.[1].map(([id]) => id)).toEqual([trimmed]);
+    await redis.xdel(stream, trimmed);
+    const restarted = startVerifyResponder({
+      redis: appRedis,
+      appCode,
+      streamPrefix: prefix,
+      consumerName: 'test-2',
+      blockMs: 200,
+      rows: async () => store,
+      hooks: { onMalformed: (entry) => reasons.push(`${entry.id} ${entry.reason}`) },
+    });
+    try {
+      await expect.poll(pendingCount).toBe(0);
+      expect(reasons).toEqual([`${trimmed} trimmed from the stream before it was answered`]);
+      const requestId = await send({ ranges: ranges.slice(0, 1) });
+      expect(await reply(requestId)).toMatchObject({ requestId });
+    } finally {
+      await restarted.stop();
+    }
+  });
 });
