@@ -30,7 +30,7 @@ describe('hsync on bad input', () => {
     ],
     [
       ['frobnicate'],
-      'hsync: unknown command "frobnicate"; commands: enable, disable, sync, status, tenants, runs, run, pause, resume, cancel, retry, streams, streams detach, key-create, key-list, key-revoke (see hsync --help)',
+      'hsync: unknown command "frobnicate"; commands: enable, disable, sync, status, verify, tenants, runs, run, pause, resume, cancel, retry, streams, streams detach, key-create, key-list, key-revoke (see hsync --help)',
     ],
     [
       ['streams', 'detach', 'hs:crm:sync:organization:org_created'],

@@ -15,7 +15,7 @@
  * deletion (XACKDEL, XTRIM … ACKED) would move the work to the consumers' acknowledgements; this
  * works on every supported server, and one call per stream every few seconds is cheap.
  */
-import { applicationStreams } from '@historical-sync/contracts';
+import { applicationStreams, verifyRequestStream } from '@historical-sync/contracts';
 import type { Db } from '@historical-sync/db';
 import type { RedisClient } from './publisher';
 import { evalScript, script } from './redis-script';
@@ -86,10 +86,20 @@ export async function trimStream(
   }
 }
 
-/** Every stream the system writes to: each application's streams (credit events shared). */
+/**
+ * Every stream the system writes to: each application's streams (credit events shared) and its
+ * verification requests (contracts, verify.ts).
+ */
 export async function systemStreams(db: Db, streamPrefix: string): Promise<string[]> {
   const applications = await db.selectFrom('applications').select('code').execute();
-  return [...new Set(applications.flatMap((a) => applicationStreams(a.code, streamPrefix)))].sort();
+  return [
+    ...new Set(
+      applications.flatMap((a) => [
+        ...applicationStreams(a.code, streamPrefix),
+        verifyRequestStream(a.code, streamPrefix),
+      ]),
+    ),
+  ].sort();
 }
 
 /** Trims every stream the system writes; entries removed per stream (only those trimmed). */

@@ -2,14 +2,14 @@
  * `GET /admin/system`: throughput, outbox backlog, consumer groups, the streams and Redis's memory
  * (stream-report.ts), and live workers.
  */
-import { applicationStreams, type SystemResponse } from '@historical-sync/contracts';
+import type { SystemResponse } from '@historical-sync/contracts';
 import type { Db } from '@historical-sync/db';
 import { outboxBacklog } from '@historical-sync/domain';
 import type { RedisClient } from './publisher';
 import { redisMemory } from './redis-memory';
 import { DEFAULT_RETENTION, type StreamRetention } from './settings';
 import { streamReport } from './stream-report';
-import { lastRetentionPass } from './stream-retention';
+import { lastRetentionPass, systemStreams } from './stream-retention';
 import {
   consoleKeys,
   THROUGHPUT_BUCKET_MS,
@@ -36,17 +36,14 @@ export async function systemStatus(
     { length: THROUGHPUT_WINDOW_MS / THROUGHPUT_BUCKET_MS },
     (_, i) => current - (THROUGHPUT_WINDOW_MS / THROUGHPUT_BUCKET_MS - i) * THROUGHPUT_BUCKET_MS,
   );
-  const [counts, workerIds, outbox, applications] = await Promise.all([
+  const [counts, workerIds, outbox, streams] = await Promise.all([
     deps.redis.mget(starts.map(keys.bucket)),
     deps.redis.zrangebyscore(keys.workers, now - WORKER_SEEN_WITHIN_MS, '+inf'),
     outboxBacklog(deps.db),
-    deps.db.selectFrom('applications').select('code').orderBy('code').execute(),
+    systemStreams(deps.db, deps.streamPrefix),
   ]);
   const workerValues =
     workerIds.length > 0 ? await deps.redis.mget(workerIds.map(keys.worker)) : [];
-  const streams = [
-    ...new Set(applications.flatMap((a) => applicationStreams(a.code, deps.streamPrefix))),
-  ];
   const retention = deps.retention ?? DEFAULT_RETENTION;
   const [reports, memory, lastTrim] = await Promise.all([
     Promise.all(streams.map((stream) => streamReport(deps.redis, stream, retention, now))),

@@ -8,12 +8,14 @@ import { streamsCommand, streamsDetachCommand } from './streams';
 import { syncCommand } from './sync';
 import { tenantsCommand } from './tenants';
 import { disableCommand, enableCommand } from './toggle';
+import { verifyCommand } from './verify';
 
 export const COMMANDS: readonly Command[] = [
   enableCommand,
   disableCommand,
   syncCommand,
   statusCommand,
+  verifyCommand,
   tenantsCommand,
   runsCommand,
   runCommand,
