@@ -186,6 +186,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       streamPrefix: deps.settings.streamPrefix,
       answerTimeoutMs: deps.verifyAnswerTimeoutMs ?? 30_000,
       maxConcurrent: deps.verifyMaxConcurrent ?? 2,
+      tenantQuotas,
     });
     // The console's routes, validated and serialized by their zod schemas (contracts).
     await tenantScoped.register(async (consoleScope) => {

@@ -152,6 +152,11 @@ export const TenantQuotasEnv = z.object({
   TENANT_MAX_EVENTS_PER_SECOND: z.coerce.number().int().min(1).max(10_000_000).default(100_000),
   /** Largest `partitions` a tenant key may choose. */
   TENANT_MAX_PARTITIONS: z.coerce.number().int().min(1).max(256).default(16),
+  /**
+   * Verifications a tenant key may start per tenant in any hour: each reads every row of the
+   * tenant's resources once at the source (docs/VERIFY.md).
+   */
+  TENANT_MAX_VERIFICATIONS_PER_HOUR: z.coerce.number().int().min(0).default(6),
 });
 
 export interface TenantQuotas {
@@ -162,6 +167,8 @@ export interface TenantQuotas {
   maxPageSize: number;
   maxEventsPerSecond: number;
   maxPartitions: number;
+  /** 0 = no limit. */
+  maxVerificationsPerHour: number;
 }
 
 export function tenantQuotasFrom(env: z.infer<typeof TenantQuotasEnv>): TenantQuotas {
@@ -171,5 +178,6 @@ export function tenantQuotasFrom(env: z.infer<typeof TenantQuotasEnv>): TenantQu
     maxPageSize: env.TENANT_MAX_PAGE_SIZE,
     maxEventsPerSecond: env.TENANT_MAX_EVENTS_PER_SECOND,
     maxPartitions: env.TENANT_MAX_PARTITIONS,
+    maxVerificationsPerHour: env.TENANT_MAX_VERIFICATIONS_PER_HOUR,
   };
 }

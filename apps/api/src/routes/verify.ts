@@ -14,6 +14,7 @@ import {
   latestVerification,
   type RedisClient,
   SyncError,
+  type TenantQuotas,
   verifyApplication,
 } from '@historical-sync/backfill';
 import { AppCodeParams, VerificationView, VerifyBody } from '@historical-sync/contracts';
@@ -32,6 +33,7 @@ export function verifyRoutes(
     /** How long the application may take to answer one request. */
     answerTimeoutMs: number;
     maxConcurrent: number;
+    tenantQuotas: TenantQuotas;
   },
 ): void {
   const app = scope.withTypeProvider<ZodTypeProvider>();
@@ -74,6 +76,9 @@ export function verifyRoutes(
             tenantId: request.params.orgId,
             application: request.params.appCode,
             ...(request.body?.resources ? { resources: request.body.resources } : {}),
+            ...(request.principal?.kind === 'tenant'
+              ? { maxPerHour: deps.tenantQuotas.maxVerificationsPerHour }
+              : {}),
           },
         );
       } finally {

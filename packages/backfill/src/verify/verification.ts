@@ -15,6 +15,7 @@ import type { Db, Verification } from '@historical-sync/db';
 import { ConflictError } from '@historical-sync/domain';
 import type { Cluster, Redis } from 'ioredis';
 import { sql } from 'kysely';
+import { QuotaExceededError } from '../quotas';
 import { applicationNotFound, getTenant, isUuid } from '../tenants';
 import { ApplicationUnavailableError } from './application';
 import { compareResource, type ResourceComparison } from './compare';
@@ -36,7 +37,13 @@ export interface VerifyDeps {
 
 export async function verifyApplication(
   deps: VerifyDeps,
-  request: { tenantId: string; application: string; resources?: readonly Resource[] },
+  request: {
+    tenantId: string;
+    application: string;
+    resources?: readonly Resource[];
+    /** Verifications per tenant per hour, when the caller is bound by it (a tenant key). */
+    maxPerHour?: number;
+  },
 ): Promise<VerificationView> {
   await getTenant(deps.db, request.tenantId);
   const application = await deps.db
@@ -53,6 +60,7 @@ export async function verifyApplication(
     WHERE tenant_id = ${request.tenantId} AND application_id = ${application.id}
       AND status = 'running' AND started_at < now() - ${`${ABANDONED_AFTER_MS} milliseconds`}::interval
   `.execute(deps.db);
+  if (request.maxPerHour) await enforceHourlyQuota(deps.db, request.tenantId, request.maxPerHour);
   const started = await deps.db
     .insertInto('verifications')
     .values({
@@ -163,5 +171,28 @@ async function consumersCaughtUp(redis: Redis | Cluster, streams: readonly strin
     }
     if (!behind) return;
     await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+/**
+ * A tenant key's verifications in the last hour: 429 past the quota, with when one leaves the
+ * window. Counted without a lock: two requests at once can pass it by one, which the one running
+ * verification per application bounds anyway.
+ */
+async function enforceHourlyQuota(db: Db, tenantId: string, maxPerHour: number) {
+  const { rows } = await sql<{ n: number; frees_in: number | null }>`
+    SELECT count(*)::int AS n,
+      extract(epoch FROM min(started_at) + interval '1 hour' - clock_timestamp()) AS frees_in
+    FROM verifications
+    WHERE tenant_id = ${tenantId} AND started_at > clock_timestamp() - interval '1 hour'
+  `.execute(db);
+  const n = rows[0]?.n ?? 0;
+  if (n >= maxPerHour) {
+    const retryAfter = Math.max(1, Math.ceil(Number(rows[0]?.frees_in ?? 3600)));
+    throw new QuotaExceededError(
+      429,
+      `tenant quota reached: ${n} verifications started in the last hour, at most ${maxPerHour} (TENANT_MAX_VERIFICATIONS_PER_HOUR); try again in ${retryAfter} s`,
+      retryAfter,
+    );
   }
 }
