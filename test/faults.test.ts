@@ -161,11 +161,15 @@ describe('faults', () => {
         expect(completed.finished_at?.getTime()).toBeGreaterThan(faultAt.getTime());
         expect(taker.output()).toMatch(/resuming after the last published page/);
         // Thawed, it carries on with the page it held, and its attempt stops publishing nothing:
-        // the checkpoint guard refuses the page, or, when it was frozen inside a transaction (its
-        // row lock then held up the taker), Postgres has ended that session after the 15 s
-        // idle-in-transaction timeout and the attempt stops on the lost connection.
+        // the run's barrier, closed when the taker completed the run, refuses the page (or the
+        // checkpoint guard does, when the run was not complete yet), or, when it was frozen inside
+        // a transaction (its row lock then held up the taker), Postgres has ended that session
+        // after the 15 s idle-in-transaction timeout and the attempt stops on the lost connection.
         frozen.child.kill('SIGCONT');
-        await frozen.waitFor(/another worker owns this job|idle-in-transaction timeout/, 30_000);
+        await frozen.waitFor(
+          /run ended \(cancelled, or completed elsewhere\)|another worker owns this job|idle-in-transaction timeout/,
+          30_000,
+        );
         // Still a healthy process: a graceful stop works.
         frozen.child.kill('SIGTERM');
         expect(await frozen.exit()).toEqual({ code: 0, signal: null });

@@ -46,7 +46,9 @@ export async function leave(
       return { resource: ref.resource, published, total: progress.total, outcome: 'completed' };
     case 'cancelled':
       await finishPartition(pj.deps.db, ref, 'stop', { published });
-      log.info({ published }, 'run cancelled; stopped publishing');
+      // Its barrier is closed: the run was cancelled, or completed by a worker that took this job
+      // over while this one was stalled.
+      log.info({ published }, 'run ended (cancelled, or completed elsewhere); stopped publishing');
       return { resource: ref.resource, published, total: progress.total, outcome: 'cancelled' };
     case 'paused':
       if (published > progress.mirrored) await mirrorProgress(pj, progress);
