@@ -12,6 +12,13 @@ export class CliError extends Error {
   }
 }
 
+/**
+ * Most often nothing runs at the default address, or the API runs on another port (`npm start`
+ * takes the first free one from 3000 and prints the `export HSYNC_API_URL=…` line to use).
+ */
+const UNREACHABLE_HINT =
+  ' (is the API running? start it with `npm start`, or point hsync at it with --api URL or HSYNC_API_URL)';
+
 export interface ApiClient {
   get<T>(path: string): Promise<T>;
   post<T>(path: string, body?: unknown): Promise<T>;
@@ -47,7 +54,7 @@ export function createClient(options: ClientOptions): ApiClient {
         signal: AbortSignal.timeout(timeoutMs),
       });
     } catch (error) {
-      throw new CliError(`cannot reach the API at ${base}: ${reason(error)}`);
+      throw new CliError(`cannot reach the API at ${base}: ${reason(error)}${UNREACHABLE_HINT}`);
     }
     const text = await response.text();
     let parsed: unknown;

@@ -78,11 +78,12 @@ describe('hsync on bad input', () => {
     expect(result.code).toBe(1);
   });
 
-  it('says the API cannot be reached', async () => {
+  it('says the API cannot be reached, and how to start it or point hsync at it', async () => {
     const result = await cli('status', TENANT, 'crm');
     expect(result.code).toBe(1);
     expect(result.stderr).toBe(
-      `hsync: cannot reach the API at ${env.HSYNC_API_URL}: ECONNREFUSED\n`,
+      `hsync: cannot reach the API at ${env.HSYNC_API_URL}: ECONNREFUSED ` +
+        '(is the API running? start it with `npm start`, or point hsync at it with --api URL or HSYNC_API_URL)\n',
     );
   });
 
