@@ -1,6 +1,6 @@
 /** The API's configuration: one zod schema over the environment, parsed once at start. */
 import { BackfillSettingsEnv, TenantQuotasEnv } from '@historical-sync/backfill';
-import { parseEnv } from '@historical-sync/runtime';
+import { LogLevel, parseEnv } from '@historical-sync/runtime';
 import { z } from 'zod';
 import { DEFAULT_DRY_RUN_LIMITS } from './http/dry-run-limit';
 
@@ -41,11 +41,9 @@ export const ApiEnv = BackfillSettingsEnv.extend({
   /** Where the API listens. */
   PORT: z.coerce.number().int().min(0).max(65_535).default(3000),
   HOST: z.string().default('127.0.0.1'),
-  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  LOG_LEVEL: LogLevel.default('info'),
   /** Level of the one line logged per request; `npm start` sets `debug` so polling stays quiet. */
-  REQUEST_LOG_LEVEL: z
-    .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
-    .default('info'),
+  REQUEST_LOG_LEVEL: LogLevel.default('info'),
   /** A platform-admin key that is never stored: it creates the stored keys (`hsync keys`). */
   ADMIN_API_KEY: z.string().min(8).default(DEV_ADMIN_API_KEY),
   /** Requests per minute per API key (429 beyond); 0 turns the limit off. */

@@ -1,6 +1,6 @@
 /** The CRM consumer's configuration: one zod schema over the environment, parsed once at start. */
 import { hostname } from 'node:os';
-import { parseEnv } from '@historical-sync/runtime';
+import { LogLevel, parseEnv } from '@historical-sync/runtime';
 import { z } from 'zod';
 
 export const CrmEnv = z.object({
@@ -27,7 +27,7 @@ export const CrmEnv = z.object({
   /** Dedupe ids (crm_processed_events) are kept this long, then pruned. */
   CRM_DEDUPE_RETENTION_MS: z.coerce.number().int().min(0).default(86_400_000),
   CRM_DEDUPE_PRUNE_INTERVAL_MS: z.coerce.number().int().min(10).default(60_000),
-  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  LOG_LEVEL: LogLevel.default('info'),
 });
 export type CrmConfig = z.infer<typeof CrmEnv>;
 

@@ -1,7 +1,7 @@
 /** The worker's configuration: one zod schema over the environment, parsed once at start. */
 import { BackfillSettingsEnv } from '@historical-sync/backfill';
 import { RESOURCES } from '@historical-sync/contracts';
-import { parseEnv } from '@historical-sync/runtime';
+import { LogLevel, parseEnv } from '@historical-sync/runtime';
 import { z } from 'zod';
 
 /** What one worker process can do; containers pick a subset to scale each on its own. */
@@ -11,7 +11,7 @@ export type WorkerRole = (typeof WORKER_ROLES)[number];
 export const WorkerEnv = BackfillSettingsEnv.extend({
   DATABASE_URL: z.string().min(1),
   REDIS_URL: z.string().min(1),
-  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  LOG_LEVEL: LogLevel.default('info'),
   /**
    * What this process does: `all`, or a comma list of runs, credits, organizations, memberships
    * (backfill queues), relay (outbox to streams) and sweeper (re-enqueues stuck queued runs, and

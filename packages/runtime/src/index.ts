@@ -1,5 +1,5 @@
 export { loadSettingsOrExit, parseEnv, SettingsError } from './env';
-export { createLogger, redactUrl } from './logger';
+export { createLogger, LogLevel, redactUrl } from './logger';
 export { createMetricsRegistry, serveMetrics } from './metrics';
 export {
   connectionCause,

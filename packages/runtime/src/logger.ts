@@ -1,4 +1,9 @@
 import pino, { type DestinationStream, type Logger } from 'pino';
+import { z } from 'zod';
+
+/** pino's levels: what every app's LOG_LEVEL (and the API's REQUEST_LOG_LEVEL) accepts. */
+export const LogLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
+export type LogLevel = z.infer<typeof LogLevel>;
 
 /**
  * Credentials never reach the logs: request headers that carry them are censored wherever they
@@ -17,7 +22,7 @@ const REDACT = [
 /** pino JSON logs; human-readable only when stdout is a terminal. */
 export function createLogger(
   name: string,
-  level = 'info',
+  level: LogLevel = 'info',
   destination?: DestinationStream,
 ): Logger {
   const options = { name, level, redact: { paths: REDACT, censor: '[redacted]' } };
