@@ -1,6 +1,7 @@
 /**
- * Enabling and disabling an application for a tenant (the spec's toggle). The state change and
- * the run it starts commit together; enqueueing happens afterwards (DESIGN.md decision 1).
+ * Enabling and disabling an application for a tenant (the spec's toggle). The state change and the
+ * run it starts commit together; enqueueing happens afterwards
+ * (docs/decisions/0001-one-durable-job-per-enablement.md).
  */
 import { RESOURCES } from '@historical-sync/contracts';
 import type { Application, Db } from '@historical-sync/db';

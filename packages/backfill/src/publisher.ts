@@ -1,6 +1,7 @@
 /**
- * The atomic page publish (DESIGN.md decisions 4 and 9), as an optimistic transaction on a
- * connection of its own (page-connections.ts):
+ * The atomic page publish (docs/decisions/0004-atomic-batch-publish.md,
+ * docs/decisions/0009-controls-are-barriers.md), as an optimistic transaction on a connection of
+ * its own (page-connections.ts):
  *
  *   WATCH checkpoint control; HMGET control; HMGET checkpoint      (one round trip)
  *   MULTI; XADD × events; HSET checkpoint; PEXPIRE checkpoint; EXEC   (a second)

@@ -1,6 +1,7 @@
 /**
- * The BullMQ side of a run (DESIGN.md decisions 1 and 2): one flow per run, its parent job id
- * being the run id, with one child per selected resource on that resource's own queue.
+ * The BullMQ side of a run (docs/decisions/0001-one-durable-job-per-enablement.md,
+ * docs/decisions/0002-separate-resource-jobs.md): one flow per run, its parent job id being the run
+ * id, with one child per selected resource on that resource's own queue.
  */
 import {
   RESOURCE_QUEUES,

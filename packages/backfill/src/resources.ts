@@ -1,7 +1,7 @@
 /**
  * What each resource reads and publishes: the rows the spec names (active credit allocations for
  * the application, organizations, active memberships), paged by keyset on `(tenant_id, id)`
- * (DESIGN.md decision 3), each row rendered as its historical event.
+ * (docs/decisions/0003-keyset-pagination.md), each row rendered as its historical event.
  *
  * Postgres renders the event JSON (string concatenation) on its own core, so the worker passes
  * strings from Postgres to Redis without building, formatting or serializing objects: that was

@@ -1,11 +1,11 @@
 /**
- * Run controls as a barrier (DESIGN.md decision 9). A pause, resume or cancel writes the run's
- * new control state to a control key beside each stream the run publishes to, inside the
- * transaction that changes the run's status and before the control answers; the page transaction
- * (publisher.ts) refuses a page while the key says `paused` or `cancelled`, and watches the key, so
- * a control written between its read and its EXEC makes it read again. So once a control has
- * answered, no page of that run reaches any stream: entries already added were added before the
- * answer.
+ * Run controls as a barrier (docs/decisions/0009-controls-are-barriers.md). A pause, resume or
+ * cancel writes the run's new control state to a control key beside each stream the run publishes
+ * to, inside the transaction that changes the run's status and before the control answers; the page
+ * transaction (publisher.ts) refuses a page while the key says `paused` or `cancelled`, and watches
+ * the key, so a control written between its read and its EXEC makes it read again. So once a
+ * control has answered, no page of that run reaches any stream: entries already added were added
+ * before the answer.
  *
  * Every control takes a number from one Postgres sequence (`backfill_run_control_seq`) and Redis
  * keeps a control key's highest number only, so a late write of an older control never undoes a

@@ -1,7 +1,7 @@
 /**
- * The one place that names streams (DESIGN.md decision 7). Credit events share `credit-events`
- * (consumers tell applications apart by `metadata.targetApplication`); organization and
- * membership events go to per-application streams named `<app>:sync:organization:<kind>`.
+ * The one place that names streams (docs/decisions/0007-stream-names.md). Credit events share
+ * `credit-events` (consumers tell applications apart by `metadata.targetApplication`); organization
+ * and membership events go to per-application streams named `<app>:sync:organization:<kind>`.
  * `prefix` namespaces every name (tests, or several environments sharing one Redis).
  */
 import type { EventType } from './events/index.js';

@@ -1,7 +1,7 @@
 /**
- * The wrapper platform's source-of-truth tables. Frozen: later changes go in new migrations.
- * Every domain row carries `version` and `updated_at`, both maintained by one trigger so that no
- * caller can forget them (DESIGN.md decision 5: versions make live and historical events commute).
+ * The wrapper platform's source-of-truth tables. Frozen: later changes go in new migrations. Every
+ * domain row carries `version` and `updated_at`, both maintained by one trigger so that no caller
+ * can forget them (docs/decisions/0005-versions-make-events-commute.md).
  */
 import { type Kysely, sql } from 'kysely';
 

@@ -1,7 +1,7 @@
 /**
- * The transactional outbox (DESIGN.md decision 6): a write inserts its event here in the same
- * transaction as the row change; the relay publishes and marks it. A statement-level trigger
- * NOTIFYs the relay so it wakes at once instead of waiting for its poll.
+ * The transactional outbox (docs/decisions/0006-transactional-outbox.md): a write inserts its event
+ * here in the same transaction as the row change; the relay publishes and marks it. A
+ * statement-level trigger NOTIFYs the relay so it wakes at once instead of waiting for its poll.
  */
 import { type Kysely, sql } from 'kysely';
 

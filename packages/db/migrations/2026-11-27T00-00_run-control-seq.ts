@@ -1,8 +1,9 @@
 /**
- * Run controls as a barrier (DESIGN.md decision 9): every pause, resume and cancel takes a number
- * from one sequence, written both to the run row and to the run's control keys in Redis, so a
- * worker can tell the newest control from an older or rolled-back one. A sequence, not a column
- * counter: numbers taken by a transaction that rolls back are never handed out again.
+ * Run controls as a barrier (docs/decisions/0009-controls-are-barriers.md): every pause, resume and
+ * cancel takes a number from one sequence, written both to the run row and to the run's control
+ * keys in Redis, so a worker can tell the newest control from an older or rolled-back one. A
+ * sequence, not a column counter: numbers taken by a transaction that rolls back are never handed
+ * out again.
  */
 import { type Kysely, sql } from 'kysely';
 

@@ -1,8 +1,9 @@
 /**
- * The outbox relay (DESIGN.md decision 6). Each batch, in one transaction: lock unpublished rows
- * with FOR UPDATE SKIP LOCKED (several relays never take the same row), publish each row to the
- * streams of the applications enabled for its tenant now, then mark the rows published. Delivery
- * is at least once: a crash between XADD and commit re-publishes the same events, same eventIds.
+ * The outbox relay (docs/decisions/0006-transactional-outbox.md). Each batch, in one transaction:
+ * lock unpublished rows with FOR UPDATE SKIP LOCKED (several relays never take the same row),
+ * publish each row to the streams of the applications enabled for its tenant now, then mark the
+ * rows published. Delivery is at least once: a crash between XADD and commit re-publishes the same
+ * events, same eventIds.
  *
  * Per-entity order: a row is held back while an earlier unpublished row of the same entity is
  * held by another relay, so the entity's events reach each stream in version order.

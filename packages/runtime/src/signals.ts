@@ -1,7 +1,7 @@
 /**
- * Graceful stop on the first SIGINT/SIGTERM/SIGHUP, forced exit on the second (DESIGN.md
- * decision 8). A process started by `npm start` also stops gracefully when its supervisor goes
- * away (its IPC channel closes), so a killed supervisor leaves no app running.
+ * Graceful stop on the first SIGINT/SIGTERM/SIGHUP, forced exit on the second
+ * (docs/decisions/0008-stopping.md). A process started by `npm start` also stops gracefully when
+ * its supervisor goes away (its IPC channel closes), so a killed supervisor leaves no app running.
  */
 import type { Logger } from 'pino';
 

@@ -1,10 +1,10 @@
 /**
- * Fair share per tenant (DESIGN.md decision 10). A resource job holds a lease on its tenant's
- * slot count in its queue while it runs. A tenant that already runs a job in the queue gets a
- * second one only while no other tenant's job waits there, so partitions and parallel runs buy
- * a tenant parallelism on otherwise idle workers only. A refused job steps aside (delayed, no
- * attempt used), which takes it out of the wait list, so the other tenants' jobs behind it reach
- * the workers within one pass.
+ * Fair share per tenant (docs/decisions/0010-fair-share-per-tenant.md). A resource job holds a
+ * lease on its tenant's slot count in its queue while it runs. A tenant that already runs a job in
+ * the queue gets a second one only while no other tenant's job waits there, so partitions and
+ * parallel runs buy a tenant parallelism on otherwise idle workers only. A refused job steps aside
+ * (delayed, no attempt used), which takes it out of the wait list, so the other tenants' jobs
+ * behind it reach the workers within one pass.
  */
 import type { Job } from 'bullmq';
 import type { RedisClient } from '../publisher';

@@ -1,6 +1,6 @@
 /**
- * Starts the BullMQ workers of a process: any subset of the run queue and the resource queues,
- * so each kind can be scaled on its own (DESIGN.md, apps/worker).
+ * Starts the BullMQ workers of a process: any subset of the run queue and the resource queues, so
+ * each kind can be scaled on its own (docs/decisions/0002-separate-resource-jobs.md).
  */
 import {
   RESOURCE_QUEUES,

@@ -4,7 +4,7 @@ export const isoDateTime = z.iso.datetime({ offset: true });
 // Any 8-4-4-4-12 hex id: Postgres accepts every such value, not only RFC 9562 versions.
 export const uuid = z.guid();
 
-/** Fields every event carries (DESIGN.md decision 5). */
+/** Fields every event carries (docs/decisions/0005-versions-make-events-commute.md). */
 export const eventBase = {
   /** Deterministic: `<resource>:<rowId>:v<version>`; the same row state always has the same id. */
   eventId: z.string().min(1).max(200),
