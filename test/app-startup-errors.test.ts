@@ -36,6 +36,14 @@ describe('app start-up errors', () => {
     expect(run.output().trim()).toBe('api: invalid setting PORT="eighty" (expected a number)');
   });
 
+  it('api: the development admin key off loopback is one line naming ADMIN_API_KEY, exit 2', async () => {
+    const run = runApp('api', env({ HOST: '0.0.0.0', ADMIN_API_KEY: 'dev-admin-key' }));
+    expect(await run.exit()).toEqual({ code: 2, signal: null });
+    expect(run.output().trim().split('\n')).toEqual([
+      'api: invalid setting ADMIN_API_KEY: the development key (dev-admin-key, used when ADMIN_API_KEY is unset) is accepted only on a loopback HOST, not on 0.0.0.0; set ADMIN_API_KEY to a secret of your own',
+    ]);
+  });
+
   it.each(APPS)('%s: an unreachable Postgres is named with its setting, exit 1', async (app) => {
     const setting = app === 'crm-consumer' ? 'CRM_DATABASE_URL' : 'DATABASE_URL';
     const run = runApp(app, env({ [setting]: 'postgres://postgres@127.0.0.1:1/nowhere' }));

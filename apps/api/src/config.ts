@@ -1,6 +1,6 @@
 /** The API's configuration: one zod schema over the environment, parsed once at start. */
 import { BackfillSettingsEnv, TenantQuotasEnv } from '@historical-sync/backfill';
-import { LogLevel, parseEnv } from '@historical-sync/runtime';
+import { LogLevel, parseEnv, SettingsError } from '@historical-sync/runtime';
 import { z } from 'zod';
 import { DEFAULT_DRY_RUN_LIMITS } from './http/dry-run-limit';
 
@@ -105,9 +105,10 @@ export function isLoopbackHost(host: string): boolean {
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): ApiConfig {
   const config = parseEnv(ApiEnv, env);
   // The development key is public (it is in the README): only a loopback listener may accept it.
+  // A SettingsError, like every other bad setting: one line and exit 2, not a stack trace.
   if (config.ADMIN_API_KEY === DEV_ADMIN_API_KEY && !isLoopbackHost(config.HOST)) {
-    throw new Error(
-      `invalid configuration: ADMIN_API_KEY: the development key (${DEV_ADMIN_API_KEY}, used when ADMIN_API_KEY is unset) is accepted only on a loopback HOST, not on ${config.HOST}; set ADMIN_API_KEY to a secret of your own`,
+    throw new SettingsError(
+      `invalid setting ADMIN_API_KEY: the development key (${DEV_ADMIN_API_KEY}, used when ADMIN_API_KEY is unset) is accepted only on a loopback HOST, not on ${config.HOST}; set ADMIN_API_KEY to a secret of your own`,
     );
   }
   return config;
