@@ -153,6 +153,31 @@ describe('bad and hostile input', () => {
       field: 'appId',
     },
     {
+      name: 'a tenant name where the tenant id belongs',
+      url: () => toggleUrl('hostile'),
+      payload: { isEnabled: true },
+      status: 400,
+      message:
+        /params\.orgId: must be a UUID \(find tenant ids with `hsync tenants` or GET \/admin\/tenants\)/,
+      field: 'orgId',
+    },
+    {
+      name: 'a body that is not sent as JSON',
+      url: () => toggleUrl(),
+      rawBody: 'isEnabled=true',
+      headers: { ...auth, 'content-type': 'application/x-www-form-urlencoded' },
+      status: 415,
+      message: /content-type: application\/json/,
+    },
+    {
+      name: 'a sinceDate without Z or an offset (its zone would be a guess)',
+      url: () => syncUrl(),
+      payload: { sinceDate: '2024-06-01T00:00:00' },
+      status: 400,
+      message: /body\.sinceDate: needs Z or an offset after the time, e\.g\. 2024-07-01T00:00:00Z/,
+      field: 'sinceDate',
+    },
+    {
       name: 'a malformed sinceDate',
       url: () => syncUrl(),
       payload: { sinceDate: 'last tuesday' },
@@ -353,7 +378,7 @@ describe('bad and hostile input', () => {
       const response = await t.app.inject({
         method: 'POST',
         url: c.url(),
-        headers: { ...(c.headers ?? auth), 'content-type': 'application/json' },
+        headers: { 'content-type': 'application/json', ...(c.headers ?? auth) },
         ...(c.rawBody !== undefined
           ? { body: c.rawBody }
           : { payload: (c.body?.() ?? c.payload) as object }),

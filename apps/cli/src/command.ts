@@ -4,7 +4,13 @@
  * shapes fit in one list while each `run` still gets its own typed, validated arguments.
  */
 import type { ParseArgsConfig } from 'node:util';
-import { ApplicationRef, SinceDateText, Uuid, wholeNumber } from '@historical-sync/contracts';
+import {
+  ApplicationRef,
+  SinceDateText,
+  TenantId,
+  Uuid,
+  wholeNumber,
+} from '@historical-sync/contracts';
 import { z } from 'zod';
 import type { ApiClient } from './client';
 import { CliError } from './client';
@@ -83,7 +89,7 @@ export function validate<A>(
 // Argument schemas shared by the commands: the API's own rules (from the contracts), so a bad
 // argument is refused before any request, with the message the API would give.
 
-export const tenantId = Uuid;
+export const tenantId = TenantId;
 export const runId = Uuid;
 export const appRef = ApplicationRef;
 

@@ -19,7 +19,14 @@ describe('hsync on bad input', () => {
   });
 
   it.each([
-    [['sync', 'not-a-uuid', 'crm'], 'hsync: invalid <tenantId> "not-a-uuid": must be a UUID'],
+    [
+      ['sync', 'demo', 'crm'],
+      'hsync: invalid <tenantId> "demo": must be a UUID (find tenant ids with `hsync tenants` or GET /admin/tenants)',
+    ],
+    [
+      ['sync', TENANT, 'crm', '--since', '2024-06-01T00:00:00'],
+      'hsync: invalid --since "2024-06-01T00:00:00": needs Z or an offset after the time, e.g. 2024-07-01T00:00:00Z or 2024-07-01T00:00:00+02:00',
+    ],
     [
       ['sync', TENANT, 'crm', '--since', 'yesterday'],
       'hsync: invalid --since "yesterday": must be an ISO-8601 date or date-time, e.g. 2024-07-01 or 2024-07-01T00:00:00Z',

@@ -38,7 +38,9 @@ export function registerErrorHandling(app: FastifyInstance): void {
       'statusCode' in error && typeof error.statusCode === 'number' ? error.statusCode : 500;
     if (status >= 400 && status < 500) {
       // Fastify's own client errors: malformed JSON, body too large, wrong content type, ...
-      return reply.status(status).send({ error: errorCode(status), message: error.message });
+      return reply
+        .status(status)
+        .send({ error: errorCode(status), message: clientMessage(status, error.message) });
     }
     request.log.error({ err: error }, 'unhandled error');
     return reply.status(500).send({ error: 'internal', message: 'internal error' });
@@ -49,6 +51,13 @@ export function registerErrorHandling(app: FastifyInstance): void {
       .status(404)
       .send({ error: 'not_found', message: `no route ${request.method} ${request.url}` }),
   );
+}
+
+/** Fastify says what it got (`Unsupported Media Type: text/plain`); the client needs what to send. */
+function clientMessage(status: number, message: string): string {
+  return status === 415
+    ? `${message}: send the body as JSON, with content-type: application/json`
+    : message;
 }
 
 function errorCode(status: number): string {

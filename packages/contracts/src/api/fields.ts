@@ -4,6 +4,14 @@ import { canonicalDateOrInstant, fractionDigits, MAX_FRACTION_DIGITS } from '../
 
 export const Uuid = z.guid({ error: 'must be a UUID' });
 
+/**
+ * A tenant's id: people paste the tenant's name here, so the refusal says where the ids are
+ * listed.
+ */
+export const TenantId = z.guid({
+  error: 'must be a UUID (find tenant ids with `hsync tenants` or GET /admin/tenants)',
+});
+
 /** An application's id or code in a path: `crm`, `hr`, ... */
 export const ApplicationRef = z
   .string()
@@ -47,13 +55,21 @@ export const Instant = z.iso
   .transform((value) => new Date(value))
   .refine(inFourDigitYears, FOUR_DIGIT_YEARS);
 
+/** `2024-07-01T00:00`, `2024-07-01T00:00:00.5`: a date-time with no `Z` and no offset. */
+const ZONELESS_DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?$/;
+
 /**
  * `sinceDate` as a client types it: an ISO-8601 date-time with an offset, to the microsecond, or
  * a plain date. Checked, not converted (SinceDate converts).
  */
 export const SinceDateText = z
   .union([z.iso.datetime({ offset: true }), z.iso.date()], {
-    error: 'must be an ISO-8601 date or date-time, e.g. 2024-07-01 or 2024-07-01T00:00:00Z',
+    // A date-time without a zone would be read in the server's zone, which the client cannot
+    // know: refused, with the fix named, since it is the likeliest near miss.
+    error: (issue) =>
+      typeof issue.input === 'string' && ZONELESS_DATE_TIME.test(issue.input)
+        ? 'needs Z or an offset after the time, e.g. 2024-07-01T00:00:00Z or 2024-07-01T00:00:00+02:00'
+        : 'must be an ISO-8601 date or date-time, e.g. 2024-07-01 or 2024-07-01T00:00:00Z',
   })
   .refine(
     (value) => fractionDigits(value) <= MAX_FRACTION_DIGITS,

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { Uuid } from './fields.js';
+import { TenantId } from './fields.js';
 
 /** Every tenant-scoped route's `:orgId`: the tenant. */
-export const OrgParams = z.object({ orgId: Uuid });
+export const OrgParams = z.object({ orgId: TenantId });
