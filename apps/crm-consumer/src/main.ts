@@ -19,6 +19,7 @@ import {
 import { Kysely, PostgresDialect, sql } from 'kysely';
 import { crmMigrations } from '../migrations/index';
 import { deadLetterStream, loadConfig } from './config';
+import { progressReporter } from './progress-log';
 import { applyEvent } from './projection';
 import { REPLAY_COMMAND, reportRun } from './run-report';
 import type { CrmDatabase } from './schema';
@@ -106,7 +107,10 @@ const verifier = startVerifyResponder({
     onAnswered: (answer) => logger.debug(answer, 'verification request answered'),
   },
 });
-const report = setInterval(() => logger.info({ counts }, 'crm projection progress'), 30_000);
+const report = setInterval(
+  progressReporter(counts, (now) => logger.info({ counts: now }, 'crm projection progress')),
+  30_000,
+);
 
 onStopSignal(logger, async () => {
   clearInterval(report);
