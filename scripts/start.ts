@@ -18,6 +18,7 @@ import { sql } from 'kysely';
 import { compileApps, nodeArgs, presentApps } from './lib/apps';
 import { ensureConsoleBuilt } from './lib/console-build';
 import { runMain, startDevServices } from './lib/dev-services';
+import { enginesNode, nodeSupport } from './lib/node-support';
 import { describeOrigin, summaryLines, type TenantLine } from './lib/summary';
 import { createSupervisor } from './lib/supervisor';
 
@@ -122,6 +123,10 @@ runMain(async () => {
   const supervisor = createSupervisor({ stopServices: () => stopServices(), say });
 
   try {
+    // Only a warning: the tools run on more than the apps are tested on, and a newcomer should
+    // see why something odd happens, not be stopped.
+    const nodeWarning = nodeSupport(process.version, enginesNode(root));
+    if (nodeWarning) process.stderr.write(`${nodeWarning}\n`);
     say('starting Postgres and Redis...');
     const services = await startDevServices();
     stopServices = services.stop;
