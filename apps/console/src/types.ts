@@ -13,6 +13,7 @@ export type {
   RunView,
   SystemResponse as SystemView,
   TenantSummary,
+  VerificationView,
 } from '@historical-sync/contracts';
 
 /** The contract's RUN_STATUSES; the checks below fail the typecheck if the two differ. */

@@ -1,11 +1,12 @@
 /**
- * One tenant's application: what enabling would publish (a dry run), enable / disable, and a
- * manual sync with the spec's options.
+ * One tenant's application: what enabling would publish (a dry run), enable / disable, its last
+ * verification, and a manual sync with the spec's options.
  */
 import { useState } from 'preact/hooks';
 import { ApiError } from '../api';
 import type { Session } from '../app';
 import { ErrorNote, Loading, ProgressBar, Status } from '../components/common';
+import { VerificationSection } from '../components/verification';
 import { count, instant } from '../format';
 import { useLoad } from '../hooks';
 import { href, navigate } from '../router';
@@ -222,6 +223,8 @@ export function ApplicationPage(props: { session: Session; tenantId: string; app
           </button>
         )}
       </section>
+
+      <VerificationSection api={session.api} base={base} appCode={app.code} />
 
       <section aria-labelledby="sync-heading">
         <h2 id="sync-heading">Manual sync</h2>
