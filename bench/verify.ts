@@ -1,0 +1,226 @@
+/**
+ * `npm run bench:verify -- [--memberships 1000000]`
+ *
+ * What a verification costs against what it replaces, in the same invocation on the same data:
+ *   backfill   a full backfill of the tenant (HTTP enable -> worker -> streams): its time and the
+ *              source Postgres's CPU;
+ *   verify     `POST …/verify` of the tenant with the application's copy in sync, then with
+ *              0.01 % and 1 % of its rows damaged (deleted or at another version): time, source
+ *              Postgres CPU, and the application side's CPU (the SDK's responder hashing rows).
+ * The application here is this process: a responder (`startVerifyResponder`) whose store is an
+ * in-memory copy of the source's active rows, so the Postgres CPU measured is the source's alone.
+ * The last line printed is one JSON object with the figures.
+ */
+import { parseArgs } from 'node:util';
+import { type StoredRow, startVerifyResponder } from '@historical-sync/consumer';
+import type { Resource } from '@historical-sync/contracts';
+import { seedTenant } from '@historical-sync/db';
+import { createTestDatabase } from '@historical-sync/db/testing';
+import { findFreePort, localStateDir, startLocalServices } from '@historical-sync/local-stack';
+import { Redis } from 'ioredis';
+import { sql } from 'kysely';
+import { z } from 'zod';
+import { cpuDelta, cpuSnapshot, serverPorts } from './lib/cpu';
+import { type AppProcess, startApp } from './lib/processes';
+import { round } from './lib/stats';
+
+const Args = z.object({ memberships: z.coerce.number().int().min(1).default(1_000_000) });
+const say = (line: string) => process.stdout.write(`${line}\n`);
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const ADMIN_KEY = 'bench-admin-key';
+
+type Copy = Record<Resource, { id: string; version: number }[]>;
+
+/** The first index whose id is at or after `id` (ids sorted as text: uuid order). */
+function lowerBound(rows: { id: string }[], id: string): number {
+  let lo = 0;
+  let hi = rows.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if ((rows[mid]?.id ?? '') < id) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+async function main() {
+  const { values } = parseArgs({ options: { memberships: { type: 'string' } } });
+  const args = Args.parse(values);
+  const services = await startLocalServices({
+    stateDir: localStateDir(`bench-verify-${process.pid}`),
+    databaseUrl: process.env.DATABASE_URL,
+    redisUrl: process.env.REDIS_URL,
+    ephemeral: true,
+  });
+  process.env.DATABASE_URL = services.databaseUrl;
+  const database = await createTestDatabase('bench_verify');
+  const redis = new Redis(services.redisUrl);
+  const apps: AppProcess[] = [];
+  const ports = serverPorts(database.url, services.redisUrl);
+  try {
+    say(`seeding ${args.memberships} memberships...`);
+    const { tenantId } = await seedTenant(database.db, {
+      tenantName: 'bench-verify',
+      organizations: Math.max(1, Math.round(args.memberships / 100)),
+      memberships: args.memberships,
+      creditAllocations: Math.max(1, Math.round(args.memberships / 100)),
+      app: 'crm',
+      seed: 4,
+    });
+    await sql`VACUUM ANALYZE`.execute(database.db);
+
+    // The application's copy, in sync: the source's active rows, sorted by id.
+    const read = async (query: string) =>
+      (await sql<{ id: string; version: number }>`${sql.raw(query)}`.execute(database.db)).rows;
+    const copy: Copy = {
+      organizations: await read(
+        `SELECT id::text, version FROM entities WHERE tenant_id = '${tenantId}' AND entity_type = 'organization' AND is_active ORDER BY id`,
+      ),
+      memberships: await read(
+        `SELECT id::text, version FROM organization_memberships WHERE tenant_id = '${tenantId}' AND is_active ORDER BY id`,
+      ),
+      credits: await read(
+        `SELECT id::text, version FROM credit_allocations WHERE tenant_id = '${tenantId}' AND target_application = 'crm' AND is_active ORDER BY id`,
+      ),
+    };
+    const responder = startVerifyResponder({
+      redis,
+      appCode: 'crm',
+      streamPrefix: '',
+      consumerName: 'bench',
+      rows: async ({ resource, range }): Promise<StoredRow[]> => {
+        const rows = copy[resource];
+        const from = lowerBound(rows, range.lo);
+        const to = range.hi === null ? rows.length : lowerBound(rows, range.hi);
+        return rows.slice(from, to).map((r) => ({ id: r.id, version: r.version, active: true }));
+      },
+    });
+
+    const port = await findFreePort();
+    const env = {
+      ...process.env,
+      DATABASE_URL: database.url,
+      REDIS_URL: services.redisUrl,
+      PORT: String(port),
+      ADMIN_API_KEY: ADMIN_KEY,
+      LOG_LEVEL: 'warn',
+      BACKFILL_SOURCE_PROTECTION: 'off',
+      RATE_LIMIT_PER_MINUTE: '100000000',
+    };
+    const api = startApp('api', env);
+    const worker = startApp('worker', {
+      ...env,
+      WORKER_ROLES: 'runs,credits,organizations,memberships',
+    });
+    apps.push(api, worker);
+    const base = `http://127.0.0.1:${port}`;
+    const headers = { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json' };
+    for (
+      let i = 0;
+      !(await fetch(`${base}/health`).then(
+        (r) => r.ok,
+        () => false,
+      ));
+      i++
+    ) {
+      if (i > 1200) throw new Error(`API did not start: ${api.output()}`);
+      await sleep(100);
+    }
+    await sleep(1_000); // the worker connects
+
+    // The full backfill.
+    let cpuBefore = await cpuSnapshot(worker.child.pid, ports);
+    let started = performance.now();
+    const enabled = (await (
+      await fetch(`${base}/admin/organizations/${tenantId}/applications/crm/toggle`, {
+        method: 'POST',
+        headers,
+        body: JSON.stringify({ isEnabled: true }),
+      })
+    ).json()) as { runId: string };
+    for (;;) {
+      const run = (await (
+        await fetch(`${base}/admin/organizations/${tenantId}/sync-runs/${enabled.runId}`, {
+          headers,
+        })
+      ).json()) as { status: string; published: number };
+      if (run.status === 'completed') break;
+      if (run.status === 'failed') throw new Error(`backfill failed: ${worker.output()}`);
+      await sleep(100);
+    }
+    const backfill = {
+      seconds: round((performance.now() - started) / 1000, 2),
+      postgresCpuSeconds: round(
+        cpuDelta(cpuBefore, await cpuSnapshot(worker.child.pid, ports)).postgres ?? 0,
+        2,
+      ),
+    };
+    say(`backfill: ${backfill.seconds} s, source Postgres ${backfill.postgresCpuSeconds} CPU s`);
+
+    const verify = async (label: string) => {
+      cpuBefore = await cpuSnapshot(undefined, ports);
+      const appCpuBefore = process.cpuUsage();
+      started = performance.now();
+      const report = (await (
+        await fetch(`${base}/admin/organizations/${tenantId}/applications/crm/verify`, {
+          method: 'POST',
+          headers,
+          body: '{}',
+        })
+      ).json()) as {
+        status: string;
+        differences: number;
+        error: string | null;
+        resources: Record<string, { rangesCompared: number; leavesCompared: number }>;
+      };
+      if (report.status !== 'completed')
+        throw new Error(`verification ${report.status}: ${report.error}`);
+      const appCpu = process.cpuUsage(appCpuBefore);
+      const figures = {
+        label,
+        seconds: round((performance.now() - started) / 1000, 2),
+        postgresCpuSeconds: round(
+          cpuDelta(cpuBefore, await cpuSnapshot(undefined, ports)).postgres ?? 0,
+          2,
+        ),
+        applicationCpuSeconds: round((appCpu.user + appCpu.system) / 1e6, 2),
+        differences: report.differences,
+        rangesCompared: Object.values(report.resources).reduce((n, r) => n + r.rangesCompared, 0),
+        leavesCompared: Object.values(report.resources).reduce((n, r) => n + r.leavesCompared, 0),
+      };
+      say(
+        `verify (${label}): ${figures.seconds} s, source Postgres ${figures.postgresCpuSeconds} CPU s, application ${figures.applicationCpuSeconds} CPU s; ${figures.differences} differences, ${figures.rangesCompared} ranges, ${figures.leavesCompared} leaves`,
+      );
+      return figures;
+    };
+
+    const results = [await verify('in sync')];
+    // Damage spread over the table: every k-th membership deleted or at an older version.
+    for (const share of [0.0001, 0.01]) {
+      const rows = copy.memberships;
+      const damaged = Math.round(rows.length * share);
+      const step = Math.floor(rows.length / damaged);
+      for (let i = 0; i < damaged; i++) {
+        const row = rows[i * step];
+        if (row) row.version += 1000; // a version the source never had: stale
+      }
+      results.push(await verify(`${share * 100} % damaged (${damaged} rows)`));
+      for (let i = 0; i < damaged; i++) {
+        const row = rows[i * step];
+        if (row) row.version -= 1000;
+      }
+    }
+    await responder.stop();
+    say(JSON.stringify({ memberships: args.memberships, backfill, verify: results }));
+  } finally {
+    await Promise.all(apps.map((app) => app.stop()));
+    redis.disconnect();
+    await database.destroy();
+    await services.stop();
+  }
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`${(error as Error).stack ?? String(error)}\n`);
+  process.exit(1);
+});
