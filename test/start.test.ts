@@ -16,7 +16,7 @@ import { Redis } from 'ioredis';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { APP_ENTRIES } from '../scripts/lib/apps';
-import { envWithout } from './helpers';
+import { envWithout, ROOT } from './helpers';
 import { leftovers, type NpmStart, npmStart, type RunningStack, startStack } from './npm-start';
 
 const execFileAsync = promisify(execFile);
@@ -113,6 +113,33 @@ describe('npm start', () => {
     const consolePage = await fetch(`${apiUrl}/console/`);
     expect(consolePage.status).toBe(200);
     expect(await consolePage.text()).toContain('<div id="app"></div>');
+    // A newcomer's first ten minutes: the docs, the queues, the metrics and the CLI, each line
+    // followed as printed.
+    const output = stack.run.output();
+    expect(output).toContain(`Docs      ${apiUrl}/docs (`);
+    expect((await fetch(`${apiUrl}/docs`)).status).toBe(200);
+    expect(output).toContain(
+      `Queues    ${apiUrl}/admin/queues (Bull Board; user admin, password the admin key)`,
+    );
+    const board = await fetch(`${apiUrl}/admin/queues`, {
+      headers: { authorization: `Basic ${Buffer.from('admin:dev-admin-key').toString('base64')}` },
+    });
+    expect(board.status).toBe(200);
+    expect(output).toContain(
+      `Metrics   curl -H 'authorization: Bearer dev-admin-key' ${apiUrl}/metrics`,
+    );
+    const metrics = await fetch(`${apiUrl}/metrics`, { headers: auth });
+    expect(metrics.status).toBe(200);
+    expect(await metrics.text()).toMatch(/^# HELP /m);
+    const [, exported = ''] = output.match(/CLI\s+export HSYNC_API_URL=(\S+)\n/) ?? [];
+    expect(exported).toBe(apiUrl);
+    expect(output).toMatch(/\n\s+npx hsync tenants {3}\(every tenant's id/);
+    expect(output).toContain(`npx hsync status ${demoTenantId} crm`);
+    const tenantsCommand = await execFileAsync('npx', ['hsync', 'tenants'], {
+      cwd: ROOT,
+      env: { ...envWithout('HSYNC_API_KEY', 'ADMIN_API_KEY'), HSYNC_API_URL: exported },
+    });
+    expect(tenantsCommand.stdout).toContain(demoTenantId);
     const toggle = await fetch(
       `${apiUrl}/admin/organizations/${demoTenantId}/applications/crm/toggle`,
       { method: 'POST', headers: auth, body: JSON.stringify({ isEnabled: true }) },

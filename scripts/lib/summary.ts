@@ -51,6 +51,14 @@ export function summaryLines(input: {
   if (input.apiUrl) {
     lines.push(`  API       ${input.apiUrl} (admin key: ${input.adminKeyHint})`);
     lines.push(`  Console   ${input.apiUrl}/console/ (sign in with the admin key)`);
+    // Paths the API serves (apps/api/src/plugins: api-docs, bull-board, observability).
+    lines.push(`  Docs      ${input.apiUrl}/docs (every route, browsable; no key needed)`);
+    lines.push(
+      `  Queues    ${input.apiUrl}/admin/queues (Bull Board; user admin, password the admin key)`,
+    );
+    lines.push(
+      `  Metrics   curl -H 'authorization: Bearer ${input.curlKey}' ${input.apiUrl}/metrics`,
+    );
     const tenant = input.demo ?? input.otherTenants[0];
     if (tenant) {
       lines.push(
@@ -58,6 +66,13 @@ export function summaryLines(input: {
           `${input.apiUrl}/admin/organizations/${tenant.id}/applications/crm/sync-status`,
       );
     }
+    // The CLI's default address is port 3000, which npm start does not always get: the export
+    // makes `npx hsync` in another terminal talk to this API.
+    lines.push(`  CLI       export HSYNC_API_URL=${input.apiUrl}`);
+    lines.push(
+      `            npx hsync tenants   (every tenant's id: commands take the id, not the name)`,
+    );
+    if (tenant) lines.push(`            npx hsync status ${tenant.id} crm`);
   }
   lines.push(
     `Press Ctrl-C to stop (or kill ${input.supervisorPid}): the apps finish their work in flight, then Redis and Postgres stop.`,
