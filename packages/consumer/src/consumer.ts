@@ -6,7 +6,9 @@
  * looping on them. An outage (the application's database or Redis unreachable, read-only or out
  * of resources) is not a failing entry: the consumer stops taking entries and backs off until the
  * dependency is back, using no delivery attempts; nor is a conflict (a serialization failure, a
- * deadlock, a lock or statement timeout), which is tried again at once (see outage.ts).
+ * deadlock, a lock or statement timeout), which is tried again at once (see outage.ts). A group
+ * that disappears under it (its stream deleted, or the group destroyed, e.g. by `hsync streams
+ * detach`) is created again where it starts, and reading goes on.
  */
 import { EVENT_FIELD, StreamEvent } from '@historical-sync/contracts';
 import type { Cluster, Redis } from 'ioredis';
@@ -48,6 +50,17 @@ export interface ConsumerHooks {
   onOutage?(error: unknown): void;
   /** Once when it ends, with how long it lasted. */
   onRecovered?(outage: { durationMs: number; error: unknown }): void;
+  /**
+   * Once each time the group was found gone from a stream (`error`: the NOGROUP or UNBLOCKED
+   * reply) and created again at `startId`. Entries it had delivered but not acknowledged, and any
+   * still in the stream from `startId` on, are delivered again (handlers are idempotent).
+   */
+  onGroupRecreated?(event: {
+    stream: string;
+    group: string;
+    startId: string;
+    error: unknown;
+  }): void;
 }
 
 export interface ConsumerOptions {
@@ -139,20 +152,43 @@ export class StreamConsumer {
 
   /** Creates the group on every stream (a no-op where it exists), then starts reading. */
   async start(): Promise<void> {
-    for (const stream of this.options.streams) {
-      try {
-        await this.options.redis.xgroup(
-          'CREATE',
-          stream,
-          this.options.group,
-          this.options.startId,
-          'MKSTREAM',
-        );
-      } catch (error) {
-        if (!(error instanceof Error) || !error.message.includes('BUSYGROUP')) throw error;
-      }
-    }
+    for (const stream of this.options.streams) await this.createGroup(stream);
     this.running = this.loop();
+  }
+
+  /**
+   * Creates the group on a stream at `startId` (MKSTREAM: the stream may not exist yet); false
+   * when it exists already (BUSYGROUP), e.g. another consumer of the group created it first.
+   */
+  private async createGroup(stream: string): Promise<boolean> {
+    try {
+      await this.options.redis.xgroup(
+        'CREATE',
+        stream,
+        this.options.group,
+        this.options.startId,
+        'MKSTREAM',
+      );
+      return true;
+    } catch (error) {
+      if (!(error instanceof Error) || !error.message.includes('BUSYGROUP')) throw error;
+      return false;
+    }
+  }
+
+  /**
+   * The group is gone from a stream (deleted or trimmed away with its stream, or destroyed by an
+   * operator): without it every read fails, so it is created again as at start. Each stream is
+   * looked at, since one reply names only the first stream that lacks the group.
+   */
+  private async recreateGroups(error: unknown): Promise<void> {
+    const { group, startId, hooks } = this.options;
+    for (const stream of this.options.streams) {
+      const groups = await consumerGroups(this.options.redis, stream);
+      if (groups.some((g) => g.name === group)) continue;
+      if (await this.createGroup(stream))
+        hooks.onGroupRecreated?.({ stream, group, startId, error });
+    }
   }
 
   /** Finishes the batch in hand, acknowledges it, and stops; safe to call twice. */
@@ -163,14 +199,19 @@ export class StreamConsumer {
     this.reader.disconnect();
   }
 
-  /** Entries not yet delivered to the group plus entries delivered but not acknowledged. */
-  async lag(): Promise<{ stream: string; lag: number; pending: number }[]> {
+  /**
+   * Entries not yet delivered to the group (`lag`) and entries delivered but not acknowledged
+   * (`pending`), per stream. `lag` is null when unknown: Redis cannot tell after entries were
+   * deleted ahead of the group, and a stream without the group (gone, not yet recreated) has no
+   * count at all. Unknown is not 0: it may hide a backlog.
+   */
+  async lag(): Promise<{ stream: string; lag: number | null; pending: number }[]> {
     const result = [];
     for (const stream of this.options.streams) {
       const group = (await consumerGroups(this.options.redis, stream)).find(
         (g) => g.name === this.options.group,
       );
-      result.push({ stream, lag: group?.lag ?? 0, pending: group?.pending ?? 0 });
+      result.push({ stream, lag: group ? group.lag : null, pending: group?.pending ?? 0 });
     }
     return result;
   }
@@ -203,14 +244,22 @@ export class StreamConsumer {
           );
         }
       } catch (error) {
-        if (this.options.classifyFailure(error) !== 'entry') {
-          // Redis unreachable or refusing: one report for the outage, then a bounded backoff.
-          if (!this.stopping) await this.outage.failed(error);
+        if (isGroupGone(error) && !this.stopping) {
+          await this.recreateGroups(error).catch((failure) => this.readFailed(failure));
         } else {
-          this.options.hooks.onError?.(error);
-          if (!this.stopping) await new Promise((resolve) => setTimeout(resolve, 500));
+          await this.readFailed(error);
         }
       }
+    }
+  }
+
+  private async readFailed(error: unknown): Promise<void> {
+    if (this.options.classifyFailure(error) !== 'entry') {
+      // Redis unreachable or refusing: one report for the outage, then a bounded backoff.
+      if (!this.stopping) await this.outage.failed(error);
+    } else {
+      this.options.hooks.onError?.(error);
+      if (!this.stopping) await new Promise((resolve) => setTimeout(resolve, 500));
     }
   }
 
@@ -529,6 +578,14 @@ export class StreamConsumer {
     this.failures.delete(`${stream}/${id}`);
     this.options.hooks.onDeadLetter?.({ stream, id, reason, runId });
   }
+}
+
+/**
+ * NOGROUP: the stream or its group does not exist. UNBLOCKED: the stream was deleted while a read
+ * was blocked on it (Redis 7 ends such a read with that error).
+ */
+function isGroupGone(error: unknown): boolean {
+  return error instanceof Error && /^(NOGROUP|UNBLOCKED)/.test(error.message);
 }
 
 function isMarker([, fields]: RawEntry): boolean {

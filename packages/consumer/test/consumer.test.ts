@@ -186,6 +186,49 @@ describe('StreamConsumer', () => {
     (dying as unknown as { reader: Redis }).reader.disconnect();
   });
 
+  it('recreates its group when the group is destroyed or the stream deleted under it, once each, and goes on', async () => {
+    const stream = `${prefix}regroup`;
+    const before = [orgEvent(1), orgEvent(2)];
+    for (const e of before) await add(stream, e);
+    const seen: string[] = [];
+    const recreated: { stream: string; group: string; startId: string; error: unknown }[] = [];
+    const errors: unknown[] = [];
+    const c = consumer({
+      streams: [stream],
+      group: 'g-regroup',
+      handler: async (e) => void seen.push(e.eventId),
+      hooks: {
+        onGroupRecreated: (event) => void recreated.push(event),
+        onError: (error) => void errors.push(error),
+      },
+    });
+    await c.start();
+    await expect.poll(() => seen.length).toBe(2);
+
+    // An operator destroys the group (as `hsync streams detach` does) while the consumer reads.
+    await redis.xgroup('DESTROY', stream, 'g-regroup');
+    const after = [orgEvent(3), orgEvent(4), orgEvent(5)];
+    for (const e of after) await add(stream, e);
+    await expect
+      .poll(() => after.every((e) => seen.includes(e.eventId)), { timeout: 10_000 })
+      .toBe(true);
+    // Recreated where it starts ('0'): what the stream still holds is delivered again.
+    expect(seen.filter((id) => id === before[0]?.eventId)).toHaveLength(2);
+    expect(recreated).toHaveLength(1);
+    expect(recreated[0]).toMatchObject({ stream, group: 'g-regroup', startId: '0' });
+    expect(String(recreated[0]?.error)).toMatch(/NOGROUP|UNBLOCKED/);
+    await expect.poll(async () => (await c.lag())[0]).toEqual({ stream, lag: 0, pending: 0 });
+
+    // The stream itself deleted (its group with it), then written again.
+    await redis.del(stream);
+    const later = orgEvent(6);
+    await expect.poll(() => recreated.length, { timeout: 10_000 }).toBe(2);
+    await add(stream, later);
+    await expect.poll(() => seen.includes(later.eventId), { timeout: 10_000 }).toBe(true);
+    expect(recreated).toHaveLength(2);
+    expect(errors).toEqual([]);
+  });
+
   it('waits out an outage longer than its retry budget: no delivery used, nothing dead-lettered, one report each way', async () => {
     const stream = `${prefix}outage`;
     const events = Array.from({ length: 30 }, (_, i) => orgEvent(i));
