@@ -8,9 +8,23 @@
 import { consumerGroups } from '@historical-sync/consumer';
 import type { RedisClient } from './publisher';
 
-/** The largest backlog among the stream's consumer groups (0 without groups). */
+/**
+ * The largest backlog among the stream's consumer groups (0 without groups).
+ *
+ * A group's lag is null when Redis cannot count it: entries were deleted (XDEL) between the
+ * group's last delivered entry and the stream's last one. Unknown is not 0, even with nothing
+ * pending: a group that has been delivered the stream's last entry has a known lag (0), so an
+ * unknown one most likely has entries ahead it has not read, perhaps all of them, and counted as
+ * 0 a group nobody reads would never slow the backfill. It counts as the stream's length instead:
+ * every entry not yet delivered is in the stream (and so, unless trimmed, is every pending one),
+ * so this may overstate the backlog, never understate it. The overstatement lasts until a live
+ * consumer is delivered the stream's last entry, when Redis knows the lag again.
+ */
 export async function streamBacklog(redis: RedisClient, stream: string): Promise<number> {
-  // lag is null when Redis cannot tell (e.g. after deletions); pending is then the best known.
-  const backlogs = (await consumerGroups(redis, stream)).map((g) => (g.lag ?? 0) + g.pending);
+  const groups = await consumerGroups(redis, stream);
+  const length = groups.some((g) => g.lag === null) ? await redis.xlen(stream) : 0;
+  const backlogs = groups.map((g) =>
+    g.lag === null ? Math.max(length, g.pending) : g.lag + g.pending,
+  );
   return Math.max(0, ...backlogs);
 }
