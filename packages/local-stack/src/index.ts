@@ -7,6 +7,7 @@ export {
 export { isAlive, readOwner } from './owner';
 export { findFreePort } from './ports';
 export { findPostgresBinDir, type RunningService, startPostgres } from './postgres';
+export { type FindPromtoolOptions, findPromtool, PROMTOOL_INSTALL_HINT } from './promtool';
 export { findRedisServer, ping, startRedis } from './redis';
 export { type RedisCluster, startRedisCluster } from './redis-cluster';
 export { seededRandom } from './seeded-random';

@@ -1,11 +1,24 @@
 /**
  * Prometheus metrics through prom-client. Every registry a process serves carries the default
- * process metrics (CPU, resident memory, heap, event-loop lag, GC, handles) beside its hs_* series.
+ * process metrics (CPU, resident memory, heap, event-loop lag, GC, handles) beside its hs_* series,
+ * every name valid for Prometheus's own checks (`promtool check metrics`).
  */
 import { createServer, type Server } from 'node:http';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 
 let processMetrics: Registry | undefined;
+
+/**
+ * Default metrics left out: gauges whose names end in `_total`, which Prometheus reserves for
+ * counters (`promtool check metrics` rejects them). Each is the sum over `type` of a gauge that
+ * stays (`nodejs_active_handles`, `nodejs_active_requests`, `nodejs_active_resources`), so
+ * `sum(nodejs_active_handles)` answers what it did.
+ */
+const MISNAMED_DEFAULTS = [
+  'nodejs_active_handles_total',
+  'nodejs_active_requests_total',
+  'nodejs_active_resources_total',
+];
 
 /**
  * The default metrics, collected once per process: their collectors (the event-loop delay monitor,
@@ -16,6 +29,7 @@ function processRegistry(): Registry {
   if (!processMetrics) {
     processMetrics = new Registry();
     collectDefaultMetrics({ register: processMetrics });
+    for (const name of MISNAMED_DEFAULTS) processMetrics.removeSingleMetric(name);
   }
   return processMetrics;
 }

@@ -12,6 +12,66 @@ import { jsonSchemaTransform, jsonSchemaTransformObject } from 'fastify-type-pro
 
 export const DOCS_PATH = '/docs';
 
+type Transform = typeof jsonSchemaTransform;
+
+const pascal = (word: string) => word.charAt(0).toUpperCase() + word.slice(1);
+
+/**
+ * Every operation's operationId, derived once from its method and path so that no route can
+ * forget one: `POST /admin/organizations/:orgId/applications/:appId/toggle` is
+ * `postAdminOrganizationsByOrgIdApplicationsByAppIdToggle`. Fastify allows one route per method
+ * and path, so ids collide only for paths that differ in punctuation alone (Redocly's lint in
+ * test/real-clients.test.ts would name both). Client generators name their methods after it, so
+ * it changes only when the route does.
+ */
+function operationId(method: string, url: string): string {
+  const words = url
+    .split('/')
+    .filter(Boolean)
+    .map((segment) => {
+      if (segment === '*') return 'Any';
+      const param = segment.startsWith(':');
+      const name = segment
+        .replace(/^:/, '')
+        .split(/[^A-Za-z0-9]+/)
+        .filter(Boolean)
+        .map(pascal)
+        .join('');
+      return param ? `By${name}` : name;
+    });
+  return method.toLowerCase() + words.join('');
+}
+
+/**
+ * The routes' zod schemas as JSON Schema (fastify-type-provider-zod), plus two rules every route
+ * gets from here rather than from its own definition: its operationId, and no path ending in a
+ * slash (clients reject one). A prefixed plugin's root answers with and without the slash (Bull
+ * Board at `/admin/queues` and `/admin/queues/`), and Fastify hands both routes the same options
+ * object, whose url ends up being the slashed one: such a route is listed under its slashless
+ * twin, once.
+ */
+function documentTransform(app: FastifyInstance): Transform {
+  return (input) => {
+    const { route } = input;
+    const method = [route.method].flat()[0] ?? 'GET';
+    const slashless = input.url.length > 1 ? input.url.replace(/\/$/, '') : input.url;
+    const url = (app.registeredRoutes ?? []).some(
+      (other) => other.method === method && other.url === slashless,
+    )
+      ? slashless
+      : input.url;
+    const transformed = jsonSchemaTransform({ ...input, url });
+    return {
+      ...transformed,
+      // A route without a schema still gets an operation in the document, so an id too.
+      schema: {
+        ...transformed.schema,
+        operationId: transformed.schema?.operationId ?? operationId(method, url),
+      },
+    };
+  };
+}
+
 /** Register before any route: the document lists the routes registered after it. */
 export async function registerApiDocs(app: FastifyInstance): Promise<void> {
   await app.register(swagger, {
@@ -37,9 +97,11 @@ export async function registerApiDocs(app: FastifyInstance): Promise<void> {
           },
         },
       },
+      // Relative: the API's own origin, wherever it is served (the document comes from it).
+      servers: [{ url: '/', description: 'this API' }],
       security: [{ bearer: [] }],
     },
-    transform: jsonSchemaTransform,
+    transform: documentTransform(app),
     transformObject: jsonSchemaTransformObject,
   });
   await app.register(swaggerUi, {
