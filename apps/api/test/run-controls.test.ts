@@ -26,7 +26,6 @@ describe('run controls', () => {
   const published = () => t.redis.xlen(t.streams('crm').memberships);
   const jobState = async (runId: string) =>
     (await t.queues.resources.memberships.getJob(`${runId}-memberships`))?.getState();
-  const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
   it('pause stops publishing, resume finishes, and every row is published exactly once', async () => {
     const rows = 6_000;
@@ -85,7 +84,8 @@ describe('run controls', () => {
       maxEventsPerSecond: 20,
     });
     await expect.poll(published, { interval: 20, timeout: 10_000 }).toBeGreaterThanOrEqual(100);
-    await sleep(300); // the job is now waiting on the throttle for its second page
+    // The second page's wait (5 s) is longer than a job waits in place: it parks (delayed).
+    await expect.poll(() => jobState(runId), { interval: 20, timeout: 10_000 }).toBe('delayed');
     const pausedAt = Date.now();
     expect((await control(tenantId, runId, 'pause')).json().status).toBe('paused');
     await expect.poll(() => jobState(runId), { interval: 50, timeout: 3_000 }).toBe('delayed');

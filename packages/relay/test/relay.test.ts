@@ -100,7 +100,20 @@ describe('outbox relay', () => {
     const relay = relayFor(prefix, { databaseUrl: test.url, pollIntervalMs: 60_000 });
     relay.start();
     try {
-      await new Promise((resolve) => setTimeout(resolve, 300)); // listener connected
+      // The listener's session has run its LISTEN (and is idle): a commit now sends a NOTIFY.
+      await expect
+        .poll(
+          async () => {
+            const { rows } = await sql<{ listening: number }>`
+            SELECT count(*)::int AS listening FROM pg_stat_activity
+            WHERE datname = current_database()
+              AND application_name = 'historical-sync-relay-listen'
+              AND state = 'idle' AND query ILIKE 'LISTEN %'`.execute(test.db);
+            return rows[0]?.listening;
+          },
+          { timeout: 10_000, interval: 20 },
+        )
+        .toBe(1);
       await createOrganizations(test.db, tenantId, 1, 'notified');
       await expect
         .poll(() => redis.xlen(streamName('org.created', 'crm', prefix)), {
