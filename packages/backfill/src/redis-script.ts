@@ -1,8 +1,9 @@
 /**
  * Lua scripts as ioredis custom commands (`defineCommand`): ioredis sends EVALSHA and falls back
  * to the script's text only when Redis does not have it cached (after a restart or a SCRIPT
- * FLUSH), so a page costs no script text on the wire. Each client learns a script once, the first
- * time it runs it.
+ * FLUSH), so a call costs no script text on the wire (pages themselves are a WATCH/MULTI/EXEC
+ * transaction, not a script: publisher.ts). Each client learns a script once, the first time it
+ * runs it.
  */
 import type { Cluster, Redis } from 'ioredis';
 
