@@ -145,6 +145,15 @@ describe('bad and hostile input', () => {
       field: 'appCode',
     },
     {
+      // Codes are case-sensitive: one in another case names the right one.
+      name: 'an application code in the wrong case',
+      url: () => toggleUrl(undefined, 'CRM'),
+      payload: { isEnabled: true },
+      status: 404,
+      message: /application CRM not found; did you mean crm\?/,
+      field: 'appId',
+    },
+    {
       name: 'an application ref with odd characters',
       url: () => toggleUrl(undefined, '%F0%9F%92%A5'),
       payload: { isEnabled: true },

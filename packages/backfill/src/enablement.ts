@@ -74,7 +74,7 @@ export async function toggleApplication(
     .executeTakeFirst();
   if (!found) {
     await getTenant(db, request.tenantId); // an unknown tenant is named first
-    throw applicationNotFound(request.application);
+    throw await applicationNotFound(db, request.application);
   }
   if (!found.tenant_exists) throw tenantNotFound(request.tenantId);
   const { is_enabled, enabled_at, disabled_at, tenant_exists: _, ...application } = found;

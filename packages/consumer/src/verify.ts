@@ -5,7 +5,6 @@
  * the responder answers from the rows one hook yields, hashed exactly as the source hashes its
  * own, so equal digests mean equal rows and a difference narrows down to the rows that differ.
  */
-import { createHash } from 'node:crypto';
 import {
   type HeldRow,
   type IdRange,
@@ -18,26 +17,28 @@ import {
   verifyRequestStream,
 } from '@historical-sync/contracts';
 import type { Cluster, Redis } from 'ioredis';
+import { signed64, uuidHashExtended, uuidHashHalves } from './row-hash.js';
 
 /**
- * A row's hash: the first 8 bytes of MD5(`<id>:<version>`), big-endian, as a signed 64-bit
- * integer. Signed because that is what Postgres reads from the same bits
- * (`('x' || substr(md5(…), 1, 16))::bit(64)::bigint`), so both sides print the same decimal text.
- * The id is lowercased: a store that keeps UUIDs in upper case still hashes the canonical text.
+ * A row's hash: Postgres's `uuid_hash_extended(id, version)` (row-hash.ts), a signed 64-bit
+ * integer, so both sides print the same decimal text. Ids in any case hash the same (bytes).
  */
 export function rowHash(id: string, version: number): bigint {
-  return createHash('md5').update(`${id.toLowerCase()}:${version}`).digest().readBigInt64BE(0);
+  return uuidHashExtended(id, version);
 }
 
 /** A range's digest: how many rows and the XOR of their hashes (order does not matter). */
 export function digestRows(rows: Iterable<HeldRow>): RangeDigest {
   let count = 0;
-  let xor = 0n;
+  let high = 0;
+  let low = 0;
   for (const row of rows) {
     count += 1;
-    xor ^= rowHash(row.id, row.version);
+    const [h, l] = uuidHashHalves(row.id, row.version);
+    high ^= h;
+    low ^= l;
   }
-  return { count, xor: xor.toString() };
+  return { count, xor: signed64(high, low).toString() };
 }
 
 /** One row as the application's store holds it; inactive rows (tombstones) are left out. */

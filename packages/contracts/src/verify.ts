@@ -5,10 +5,11 @@
  * its own store yields. Both sides hash the same way, so equal digests mean equal rows.
  *
  * What is compared: the rows an application holds as active, each as its id and version. The hash
- * of a row is the first 8 bytes of MD5(`<id>:<version>`) read as a signed 64-bit integer (the id
- * in canonical lowercase UUID text, the version in decimal); a range's digest is its row count and
- * the XOR of its rows' hashes (decimal text). MD5 here is a checksum against accidents, not a
- * defence against an adversary: a collision needs a chosen row, which only the source can write.
+ * of a row is Postgres's `uuid_hash_extended(id, version)`: lookup3 over the id's 16 bytes seeded
+ * with the version, a signed 64-bit integer (stable across Postgres versions, which partition by
+ * it; the consumer SDK's row-hash.ts computes the same); a range's digest is its row count and the
+ * XOR of its rows' hashes (decimal text). A checksum against accidents, not a defence against an
+ * adversary: a collision needs rows chosen on purpose, and only the source writes rows.
  */
 import { z } from 'zod';
 import { RESOURCES } from './resources.js';

@@ -33,8 +33,10 @@ export class UnknownEntityError extends NotFoundError {
   constructor(
     readonly entity: EntityKind,
     id: string,
+    /** What the caller may have meant (e.g. the code in another case), for a person. */
+    hint?: string,
   ) {
-    super(`${entity} ${id} not found`);
+    super(`${entity} ${id} not found${hint ? `; ${hint}` : ''}`);
   }
 }
 

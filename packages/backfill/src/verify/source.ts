@@ -37,7 +37,9 @@ export interface SourceRow {
   updatedAt: Date;
 }
 
-const rowHashSql = sql`('x' || substr(md5(t.id::text || ':' || t.version::text), 1, 16))::bit(64)::bigint`;
+// uuid_hash_extended: lookup3 over the id's bytes seeded with the version, a tenth of the cost
+// of an MD5 of the row's text (the consumer SDK's row-hash.ts computes the same).
+const rowHashSql = sql`uuid_hash_extended(t.id, t.version)`;
 
 function scope(resource: Resource, tenantId: string, appCode: string) {
   const definition = RESOURCE_DEFINITIONS[resource];
@@ -48,6 +50,20 @@ function scope(resource: Resource, tenantId: string, appCode: string) {
   };
 }
 
+/** The last id a range holds: `hi` - 1, or the largest UUID for a range open above. */
+function lastId(range: IdRange): string {
+  if (range.hi === null) return asUuid('f'.repeat(32));
+  const hi = BigInt(`0x${range.hi.replaceAll('-', '')}`);
+  return asUuid((hi - 1n).toString(16).padStart(32, '0'));
+}
+
+/**
+ * The ranges as a relation of (lo, last, i): closed bounds, so each range reads as one index range
+ * scan (an open or null upper bound would make the planner scan to the tenant's end).
+ */
+const rangesRelation = (ranges: readonly IdRange[]) =>
+  sql`unnest(${ranges.map((r) => r.lo)}::uuid[], ${ranges.map(lastId)}::uuid[]) WITH ORDINALITY AS r(lo, last, i)`;
+
 /** Digests of the active rows in each range, in order: one statement for every range. */
 export async function sourceDigests(
   db: Db,
@@ -56,12 +72,14 @@ export async function sourceDigests(
 ): Promise<RangeDigest[]> {
   const { table, where } = scope(target.resource, target.tenantId, target.appCode);
   const { rows } = await sql<{ i: string; n: number; x: string }>`
-    SELECT r.i, count(t.id)::int AS n, coalesce(bit_xor(${rowHashSql}), 0)::text AS x
-    FROM unnest(${ranges.map((r) => r.lo)}::uuid[], ${ranges.map((r) => r.hi)}::uuid[])
-      WITH ORDINALITY AS r(lo, hi, i)
-    LEFT JOIN ${table} AS t ON ${where} AND t.is_active
-      AND t.id >= r.lo AND (r.hi IS NULL OR t.id < r.hi)
-    GROUP BY r.i ORDER BY r.i
+    SELECT r.i, d.n, d.x
+    FROM ${rangesRelation(ranges)}
+    CROSS JOIN LATERAL (
+      SELECT count(*)::int AS n, coalesce(bit_xor(${rowHashSql}), 0)::text AS x
+      FROM ${table} AS t
+      WHERE ${where} AND t.is_active AND t.id BETWEEN r.lo AND r.last
+    ) AS d
+    ORDER BY r.i
   `.execute(db);
   return rows.map((row) => ({ count: row.n, xor: row.x }));
 }
@@ -81,9 +99,11 @@ export async function sourceRows(
     updated_at: Date;
   }>`
     SELECT r.i, t.id, t.version, t.is_active AS active, t.updated_at
-    FROM unnest(${ranges.map((r) => r.lo)}::uuid[], ${ranges.map((r) => r.hi)}::uuid[])
-      WITH ORDINALITY AS r(lo, hi, i)
-    JOIN ${table} AS t ON ${where} AND t.id >= r.lo AND (r.hi IS NULL OR t.id < r.hi)
+    FROM ${rangesRelation(ranges)}
+    CROSS JOIN LATERAL (
+      SELECT t.id, t.version, t.is_active, t.updated_at FROM ${table} AS t
+      WHERE ${where} AND t.id BETWEEN r.lo AND r.last
+    ) AS t
     ORDER BY r.i, t.id
   `.execute(db);
   const byRange: SourceRow[][] = ranges.map(() => []);

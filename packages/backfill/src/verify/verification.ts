@@ -51,7 +51,7 @@ export async function verifyApplication(
     .select(['id', 'code'])
     .where(isUuid(request.application) ? 'id' : 'code', '=', request.application)
     .executeTakeFirst();
-  if (!application) throw applicationNotFound(request.application);
+  if (!application) throw await applicationNotFound(deps.db, request.application);
   const resources = request.resources ?? RESOURCES;
 
   await sql`
