@@ -80,6 +80,10 @@ const consumer = new StreamConsumer({
       ),
     onRecovered: ({ durationMs }) =>
       logger.info({ durationMs }, `dependency back after ${Math.round(durationMs)} ms; resuming`),
+    // A stream deleted or a group detached under a running CRM: the group comes back at the
+    // start id and the stream's entries are read again (applying by version makes that safe).
+    onGroupRecreated: ({ stream, group }) =>
+      logger.warn({ stream, group }, 'consumer group was gone; created it again'),
   },
 });
 await consumer.start();
