@@ -21,7 +21,7 @@ import { findFreePort, type RunningService, startRedis } from '@historical-sync/
 import { Redis } from 'ioredis';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Command, killCommand, runApp, waitForApi } from './helpers';
+import { type Command, callApi, killCommand, runApp, waitForApi } from './helpers';
 
 const ADMIN_KEY = 'retention-admin-key';
 const QUEUE_PREFIX = 'hsret';
@@ -85,17 +85,8 @@ describe('streams stay bounded (API, worker and CRM consumer processes)', () => 
     await wrapper.destroy();
   });
 
-  const call = async (method: string, path: string, body?: object) => {
-    const response = await fetch(`${apiUrl}${path}`, {
-      method,
-      headers: {
-        authorization: `Bearer ${ADMIN_KEY}`,
-        ...(body ? { 'content-type': 'application/json' } : {}),
-      },
-      ...(body ? { body: JSON.stringify(body) } : {}),
-    });
-    return { status: response.status, json: (await response.json()) as Record<string, unknown> };
-  };
+  const call = (method: string, path: string, body?: object) =>
+    callApi(apiUrl, ADMIN_KEY, method, path, body);
   const streams = () => applicationStreams('crm');
   const totalLength = async () => {
     let total = 0;

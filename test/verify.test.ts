@@ -13,7 +13,7 @@ import { findFreePort } from '@historical-sync/local-stack';
 import { Redis } from 'ioredis';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Command, killCommand, runApp, waitForApi } from './helpers';
+import { type Command, callApi, killCommand, runApp, waitForApi } from './helpers';
 
 const ADMIN_KEY = 'verify-admin-key';
 const ROWS = { organizations: 10_000, memberships: 180_000, creditAllocations: 10_000 };
@@ -81,17 +81,8 @@ describe('verify: the CRM against the source (API, worker and CRM processes)', (
     await wrapper.destroy();
   });
 
-  const call = async (method: string, path: string, body?: object) => {
-    const response = await fetch(`${apiUrl}${path}`, {
-      method,
-      headers: {
-        authorization: `Bearer ${ADMIN_KEY}`,
-        ...(body ? { 'content-type': 'application/json' } : {}),
-      },
-      ...(body ? { body: JSON.stringify(body) } : {}),
-    });
-    return { status: response.status, json: (await response.json()) as Record<string, unknown> };
-  };
+  const call = (method: string, path: string, body?: object) =>
+    callApi(apiUrl, ADMIN_KEY, method, path, body);
   const verify = async () => {
     const answer = await call(
       'POST',

@@ -113,17 +113,9 @@ export async function raiseRunBarrier(
   state: ControlState,
   timeoutMs = 5_000,
 ): Promise<void> {
-  const writes = Promise.all(
-    runStreams(deps, run).map((stream) =>
-      evalScript(deps.redis, RAISE, [controlKey(stream, run.id)], [seq, state, CHECKPOINT_TTL_MS]),
-    ),
-  );
   try {
-    await withinMs(writes, timeoutMs);
+    await writeRunKeys(deps, run, RAISE, [seq, state, CHECKPOINT_TTL_MS], timeoutMs);
   } catch (error) {
-    // A late write is harmless: it closes at most (stateBeforeCommit), with a number older than
-    // any later control's, and a worker it stops settles it against Postgres.
-    writes.catch(() => {});
     throw new SyncError(
       503,
       'unavailable',
@@ -145,17 +137,35 @@ export async function openRunBarrier(
   seq: number,
   timeoutMs = 5_000,
 ): Promise<boolean> {
+  return writeRunKeys(deps, run, SETTLE, [seq, 'open'], timeoutMs).then(
+    () => true,
+    () => false,
+  );
+}
+
+/**
+ * Runs `command` on the control key of every stream of the run, within `timeoutMs`. A write left
+ * behind by the timeout is harmless: it closes at most (stateBeforeCommit), or opens only with the
+ * number it was given, older than any later control's; a worker it stops settles it against
+ * Postgres.
+ */
+async function writeRunKeys(
+  deps: BarrierDeps,
+  run: BarrierRun,
+  command: typeof RAISE,
+  args: (string | number)[],
+  timeoutMs: number,
+): Promise<void> {
   const writes = Promise.all(
     runStreams(deps, run).map((stream) =>
-      evalScript(deps.redis, SETTLE, [controlKey(stream, run.id)], [seq, 'open']),
+      evalScript(deps.redis, command, [controlKey(stream, run.id)], args),
     ),
   );
   try {
     await withinMs(writes, timeoutMs);
-    return true;
-  } catch {
+  } catch (error) {
     writes.catch(() => {});
-    return false;
+    throw error;
   }
 }
 
