@@ -1,7 +1,8 @@
 /**
  * Verification end to end, as separate processes (API, worker, CRM consumer with its verify
  * responder): a tenant of 200,000 rows backfilled into the CRM is verified in sync (no
- * difference, one round of digests per resource); then the CRM's projection is damaged in every
+ * difference, one round of digests per resource), also while live writes change rows during the
+ * verification; then the CRM's projection is damaged in every
  * way at once, and the verification finds exactly the differences a row-by-row SQL comparison of
  * the two databases finds, by kind, reading a small part of the rows one by one.
  */
@@ -43,6 +44,8 @@ describe('verify: the CRM against the source (API, worker and CRM processes)', (
   const commands: Command[] = [];
   let apiUrl: string;
   let tenantId: string;
+  /** The enable's run: the CRM has caught up once it and every live event are applied. */
+  let enabledRunId: string;
   const unique = `t${randomBytes(4).toString('hex')}`;
 
   beforeAll(async () => {
@@ -152,6 +155,7 @@ describe('verify: the CRM against the source (API, worker and CRM processes)', (
       isEnabled: true,
     });
     const runId = enabled.json.runId as string;
+    enabledRunId = runId;
     await expect
       .poll(
         () =>
@@ -174,6 +178,50 @@ describe('verify: the CRM against the source (API, worker and CRM processes)', (
       expect(figures.rangesCompared, resource).toBe(16);
       expect(figures.leavesCompared, resource).toBe(0);
     }
+  }, 300_000);
+
+  it('counts no difference for rows live writes change while it runs', async () => {
+    const { rows } = await sql<{ id: string }>`
+      SELECT id FROM organization_memberships WHERE tenant_id = ${tenantId} AND is_active
+      ORDER BY id LIMIT 2000
+    `.execute(wrapper.db);
+    const ids = rows.map((r) => r.id);
+    // A writer changes memberships the whole time (new versions, delivered by the relay to the
+    // CRM), before the verification starts and until it has answered.
+    let writing = true;
+    let writes = 0;
+    const writer = (async () => {
+      while (writing) {
+        const batch = Array.from({ length: 20 }, (_, i) => ids[(writes * 20 + i) % ids.length]);
+        await sql`UPDATE organization_memberships SET role = role WHERE id = ANY(${batch}::uuid[])`.execute(
+          wrapper.db,
+        );
+        writes += 1;
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+    })();
+    try {
+      await expect.poll(() => writes, { timeout: 10_000 }).toBeGreaterThan(10);
+      const report = await verify();
+      expect(report.differences).toBe(0);
+      expect(writes).toBeGreaterThan(10);
+    } finally {
+      writing = false;
+      await writer;
+    }
+    // Every live event applied before the next test damages the CRM's copy.
+    await expect
+      .poll(
+        () =>
+          applicationDrained(wrapper.db, redis, {
+            tenantId,
+            runId: enabledRunId,
+            appCode: 'crm',
+            streamPrefix: `${unique}:`,
+          }),
+        { timeout: 120_000, interval: 250 },
+      )
+      .toBe('drained');
   }, 300_000);
 
   it('finds every difference of a damaged copy, by kind, as SQL does', async () => {
