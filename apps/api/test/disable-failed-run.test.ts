@@ -93,14 +93,18 @@ describe('disable of an application whose run failed', () => {
     expect(enabled.statusCode, enabled.body).toBe(200);
     const runId = enabled.json().runId as string;
     await expect.poll(() => runStatus(t, runId), { timeout: 20_000 }).toBe('failed');
-    // Its memberships job is still publishing: the case this test is about.
-    const memberships = await t.db
-      .selectFrom('backfill_run_resources')
-      .select(['status', 'published', 'total'])
-      .where('run_id', '=', runId)
-      .where('resource', '=', 'memberships')
-      .executeTakeFirstOrThrow();
-    expect(memberships.status).not.toBe('completed');
+    // Its memberships job is publishing, and has more to publish: the case this test is about.
+    const memberships = () =>
+      t.db
+        .selectFrom('backfill_run_resources')
+        .select(['status', 'published', 'total'])
+        .where('run_id', '=', runId)
+        .where('resource', '=', 'memberships')
+        .executeTakeFirstOrThrow();
+    await expect
+      .poll(async () => (await memberships()).published, { timeout: 20_000 })
+      .toBeGreaterThan(0);
+    expect((await memberships()).status).not.toBe('completed');
 
     const disabled = await toggle(tenantId, false);
     expect(disabled.statusCode, disabled.body).toBe(200);
