@@ -39,6 +39,35 @@ describe('health, readiness and metrics', () => {
     });
     await t.waitForRun(enabled.json().runId, ['completed']);
     await t.redis.xgroup('CREATE', t.streams('crm').organizations, 'crm', '0', 'MKSTREAM');
+    // Two verifications of crm for the tenant: only the latest counts (3 rows differ).
+    const crm = await t.db
+      .selectFrom('applications')
+      .select('id')
+      .where('code', '=', 'crm')
+      .executeTakeFirstOrThrow();
+    const report = (missing: number, stale: number, ghost: number) =>
+      JSON.stringify({
+        memberships: { missing, stale, ghost },
+        credits: { missing: 0, stale: 0, ghost: 0 },
+      });
+    for (const [startedAt, body] of [
+      ['2026-01-01T00:00:00Z', report(40, 0, 0)],
+      ['2026-01-02T00:00:00Z', report(2, 1, 0)],
+    ] as const) {
+      await t.db
+        .insertInto('verifications')
+        .values({
+          tenant_id: tenantId,
+          application_id: crm.id,
+          app_code: 'crm',
+          status: 'completed',
+          resources: ['memberships', 'credits'],
+          started_at: new Date(startedAt),
+          finished_at: new Date(startedAt),
+          report: body,
+        })
+        .execute();
+    }
 
     const response = await t.app.inject({ method: 'GET', url: '/metrics', headers: auth });
     expect(response.statusCode).toBe(200);
@@ -69,6 +98,8 @@ describe('health, readiness and metrics', () => {
     expect(text).toMatch(/^hs_redis_used_memory_bytes [1-9]\d*$/m);
     expect(text).toMatch(/^hs_redis_maxmemory_bytes \d+$/m);
     expect(text).toMatch(/^hs_stream_last_trim_timestamp_seconds \d/m);
+    expect(text).toMatch(/^hs_verification_differences\{app="crm"\} 3$/m);
+    expect(text).toMatch(/^hs_verification_tenants_differing\{app="crm"\} 1$/m);
   });
 
   it('keeps each series’ name, type and help, beside the default process metrics', async () => {
@@ -101,6 +132,10 @@ describe('health, readiness and metrics', () => {
       hs_redis_maxmemory_bytes: "Redis's maxmemory (0 = no limit)",
       hs_stream_last_trim_timestamp_seconds:
         'When the streams were last trimmed of what every group acknowledged (0 = never)',
+      hs_verification_differences:
+        "Rows that differ from the source in each tenant's latest completed verification, summed per application",
+      hs_verification_tenants_differing:
+        'Tenants whose latest completed verification of the application found differences',
     };
     for (const [name, help] of Object.entries(series)) {
       expect(text).toContain(`# HELP ${name} ${help}\n# TYPE ${name} gauge\n`);

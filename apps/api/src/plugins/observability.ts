@@ -194,6 +194,16 @@ export function metricsRoute(scope: FastifyInstance, deps: ObservabilityDeps): v
     'hs_stream_last_trim_timestamp_seconds',
     'When the streams were last trimmed of what every group acknowledged (0 = never)',
   );
+  const verificationDifferences = gauge(
+    'hs_verification_differences',
+    "Rows that differ from the source in each tenant's latest completed verification, summed per application",
+    ['app'],
+  );
+  const verificationsDiffering = gauge(
+    'hs_verification_tenants_differing',
+    'Tenants whose latest completed verification of the application found differences',
+    ['app'],
+  );
 
   const metricsSchema = {
     summary: 'Prometheus metrics (text exposition format), collected at scrape time',
@@ -222,6 +232,8 @@ export function metricsRoute(scope: FastifyInstance, deps: ObservabilityDeps): v
       streamLength,
       streamBytes,
       streamOldest,
+      verificationDifferences,
+      verificationsDiffering,
     ])
       series.reset();
     for (const queue of deps.queues.all()) {
@@ -296,6 +308,26 @@ export function metricsRoute(scope: FastifyInstance, deps: ObservabilityDeps): v
     redisUsed.set(memory.usedBytes);
     redisMax.set(memory.maxBytes);
     lastTrim.set(((await lastRetentionPass(deps.redis, deps.queuePrefix))?.at ?? 0) / 1000);
+    // Each tenant's latest completed verification of each application (docs/VERIFY.md).
+    const { rows: verified } = await sql<{
+      app_code: string;
+      differences: string;
+      tenants: string;
+    }>`
+      SELECT app_code, sum(n)::text AS differences, count(*) FILTER (WHERE n > 0)::text AS tenants
+      FROM (
+        SELECT DISTINCT ON (tenant_id, application_id) app_code,
+          (SELECT coalesce(sum((r.value->>'missing')::int + (r.value->>'stale')::int
+            + (r.value->>'ghost')::int), 0) FROM jsonb_each(report) AS r) AS n
+        FROM verifications WHERE status = 'completed'
+        ORDER BY tenant_id, application_id, started_at DESC
+      ) latest
+      GROUP BY app_code
+    `.execute(deps.db);
+    for (const row of verified) {
+      verificationDifferences.set({ app: row.app_code }, Number(row.differences));
+      verificationsDiffering.set({ app: row.app_code }, Number(row.tenants));
+    }
     return reply.header('content-type', registry.contentType).send(await registry.metrics());
   });
 }
