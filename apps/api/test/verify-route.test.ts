@@ -4,6 +4,7 @@
  * verification of an application at a time; a tenant key verifies its own tenant only, within
  * TENANT_MAX_VERIFICATIONS_PER_HOUR.
  */
+import { pruneVerifications } from '@historical-sync/backfill';
 import { seedTenant } from '@historical-sync/db';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ApiTestContext, auth, createApiTestContext, createTenantKey } from './helpers';
@@ -78,5 +79,46 @@ describe('POST …/verify', () => {
     expect(Number(refused.headers['retry-after'])).toBeGreaterThan(0);
     // An admin key is not held to it.
     expect((await verify(own)).statusCode).toBe(200);
+  });
+
+  it("keeps a month of verifications, and each application's latest whatever its age", async () => {
+    const tenantId = await tenant('prune');
+    const crm = await t.db
+      .selectFrom('applications')
+      .select('id')
+      .where('code', '=', 'crm')
+      .executeTakeFirstOrThrow();
+    const daysAgo = (days: number) => new Date(Date.now() - days * 86_400_000);
+    for (const days of [50, 45, 40]) {
+      await t.db
+        .insertInto('verifications')
+        .values({
+          tenant_id: tenantId,
+          application_id: crm.id,
+          app_code: 'crm',
+          status: 'completed',
+          resources: ['memberships'],
+          started_at: daysAgo(days),
+          finished_at: daysAgo(days),
+          report: '{}',
+        })
+        .execute();
+    }
+    const left = async () =>
+      (
+        await t.db
+          .selectFrom('verifications')
+          .select('started_at')
+          .where('tenant_id', '=', tenantId)
+          .orderBy('started_at')
+          .execute()
+      ).map((r) => Math.round((Date.now() - r.started_at.getTime()) / 86_400_000));
+    await pruneVerifications(t.db);
+    // All three are past the month: only the latest stays.
+    expect(await left()).toEqual([40]);
+    expect((await verify(tenantId)).statusCode).toBe(200);
+    await pruneVerifications(t.db);
+    // A newer one came: the old latest goes, the new one is within the month.
+    expect(await left()).toEqual([0]);
   });
 });

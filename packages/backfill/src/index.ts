@@ -81,6 +81,7 @@ export { getApplication, getTenant, runNotFound, tenantNotFound } from './tenant
 export { ApplicationUnavailableError } from './verify/application';
 export {
   latestVerification,
+  pruneVerifications,
   type VerifyDeps,
   verifyApplication,
 } from './verify/verification';

@@ -17,6 +17,7 @@ import { FlowProducer, Queue } from 'bullmq';
 import type { Logger } from 'pino';
 import type { RedisClient } from './publisher';
 import { findSweepableRuns, getRun, pruneFinishedPartitions, type RunWithResources } from './runs';
+import { pruneVerifications } from './verify/verification';
 
 const DAY_S = 24 * 3600;
 /**
@@ -170,7 +171,8 @@ const SWEEP_PAGE_SIZE = 1_000;
 const PARTITIONS_KEPT_MS = 3_600_000;
 
 /**
- * Prunes the partition rows of runs finished over an hour ago, then gives every active run whose
+ * Prunes the partition rows of runs finished over an hour ago and verifications older than 30 days
+ * (each application's latest kept), then gives every active run whose
  * job is missing from Redis its flow again: a run whose enqueue failed (Redis was down at the
  * toggle), or whose jobs Redis lost (a restart without AOF, a flush). Its resource jobs resume from their checkpoints; a job whose pages were published but
  * whose checkpoint is gone fails the run loudly instead of publishing twice. Every active run is
@@ -182,6 +184,7 @@ export async function sweepRuns(
   olderThanMs: number,
 ): Promise<number> {
   await pruneFinishedPartitions(db, PARTITIONS_KEPT_MS);
+  await pruneVerifications(db);
   let enqueued = 0;
   // Every active run, a page at a time: a run whose enqueue was lost must be found even behind
   // thousands of older parked or long runs, or it would stay queued and hold its tenant's slot.

@@ -22,7 +22,7 @@ import { evalScript, script } from './redis-script';
 import type { StreamRetention } from './settings';
 
 /**
- * KEYS: stream. ARGV: window ms, ungrouped window ms. Returns {trimmed, floor, groups}.
+ * KEYS: stream. ARGV: window ms, ungrouped window ms, limit. Returns the entries trimmed.
  * `allow-oom`: trimming is what frees memory, so it must run when Redis refuses writes for memory.
  * XTRIM with `~` trims whole macro nodes and at most LIMIT entries a call (a short call, however
  * long the stream); the caller calls again until a call trims nothing.
@@ -30,7 +30,7 @@ import type { StreamRetention } from './settings';
 const TRIM_ACKNOWLEDGED = script(
   1,
   `#!lua flags=allow-oom
-if redis.call('EXISTS', KEYS[1]) == 0 then return {0, '', 0} end
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 local function parse(id)
   local ms, seq = string.match(id, '^(%d+)-(%d+)$')
   return tonumber(ms), tonumber(seq)
@@ -55,8 +55,7 @@ for _, fields in ipairs(groups) do
   end
   if before(safe, floor) then floor = safe end
 end
-local trimmed = redis.call('XTRIM', KEYS[1], 'MINID', '~', floor, 'LIMIT', ARGV[3])
-return {trimmed, floor, #groups}
+return redis.call('XTRIM', KEYS[1], 'MINID', '~', floor, 'LIMIT', ARGV[3])
 `,
 );
 
@@ -73,12 +72,12 @@ export async function trimStream(
 ): Promise<number> {
   let total = 0;
   for (;;) {
-    const [trimmed] = (await evalScript(
+    const trimmed = (await evalScript(
       redis,
       TRIM_ACKNOWLEDGED,
       [stream],
       [settings.windowMs, settings.ungroupedWindowMs, TRIM_LIMIT],
-    )) as [number, string, number];
+    )) as number;
     total += trimmed;
     // `~` trims whole nodes up to the limit, so a call can stop short of it with more to go:
     // only a call that trimmed nothing has reached the floor.

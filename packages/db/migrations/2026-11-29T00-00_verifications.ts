@@ -24,6 +24,8 @@ export async function up(db: Kysely<unknown>): Promise<void> {
   await sql`
     CREATE INDEX verifications_latest ON verifications (tenant_id, application_id, started_at DESC)
   `.execute(db);
+  // The sweeper prunes by age.
+  await sql`CREATE INDEX verifications_started ON verifications (started_at)`.execute(db);
   // One verification of an application's copy at a time: a second one would ask the same
   // questions of the same application.
   await sql`

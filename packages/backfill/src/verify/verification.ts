@@ -16,7 +16,7 @@ import { ConflictError } from '@historical-sync/domain';
 import type { Cluster, Redis } from 'ioredis';
 import { sql } from 'kysely';
 import { QuotaExceededError } from '../quotas';
-import { applicationNotFound, getTenant, isUuid } from '../tenants';
+import { getApplication, getTenant } from '../tenants';
 import { ApplicationUnavailableError } from './application';
 import { compareResource, type ResourceComparison } from './compare';
 
@@ -46,12 +46,7 @@ export async function verifyApplication(
   },
 ): Promise<VerificationView> {
   await getTenant(deps.db, request.tenantId);
-  const application = await deps.db
-    .selectFrom('applications')
-    .select(['id', 'code'])
-    .where(isUuid(request.application) ? 'id' : 'code', '=', request.application)
-    .executeTakeFirst();
-  if (!application) throw await applicationNotFound(deps.db, request.application);
+  const application = await getApplication(deps.db, request.application);
   const resources = request.resources ?? RESOURCES;
 
   await sql`
@@ -195,4 +190,24 @@ async function enforceHourlyQuota(db: Db, tenantId: string, maxPerHour: number) 
       retryAfter,
     );
   }
+}
+
+/** Verifications kept after this long, besides each application's latest (the console's). */
+const VERIFICATIONS_KEPT_MS = 30 * 24 * 3_600_000;
+
+/**
+ * Deletes verifications older than 30 days, except each tenant's latest of each application: the
+ * table holds a month of history however often tenants verify. Run by the sweeper.
+ */
+export async function pruneVerifications(db: Db, keptMs = VERIFICATIONS_KEPT_MS): Promise<number> {
+  const result = await sql`
+    DELETE FROM verifications v
+    WHERE v.started_at < now() - ${`${keptMs} milliseconds`}::interval
+      AND EXISTS (
+        SELECT 1 FROM verifications newer
+        WHERE newer.tenant_id = v.tenant_id AND newer.application_id = v.application_id
+          AND newer.started_at > v.started_at
+      )
+  `.execute(db);
+  return Number(result.numAffectedRows ?? 0n);
 }

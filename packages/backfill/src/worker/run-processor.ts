@@ -6,7 +6,7 @@ import { RunJobData } from '@historical-sync/contracts';
 import { DelayedError, type Job } from 'bullmq';
 import { publishCompletedMarkers } from '../markers';
 import { controlStateOf, nextControlSeq, raiseRunBarrier } from '../run-barrier';
-import { canTransition, completeRun, isFinalRunStatus, type RunStatus } from '../run-state';
+import { completeRun, isFinalRunStatus } from '../run-state';
 import { getRun, type RunWithResources } from '../runs';
 import type { ProcessorDeps } from './partition-job';
 
@@ -69,13 +69,8 @@ export function createRunProcessor(deps: ProcessorDeps) {
  */
 async function completeAndClose(deps: ProcessorDeps, run: RunWithResources): Promise<boolean> {
   return deps.db.transaction().execute(async (trx) => {
-    const locked = await trx
-      .selectFrom('backfill_runs')
-      .select('status')
-      .where('id', '=', run.id)
-      .forUpdate()
-      .executeTakeFirst();
-    if (!locked || !canTransition('complete', locked.status as RunStatus)) return false;
+    // The guarded UPDATE decides (and locks the row until the keys are closed); a number taken
+    // for a run that was no longer completable is skipped, as numbers of rolled-back controls are.
     const seq = await nextControlSeq(trx);
     if (!(await completeRun(trx, run.id, seq))) return false;
     await raiseRunBarrier(
