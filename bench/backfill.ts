@@ -23,7 +23,7 @@ import { cpuDelta, cpuSnapshot, serverPorts } from './lib/cpu';
 import { flowControlPhase } from './lib/flow';
 import { naiveBackfill } from './lib/naive';
 import { type PacedLoadResult, pacedLoadInChild as pacedLoad } from './lib/paced-load';
-import { type AppProcess, peakRssMb, startApp } from './lib/processes';
+import { type AppProcess, peakRssMb, startApp, waitForOk } from './lib/processes';
 import { summarizeProfile } from './lib/profile';
 import { parseCommandStats } from './lib/redis-stats';
 import { explainStalls, startStallProbe } from './lib/stall-probe';
@@ -175,17 +175,7 @@ async function main() {
     apps.push(api, worker);
     const base = `http://127.0.0.1:${port}`;
     const headers = { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json' };
-    for (
-      let i = 0;
-      !(await fetch(`${base}/health`).then(
-        (r) => r.ok,
-        () => false,
-      ));
-      i++
-    ) {
-      if (i > 1200) throw new Error(`API did not start: ${api.output()}`);
-      await sleep(100);
-    }
+    await waitForOk(`${base}/health`, () => api.output());
     await sleep(1_000); // the worker connects
     const memoryBefore = Number((await redis.info('memory')).match(/used_memory:(\d+)/)?.[1]);
 

@@ -25,7 +25,7 @@ import { Redis } from 'ioredis';
 import { z } from 'zod';
 import { ceiling } from './lib/ceiling';
 import { cpuDelta, cpuSnapshot, machineCpu, processCpuSeconds, serverPorts } from './lib/cpu';
-import { type AppProcess, startApp } from './lib/processes';
+import { type AppProcess, startApp, waitForOk } from './lib/processes';
 import { parseCommandStats } from './lib/redis-stats';
 import { round } from './lib/stats';
 
@@ -430,18 +430,6 @@ function ownCpuSeconds() {
 }
 
 /** Polls `url` until it answers 2xx (a process started); fails after two minutes. */
-async function waitForOk(url: string, output: () => string) {
-  for (let i = 0; ; i++) {
-    const ok = await fetch(url).then(
-      (r) => r.ok,
-      () => false,
-    );
-    if (ok) return;
-    if (i > 1200) throw new Error(`${url} did not answer: ${output()}`);
-    await sleep(100);
-  }
-}
-
 main().catch((error: unknown) => {
   process.stderr.write(`error: ${error instanceof Error ? error.stack : String(error)}\n`);
   process.exit(1);

@@ -17,7 +17,7 @@ import { createTestDatabase } from '@historical-sync/db/testing';
 import { findFreePort, localStateDir, startLocalServices } from '@historical-sync/local-stack';
 import { Redis } from 'ioredis';
 import { z } from 'zod';
-import { type AppProcess, startApp } from './lib/processes';
+import { type AppProcess, startApp, waitForOk } from './lib/processes';
 import { round } from './lib/stats';
 
 const count = (fallback: number) => z.coerce.number().int().min(0).default(fallback);
@@ -126,17 +126,7 @@ async function main() {
       apps.push(api, worker);
       const base = `http://127.0.0.1:${port}`;
       const headers = { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json' };
-      for (
-        let i = 0;
-        !(await fetch(`${base}/health`).then(
-          (r) => r.ok,
-          () => false,
-        ));
-        i++
-      ) {
-        if (i > 1200) throw new Error(`API did not start: ${api.output()}`);
-        await sleep(100);
-      }
+      await waitForOk(`${base}/health`, () => api.output());
       await fetch(`${base}/admin/organizations/${tenantId}/applications/crm/toggle`, {
         method: 'POST',
         headers,

@@ -21,7 +21,7 @@ import { Redis } from 'ioredis';
 import { sql } from 'kysely';
 import { z } from 'zod';
 import { cpuDelta, cpuSnapshot, serverPorts } from './lib/cpu';
-import { type AppProcess, startApp } from './lib/processes';
+import { type AppProcess, startApp, waitForOk } from './lib/processes';
 import { round } from './lib/stats';
 
 const Args = z.object({ memberships: z.coerce.number().int().min(1).default(1_000_000) });
@@ -115,17 +115,7 @@ async function main() {
     apps.push(api, worker);
     const base = `http://127.0.0.1:${port}`;
     const headers = { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json' };
-    for (
-      let i = 0;
-      !(await fetch(`${base}/health`).then(
-        (r) => r.ok,
-        () => false,
-      ));
-      i++
-    ) {
-      if (i > 1200) throw new Error(`API did not start: ${api.output()}`);
-      await sleep(100);
-    }
+    await waitForOk(`${base}/health`, () => api.output());
     await sleep(1_000); // the worker connects
 
     // The full backfill.

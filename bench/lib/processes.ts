@@ -54,3 +54,16 @@ export async function peakRssMb(pid: number | undefined): Promise<number> {
   const kb = Number(status.match(/VmHWM:\s+(\d+) kB/)?.[1] ?? Number.NaN);
   return kb / 1024;
 }
+
+/** Polls `url` until it answers 2xx, or throws with the process's output after two minutes. */
+export async function waitForOk(url: string, output: () => string): Promise<void> {
+  for (let i = 0; ; i++) {
+    const ok = await fetch(url).then(
+      (r) => r.ok,
+      () => false,
+    );
+    if (ok) return;
+    if (i > 1200) throw new Error(`${url} did not answer: ${output()}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}

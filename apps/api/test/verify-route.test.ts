@@ -1,7 +1,7 @@
 /**
  * The verify route's edges (the comparison itself is test/verify.test.ts, with the real CRM): an
  * application that does not answer makes a failed verification, recorded and answered; one
- * verification of an application at a time; a tenant key verifies its own tenant only, within
+ * verification per tenant at a time (so one tenant cannot hold every slot of a process); a tenant key verifies its own tenant only, within
  * TENANT_MAX_VERIFICATIONS_PER_HOUR.
  */
 import { pruneVerifications } from '@historical-sync/backfill';
@@ -58,9 +58,9 @@ describe('POST …/verify', () => {
     expect((await verify(tenantId, auth, 'nosuchapp')).statusCode).toBe(404);
   });
 
-  it('runs one verification of an application at a time', async () => {
+  it('runs one verification per tenant at a time, whichever the application', async () => {
     const tenantId = await tenant('one-at-a-time');
-    const [first, second] = await Promise.all([verify(tenantId), verify(tenantId)]);
+    const [first, second] = await Promise.all([verify(tenantId), verify(tenantId, auth, 'hr')]);
     expect([first.statusCode, second.statusCode].sort()).toEqual([200, 409]);
     const refused = first.statusCode === 409 ? first : second;
     expect(refused.json().message).toContain('running');

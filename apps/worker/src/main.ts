@@ -11,8 +11,8 @@ import {
   DEFAULT_RETENTION,
   retentionKeys,
   startBackfillWorkers,
-  startStreamRetention,
   startWorkerHeartbeat,
+  streamRetention,
   sweepRuns,
 } from '@historical-sync/backfill';
 import { aggregateOf, RESOURCES, type Resource } from '@historical-sync/contracts';
@@ -119,9 +119,10 @@ const sweeper = roles.has('sweeper')
     })
   : undefined;
 
-// Redis keeps what consumers still need, not every entry ever published (stream-retention.ts).
+// Redis keeps what consumers still need, not every entry ever published (stream-retention.ts),
+// on the sweeper's schedule: one pass at a time.
 const retention = roles.has('sweeper')
-  ? startStreamRetention({
+  ? streamRetention({
       db,
       redis,
       streamPrefix: settings.streamPrefix,
@@ -129,6 +130,12 @@ const retention = roles.has('sweeper')
       intervalMs: config.STREAM_TRIM_INTERVAL_MS,
       settings: settings.retention ?? DEFAULT_RETENTION,
       onTrimmed: (removed) => logger.debug({ removed }, 'streams trimmed'),
+    })
+  : undefined;
+const trimming = retention
+  ? startSweeper({
+      sweep: retention.pass,
+      intervalMs: config.STREAM_TRIM_INTERVAL_MS,
       onError: (error) => logger.warn({ err: error }, 'stream trim failed; will try again'),
     })
   : undefined;
@@ -205,7 +212,8 @@ const metricsServer = config.WORKER_METRICS_PORT
 
 onStopSignal(logger, async () => {
   await sweeper?.stop();
-  await retention?.stop();
+  await trimming?.stop();
+  await retention?.release();
   metricsServer?.close();
   await Promise.all([workers.close(), relay?.stop()]);
   await heartbeat.stop().catch(() => {});

@@ -1,5 +1,5 @@
 /**
- * The sweeper's schedule: one sweep at a time. A sweep visits every active run, so on a large
+ * The sweeper role's schedule (the run sweep, and the streams' trim): one pass at a time. A sweep visits every active run, so on a large
  * backlog (or a slow database) it can outlast its interval; on a plain interval the next sweep
  * would then start beside it, read the same runs and look up the same jobs again, adding load
  * exactly when the system is furthest behind. So the next sweep starts `intervalMs` after the

@@ -69,7 +69,7 @@ export {
   lastRetentionPass,
   type RetentionSettings,
   retentionKeys,
-  startStreamRetention,
+  streamRetention,
   systemStreams,
   trimStream,
   trimSystemStreams,

@@ -130,60 +130,42 @@ export async function lastRetentionPass(
 }
 
 /**
- * Trims every stream every `intervalMs`, one process at a time: a lease in Redis names the process
- * that trims for the next few intervals. Out of memory Redis refuses the lease, and then every
- * process trims (a trim is safe to run twice), since trimming is what frees memory.
+ * One pass of retention for a process that trims on a schedule (the worker's sweeper role): every
+ * stream, one process at a time. A lease in Redis names the process that trims for the next few
+ * intervals. Out of memory Redis refuses the lease, and then every process trims (a trim is safe
+ * to run twice), since trimming is what frees memory. `release` gives the lease up on stop.
  */
-export function startStreamRetention(options: {
+export function streamRetention(options: {
   db: Db;
   redis: RedisClient;
   streamPrefix: string;
   /** Where the lease and the last pass are kept (under the queue prefix: `retentionKeys`). */
   keys: { lease: string; lastPass: string };
+  /** How often passes run: the lease lasts three of them. */
   intervalMs: number;
   settings: RetentionSettings;
   onTrimmed?: (removed: Record<string, number>) => void;
-  onError?: (error: unknown) => void;
-}): { stop(): Promise<void> } {
+}): { pass(): Promise<void>; release(): Promise<void> } {
   const holder = `${process.pid}:${Math.random().toString(36).slice(2)}`;
-  let running: Promise<void> = Promise.resolve();
-  const tick = async () => {
-    const lease = await options.redis
-      .set(options.keys.lease, holder, 'PX', options.intervalMs * 3, 'NX')
-      .then(
+  const leaseMs = options.intervalMs * 3;
+  return {
+    pass: async () => {
+      const lease = await options.redis.set(options.keys.lease, holder, 'PX', leaseMs, 'NX').then(
         async (taken) => taken === 'OK' || (await options.redis.get(options.keys.lease)) === holder,
         (error: unknown) => /OOM/.test(String(error)),
       );
-    if (!lease) return;
-    await options.redis.pexpire(options.keys.lease, options.intervalMs * 3).catch(() => {});
-    const removed = await trimSystemStreams(options, options.settings);
-    if (Object.keys(removed).length > 0) options.onTrimmed?.(removed);
-    // When the streams were last trimmed, and how much: the System page shows it. Refused out of
-    // memory, like any write; the next pass records it.
-    const entries = Object.values(removed).reduce((sum, n) => sum + n, 0);
-    await options.redis
-      .hset(options.keys.lastPass, 'at', Date.now(), 'removed', entries)
-      .catch(() => {});
-  };
-  // The next pass is timed from the end of the last, so two never overlap (a long trim, a slow
-  // Redis), and stop waits for the one in flight.
-  let stopped = false;
-  let timer: NodeJS.Timeout | undefined;
-  const schedule = () => {
-    timer = setTimeout(() => {
-      running = tick()
-        .catch((error: unknown) => options.onError?.(error))
-        .finally(() => {
-          if (!stopped) schedule();
-        });
-    }, options.intervalMs);
-  };
-  schedule();
-  return {
-    stop: async () => {
-      stopped = true;
-      clearTimeout(timer);
-      await running;
+      if (!lease) return;
+      await options.redis.pexpire(options.keys.lease, leaseMs).catch(() => {});
+      const removed = await trimSystemStreams(options, options.settings);
+      if (Object.keys(removed).length > 0) options.onTrimmed?.(removed);
+      // When the streams were last trimmed, and how much: the System page shows it. Refused out
+      // of memory, like any write; the next pass records it.
+      const entries = Object.values(removed).reduce((sum, n) => sum + n, 0);
+      await options.redis
+        .hset(options.keys.lastPass, 'at', Date.now(), 'removed', entries)
+        .catch(() => {});
+    },
+    release: async () => {
       await options.redis
         .eval(
           "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0",

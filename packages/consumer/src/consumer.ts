@@ -13,7 +13,7 @@
 import { EVENT_FIELD, StreamEvent } from '@historical-sync/contracts';
 import type { Cluster, Redis } from 'ioredis';
 import { deadLetteredInRun, entryOwner } from './dead-letters.js';
-import { consumerGroups } from './groups.js';
+import { consumerGroups, createGroup, isGroupGone } from './groups.js';
 import { classifyFailure, type FailureKind, OutageBackoff } from './outage.js';
 
 export interface EntryContext {
@@ -156,36 +156,19 @@ export class StreamConsumer {
     this.running = this.loop();
   }
 
-  /**
-   * Creates the group on a stream at `startId` (MKSTREAM: the stream may not exist yet); false
-   * when it exists already (BUSYGROUP), e.g. another consumer of the group created it first.
-   */
-  private async createGroup(stream: string): Promise<boolean> {
-    try {
-      await this.options.redis.xgroup(
-        'CREATE',
-        stream,
-        this.options.group,
-        this.options.startId,
-        'MKSTREAM',
-      );
-      return true;
-    } catch (error) {
-      if (!(error instanceof Error) || !error.message.includes('BUSYGROUP')) throw error;
-      return false;
-    }
+  private createGroup(stream: string): Promise<boolean> {
+    return createGroup(this.options.redis, stream, this.options.group, this.options.startId);
   }
 
   /**
    * The group is gone from a stream (deleted or trimmed away with its stream, or destroyed by an
    * operator): without it every read fails, so it is created again as at start. Each stream is
-   * looked at, since one reply names only the first stream that lacks the group.
+   * tried, since one reply names only the first stream that lacks the group; where it exists,
+   * the create answers BUSYGROUP and nothing is reported.
    */
   private async recreateGroups(error: unknown): Promise<void> {
     const { group, startId, hooks } = this.options;
     for (const stream of this.options.streams) {
-      const groups = await consumerGroups(this.options.redis, stream);
-      if (groups.some((g) => g.name === group)) continue;
       if (await this.createGroup(stream))
         hooks.onGroupRecreated?.({ stream, group, startId, error });
     }
@@ -578,14 +561,6 @@ export class StreamConsumer {
     this.failures.delete(`${stream}/${id}`);
     this.options.hooks.onDeadLetter?.({ stream, id, reason, runId });
   }
-}
-
-/**
- * NOGROUP: the stream or its group does not exist. UNBLOCKED: the stream was deleted while a read
- * was blocked on it (Redis 7 ends such a read with that error).
- */
-function isGroupGone(error: unknown): boolean {
-  return error instanceof Error && /^(NOGROUP|UNBLOCKED)/.test(error.message);
 }
 
 function isMarker([, fields]: RawEntry): boolean {

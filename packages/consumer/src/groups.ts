@@ -24,3 +24,30 @@ export async function consumerGroups(
     };
   });
 }
+
+/**
+ * Creates `group` on `stream` at `startId` (MKSTREAM: the stream may not exist yet); false when it
+ * exists already (BUSYGROUP), e.g. another consumer of the group created it first.
+ */
+export async function createGroup(
+  redis: Redis | Cluster,
+  stream: string,
+  group: string,
+  startId: string,
+): Promise<boolean> {
+  try {
+    await redis.xgroup('CREATE', stream, group, startId, 'MKSTREAM');
+    return true;
+  } catch (error) {
+    if (!(error instanceof Error) || !error.message.includes('BUSYGROUP')) throw error;
+    return false;
+  }
+}
+
+/**
+ * NOGROUP: the stream or its group does not exist. UNBLOCKED: the stream was deleted while a read
+ * was blocked on it (Redis 7 ends such a read with that error rather than leaving it blocked).
+ */
+export function isGroupGone(error: unknown): boolean {
+  return error instanceof Error && /^(NOGROUP|UNBLOCKED)/.test(error.message);
+}

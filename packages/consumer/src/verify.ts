@@ -17,6 +17,7 @@ import {
   verifyRequestStream,
 } from '@historical-sync/contracts';
 import type { Cluster, Redis } from 'ioredis';
+import { createGroup, isGroupGone } from './groups.js';
 import { signed64, uuidHashExtended, uuidHashHalves } from './row-hash.js';
 
 /**
@@ -121,13 +122,7 @@ export function startVerifyResponder(options: VerifyResponderOptions): VerifyRes
 
   // '0': a request written before the group existed (the stream was deleted and a request added
   // since) is still answered. MKSTREAM: the system may not have asked anything yet.
-  const ensureGroup = async () => {
-    try {
-      await redis.xgroup('CREATE', stream, VERIFY_GROUP, '0', 'MKSTREAM');
-    } catch (error) {
-      if (!(error instanceof Error) || !error.message.includes('BUSYGROUP')) throw error;
-    }
-  };
+  const ensureGroup = () => createGroup(redis, stream, VERIFY_GROUP, '0');
 
   const answer = async (reply: VerifyReply) => {
     const key = verifyReplyKey(appCode, reply.requestId, prefix);
@@ -282,8 +277,6 @@ async function compute(
     const lo = range.lo.toLowerCase();
     const hi = range.hi?.toLowerCase() ?? null;
     const held: HeldRow[] = [];
-    let count = 0;
-    let xor = 0n;
     for await (const row of await rows({ tenantId, resource, range: { lo, hi } })) {
       if (!row.active) continue;
       const id = row.id.toLowerCase();
@@ -293,14 +286,10 @@ async function compute(
       if (!Number.isSafeInteger(row.version) || row.version < 0) {
         throw new Error(`row ${id} has version ${row.version}: not a non-negative integer`);
       }
-      if (kind === 'rows') held.push({ id, version: row.version });
-      else {
-        count += 1;
-        xor ^= rowHash(id, row.version);
-      }
+      held.push({ id, version: row.version });
     }
     if (kind === 'rows') listed.push(held.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)));
-    else digests.push({ count, xor: xor.toString() });
+    else digests.push(digestRows(held));
   }
   return kind === 'rows' ? { requestId, rows: listed } : { requestId, digests };
 }
@@ -308,14 +297,6 @@ async function compute(
 function fieldValue(fields: string[], name: string): string | undefined {
   for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i] === name) return fields[i + 1];
   return undefined;
-}
-
-/**
- * NOGROUP: the stream (and so its group) is gone. UNBLOCKED: it was deleted while this read was
- * blocked on it (Redis 7 ends such a read with that error rather than leaving it blocked).
- */
-function isGroupGone(error: unknown): boolean {
-  return error instanceof Error && /^(NOGROUP|UNBLOCKED)/.test(error.message);
 }
 
 function errorMessage(error: unknown): string {

@@ -26,10 +26,10 @@ export async function up(db: Kysely<unknown>): Promise<void> {
   `.execute(db);
   // The sweeper prunes by age.
   await sql`CREATE INDEX verifications_started ON verifications (started_at)`.execute(db);
-  // One verification of an application's copy at a time: a second one would ask the same
-  // questions of the same application.
+  // One verification per tenant at a time: a second one of the same application would ask it the
+  // same questions, and one tenant must not hold every verification slot of an API process.
   await sql`
-    CREATE UNIQUE INDEX verifications_one_running ON verifications (tenant_id, application_id)
+    CREATE UNIQUE INDEX verifications_one_running ON verifications (tenant_id)
     WHERE status = 'running'
   `.execute(db);
 }

@@ -4,14 +4,15 @@
  * …/applications/:appCode/verifications/latest` answers the last one. A verification reads the
  * source and asks the application over Redis; it publishes nothing.
  *
- * Bounds: one verification of an application at a time (the verifications table's unique index),
- * and at most `maxConcurrent` in this process, each on a Redis connection of its own (it waits on
+ * Bounds: one verification per tenant at a time (the verifications table's unique index, so one
+ * tenant holds at most one of this process's slots), and at most `maxConcurrent` in this process, each on a Redis connection of its own (it waits on
  * the application's answers).
  */
 import {
   getApplication,
   getTenant,
   latestVerification,
+  QuotaExceededError,
   type RedisClient,
   SyncError,
   type TenantQuotas,
@@ -55,10 +56,10 @@ export function verifyRoutes(
     },
     async (request) => {
       if (running >= deps.maxConcurrent) {
-        throw new SyncError(
+        throw new QuotaExceededError(
           429,
-          'too_many_verifications',
           `${running} verifications are running in this API process, at most ${deps.maxConcurrent} (VERIFY_MAX_CONCURRENT); try again when one ends`,
+          1,
         );
       }
       running += 1;

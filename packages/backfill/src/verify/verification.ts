@@ -1,6 +1,6 @@
 /**
  * A verification of one tenant's application: recorded in Postgres (one running at a time per
- * application), each resource compared (compare.ts), the report saved and answered. It reads the
+ * tenant), each resource compared (compare.ts), the report saved and answered. It reads the
  * application's copy over Redis and the source in Postgres; it publishes nothing.
  */
 
@@ -64,14 +64,12 @@ export async function verifyApplication(
       app_code: application.code,
       resources: [...resources],
     })
-    .onConflict((oc) =>
-      oc.columns(['tenant_id', 'application_id']).where('status', '=', 'running').doNothing(),
-    )
+    .onConflict((oc) => oc.columns(['tenant_id']).where('status', '=', 'running').doNothing())
     .returningAll()
     .executeTakeFirst();
   if (!started) {
     throw new ConflictError(
-      `a verification of ${application.code} for this tenant is running; wait for it to end`,
+      'a verification for this tenant is running (one at a time per tenant); wait for it to end',
     );
   }
 
