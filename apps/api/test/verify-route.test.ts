@@ -5,6 +5,7 @@
  * TENANT_MAX_VERIFICATIONS_PER_HOUR.
  */
 import { pruneVerifications } from '@historical-sync/backfill';
+import { verifyRequestStream } from '@historical-sync/contracts';
 import { seedTenant } from '@historical-sync/db';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ApiTestContext, auth, createApiTestContext, createTenantKey } from './helpers';
@@ -56,6 +57,24 @@ describe('POST …/verify', () => {
     expect(latest.statusCode).toBe(200);
     expect(latest.json().verificationId).toBe(answer.json().verificationId);
     expect((await verify(tenantId, auth, 'nosuchapp')).statusCode).toBe(404);
+  });
+
+  it('records and answers a failed verification when Redis refuses the request', async () => {
+    const tenantId = await tenant('redis-refuses');
+    // A key of another type where the request stream belongs: Redis refuses the XADD, as it
+    // would out of memory or on a read-only replica.
+    const stream = verifyRequestStream('crm', t.settings.streamPrefix);
+    await t.redis.set(stream, 'not a stream');
+    try {
+      const answer = await verify(tenantId);
+      expect(answer.statusCode, answer.body).toBe(200);
+      expect(answer.json()).toMatchObject({
+        status: 'failed',
+        error: expect.stringContaining('could not carry a verification request'),
+      });
+    } finally {
+      await t.redis.del(stream);
+    }
   });
 
   it('runs one verification per tenant at a time, whichever the application', async () => {

@@ -52,9 +52,19 @@ async function ask(
     deadline: Date.now() + timeoutMs,
   };
   const stream = verifyRequestStream(target.appCode, target.streamPrefix);
-  await redis.xadd(stream, '*', VERIFY_REQUEST_FIELD, JSON.stringify(request));
   const key = verifyReplyKey(target.appCode, request.requestId, target.streamPrefix);
-  const answer = await redis.blpop(key, timeoutMs / 1000);
+  // Redis refusing the request (out of memory, a read-only replica after a failover) ends the
+  // verification as failed with the reason, like an application that does not answer.
+  const answer = await redis
+    .xadd(stream, '*', VERIFY_REQUEST_FIELD, JSON.stringify(request))
+    .then(() => redis.blpop(key, timeoutMs / 1000))
+    .catch((error: unknown) => {
+      throw new ApplicationUnavailableError(
+        `Redis (REDIS_URL) could not carry a verification request to ${target.appCode}: ${
+          (error as Error).message
+        }`,
+      );
+    });
   if (!answer) {
     throw new ApplicationUnavailableError(
       `application ${target.appCode} did not answer a verification request within ${timeoutMs / 1000} s: is its consumer running with the verify responder (packages/consumer, startVerifyResponder) on ${stream}?`,
