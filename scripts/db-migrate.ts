@@ -3,7 +3,7 @@ import { createDb, migrateToLatest } from '@historical-sync/db';
 import { runMain, startDevServices } from './lib/dev-services';
 
 runMain(async () => {
-  const services = await startDevServices({ withRedis: false });
+  const services = await startDevServices({ withRedis: false, announce: 'db:migrate' });
   const db = createDb({ connectionString: services.databaseUrl, maxConnections: 1 });
   try {
     const { results = [] } = await migrateToLatest(db);

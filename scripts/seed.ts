@@ -49,7 +49,7 @@ function progressPrinter() {
 
 runMain(async () => {
   const args = parseCommandLine();
-  const services = await startDevServices({ withRedis: false });
+  const services = await startDevServices({ withRedis: false, announce: 'seed' });
   const db = createDb({ connectionString: services.databaseUrl, maxConnections: 2 });
   try {
     await migrateToLatest(db);

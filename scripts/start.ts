@@ -6,19 +6,14 @@
  * node, as the image does; by default they run from their TypeScript through tsx.
  */
 
-import { relative } from 'node:path';
 import { createDb, migrateToLatest, seedTenant } from '@historical-sync/db';
-import {
-  findFreePort,
-  findWorkspaceRoot,
-  isAlive,
-  localStateDir,
-} from '@historical-sync/local-stack';
+import { findFreePort, findWorkspaceRoot, isAlive } from '@historical-sync/local-stack';
 import { sql } from 'kysely';
 import { compileApps, nodeArgs, presentApps } from './lib/apps';
 import { ensureConsoleBuilt } from './lib/console-build';
-import { runMain, startDevServices } from './lib/dev-services';
+import { devDataLabel, runMain, startDevServices } from './lib/dev-services';
 import { enginesNode, nodeSupport } from './lib/node-support';
+import { readRunningStack, removeRunningStack, writeRunningStack } from './lib/running-stack';
 import { describeOrigin, summaryLines, type TenantLine } from './lib/summary';
 import { createSupervisor } from './lib/supervisor';
 
@@ -120,15 +115,27 @@ async function waitForHealth(apiUrl: string, isStopping: () => boolean, timeoutM
 runMain(async () => {
   const root = findWorkspaceRoot();
   let stopServices = async () => {};
-  const supervisor = createSupervisor({ stopServices: () => stopServices(), say });
+  const supervisor = createSupervisor({
+    // The record goes first: from then on seed, db:migrate and hsync no longer use this stack.
+    stopServices: () => removeRunningStack(process.pid).then(() => stopServices()),
+    say,
+  });
 
   try {
     // Only a warning: the tools run on more than the apps are tested on, and a newcomer should
     // see why something odd happens, not be stopped.
     const nodeWarning = nodeSupport(process.version, enginesNode(root));
     if (nodeWarning) process.stderr.write(`${nodeWarning}\n`);
+    // Another live npm start of this folder, whatever servers it runs on (its own or given).
+    const running = await readRunningStack();
+    if (running && running.pid !== process.pid) {
+      throw new Error(
+        `the stack of ${devDataLabel()} is already running, started by pid ${running.pid} ` +
+          '(another npm start?): stop that one first, or set LOCAL_STATE_DIR to run a second stack',
+      );
+    }
     say('starting Postgres and Redis...');
-    const services = await startDevServices();
+    const services = await startDevServices({ useRunningStack: false });
     stopServices = services.stop;
     // Another live `npm start` (or seed) owns these servers and will stop them when it ends:
     // running a second stack on them would lose its servers under it.
@@ -183,9 +190,16 @@ runMain(async () => {
     if (apiUrl) await waitForHealth(apiUrl, () => supervisor.stopping);
     if (supervisor.stopping) return;
 
+    // Written once everything answers, so whoever finds it can use the stack at once.
+    await writeRunningStack({
+      pid: process.pid,
+      databaseUrl: services.databaseUrl,
+      redisUrl: services.redisUrl,
+      apiUrl,
+    });
+    if (supervisor.stopping) return;
     const keyFromEnv = Boolean(process.env.ADMIN_API_KEY);
-    const stateDir = localStateDir('dev');
-    const dataLabel = stateDir.startsWith(root) ? relative(root, stateDir) : stateDir;
+    const dataLabel = devDataLabel();
     for (const line of summaryLines({
       databaseUrl: services.databaseUrl,
       redisUrl: services.redisUrl,

@@ -8,6 +8,7 @@ import { CliError, createClient } from './client';
 import { type Command, type Context, type OptionsConfig, type Output, validate } from './command';
 import { COMMANDS } from './commands/index';
 import { commandHelp, DEFAULT_ADMIN_API_KEY, DEFAULT_API_URL, generalHelp } from './help';
+import { runningApiUrl } from './running-stack';
 
 const GLOBAL_OPTIONS = {
   api: { type: 'string' },
@@ -25,6 +26,8 @@ export interface CliIo {
   stdout: Output;
   stderr: Pick<Output, 'write'>;
   env: NodeJS.ProcessEnv;
+  /** Where to look for a running `npm start` (its checkout); the process's own by default. */
+  cwd?: string;
 }
 
 export async function runCli(argv: string[], io: CliIo): Promise<number> {
@@ -46,7 +49,11 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     const connection = validate(
       Connection,
       {
-        api: values.api ?? io.env.HSYNC_API_URL ?? DEFAULT_API_URL,
+        api:
+          values.api ??
+          io.env.HSYNC_API_URL ??
+          runningApiUrl(io.env, io.cwd ?? process.cwd()) ??
+          DEFAULT_API_URL,
         key: values.key ?? io.env.HSYNC_API_KEY ?? io.env.ADMIN_API_KEY ?? DEFAULT_ADMIN_API_KEY,
       },
       [],

@@ -14,7 +14,8 @@ export class CliError extends Error {
 
 /**
  * Most often nothing runs at the default address, or the API runs on another port (`npm start`
- * takes the first free one from 3000 and prints the `export HSYNC_API_URL=…` line to use).
+ * takes the first free one from 3000 and prints the `export HSYNC_API_URL=…` line to use; hsync
+ * finds an npm start of its own checkout by itself).
  */
 const UNREACHABLE_HINT =
   ' (is the API running? start it with `npm start`, or point hsync at it with --api URL or HSYNC_API_URL)';

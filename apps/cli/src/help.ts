@@ -7,7 +7,8 @@ export const DEFAULT_ADMIN_API_KEY = 'dev-admin-key';
 
 const GLOBAL_OPTIONS = [
   'Global options:',
-  `  --api URL    admin API address (env HSYNC_API_URL, default ${DEFAULT_API_URL})`,
+  '  --api URL    admin API address (env HSYNC_API_URL, else the npm start running in this',
+  `               checkout, else ${DEFAULT_API_URL})`,
   `  --key KEY    API key: admin, or a tenant's own (env HSYNC_API_KEY, else ADMIN_API_KEY,\n               default ${DEFAULT_ADMIN_API_KEY})`,
   "  --json       print the API's JSON answer instead of the human format",
   '  -h, --help   show help',
