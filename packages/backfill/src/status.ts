@@ -2,9 +2,10 @@
 import { RESOURCES, type Resource, type RunAction } from '@historical-sync/contracts';
 import type { Db, RunResourceStatus, RunStatus } from '@historical-sync/db';
 import { outboxBacklog } from '@historical-sync/domain';
+import { sql } from 'kysely';
 import { countResources } from './resources';
 import type { RunRate } from './run-rate';
-import { allowedActions, isActiveRunStatus } from './run-state';
+import { ACTIVE_RUN_STATUSES, allowedActions } from './run-state';
 import { getLatestRun, type RunWithResources } from './runs';
 import { getApplication, getTenant } from './tenants';
 
@@ -96,20 +97,26 @@ export function viewRun(run: RunWithResources, rate?: RunRate): RunView {
 }
 
 /**
- * Needed when the application is enabled and no run since its latest enablement has completed or
- * is under way.
+ * The enabled applications of `tenantIds` that need a sync, keyed `tenantId:applicationId`: no
+ * run created since the latest enablement has completed or is under way. Any such run counts, not
+ * only the latest: a re-sync cancelled after the enable's backfill completed leaves the
+ * application holding every row (live events kept it current), so it is not behind.
  */
-export function isSyncNeeded(
-  enablement: { is_enabled: boolean; enabled_at: Date | null } | undefined,
-  latest: { status: RunStatus; created_at: Date } | undefined,
-): boolean {
-  if (!enablement?.is_enabled) return false;
-  const active = latest && isActiveRunStatus(latest.status);
-  const covered =
-    latest && enablement.enabled_at && latest.created_at >= enablement.enabled_at
-      ? latest.status === 'completed' || active
-      : false;
-  return !covered;
+export async function applicationsNeedingSync(
+  db: Db,
+  tenantIds: readonly string[],
+): Promise<Set<string>> {
+  if (tenantIds.length === 0) return new Set();
+  const { rows } = await sql<{ tenant_id: string; application_id: string }>`
+    SELECT oa.tenant_id, oa.application_id FROM organization_applications oa
+    WHERE oa.tenant_id IN (${sql.join(tenantIds)}) AND oa.is_enabled
+      AND NOT EXISTS (
+        SELECT 1 FROM backfill_runs r
+        WHERE r.tenant_id = oa.tenant_id AND r.application_id = oa.application_id
+          AND r.created_at >= oa.enabled_at
+          AND r.status IN (${sql.join(['completed', ...ACTIVE_RUN_STATUSES])})
+      )`.execute(db);
+  return new Set(rows.map((row) => `${row.tenant_id}:${row.application_id}`));
 }
 
 /** Every membership of the tenant, ended ones included. */
@@ -125,7 +132,7 @@ async function countAllMemberships(db: Db, tenantId: string): Promise<number> {
 export async function getSyncStatus(db: Db, tenantId: string, appCode: string) {
   await getTenant(db, tenantId);
   const application = await getApplication(db, appCode);
-  const [enablement, counts, allMemberships, latest, backlog] = await Promise.all([
+  const [enablement, counts, allMemberships, latest, backlog, needing] = await Promise.all([
     db
       .selectFrom('organization_applications')
       .selectAll()
@@ -136,6 +143,7 @@ export async function getSyncStatus(db: Db, tenantId: string, appCode: string) {
     countAllMemberships(db, tenantId),
     getLatestRun(db, tenantId, application.id),
     outboxBacklog(db, tenantId),
+    applicationsNeedingSync(db, [tenantId]),
   ]);
   const isEnabled = enablement?.is_enabled ?? false;
   return {
@@ -151,7 +159,7 @@ export async function getSyncStatus(db: Db, tenantId: string, appCode: string) {
       /** The memberships a backfill publishes. */
       activeMemberships: counts.memberships ?? 0,
     },
-    syncNeeded: isSyncNeeded(enablement, latest),
+    syncNeeded: needing.has(`${tenantId}:${application.id}`),
     latestRun: latest ? viewRun(latest) : null,
     /** Live events of this tenant not yet relayed to the streams. */
     outboxBacklog: backlog,

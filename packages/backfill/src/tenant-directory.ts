@@ -8,7 +8,7 @@ import { SyncError } from '@historical-sync/domain';
 import { sql } from 'kysely';
 import { decodeCursor, encodeCursor, isPostgresText } from './cursor';
 import { latestRunSummaries } from './run-history';
-import { isSyncNeeded } from './status';
+import { applicationsNeedingSync } from './status';
 import { getTenant } from './tenants';
 
 const ANY_NAME = /^[\s\S]*$/;
@@ -72,7 +72,7 @@ async function withApplications(
 ): Promise<TenantSummary[]> {
   if (tenants.length === 0) return [];
   const ids = tenants.map((t) => t.id);
-  const [applications, enablements, latest] = await Promise.all([
+  const [applications, enablements, latest, needingSync] = await Promise.all([
     db.selectFrom('applications').select(['id', 'code', 'name']).orderBy('code').execute(),
     db
       .selectFrom('organization_applications')
@@ -80,6 +80,7 @@ async function withApplications(
       .where('tenant_id', 'in', ids)
       .execute(),
     latestRunSummaries(db, ids),
+    applicationsNeedingSync(db, ids),
   ]);
   const enablementOf = new Map(enablements.map((e) => [`${e.tenant_id}:${e.application_id}`, e]));
   return tenants.map((tenant) => ({
@@ -95,10 +96,7 @@ async function withApplications(
         name: application.name,
         isEnabled: enablement?.is_enabled ?? false,
         enabledAt: enablement?.enabled_at?.toISOString() ?? null,
-        syncNeeded: isSyncNeeded(
-          enablement,
-          run && { status: run.summary.status, created_at: run.createdAt },
-        ),
+        syncNeeded: needingSync.has(key),
         latestRun: run?.summary ?? null,
       };
     }),
