@@ -4,6 +4,12 @@
  * run reach 100 % without a reload, pause and resume a second run, retry a run a bad row failed
  * once the row is fixed, and a tenant key that sees no other tenant anywhere in the console.
  *
+ * A newcomer is guided: each action leaves a note saying what it did; Cancel and Disable are red
+ * and ask in the page before anything is sent; a run shows its tenant's name, duration and
+ * average rate, and a cancelled one looks cancelled, not done; "sync needed" only when the
+ * application is behind; the enable preview counts what Enable publishes (no since date), the
+ * manual sync's preview counts from its date and shows the API's refusal of a bad one.
+ *
  * The System page shows a stream that has entries and no consumer group with its warning, and a
  * group that never reads as stalled (the API runs with STREAM_GROUP_STALLED_MS=1000).
  *
@@ -43,6 +49,20 @@ async function screenshot(page: Page, name: string) {
   mkdirSync(screenshotDir, { recursive: true });
   await page.screenshot({ path: join(screenshotDir, `${name}.png`) });
 }
+
+/** The run the page shows, from its address (`#/runs/<tenant>/<run>`). */
+const runIdOf = (page: Page) => new URL(page.url()).hash.split('/').at(-1) as string;
+
+/** The text beside `name` in a list of facts (a `dt` and its `dd`). */
+const fact = (page: Page, label: string, name: string) =>
+  page
+    .getByLabel(label)
+    .evaluate(
+      (list, wanted) =>
+        [...list.querySelectorAll('dt')].find((dt) => dt.textContent === wanted)?.nextElementSibling
+          ?.textContent ?? null,
+      name,
+    );
 
 const valueNow = async (page: Page, label: string) => {
   const value = await page
@@ -210,6 +230,15 @@ describe('operator console in Chromium', () => {
 
     await page.getByRole('link', { name: 'CRM (crm)' }).click();
     await page.getByRole('heading', { name: 'acme-console / CRM' }).waitFor();
+    // The page has its icon, served under the console's CSP (a refusal would be a page error).
+    const icon = await page.locator('link[rel="icon"]').getAttribute('href');
+    const iconResponse = await fetch(new URL(icon as string, page.url()));
+    expect(iconResponse.status).toBe(200);
+    expect(iconResponse.headers.get('content-type')).toContain('image/svg+xml');
+    // Not enabled yet: the preview says what enabling would publish, and takes no date.
+    await page.getByRole('heading', { name: 'What enabling would publish' }).waitFor();
+    const enableSection = page.getByRole('region', { name: 'What enabling would publish' });
+    expect(await enableSection.getByRole('textbox').count()).toBe(0);
     // The dry run's counts, as the API answers them, shown per resource.
     const dryRun = await call(
       'POST',
@@ -219,8 +248,8 @@ describe('operator console in Chromium', () => {
     expect(dryRun.status).toBe(200);
     const expected = dryRun.body as { counts: Record<string, number>; total: number };
     expect(expected.counts.organizations).toBe(100);
-    await page.getByRole('button', { name: 'Preview' }).click();
-    const preview = page.getByRole('table', { name: /Dry run/ });
+    await page.getByRole('button', { name: 'Preview', exact: true }).click();
+    const preview = page.getByRole('table', { name: 'Dry run, all rows: nothing published' });
     for (const [label, resource] of [
       ['Credit allocations', 'credits'],
       ['Organizations', 'organizations'],
@@ -232,13 +261,28 @@ describe('operator console in Chromium', () => {
     }
     await preview.getByRole('row', { name: `Total ${expected.total}`, exact: true }).waitFor();
     await screenshot(page, 'application');
-    // sinceDate is honoured: nothing was created after 2999.
-    await page.getByLabel('Since date (optional)').fill('2999-01-01');
-    await page.getByRole('button', { name: 'Preview' }).click();
+    // A since date belongs to the manual sync, and its own preview honours it: nothing was
+    // created after 2999.
+    const syncSection = page.getByRole('region', { name: 'Manual sync' });
+    await syncSection.getByLabel('Since date (optional)').fill('2999-01-01');
+    await syncSection.getByRole('button', { name: 'Preview this sync' }).click();
+    const sincePreview = syncSection.getByRole('table', {
+      name: /^Dry run of this sync since 2999-01-01T/,
+    });
+    await sincePreview.getByRole('row', { name: 'Total 0' }).waitFor();
+    // A bad date: the API's refusal shows, naming the field, and the stale counts are gone.
+    await syncSection.getByLabel('Since date (optional)').fill('2024-13-45');
+    await syncSection.getByRole('button', { name: 'Preview this sync' }).click();
     await page
-      .getByRole('table', { name: /since 2999-01-01/ })
-      .getByRole('row', { name: 'Total 0' })
+      .getByRole('alert')
+      .filter({ hasText: /field: \S*sinceDate/ })
       .waitFor();
+    expect(await syncSection.getByRole('table').count()).toBe(0);
+    // The enable preview still answers its own question, with every row.
+    expect(
+      await preview.getByRole('row', { name: `Total ${expected.total}`, exact: true }).count(),
+    ).toBe(1);
+    await syncSection.getByLabel('Since date (optional)').fill('');
 
     // The run page follows the run's live stream (fetch with the key, not EventSource).
     const liveStreams: { status: number; type: string | undefined }[] = [];
@@ -247,8 +291,19 @@ describe('operator console in Chromium', () => {
         liveStreams.push({ status: response.status(), type: response.headers()['content-type'] });
       }
     });
-    await page.getByRole('button', { name: 'Enable' }).click();
+    // Enable keeps the normal style; the run page it moves to says what happened.
+    const enable = page.getByRole('button', { name: 'Enable' });
+    expect(await enable.getAttribute('class')).toBeNull();
+    await enable.click();
     await page.getByRole('heading', { name: /^Run / }).waitFor();
+    await page
+      .getByRole('status')
+      .filter({ hasText: /^Enabled CRM for acme-console: run [0-9a-f]{8} publishes its history\./ })
+      .waitFor();
+    // The run names its tenant, and says how long it has run so far.
+    const details = page.getByLabel('Run details');
+    await details.getByText(`acme-console ${tenants.acme}`).waitFor();
+    await details.getByText(/ so far$/).waitFor();
     // Mid-way first, then complete: the bar moved on its own (the page is never reloaded).
     await expect
       .poll(() => valueNow(page, 'Overall progress'), { timeout: UI_TIMEOUT, interval: 100 })
@@ -266,10 +321,25 @@ describe('operator console in Chromium', () => {
       expect(await valueNow(page, `${resource} progress`)).toBe(100);
     }
     expect(await organizationEvents(tenants.acme)).toHaveLength(100);
-    // A completed run offers no control.
-    expect(
-      await page.getByRole('group', { name: 'Run controls' }).getByRole('button').count(),
-    ).toBe(0);
+    // A completed run offers no control, and shows no empty box for them.
+    await expect
+      .poll(() => page.getByRole('group', { name: 'Run controls' }).count(), {
+        timeout: UI_TIMEOUT,
+      })
+      .toBe(0);
+    // Its duration (no longer "so far") and its average rate: published ÷ duration.
+    const ended = await call(
+      'GET',
+      `/admin/organizations/${tenants.acme}/sync-runs/${runIdOf(page)}`,
+    );
+    const seconds =
+      (Date.parse(ended.body.finishedAt as string) - Date.parse(ended.body.startedAt as string)) /
+      1000;
+    expect(await fact(page, 'Run details', 'Duration')).toMatch(/^(\d\.\d s|\d+ s|\d+ min \d+ s)$/);
+    expect(await fact(page, 'Run details', 'Average rate')).toBe(
+      `${((ended.body.published as number) / seconds).toLocaleString('en-US', { maximumFractionDigits: 1 })}/s`,
+    );
+    expect(await page.locator('.progress-cancelled, .progress-failed').count()).toBe(0);
   }, 180_000);
 
   it('verifies the application from its page: in sync, then the rows a damaged copy lacks', async () => {
@@ -322,6 +392,12 @@ describe('operator console in Chromium', () => {
     const page = await signIn(ADMIN_KEY);
     await page.goto(`${baseUrl}/console/#/tenants/${tenants.acme}/apps/crm`);
     await page.getByRole('heading', { name: 'acme-console / CRM' }).waitFor();
+    // Enabled, its backfill completed: a preview is of a re-sync, and no sync is needed.
+    await page.getByRole('heading', { name: 'What a re-sync would publish' }).waitFor();
+    expect(await page.getByRole('heading', { name: 'What enabling would publish' }).count()).toBe(
+      0,
+    );
+    expect(await fact(page, 'Application facts', 'Sync needed')).toBe('no');
     // Memberships only, slowly: 300 events at 20/s leaves time to pause it.
     // A value the API refuses: its 400 shows, naming the field, and nothing starts.
     await page.getByLabel('Partitions').fill('999');
@@ -337,10 +413,20 @@ describe('operator console in Chromium', () => {
     await page.getByLabel('Max events per second').fill('20');
     await page.getByRole('button', { name: 'Start sync' }).click();
     await page.getByRole('heading', { name: /^Run / }).waitFor();
+    await page
+      .getByRole('status')
+      .filter({
+        hasText: `Started run ${runIdOf(page).slice(0, 8)}: a manual sync of CRM for acme-console.`,
+      })
+      .waitFor();
     const controls = page.getByRole('group', { name: 'Run controls' });
 
     await controls.getByRole('button', { name: 'Pause' }).click();
     await page.getByLabel('Run details').getByText('paused', { exact: true }).waitFor();
+    await page
+      .getByRole('status')
+      .filter({ hasText: `Paused run ${runIdOf(page).slice(0, 8)}.` })
+      .waitFor();
     await controls.getByRole('button', { name: 'Resume' }).waitFor();
     expect(await controls.getByRole('button', { name: 'Pause' }).count()).toBe(0);
     const paused = await valueNow(page, 'Overall progress');
@@ -348,12 +434,86 @@ describe('operator console in Chromium', () => {
     await screenshot(page, 'run');
 
     await controls.getByRole('button', { name: 'Resume' }).click();
+    const resumed = page.getByRole('status').filter({ hasText: /^Resumed run [0-9a-f]{8}\./ });
+    await resumed.waitFor();
+    // The note stays until dismissed.
+    await resumed.getByRole('button', { name: 'Dismiss' }).click();
+    await expect.poll(() => resumed.count(), { timeout: UI_TIMEOUT }).toBe(0);
     await expect
       .poll(() => valueNow(page, 'Overall progress'), { timeout: 90_000, interval: 200 })
       .toBe(100);
     await page.getByLabel('Run details').getByText('completed', { exact: true }).waitFor();
     expect(await controls.getByRole('button').count()).toBe(0);
   }, 180_000);
+
+  it('cancels a run only once confirmed, and the cancelled run does not look done', async () => {
+    if (missingBrowser) throw missingBrowser;
+    const page = await signIn(ADMIN_KEY);
+    await page.goto(`${baseUrl}/console/#/tenants/${tenants.acme}/apps/crm`);
+    const sync = page.getByRole('region', { name: 'Manual sync' });
+    await sync.getByLabel('Credit allocations').uncheck();
+    await sync.getByLabel('Organizations').uncheck();
+    await sync.getByLabel('Page size').fill('10');
+    await sync.getByLabel('Max events per second').fill('10');
+    await sync.getByRole('button', { name: 'Start sync' }).click();
+    await page.getByRole('heading', { name: /^Run / }).waitFor();
+    const runId = runIdOf(page);
+    const controls = page.getByRole('group', { name: 'Run controls' });
+    const cancel = controls.getByRole('button', { name: 'Cancel', exact: true });
+    const pause = controls.getByRole('button', { name: 'Pause' });
+    // Cancel is the danger; Pause keeps the normal style.
+    expect(await cancel.getAttribute('class')).toBe('danger');
+    expect(await pause.getAttribute('class')).toBeNull();
+    const background = (button: typeof cancel) =>
+      button.evaluate((element) => getComputedStyle(element).backgroundColor);
+    expect(await background(cancel)).not.toBe(await background(pause));
+
+    // The first click only asks; keeping the run sends nothing.
+    await cancel.click();
+    const confirm = page.getByRole('alertdialog', { name: 'Cancel' });
+    await confirm.getByText(/This is final/).waitFor();
+    await confirm.getByRole('button', { name: 'Keep the run' }).click();
+    await cancel.waitFor();
+    const stillRunning = await call(
+      'GET',
+      `/admin/organizations/${tenants.acme}/sync-runs/${runId}`,
+    );
+    expect(['queued', 'running']).toContain(stillRunning.body.status);
+
+    await cancel.click();
+    await confirm.getByRole('button', { name: 'Yes, cancel the run' }).click();
+    await page
+      .getByRole('status')
+      .filter({ hasText: `Cancelled run ${runId.slice(0, 8)}: it publishes nothing more` })
+      .waitFor();
+    await waitForRunStatus(tenants.acme, runId, 'cancelled');
+    await page.getByLabel('Run details').getByText('cancelled', { exact: true }).waitFor();
+    // Grey stripes and the word, on every bar; no green; no controls left.
+    const overall = page.getByRole('progressbar', { name: 'Overall progress', exact: true });
+    await expect
+      .poll(() => overall.getAttribute('aria-valuetext'), { timeout: UI_TIMEOUT })
+      .toMatch(/, cancelled$/);
+    expect(await overall.getAttribute('class')).toBe('progress progress-cancelled');
+    expect(await overall.textContent()).toMatch(/cancelled$/);
+    const fills = await page
+      .locator('.progress-fill')
+      .evaluateAll((bars) => bars.map((bar) => getComputedStyle(bar).backgroundImage));
+    expect(fills.length).toBeGreaterThan(1);
+    for (const fill of fills) expect(fill).toContain('repeating-linear-gradient');
+    await expect.poll(() => controls.count(), { timeout: UI_TIMEOUT }).toBe(0);
+    await screenshot(page, 'run-cancelled');
+
+    // The enable's backfill completed: a cancelled re-sync leaves the application in sync.
+    await page.getByRole('link', { name: 'acme-console / crm' }).click();
+    await page.getByRole('heading', { name: 'acme-console / CRM' }).waitFor();
+    await page.getByRole('progressbar', { name: 'Latest run progress' }).waitFor();
+    expect(await fact(page, 'Application facts', 'Sync needed')).toBe('no');
+    expect(
+      await page
+        .getByRole('progressbar', { name: 'Latest run progress' })
+        .getAttribute('aria-valuetext'),
+    ).toMatch(/, cancelled$/);
+  }, 120_000);
 
   it('retries a run that a bad row failed, once the row is fixed', async () => {
     if (missingBrowser) throw missingBrowser;
@@ -407,6 +567,34 @@ describe('operator console in Chromium', () => {
     expect(new Set(events.map((e) => e.eventId)).size).toBe(60);
   }, 180_000);
 
+  it('disables an application only once confirmed, and says so', async () => {
+    if (missingBrowser) throw missingBrowser;
+    const page = await signIn(ADMIN_KEY);
+    await page.goto(`${baseUrl}/console/#/tenants/${tenants.broken}/apps/crm`);
+    await page.getByRole('heading', { name: 'broken-console / CRM' }).waitFor();
+    const enablement = page.getByRole('region', { name: 'Enablement' });
+    const disable = enablement.getByRole('button', { name: 'Disable' });
+    expect(await disable.getAttribute('class')).toBe('danger');
+    await disable.click();
+    const confirm = page.getByRole('alertdialog', { name: 'Disable' });
+    await confirm.getByText(/^Disable CRM for broken-console\?/).waitFor();
+    await screenshot(page, 'disable-confirm');
+    await confirm.getByRole('button', { name: 'Keep it enabled' }).click();
+    const status = `/admin/organizations/${tenants.broken}/applications/crm/sync-status`;
+    expect((await call('GET', status)).body.isEnabled).toBe(true);
+
+    await disable.click();
+    await confirm.getByRole('button', { name: 'Yes, disable' }).click();
+    await page
+      .getByRole('status')
+      .filter({ hasText: /^Disabled CRM for broken-console:/ })
+      .waitFor();
+    await enablement.getByRole('button', { name: 'Enable' }).waitFor();
+    expect((await call('GET', status)).body.isEnabled).toBe(false);
+    expect(await fact(page, 'Application facts', 'Enabled')).toBe('disabled');
+    await page.getByRole('heading', { name: 'What enabling would publish' }).waitFor();
+  }, 120_000);
+
   it('shows the system page to an admin', async () => {
     if (missingBrowser) throw missingBrowser;
     // hr has no consumer here: one of its streams gets entries and no group, another a group
@@ -454,6 +642,8 @@ describe('operator console in Chromium', () => {
       .filter({ hasText: /^no consumer group reads this stream: its entries are kept/ })
       .waitFor();
     expect(await unreadRow.getByRole('cell').nth(0).textContent()).toBe('3');
+    // Listed though no group reads it, and said so.
+    expect(await unreadRow.getByRole('cell').nth(1).textContent()).toBe('none');
     // The group becomes stalled on a later refresh: the page is never reloaded.
     const heldRow = streams.getByRole('row').filter({
       has: page.getByRole('rowheader', { name: held, exact: true }),
@@ -462,6 +652,16 @@ describe('operator console in Chromium', () => {
       .getByRole('alert')
       .filter({ hasText: `detach it (hsync streams detach ${held} ` })
       .waitFor();
+    expect(await heldRow.getByRole('cell').nth(1).textContent()).toBe('retired-app');
+    // Every stream the API reports is a row, each with its length.
+    const reported = (await call('GET', '/admin/system')).body.streams as {
+      stream: string;
+      length: number;
+    }[];
+    expect(await streams.getByRole('row').count()).toBe(reported.length + 1);
+    const crmMemberships = streamName(HISTORICAL_EVENT_TYPE.memberships, 'crm', `${unique}:`);
+    const listed = reported.find((s) => s.stream === crmMemberships);
+    expect(listed?.length).toBe(await redis.xlen(crmMemberships));
     const groupRow = page
       .getByRole('table', { name: 'Consumer groups' })
       .getByRole('row')
@@ -524,8 +724,8 @@ describe('operator console in Chromium', () => {
     await page.getByRole('link', { name: 'Runs' }).click();
     await page.getByRole('heading', { name: 'Runs' }).waitFor();
     await page.getByRole('table', { name: 'Runs, newest first' }).waitFor();
-    // Both acme runs (the enable and the manual sync), nothing else.
-    await expect.poll(() => page.getByRole('row').count(), { timeout: UI_TIMEOUT }).toBe(3);
+    // The three acme runs (the enable, the manual sync, the cancelled one), nothing else.
+    await expect.poll(() => page.getByRole('row').count(), { timeout: UI_TIMEOUT }).toBe(4);
     await seesNoStranger();
     // The tenant filter's options load with a request of their own: wait for them.
     await expect

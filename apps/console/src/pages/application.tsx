@@ -1,13 +1,18 @@
 /**
- * One tenant's application: what enabling would publish (a dry run), enable / disable, its last
- * verification, and a manual sync with the spec's options.
+ * One tenant's application: what enabling (or, once enabled, a re-sync) would publish, enable /
+ * disable, its last verification, and a manual sync with the spec's options and its own preview.
+ *
+ * The enable preview takes no since date, because Enable takes none: it counts exactly what the
+ * enable's backfill publishes. A since date belongs to the manual sync, so its preview sits in
+ * that form and counts with the form's date and resources (docs/decisions/0014-enable-preview.md).
  */
 import { useState } from 'preact/hooks';
-import { ApiError } from '../api';
+import { type Api, ApiError } from '../api';
 import type { Session } from '../app';
+import { ActionNote, ConfirmButton, carryNote, useActions } from '../components/actions';
 import { ErrorNote, Loading, ProgressBar, Status } from '../components/common';
 import { VerificationSection } from '../components/verification';
-import { count, instant } from '../format';
+import { count, instant, shortId } from '../format';
 import { useLoad } from '../hooks';
 import { href, navigate } from '../router';
 import type { ApplicationState, DryRunCounts } from '../types';
@@ -27,6 +32,61 @@ const RESOURCE_LABELS: Record<string, string> = {
 /** A blank optional number is left out (the API's default); anything else is sent as typed. */
 const optionalNumber = (text: string) => (text.trim() === '' ? undefined : Number(text));
 
+/** A dry run's counts per resource; `caption` says which question it answers. */
+function PreviewTable({ preview, caption }: { preview: DryRunCounts; caption: string }) {
+  return (
+    <table>
+      <caption>{caption}</caption>
+      <thead>
+        <tr>
+          <th scope="col">Resource</th>
+          <th scope="col">Events</th>
+        </tr>
+      </thead>
+      <tbody>
+        {Object.entries(preview.counts).map(([resource, n]) => (
+          <tr key={resource}>
+            <th scope="row">{RESOURCE_LABELS[resource] ?? resource}</th>
+            <td>{count(n)}</td>
+          </tr>
+        ))}
+        <tr>
+          <th scope="row">Total</th>
+          <td>{count(preview.total)}</td>
+        </tr>
+      </tbody>
+    </table>
+  );
+}
+
+/**
+ * A dry run's answer or its refusal, never both: a refused request (a bad since date) clears the
+ * counts of the previous one, which answered a different question.
+ */
+function usePreview(api: Api, path: string) {
+  const [state, setState] = useState<{ counts: DryRunCounts | null; error: unknown }>({
+    counts: null,
+    error: null,
+  });
+  const [busy, setBusy] = useState(false);
+  const ask = async (body: Record<string, unknown>) => {
+    setBusy(true);
+    setState({ counts: null, error: null });
+    try {
+      setState({
+        counts: await api.post<DryRunCounts>(path, { ...body, dryRun: true }),
+        error: null,
+      });
+    } catch (error) {
+      setState({ counts: null, error });
+    } finally {
+      setBusy(false);
+    }
+  };
+  const clear = () => setState({ counts: null, error: null });
+  return { ...state, busy, ask, clear };
+}
+
 export function ApplicationPage(props: { session: Session; tenantId: string; appCode: string }) {
   const { session, tenantId, appCode } = props;
   const base = `/admin/organizations/${encodeURIComponent(tenantId)}`;
@@ -34,11 +94,11 @@ export function ApplicationPage(props: { session: Session; tenantId: string; app
     (signal) => session.api.get<TenantApplications>(`${base}/applications`, signal),
     [tenantId],
   );
-  const [sinceDate, setSinceDate] = useState('');
-  const [preview, setPreview] = useState<DryRunCounts | null>(null);
-  const [actionError, setActionError] = useState<unknown>(null);
-  const [busy, setBusy] = useState(false);
-  const [options, setOptions] = useState({
+  const syncPath = `${base}/applications/${encodeURIComponent(appCode)}/sync-historical`;
+  const enablePreview = usePreview(session.api, syncPath);
+  const syncPreview = usePreview(session.api, syncPath);
+  const { note, busy, act, dismiss } = useActions();
+  const [options, setOptionsState] = useState({
     syncCredits: true,
     syncOrganizations: true,
     syncAssignments: true,
@@ -48,16 +108,10 @@ export function ApplicationPage(props: { session: Session; tenantId: string; app
     partitions: '',
   });
 
-  const act = async (work: () => Promise<void>) => {
-    setBusy(true);
-    setActionError(null);
-    try {
-      await work();
-    } catch (reason) {
-      setActionError(reason);
-    } finally {
-      setBusy(false);
-    }
+  // The sync form's preview answered the options as they were: a change makes it stale.
+  const setOptions = (next: typeof options) => {
+    setOptionsState(next);
+    syncPreview.clear();
   };
 
   if (error) return <ErrorNote error={error} />;
@@ -65,16 +119,11 @@ export function ApplicationPage(props: { session: Session; tenantId: string; app
   const app = data.applications.find((a) => a.code === appCode);
   if (!app) return <ErrorNote error={new ApiError(404, `application ${appCode} not found`)} />;
 
-  const runPreview = (event: Event) => {
+  const where = `${app.name} for ${data.name}`;
+  const previewEnable = (event: Event) => {
     event.preventDefault();
-    void act(async () => {
-      setPreview(
-        await session.api.post<DryRunCounts>(`${base}/applications/${app.code}/sync-historical`, {
-          dryRun: true,
-          ...(sinceDate ? { sinceDate } : {}),
-        }),
-      );
-    });
+    // Exactly what Enable publishes: every resource, no since date.
+    void enablePreview.ask({});
   };
   const toggle = (isEnabled: boolean) =>
     act(async () => {
@@ -82,26 +131,44 @@ export function ApplicationPage(props: { session: Session; tenantId: string; app
         `${base}/applications/${app.id}/toggle`,
         { isEnabled },
       );
-      if (result.runId) navigate(href(['runs', tenantId, result.runId]));
-      else reload();
+      if (!isEnabled) {
+        reload();
+        return `Disabled ${where}: nothing more is published to it, and a backfill under way was cancelled.`;
+      }
+      if (!result.runId) {
+        reload();
+        return `Enabled ${where}.`;
+      }
+      carryNote(`Enabled ${where}: run ${shortId(result.runId)} publishes its history.`);
+      navigate(href(['runs', tenantId, result.runId]));
+      return null;
     });
+  const syncBody = () => ({
+    syncCredits: options.syncCredits,
+    syncOrganizations: options.syncOrganizations,
+    syncAssignments: options.syncAssignments,
+    ...(options.sinceDate ? { sinceDate: options.sinceDate } : {}),
+  });
   const startSync = (event: Event) => {
     event.preventDefault();
     void act(async () => {
       const body = {
-        syncCredits: options.syncCredits,
-        syncOrganizations: options.syncOrganizations,
-        syncAssignments: options.syncAssignments,
-        ...(options.sinceDate ? { sinceDate: options.sinceDate } : {}),
+        ...syncBody(),
         pageSize: optionalNumber(options.pageSize),
         maxEventsPerSecond: optionalNumber(options.maxEventsPerSecond),
         partitions: optionalNumber(options.partitions),
       };
-      const result = await session.api.post<{ runId: string }>(
+      const result = await session.api.post<{ runId: string; created: boolean }>(
         `${base}/applications/${app.code}/sync-historical`,
         body,
       );
+      carryNote(
+        result.created
+          ? `Started run ${shortId(result.runId)}: a manual sync of ${where}.`
+          : `A run of ${where} was already under way: run ${shortId(result.runId)}.`,
+      );
       navigate(href(['runs', tenantId, result.runId]));
+      return null;
     });
   };
   const checkbox = (
@@ -142,7 +209,7 @@ export function ApplicationPage(props: { session: Session; tenantId: string; app
       <h1 id="app-heading">
         {data.name} / {app.name}
       </h1>
-      <dl class="facts">
+      <dl class="facts" aria-label="Application facts">
         <dt>Tenant id</dt>
         <dd>
           <code>{data.tenantId}</code>
@@ -152,7 +219,13 @@ export function ApplicationPage(props: { session: Session; tenantId: string; app
         <dt>Enabled</dt>
         <dd>{app.isEnabled ? `enabled since ${instant(app.enabledAt)}` : 'disabled'}</dd>
         <dt>Sync needed</dt>
-        <dd>{app.syncNeeded ? 'sync needed' : 'no'}</dd>
+        <dd>
+          {app.syncNeeded
+            ? 'sync needed: no run since it was enabled has completed'
+            : app.isEnabled
+              ? 'no'
+              : 'no (disabled)'}
+        </dd>
         <dt>Latest run</dt>
         <dd>
           {app.latestRun ? (
@@ -163,60 +236,50 @@ export function ApplicationPage(props: { session: Session; tenantId: string; app
             'none'
           )}
           {app.latestRun && (
-            <ProgressBar label="Latest run progress" percent={app.latestRun.percent} />
+            <ProgressBar
+              label="Latest run progress"
+              percent={app.latestRun.percent}
+              status={app.latestRun.status}
+            />
           )}
         </dd>
       </dl>
-      <ErrorNote error={actionError} />
+      <ActionNote note={note} onDismiss={dismiss} />
 
       <section aria-labelledby="preview-heading">
-        <h2 id="preview-heading">What enabling would publish</h2>
-        <form class="filters" onSubmit={runPreview}>
-          <label for="preview-since">Since date (optional)</label>
-          <input
-            id="preview-since"
-            type="text"
-            placeholder="2024-01-01"
-            value={sinceDate}
-            onInput={(e) => setSinceDate(e.currentTarget.value)}
-          />
-          <button type="submit" disabled={busy}>
+        <h2 id="preview-heading">
+          {app.isEnabled ? 'What a re-sync would publish' : 'What enabling would publish'}
+        </h2>
+        <form class="filters" onSubmit={previewEnable}>
+          <p class="hint">
+            Every resource, every row: what{' '}
+            {app.isEnabled ? 'a manual sync with no since date' : 'Enable'} publishes. To count from
+            a date, use the manual sync's preview below.
+          </p>
+          <button type="submit" disabled={enablePreview.busy}>
             Preview
           </button>
         </form>
-        {preview && (
-          <table>
-            <caption>
-              Dry run{preview.sinceDate ? ` since ${preview.sinceDate}` : ''}: nothing published
-            </caption>
-            <thead>
-              <tr>
-                <th scope="col">Resource</th>
-                <th scope="col">Events</th>
-              </tr>
-            </thead>
-            <tbody>
-              {Object.entries(preview.counts).map(([resource, n]) => (
-                <tr key={resource}>
-                  <th scope="row">{RESOURCE_LABELS[resource] ?? resource}</th>
-                  <td>{count(n)}</td>
-                </tr>
-              ))}
-              <tr>
-                <th scope="row">Total</th>
-                <td>{count(preview.total)}</td>
-              </tr>
-            </tbody>
-          </table>
+        <ErrorNote error={enablePreview.error} />
+        {enablePreview.counts && (
+          <PreviewTable
+            preview={enablePreview.counts}
+            caption="Dry run, all rows: nothing published"
+          />
         )}
       </section>
 
       <section aria-labelledby="enable-heading">
         <h2 id="enable-heading">Enablement</h2>
         {app.isEnabled ? (
-          <button type="button" disabled={busy} onClick={() => void toggle(false)}>
-            Disable
-          </button>
+          <ConfirmButton
+            label="Disable"
+            question={`Disable ${where}? Nothing more of this tenant is published to it, and a backfill under way is cancelled. Enabling it again publishes its whole history again.`}
+            confirmLabel="Yes, disable"
+            keepLabel="Keep it enabled"
+            disabled={busy}
+            onConfirm={() => void toggle(false)}
+          />
         ) : (
           <button type="button" disabled={busy} onClick={() => void toggle(true)}>
             Enable
@@ -224,7 +287,7 @@ export function ApplicationPage(props: { session: Session; tenantId: string; app
         )}
       </section>
 
-      <VerificationSection api={session.api} base={base} appCode={app.code} />
+      <VerificationSection api={session.api} base={base} tenantId={tenantId} appCode={app.code} />
 
       <section aria-labelledby="sync-heading">
         <h2 id="sync-heading">Manual sync</h2>
@@ -235,15 +298,32 @@ export function ApplicationPage(props: { session: Session; tenantId: string; app
             {checkbox('syncOrganizations', 'Organizations')}
             {checkbox('syncAssignments', 'Memberships (assignments)')}
           </fieldset>
-          {field('sinceDate', 'Since date', false)}
+          {field('sinceDate', 'Since date (optional)', false)}
           {field('pageSize', 'Page size', true)}
           {field('maxEventsPerSecond', 'Max events per second', true)}
           {field('partitions', 'Partitions', true)}
-          <button type="submit" disabled={busy || !app.isEnabled}>
-            Start sync
-          </button>
+          <div class="form-buttons">
+            <button
+              type="button"
+              class="secondary"
+              disabled={syncPreview.busy}
+              onClick={() => void syncPreview.ask(syncBody())}
+            >
+              Preview this sync
+            </button>
+            <button type="submit" disabled={busy || !app.isEnabled}>
+              Start sync
+            </button>
+          </div>
           {!app.isEnabled && <p class="hint">Enable the application to sync it.</p>}
         </form>
+        <ErrorNote error={syncPreview.error} />
+        {syncPreview.counts && (
+          <PreviewTable
+            preview={syncPreview.counts}
+            caption={`Dry run of this sync${syncPreview.counts.sinceDate ? ` since ${syncPreview.counts.sinceDate}` : ', all rows'}: nothing published`}
+          />
+        )}
         <p>
           <a href={href(['runs'], { tenantId, appCode: app.code })}>This application's runs</a>
         </p>

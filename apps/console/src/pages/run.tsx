@@ -1,14 +1,18 @@
 /**
- * One run, live: overall and per-resource progress, rate, ETA, the last error in full, and the
- * controls the run allows now. Updates on its own (live.ts) without a reload.
+ * One run, live: its tenant by name, overall and per-resource progress, rate now and on average,
+ * how long it has taken, ETA, the last error in full, and the controls the run allows now (none
+ * shown on a run that allows none). Updates on its own (live.ts) without a reload. Cancel is
+ * final, so it asks first; every control says what it did.
  */
 import { useEffect, useState } from 'preact/hooks';
 import type { Session } from '../app';
+import { ActionNote, ConfirmButton, useActions } from '../components/actions';
 import { ErrorNote, Loading, ProgressBar, Status } from '../components/common';
 import { count, duration, instant, rate, shortId } from '../format';
+import { useLoad } from '../hooks';
 import { watchRun } from '../live';
 import { href } from '../router';
-import type { RunAction, RunView } from '../types';
+import { FINAL_STATUSES, type RunAction, type RunView } from '../types';
 
 const ACTION_LABELS: Record<RunAction, string> = {
   pause: 'Pause',
@@ -17,14 +21,50 @@ const ACTION_LABELS: Record<RunAction, string> = {
   retry: 'Retry',
 };
 
+/** What a control did, for the note after it. */
+const DONE: Record<RunAction, (run: string) => string> = {
+  pause: (run) => `Paused run ${run}.`,
+  resume: (run) => `Resumed run ${run}.`,
+  cancel: (run) => `Cancelled run ${run}: it publishes nothing more, and cannot be resumed.`,
+  retry: (run) => `Retrying run ${run} from its checkpoints.`,
+};
+
+/** Seconds from `from` to `to` (ISO instants), or to `nowMs` while it has not ended. */
+const secondsBetween = (from: string | null, to: string | null, nowMs: number) =>
+  from === null ? null : ((to === null ? nowMs : Date.parse(to)) - Date.parse(from)) / 1000;
+
+/** A render a second while `ticking`: a running run's duration grows on screen. */
+function useTick(ticking: boolean) {
+  const [, setTick] = useState(0);
+  useEffect(() => {
+    if (!ticking) return;
+    const timer = setInterval(() => setTick((n) => n + 1), 1000);
+    return () => clearInterval(timer);
+  }, [ticking]);
+}
+
+/** Tenths under 10 s, so a short run's average rate reads against the duration it divides by. */
+const runDuration = (seconds: number) =>
+  seconds < 10 ? `${Math.max(0, seconds).toFixed(1)} s` : duration(seconds);
+
 export function RunPage(props: { session: Session; tenantId: string; runId: string }) {
   const { session, tenantId, runId } = props;
   const path = `/admin/organizations/${encodeURIComponent(tenantId)}/sync-runs/${encodeURIComponent(runId)}`;
   const [run, setRun] = useState<RunView | null>(null);
   const [error, setError] = useState<unknown>(null);
-  const [actionError, setActionError] = useState<unknown>(null);
-  const [busy, setBusy] = useState(false);
   const [generation, setGeneration] = useState(0);
+  const { note, busy, act, dismiss } = useActions();
+  // The tenant's name: a person knows tenants by name, not by id.
+  const tenant = useLoad(
+    (signal) =>
+      session.api.get<{ name: string }>(
+        `/admin/organizations/${encodeURIComponent(tenantId)}/applications`,
+        signal,
+      ),
+    [tenantId],
+  );
+  const ended = run !== null && FINAL_STATUSES.includes(run.status);
+  useTick(run !== null && !ended && run.startedAt !== null);
 
   // A new generation (after an action) restarts the watch.
   useEffect(() => {
@@ -42,43 +82,59 @@ export function RunPage(props: { session: Session; tenantId: string; runId: stri
     return () => controller.abort();
   }, [path, session, generation]);
 
-  const act = async (action: RunAction) => {
-    setBusy(true);
-    setActionError(null);
-    try {
+  const control = (action: RunAction) =>
+    act(async () => {
       setRun(await session.api.post<RunView>(`${path}/${action}`));
       // A retried run streams again from its new state.
       setGeneration((g) => g + 1);
-    } catch (reason) {
-      setActionError(reason);
-    } finally {
-      setBusy(false);
-    }
-  };
+      return DONE[action](shortId(runId));
+    });
 
   if (!run) return error ? <ErrorNote error={error} /> : <Loading />;
   const resources = Object.entries(run.resources);
+  const seconds = secondsBetween(run.startedAt, run.finishedAt, Date.now());
+  const average = seconds !== null && seconds > 0 ? run.published / seconds : null;
+  const tenantName = tenant.data?.name;
   return (
     <section aria-labelledby="run-heading">
       <p class="crumbs">
         <a href={href(['runs'], { tenantId })}>Runs</a> /{' '}
-        <a href={href(['tenants', tenantId, 'apps', run.appCode])}>{run.appCode}</a>
+        <a href={href(['tenants', tenantId, 'apps', run.appCode])}>
+          {tenantName ?? 'tenant'} / {run.appCode}
+        </a>
       </p>
       <h1 id="run-heading">Run {shortId(run.runId)}</h1>
-      <ProgressBar label="Overall progress" percent={run.percent} />
+      <ActionNote note={note} onDismiss={dismiss} />
+      <ProgressBar label="Overall progress" percent={run.percent} status={run.status} />
       <dl class="facts" aria-label="Run details">
         <dt>State</dt>
         <dd>
           <Status status={run.status} />
         </dd>
+        <dt>Tenant</dt>
+        <dd>
+          {tenantName ?? '…'} <code class="id">{run.tenantId}</code>
+        </dd>
+        <dt>Application</dt>
+        <dd>{run.appCode}</dd>
         <dt>Published</dt>
         <dd>
           {count(run.published)} / {count(run.total)}
         </dd>
-        <dt>Events per second</dt>
-        <dd>{rate(run.eventsPerSecond)}</dd>
-        <dt>Time left (ETA)</dt>
-        <dd>{duration(run.etaSeconds)}</dd>
+        <dt>Duration</dt>
+        <dd>
+          {seconds === null ? 'not started' : `${runDuration(seconds)}${ended ? '' : ' so far'}`}
+        </dd>
+        <dt>Average rate</dt>
+        <dd>{rate(average)}</dd>
+        {!ended && (
+          <>
+            <dt>Events per second now</dt>
+            <dd>{rate(run.eventsPerSecond)}</dd>
+            <dt>Time left (ETA)</dt>
+            <dd>{duration(run.etaSeconds)}</dd>
+          </>
+        )}
         <dt>Started</dt>
         <dd>{instant(run.startedAt)}</dd>
         <dt>Finished</dt>
@@ -92,15 +148,33 @@ export function RunPage(props: { session: Session; tenantId: string; runId: stri
           <code>{run.runId}</code>
         </dd>
       </dl>
-      <fieldset class="actions">
-        <legend>Run controls</legend>
-        {run.allowedActions.map((action) => (
-          <button key={action} type="button" disabled={busy} onClick={() => void act(action)}>
-            {ACTION_LABELS[action]}
-          </button>
-        ))}
-      </fieldset>
-      <ErrorNote error={actionError} />
+      {run.allowedActions.length > 0 && (
+        <fieldset class="actions">
+          <legend>Run controls</legend>
+          {run.allowedActions.map((action) =>
+            action === 'cancel' ? (
+              <ConfirmButton
+                key={action}
+                label={ACTION_LABELS.cancel}
+                question={`Cancel run ${shortId(run.runId)}? This is final: it stops publishing now and cannot be resumed. What it published stays; a manual sync starts a new run.`}
+                confirmLabel="Yes, cancel the run"
+                keepLabel="Keep the run"
+                disabled={busy}
+                onConfirm={() => void control('cancel')}
+              />
+            ) : (
+              <button
+                key={action}
+                type="button"
+                disabled={busy}
+                onClick={() => void control(action)}
+              >
+                {ACTION_LABELS[action]}
+              </button>
+            ),
+          )}
+        </fieldset>
+      )}
       {error ? <ErrorNote error={error} /> : null}
       <table>
         <caption>Progress per resource</caption>
@@ -126,7 +200,11 @@ export function RunPage(props: { session: Session; tenantId: string; runId: stri
                   {count(progress.published)} / {count(progress.total)}
                 </td>
                 <td>
-                  <ProgressBar label={`${name} progress`} percent={progress.percent} />
+                  <ProgressBar
+                    label={`${name} progress`}
+                    percent={progress.percent}
+                    status={run.status === 'cancelled' ? 'cancelled' : progress.status}
+                  />
                 </td>
                 <td>{progress.lastError ?? '—'}</td>
               </tr>

@@ -1,6 +1,7 @@
 /**
  * System (admin): publish rate over the last minutes, outbox, Redis's memory, the streams and
- * their consumer groups, workers. A stream's warning (a stream no group reads, a stalled group)
+ * their consumer groups, workers. Every stream of the system is listed, a stream no group reads
+ * yet (an application enabled before its consumer first ran) too, with the groups that read it. A stream's warning (a stream no group reads, a stalled group)
  * stands beside it, since it names what to do about memory no consumer is using; those streams,
  * and stalled groups, come first.
  */
@@ -36,14 +37,20 @@ const StreamName = ({ name }: { name: string }) => (
   </>
 );
 
-function StreamsTable({ streams }: { streams: SystemView['streams'] }) {
+function StreamsTable({ view }: { view: SystemView }) {
+  const { streams } = view;
   if (streams.length === 0) return <p>No stream yet.</p>;
+  const groupsOf = new Map<string, string[]>();
+  for (const g of view.consumerGroups) {
+    groupsOf.set(g.stream, [...(groupsOf.get(g.stream) ?? []), g.group]);
+  }
   return (
     <table class="streams" aria-labelledby="streams-heading">
       <thead>
         <tr>
           <th scope="col">Stream</th>
           <th scope="col">Entries</th>
+          <th scope="col">Consumer groups</th>
           <th scope="col">Memory</th>
           <th scope="col">Oldest unacknowledged</th>
           <th scope="col">Warning</th>
@@ -56,6 +63,7 @@ function StreamsTable({ streams }: { streams: SystemView['streams'] }) {
               <StreamName name={s.stream} />
             </th>
             <td>{count(s.length)}</td>
+            <td>{groupsOf.get(s.stream)?.join(', ') ?? 'none'}</td>
             <td>{bytes(s.memoryBytes)}</td>
             <td>{duration(s.oldestUnackedAgeSeconds)}</td>
             <td>
@@ -136,7 +144,7 @@ export function SystemPage({ session }: { session: Session }) {
       <RedisMemorySection memory={data.redis} />
       <section aria-labelledby="streams-heading">
         <h2 id="streams-heading">Streams</h2>
-        <StreamsTable streams={data.streams} />
+        <StreamsTable view={data} />
       </section>
       <section aria-labelledby="groups-heading">
         <h2 id="groups-heading">Consumer groups</h2>
