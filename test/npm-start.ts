@@ -82,20 +82,21 @@ export async function startStack(
     if (!match) throw new Error(`no ${pattern} in:\n${text}`);
     return match;
   };
-  const [, databaseUrl = '', postgresPid = ''] = field(/Postgres\s+(\S+) \([^)]*pid (\d+)/);
-  const [, redisUrl = '', redisPid = ''] = field(/Redis\s+(\S+) \([^)]*pid (\d+)/);
+  // A server given by DATABASE_URL / REDIS_URL has no pid in the summary, and is not the stack's.
+  const [, databaseUrl = '', postgresPid] = field(/Postgres\s+(\S+) \((?:[^)]*pid (\d+))?/);
+  const [, redisUrl = '', redisPid] = field(/Redis\s+(\S+) \((?:[^)]*pid (\d+))?/);
   const [, apiUrl = ''] = field(/API\s+(http:\S+)/);
   const [, demoTenantId = ''] = field(/Demo\s+tenant "demo" ([0-9a-f-]{36})/);
-  const pids: Record<string, number> = {
-    supervisor: supervisorPid,
-    postgres: Number(postgresPid),
-    redis: Number(redisPid),
-  };
+  const pids: Record<string, number> = { supervisor: supervisorPid };
+  if (postgresPid) pids.postgres = Number(postgresPid);
+  if (redisPid) pids.redis = Number(redisPid);
   for (const [, name = '', pid] of field(/Apps\s+(.*)/)[1]?.matchAll(/([\w-]+) \(pid (\d+)\)/g) ??
     []) {
     pids[name] = Number(pid);
   }
-  const ports = [databaseUrl, redisUrl, apiUrl].map((url) => Number(new URL(url).port));
+  const ports = [postgresPid && databaseUrl, redisPid && redisUrl, apiUrl]
+    .filter((url): url is string => Boolean(url))
+    .map((url) => Number(new URL(url).port));
   return { run, supervisorPid, databaseUrl, redisUrl, apiUrl, demoTenantId, pids, ports };
 }
 
