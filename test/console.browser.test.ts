@@ -503,6 +503,15 @@ describe('operator console in Chromium', () => {
     await expect.poll(() => controls.count(), { timeout: UI_TIMEOUT }).toBe(0);
     await screenshot(page, 'run-cancelled');
 
+    // In the runs list and the tenant list too, it looks cancelled, not done.
+    await page.goto(`${baseUrl}/console/#/runs?tenantId=${tenants.acme}`);
+    const listed = page.getByRole('progressbar', { name: `Run ${runId.slice(0, 8)} progress` });
+    expect(await listed.getAttribute('aria-valuetext')).toMatch(/, cancelled$/);
+    await page.goto(`${baseUrl}/console/#/tenants?q=acme-console`);
+    const latest = page.getByRole('progressbar', { name: 'acme-console crm latest run progress' });
+    expect(await latest.getAttribute('aria-valuetext')).toMatch(/, cancelled$/);
+    await page.goto(`${baseUrl}/console/#/runs/${tenants.acme}/${runId}`);
+
     // The enable's backfill completed: a cancelled re-sync leaves the application in sync.
     await page.getByRole('link', { name: 'acme-console / crm' }).click();
     await page.getByRole('heading', { name: 'acme-console / CRM' }).waitFor();

@@ -124,7 +124,11 @@ export function RunsPage({ session, route }: { session: Session; route: Route })
                   {count(run.published)} / {count(run.total)}
                 </td>
                 <td>
-                  <ProgressBar label={`Run ${shortId(run.runId)} progress`} percent={run.percent} />
+                  <ProgressBar
+                    label={`Run ${shortId(run.runId)} progress`}
+                    percent={run.percent}
+                    status={run.status}
+                  />
                 </td>
               </tr>
             ))}

@@ -91,6 +91,7 @@ export function TenantsPage({ session, route }: { session: Session; route: Route
                           <ProgressBar
                             label={`${tenant.name} ${app.code} latest run progress`}
                             percent={app.latestRun.percent}
+                            status={app.latestRun.status}
                           />
                         )}
                       </td>
