@@ -10,6 +10,15 @@ export type WorkerRole = (typeof WORKER_ROLES)[number];
 
 export const WorkerEnv = BackfillSettingsEnv.extend({
   DATABASE_URL: z.string().min(1),
+  /**
+   * A streaming replica of DATABASE_URL to read backfill pages from (docs/REPLICA.md); unset or
+   * empty = pages are read from DATABASE_URL. Runs, checkpoints, the outbox and controls stay on
+   * DATABASE_URL either way.
+   */
+  BACKFILL_DATABASE_URL: z
+    .string()
+    .optional()
+    .transform((value) => value || undefined),
   REDIS_URL: z.string().min(1),
   LOG_LEVEL: LogLevel.default('info'),
   /**

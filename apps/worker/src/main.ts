@@ -32,6 +32,7 @@ import {
 import { sql } from 'kysely';
 import { Counter, Gauge, Histogram } from 'prom-client';
 import { loadConfig } from './config';
+import { replicaMismatch } from './source-db';
 import { startSweeper } from './sweeper';
 
 const config = loadSettingsOrExit('worker', loadConfig);
@@ -42,10 +43,33 @@ const db = createDb({
   onConnectionError: (error) =>
     logger.warn({ err: error }, 'lost a Postgres connection; queries reconnect'),
 });
+// Backfill pages from a replica when one is given (source-db.ts); everything else on the primary.
+const sourceUrl = config.BACKFILL_DATABASE_URL;
+const sourceDb = sourceUrl
+  ? createDb({
+      connectionString: sourceUrl,
+      applicationName: 'historical-sync-worker',
+      onConnectionError: (error) =>
+        logger.warn({ err: error }, 'lost a connection to the replica; queries reconnect'),
+    })
+  : undefined;
 await requireReachable('worker', [
   postgresCheck('DATABASE_URL', config.DATABASE_URL, () => sql`SELECT 1`.execute(db)),
+  ...(sourceUrl && sourceDb
+    ? [postgresCheck('BACKFILL_DATABASE_URL', sourceUrl, () => sql`SELECT 1`.execute(sourceDb))]
+    : []),
   redisCheck(config.REDIS_URL),
 ]);
+if (sourceUrl && sourceDb) {
+  const mismatch = await replicaMismatch(
+    { db, url: config.DATABASE_URL },
+    { db: sourceDb, url: sourceUrl },
+  );
+  if (mismatch) {
+    process.stderr.write(`worker: ${mismatch}\n`);
+    process.exit(1);
+  }
+}
 const redis = createRedis(config.REDIS_URL, 'historical-sync-worker');
 const settings = backfillSettingsFrom(config);
 const queues = new BackfillQueues(redis, settings.queuePrefix);
@@ -87,6 +111,7 @@ const heartbeat = startWorkerHeartbeat({
 const workers = startBackfillWorkers(
   {
     db,
+    ...(sourceDb ? { sourceDb } : {}),
     redis,
     settings,
     logger,
@@ -206,6 +231,30 @@ new Gauge({
   },
 });
 
+// The governor on replica lag, when pages are read from a replica (replica-guard.ts).
+const replicaGuard = workers.replicaGuard;
+if (replicaGuard) {
+  new Gauge({
+    name: 'hs_backfill_replica_lag_seconds',
+    help: "How far the replica's data is behind its primary at the latest probe (0: nothing to replay)",
+    registers: [registry],
+    collect() {
+      const lagMs = replicaGuard.lastLag?.lagMs ?? 0;
+      // Nothing replayed since the replica started: behind by an unknown time, shown as -1.
+      this.set(Number.isFinite(lagMs) ? lagMs / 1000 : -1);
+    },
+  });
+  new Counter({
+    name: 'hs_backfill_replica_throttled_seconds_total',
+    help: "Seconds pages waited because the replica's lag was over BACKFILL_REPLICA_MAX_LAG_MS (summed over jobs)",
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(replicaGuard.throttledSeconds);
+    },
+  });
+}
+
 const metricsServer = config.WORKER_METRICS_PORT
   ? await serveMetrics(registry, config.WORKER_METRICS_PORT)
   : undefined;
@@ -221,6 +270,7 @@ onStopSignal(logger, async () => {
   await queues.close();
   redis.disconnect();
   await db.destroy();
+  await sourceDb?.destroy();
 });
 
 // Printed only now, with the stop-signal handlers in place: whoever waits for this line may

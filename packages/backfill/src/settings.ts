@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { ReplicaLagLimit } from './replica-guard';
 import type { SourceProtection } from './source-guard';
 
 export interface StreamRetention {
@@ -64,6 +65,13 @@ export const BackfillSettingsEnv = z.object({
   BACKFILL_API_LAG_MS: z.coerce.number().int().min(0).default(30),
   BACKFILL_API_DB_QUEUE: z.coerce.number().min(0).default(1),
   /**
+   * When a worker reads pages from a streaming replica (the worker's BACKFILL_DATABASE_URL,
+   * docs/REPLICA.md): a replica whose data is behind its primary by more than this (ms) slows the
+   * pages, by more than twice this pauses them; 0 = the lag is not looked at. Probed every
+   * BACKFILL_SOURCE_PROBE_MS.
+   */
+  BACKFILL_REPLICA_MAX_LAG_MS: z.coerce.number().int().min(0).default(5_000),
+  /**
    * Stream retention: acknowledged entries younger than this stay on their stream for debugging;
    * 0 = trimmed as soon as every consumer group has acknowledged them.
    */
@@ -101,6 +109,11 @@ export interface BackfillSettings {
   retention?: StreamRetention;
   /** null or absent = source protection off (the environment's default is on). */
   sourceProtection?: SourceProtection | null;
+  /**
+   * The governor on a replica's lag (replica-guard.ts), used only by a worker that reads pages
+   * from a replica; null or absent = the lag is not looked at.
+   */
+  replicaLag?: ReplicaLagLimit | null;
 }
 
 /** The backfill's memory high mark (used / max): the setting, or 0.8 when a caller left it out. */
@@ -133,6 +146,9 @@ export function backfillSettingsFrom(env: z.infer<typeof BackfillSettingsEnv>): 
             apiLagMs: env.BACKFILL_API_LAG_MS || null,
             apiDbQueue: env.BACKFILL_API_DB_QUEUE || null,
           },
+    replicaLag: env.BACKFILL_REPLICA_MAX_LAG_MS
+      ? { maxLagMs: env.BACKFILL_REPLICA_MAX_LAG_MS, probeIntervalMs: env.BACKFILL_SOURCE_PROBE_MS }
+      : null,
   };
 }
 

@@ -1,7 +1,8 @@
 /**
  * Source protection: a backfill reads from the production database the platform's API also
  * uses, so each worker process probes that database's health and slows or pauses its pages while
- * it is over a threshold, going back to full speed once it is healthy again.
+ * it is over a threshold, going back to full speed once it is healthy again. A worker that reads
+ * its pages from a replica (docs/REPLICA.md) probes the replica: that is where its reads land.
  *
  * One probe per process (not per job), every `probeIntervalMs` while pages are being published:
  * one query on `pg_stat_activity`, timed from the worker (so the time includes what any client of
@@ -50,13 +51,25 @@ export type SourceAdvice =
   | { kind: 'slow'; delayMs: number; reason: string }
   | { kind: 'pause'; reason: string };
 
+/**
+ * What the page loop asks before each page (worker/source-wait.ts): this guard, and the governor
+ * on replica lag (replica-guard.ts) when pages are read from a replica.
+ */
+export interface PageGovernor {
+  advise(): SourceAdvice;
+  /** Counts a wait a page made because of this governor's advice. */
+  recordWait(ms: number): void;
+  /** How often its advice can change: a paused page looks again this often. */
+  readonly probeIntervalMs: number;
+}
+
 /** The first delay of a slowdown, and the longest: at most one page a second per job. */
 const MIN_DELAY_MS = 10;
 const MAX_DELAY_MS = 1_000;
 /** The probe stops when no page has asked for this long, and the guard forgets its state. */
 const IDLE_AFTER_MS = 5_000;
 
-export class SourceGuard {
+export class SourceGuard implements PageGovernor {
   private delayMs = 0;
   private pauseReason: string | null = null;
   private slowReason: string | null = null;
@@ -82,6 +95,10 @@ export class SourceGuard {
   /** Why pages are throttled now, null when they go at full speed. */
   get reason(): string | null {
     return this.pauseReason ?? this.slowReason;
+  }
+
+  get probeIntervalMs(): number {
+    return this.settings.probeIntervalMs;
   }
 
   /** Asked before each page. Starts the probe when it is not running. */

@@ -74,13 +74,13 @@ async function locatePostgresBinDir(): Promise<string | undefined> {
   );
 }
 
-interface RunAs {
+export interface RunAs {
   uid: number;
   gid: number;
 }
 
 /** Postgres refuses to run as root, so a root process runs it as the `postgres` user. */
-async function postgresUser(): Promise<RunAs | undefined> {
+export async function postgresUser(): Promise<RunAs | undefined> {
   if (!isRoot()) return undefined;
   const lookup = async () => {
     const { stdout: uid } = await execFileAsync('id', ['-u', 'postgres']);
@@ -100,7 +100,7 @@ async function postgresUser(): Promise<RunAs | undefined> {
  * sits under a folder that user cannot enter (e.g. /root), fall back to a stable folder in the
  * system temp directory derived from the requested path, so data is still reused between runs.
  */
-async function usableDataDir(dataDir: string, runAs: RunAs | undefined): Promise<string> {
+export async function usableDataDir(dataDir: string, runAs: RunAs | undefined): Promise<string> {
   await mkdir(dataDir, { recursive: true });
   if (!runAs) return dataDir;
   const probe = await execFileAsync('test', ['-x', dataDir], { uid: runAs.uid, gid: runAs.gid })
@@ -113,7 +113,7 @@ async function usableDataDir(dataDir: string, runAs: RunAs | undefined): Promise
   return fallback;
 }
 
-async function runningPort(dataDir: string): Promise<number | undefined> {
+export async function runningPort(dataDir: string): Promise<number | undefined> {
   // postmaster.pid: line 1 is the pid, line 4 the port. A live pid means a server owns this folder.
   try {
     const lines = (await readFile(join(dataDir, 'postmaster.pid'), 'utf8')).split('\n');
@@ -125,7 +125,7 @@ async function runningPort(dataDir: string): Promise<number | undefined> {
   }
 }
 
-async function pgIsReady(binDir: string, port: number, timeoutMs: number): Promise<boolean> {
+export async function pgIsReady(binDir: string, port: number, timeoutMs: number): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     try {
@@ -162,6 +162,26 @@ async function createDatabaseIfMissing(binDir: string, port: number, database: s
     '-c',
     `CREATE DATABASE "${database.replaceAll('"', '""')}"`,
   ]);
+}
+
+/**
+ * The `-c` settings of a local server, primary or replica: a hot standby refuses to start with a
+ * lower `max_connections` (and some others) than its primary has, so both take them from here.
+ */
+export function serverSettings(ephemeral: boolean): string[] {
+  return [
+    'listen_addresses=127.0.0.1',
+    // No Unix socket: its path would depend on the folder and its length limit.
+    'unix_socket_directories=',
+    'max_connections=300',
+    'shared_buffers=256MB',
+    // A streaming replica can be taken of any local server (replica.ts); these are Postgres's
+    // defaults, stated because the replica depends on them. initdb's pg_hba.conf already lets
+    // 127.0.0.1 connect for replication.
+    'wal_level=replica',
+    'max_wal_senders=10',
+    ...(ephemeral ? ['fsync=off', 'synchronous_commit=off', 'full_page_writes=off'] : []),
+  ];
 }
 
 export async function startPostgres(options: PostgresOptions): Promise<RunningService> {
@@ -215,14 +235,7 @@ export async function startPostgres(options: PostgresOptions): Promise<RunningSe
   }
 
   const port = await findFreePort(options.preferredPort ?? 0);
-  const settings = [
-    'listen_addresses=127.0.0.1',
-    // No Unix socket: its path would depend on the folder and its length limit.
-    'unix_socket_directories=',
-    'max_connections=300',
-    'shared_buffers=256MB',
-    ...(options.ephemeral ? ['fsync=off', 'synchronous_commit=off', 'full_page_writes=off'] : []),
-  ];
+  const settings = serverSettings(options.ephemeral ?? false);
   const logPath = join(dataDir, 'postgres.log');
   const child = spawnServer({
     command: join(binDir, 'postgres'),

@@ -17,7 +17,7 @@ import { reserveRate } from '../throttle';
 import { checkPage } from './check-page';
 import { type Exit, mirrorProgress } from './leave';
 import type { PartitionJob, PreparedPartition } from './partition-job';
-import { waitForSource } from './source-wait';
+import { waitForReplica, waitForSource } from './source-wait';
 
 /**
  * How often progress is mirrored to Postgres and the job, and the run's status re-read. The
@@ -37,6 +37,9 @@ export async function publishPages(
   partition: PreparedPartition,
   signal: AbortSignal | undefined,
 ): Promise<Exit> {
+  // A replica is read only once it holds everything the run must publish.
+  const behind = await waitForReplica(pj);
+  if (behind) return behind;
   const turnOver = turnClock(pj.deps.settings.timeSliceMs);
   let lastReport = 0;
   for await (const page of pagesFrom(pj, partition)) {
@@ -62,12 +65,15 @@ export async function publishPages(
   return { kind: 'complete' };
 }
 
-/** Keyset pages after the checkpoint; the next page is read while the current one is published. */
+/**
+ * Keyset pages after the checkpoint, from the replica when there is one (the primary otherwise);
+ * the next page is read while the current one is published.
+ */
 async function* pagesFrom(
   pj: PartitionJob,
   partition: PreparedPartition,
 ): AsyncGenerator<RenderedPage> {
-  const { db } = pj.deps;
+  const db = pj.deps.sourceDb ?? pj.deps.db;
   const { pageSize, tenantId, appCode, runId } = pj.data;
   const prefix = xaddPrefix(partition.stream, EVENT_FIELD);
   const fetchPage = (after: string) => {
@@ -92,17 +98,19 @@ async function* pagesFrom(
 }
 
 /**
- * Source protection, flow control and the rate limit wait in the job only briefly; a longer wait parks the job
- * (delayed, no attempt used) so it holds no worker slot, and it resumes from its checkpoint.
+ * Source protection, the replica's lag, flow control and the rate limit wait in the job only
+ * briefly; a longer wait parks the job (delayed, no attempt used) so it holds no worker slot, and
+ * it resumes from its checkpoint.
  */
 async function pace(
   pj: PartitionJob,
   partition: PreparedPartition,
   events: number,
 ): Promise<Exit | undefined> {
-  const { redis, settings, sourceGuard } = pj.deps;
-  if (sourceGuard) {
-    const exit = await waitForSource(pj, partition, sourceGuard);
+  const { redis, settings, sourceGuard, replicaGuard } = pj.deps;
+  const governors = [sourceGuard, replicaGuard].filter((g) => g !== undefined);
+  if (governors.length) {
+    const exit = await waitForSource(pj, governors);
     if (exit) return exit;
   }
   const bound = settings.maxStreamBacklog;

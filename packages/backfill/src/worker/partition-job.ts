@@ -4,6 +4,7 @@ import type { Db } from '@historical-sync/db';
 import type { Job } from 'bullmq';
 import type { Logger } from 'pino';
 import type { Checkpoint, RedisClient } from '../publisher';
+import type { ReplicaGuard } from '../replica-guard';
 import type { ResourceScope } from '../resources';
 import type { PartitionRef } from '../run-state';
 import type { BackfillSettings } from '../settings';
@@ -11,12 +12,21 @@ import type { SourceGuard } from '../source-guard';
 import type { TenantLease } from './fair-share';
 
 export interface ProcessorDeps {
+  /** The primary: runs, checkpoints' mirror, the outbox, controls; and pages without `sourceDb`. */
   db: Db;
+  /**
+   * Where pages are read when not from `db`: a streaming replica of it
+   * (BACKFILL_DATABASE_URL; docs/decisions/0015-replica-reads.md). An attempt reads it only once
+   * the replica has replayed its run's start (worker/source-wait.ts `waitForReplica`).
+   */
+  sourceDb?: Db;
   redis: RedisClient;
   settings: BackfillSettings;
   logger: Logger;
   /** The process's source protection, when on (set by startBackfillWorkers). */
   sourceGuard?: SourceGuard;
+  /** The process's governor on the replica's lag, when pages are read from one (ditto). */
+  replicaGuard?: ReplicaGuard;
   /** Told about every published page, for the process's metrics. */
   onPagePublished?: (page: {
     resource: string;

@@ -1,51 +1,148 @@
 /**
- * The page loop's hook into source protection (source-guard.ts): before each page, wait as the
- * process's guard advises, and keep the resource's status saying why.
+ * The page loop's hooks into what protects the database pages are read from: before each page,
+ * wait as the process's governors advise (source protection, source-guard.ts; the replica's lag,
+ * replica-guard.ts); before the first page an attempt reads from a replica, wait until the replica
+ * has replayed the run's enablement (docs/decisions/0015-replica-reads.md). The resource's status
+ * says why it waits.
  */
-import type { SourceGuard } from '../source-guard';
+import { bytesToReplay, formatBytes, primaryWalPosition } from '../replica-lsn';
+import type { PageGovernor, SourceAdvice } from '../source-guard';
 import type { Exit } from './leave';
-import type { PartitionJob, PreparedPartition } from './partition-job';
+import type { PartitionJob } from './partition-job';
 
 /** The longest pause spent inside the job; a longer one parks it (no worker slot held). */
 const PAUSE_IN_JOB_MS = 1_000;
 /** A reason that only changed its figures is written again at most this often. */
 const STATUS_REFRESH_MS = 1_000;
+/** How often a job waiting for the replica to replay its run's start looks again. */
+const REPLAY_POLL_MS = 50;
+/** A job parked for the replica's replay looks again after this. */
+const REPLAY_RECHECK_MS = 1_000;
 
 interface Recorded {
   /** undefined: not written by this attempt yet (an earlier one may have left a reason). */
   reason: string | null | undefined;
   at: number;
 }
-const recorded = new WeakMap<PreparedPartition, Recorded>();
+const recorded = new WeakMap<PartitionJob, Recorded>();
 
 export async function waitForSource(
   pj: PartitionJob,
-  partition: PreparedPartition,
-  guard: SourceGuard,
+  governors: readonly PageGovernor[],
 ): Promise<Exit | undefined> {
   const started = performance.now();
-  // Counted as each wait ends, so the throttled time grows during a long pause too.
-  const wait = async (ms: number) => {
+  // Counted as each wait ends, so the throttled time grows during a long pause too; each wait is
+  // counted for the governors that asked for it.
+  const wait = async (ms: number, asking: readonly PageGovernor[]) => {
     const from = performance.now();
     await sleep(ms);
-    guard.recordWait(performance.now() - from);
+    for (const governor of asking) governor.recordWait(performance.now() - from);
   };
-  let advice = guard.advise();
+  let advice = adviceOf(governors);
   while (advice.kind === 'pause') {
-    await recordThrottle(pj, partition, advice.reason);
+    await recordThrottle(pj, advice.reason);
+    const probeMs = Math.min(...advice.asking.map((g) => g.probeIntervalMs));
     if (performance.now() - started >= PAUSE_IN_JOB_MS) {
-      pj.log.info({ reason: advice.reason }, 'source under load: pages paused');
-      return { kind: 'park', delayMs: guard.settings.probeIntervalMs * 4 };
+      pj.log.info({ reason: advice.reason }, 'pages paused to protect their source');
+      return { kind: 'park', delayMs: probeMs * 4 };
     }
-    await wait(guard.settings.probeIntervalMs);
-    advice = guard.advise();
+    await wait(probeMs, advice.asking);
+    advice = adviceOf(governors);
   }
   if (advice.kind === 'slow') {
-    await recordThrottle(pj, partition, advice.reason);
-    await wait(advice.delayMs);
+    await recordThrottle(pj, advice.reason);
+    await wait(advice.delayMs, advice.asking);
   } else {
-    await recordThrottle(pj, partition, null);
+    await recordThrottle(pj, null);
   }
+  return undefined;
+}
+
+type CombinedAdvice =
+  | { kind: 'go' }
+  | { kind: 'slow'; delayMs: number; reason: string; asking: PageGovernor[] }
+  | { kind: 'pause'; reason: string; asking: PageGovernor[] };
+
+/** The strictest advice of all: any pause pauses; otherwise the longest delay. */
+function adviceOf(governors: readonly PageGovernor[]): CombinedAdvice {
+  const advised = governors.map((governor) => ({ governor, advice: governor.advise() }));
+  const pausing = advised.filter(
+    (a): a is { governor: PageGovernor; advice: Extract<SourceAdvice, { kind: 'pause' }> } =>
+      a.advice.kind === 'pause',
+  );
+  const [firstPause] = pausing;
+  if (firstPause) {
+    return {
+      kind: 'pause',
+      reason: firstPause.advice.reason,
+      asking: pausing.map((a) => a.governor),
+    };
+  }
+  const slowing = advised
+    .filter(
+      (a): a is { governor: PageGovernor; advice: Extract<SourceAdvice, { kind: 'slow' }> } =>
+        a.advice.kind === 'slow',
+    )
+    .sort((a, b) => b.advice.delayMs - a.advice.delayMs);
+  const [slowest] = slowing;
+  if (!slowest) return { kind: 'go' };
+  return {
+    kind: 'slow',
+    delayMs: slowest.advice.delayMs,
+    reason: slowest.advice.reason,
+    asking: slowing.map((a) => a.governor),
+  };
+}
+
+/**
+ * Where the primary's WAL stood once a run was visible, per run: a replica that has replayed up to
+ * there has its enablement, and every row committed before it. Kept so that later attempts (a new
+ * turn, a resume) only ask the replica; bounded, the oldest runs forgotten first (an attempt that
+ * finds none reads the primary again, which is later and so just as safe).
+ */
+const runStarts = new Map<string, string>();
+const RUN_STARTS_KEPT = 10_000;
+/** Attempts whose replica has been seen past their run's start: they read on without asking. */
+const replayed = new WeakSet<PartitionJob>();
+
+/**
+ * Before an attempt's first read from a replica: waits until the replica has replayed its run's
+ * start (briefly in the job, then parked with no attempt used). Without this a replica behind the
+ * enablement would miss rows committed before it, and no live event would bring them, since they
+ * changed before capture began for the application. Nothing to do when pages are read from the
+ * primary. Idempotent within an attempt, so a step before the page loop (counting the partition)
+ * may call it too.
+ */
+export async function waitForReplica(pj: PartitionJob): Promise<Exit | undefined> {
+  const { db, sourceDb } = pj.deps;
+  if (!sourceDb || replayed.has(pj)) return undefined;
+  const { runId } = pj.data;
+  let target = runStarts.get(runId);
+  if (!target) {
+    target = await primaryWalPosition(db);
+    runStarts.set(runId, target);
+    if (runStarts.size > RUN_STARTS_KEPT) {
+      const [oldest] = runStarts.keys();
+      if (oldest !== undefined) runStarts.delete(oldest);
+    }
+  }
+  const started = performance.now();
+  for (;;) {
+    const behind = await bytesToReplay(sourceDb, target);
+    if (behind === 0) break;
+    await recordThrottle(
+      pj,
+      `replica lag: waiting for the replica to replay the run's start (${formatBytes(behind)} of WAL to replay)`,
+    );
+    if (performance.now() - started >= PAUSE_IN_JOB_MS) {
+      pj.log.info({ target, behind }, "waiting for the replica to replay the run's start");
+      return { kind: 'park', delayMs: REPLAY_RECHECK_MS };
+    }
+    await sleep(REPLAY_POLL_MS);
+  }
+  replayed.add(pj);
+  // Clears the wait's reason, or one an earlier attempt left when it parked for the replica.
+  await recordThrottle(pj, null);
   return undefined;
 }
 
@@ -53,16 +150,12 @@ export async function waitForSource(
  * Writes why the resource is throttled (null: it is not) when that changed: at once between
  * throttled and not, at most once a second when only the figures in the reason moved.
  */
-async function recordThrottle(
-  pj: PartitionJob,
-  partition: PreparedPartition,
-  reason: string | null,
-): Promise<void> {
-  const last = recorded.get(partition) ?? { reason: undefined, at: 0 };
+async function recordThrottle(pj: PartitionJob, reason: string | null): Promise<void> {
+  const last = recorded.get(pj) ?? { reason: undefined, at: 0 };
   if (last.reason === reason) return;
   const flipped = last.reason === undefined || (last.reason === null) !== (reason === null);
   if (!flipped && Date.now() - last.at < STATUS_REFRESH_MS) return;
-  recorded.set(partition, { reason, at: Date.now() });
+  recorded.set(pj, { reason, at: Date.now() });
   await pj.deps.db
     .updateTable('backfill_run_resources')
     .set({ source_throttle: reason })

@@ -13,6 +13,7 @@ import { isConnectionError } from '@historical-sync/db';
 import { StaleCheckpointError } from '@historical-sync/domain';
 import { DelayedError, type Job, UnrecoverableError, Worker } from 'bullmq';
 import { ApiHealthReader } from '../api-health';
+import { ReplicaGuard } from '../replica-guard';
 import { failRun, finishPartition } from '../run-state';
 import { SourceGuard } from '../source-guard';
 import type { ProcessorDeps } from './partition-job';
@@ -34,6 +35,8 @@ export interface BackfillWorkers {
   workers: Worker[];
   /** The process's source protection, when on: its state for the process's metrics. */
   sourceGuard: SourceGuard | undefined;
+  /** The governor on the replica's lag, when pages are read from a replica and it is on. */
+  replicaGuard: ReplicaGuard | undefined;
   /** Stops taking jobs, waits for the current ones, closes the workers; safe to call twice. */
   close(): Promise<void>;
 }
@@ -42,15 +45,21 @@ export function startBackfillWorkers(
   baseDeps: ProcessorDeps,
   options: WorkerOptions,
 ): BackfillWorkers {
-  const protection = baseDeps.settings.sourceProtection;
+  const { settings, sourceDb } = baseDeps;
+  const protection = settings.sourceProtection;
+  // Source protection probes the database the pages load: the replica when they are read there.
   const sourceGuard = protection
     ? new SourceGuard(
-        baseDeps.db,
+        sourceDb ?? baseDeps.db,
         protection,
-        new ApiHealthReader(baseDeps.redis, baseDeps.settings.queuePrefix),
+        new ApiHealthReader(baseDeps.redis, settings.queuePrefix),
       )
     : undefined;
-  const deps: ProcessorDeps = { ...baseDeps, sourceGuard };
+  const replicaGuard =
+    sourceDb && settings.replicaLag
+      ? new ReplicaGuard(baseDeps.db, sourceDb, settings.replicaLag)
+      : undefined;
+  const deps: ProcessorDeps = { ...baseDeps, sourceGuard, replicaGuard };
   const common = {
     connection: deps.redis,
     prefix: deps.settings.queuePrefix,
@@ -86,8 +95,10 @@ export function startBackfillWorkers(
   return {
     workers,
     sourceGuard,
+    replicaGuard,
     close: () => {
       sourceGuard?.stop();
+      replicaGuard?.stop();
       // Abort running jobs first: each stops after its current page instead of running to the end.
       for (const worker of workers) worker.cancelAllJobs('process stopping');
       closing ??= Promise.allSettled(workers.map((w) => w.close())).then(() => undefined);
