@@ -183,7 +183,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     verifyRoutes(tenantScoped, {
       db: deps.db,
       redis: deps.redis,
-      streamPrefix: deps.settings.streamPrefix,
+      queues: deps.queues,
+      settings: deps.settings,
       answerTimeoutMs: deps.verifyAnswerTimeoutMs ?? 30_000,
       maxConcurrent: deps.verifyMaxConcurrent ?? 2,
       tenantQuotas,

@@ -47,8 +47,10 @@ describe('health, readiness and metrics', () => {
       .executeTakeFirstOrThrow();
     const report = (missing: number, stale: number, ghost: number) =>
       JSON.stringify({
-        memberships: { missing, stale, ghost },
-        credits: { missing: 0, stale: 0, ghost: 0 },
+        resources: {
+          memberships: { missing, stale, ghost },
+          credits: { missing: 0, stale: 0, ghost: 0 },
+        },
       });
     for (const [startedAt, body] of [
       ['2026-01-01T00:00:00Z', report(40, 0, 0)],

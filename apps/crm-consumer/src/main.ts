@@ -23,7 +23,7 @@ import { progressReporter } from './progress-log';
 import { applyEvent } from './projection';
 import { REPLAY_COMMAND, reportRun } from './run-report';
 import type { CrmDatabase } from './schema';
-import { crmVerifyRows } from './verify';
+import { crmForgetRows, crmVerifyRows } from './verify';
 
 const config = loadSettingsOrExit('crm-consumer', loadConfig);
 const logger = createLogger('crm-consumer', config.LOG_LEVEL);
@@ -104,6 +104,7 @@ const verifier = startVerifyResponder({
   streamPrefix: config.STREAM_PREFIX,
   consumerName: config.CRM_CONSUMER_NAME,
   rows: crmVerifyRows(db),
+  forget: crmForgetRows(db),
   hooks: {
     onError: (error) => logger.warn({ err: error }, 'verification error'),
     onMalformed: (entry) => logger.warn(entry, 'malformed verification request dropped'),

@@ -3,7 +3,7 @@
  * from the table that projects the resource. The consumer SDK's responder hashes them and
  * answers the system; tombstones (is_active false) come back marked inactive and are left out.
  */
-import type { StoredRow, VerifyRowsQuery } from '@historical-sync/consumer';
+import type { StoredRow, VerifyForgetQuery, VerifyRowsQuery } from '@historical-sync/consumer';
 import type { IdRange, Resource } from '@historical-sync/contracts';
 import { sql } from 'kysely';
 import type { CrmDb } from './schema';
@@ -37,3 +37,19 @@ export const crmVerifyRows =
       version: r.version,
       active: r.is_active,
     }));
+
+/**
+ * The `forget` hook: deletes rows the source never had (a repair asks), each only at or below the
+ * version the verification saw, in one statement.
+ */
+export const crmForgetRows =
+  (db: CrmDb) =>
+  async ({ tenantId, resource, rows }: VerifyForgetQuery): Promise<number> => {
+    const result = await sql`
+      DELETE FROM ${sql.table(RESOURCE_TABLES[resource])} AS t
+      USING unnest(${rows.map((r) => r.id)}::uuid[], ${rows.map((r) => r.version)}::bigint[])
+        AS g(id, version)
+      WHERE t.tenant_id = ${tenantId} AND t.id = g.id AND t.version <= g.version
+    `.execute(db);
+    return Number(result.numAffectedRows ?? 0n);
+  };

@@ -87,7 +87,7 @@ describe('CRM verification responder', () => {
 
   const ask = async (
     resource: Resource,
-    kind: VerifyRequest['kind'],
+    kind: 'digest' | 'rows',
     ranges: IdRange[],
   ): Promise<VerifyReply> => {
     const request: VerifyRequest = {
@@ -170,6 +170,47 @@ describe('CRM verification responder', () => {
       requestId: answer.requestId,
       rows: ranges.map((range) => held('credits', range)),
     });
+  });
+
+  it("forgets the rows asked at or below their version, and only the tenant's", async () => {
+    const rows = (written.get('credits') ?? []).filter((r) => r.active);
+    const mine = rows.filter((r) => r.tenantId === tenantId);
+    const [atVersion, newer] = mine;
+    const theirs = rows.find((r) => r.tenantId === otherTenant);
+    if (!atVersion || !newer || !theirs) throw new Error('the store needs these rows');
+    const request: VerifyRequest = {
+      requestId: randomUUID(),
+      tenantId,
+      resource: 'credits',
+      kind: 'forget',
+      rows: [
+        { id: atVersion.id, version: atVersion.version },
+        // Held at a newer version than the verification saw: kept.
+        { id: newer.id, version: newer.version - 1 },
+        // Another tenant's row: never this tenant's to forget.
+        { id: theirs.id, version: theirs.version },
+      ],
+      deadline: Date.now() + 30_000,
+    };
+    await redis.xadd(
+      verifyRequestStream('crm', prefix),
+      '*',
+      VERIFY_REQUEST_FIELD,
+      JSON.stringify(request),
+    );
+    const popped = await redis.blpop(verifyReplyKey('crm', request.requestId, prefix), 20);
+    expect(JSON.parse(popped?.[1] ?? 'null')).toEqual({
+      requestId: request.requestId,
+      forgotten: 1,
+    });
+    const { rows: left } = await sql<{ id: string }>`
+      SELECT id FROM crm_credit_allocations WHERE id = ANY(${[atVersion.id, newer.id, theirs.id]}::uuid[])
+    `.execute(db);
+    expect(left.map((r) => r.id).sort()).toEqual([newer.id, theirs.id].sort());
+    written.set(
+      'credits',
+      (written.get('credits') ?? []).filter((r) => r.id !== atVersion.id),
+    );
   });
 
   it('reads a range through the (tenant_id, id) index, without sorting', async () => {

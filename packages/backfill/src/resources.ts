@@ -11,11 +11,15 @@
  */
 import {
   CreditAllocatedEvent,
+  CreditDeactivatedEvent,
   HISTORICAL_EVENT_TYPE,
   OrgAssignmentCreatedEvent,
+  OrgAssignmentRemovedEvent,
   OrgCreatedEvent,
+  OrgDeletedEvent,
   type Resource,
   type SyncEvent,
+  TOMBSTONE_EVENT_TYPE,
 } from '@historical-sync/contracts';
 import type { Db } from '@historical-sync/db';
 import { type RawBuilder, sql } from 'kysely';
@@ -32,6 +36,11 @@ export interface ResourceScope {
   sinceDate: string | null;
   /** Only ids in [lower, upper): one partition of the resource; absent = all. */
   range?: IdRange;
+  /**
+   * A repair run's rows (docs/VERIFY.md): only the rows the run lists, active ones as the
+   * resource's event, or (`tombstones`) inactive ones as its tombstone.
+   */
+  repair?: { runId: string; tombstones: boolean };
 }
 
 export interface IdRange {
@@ -72,10 +81,15 @@ export interface RenderedRow {
   [checkedField: string]: unknown;
 }
 
-interface ResourceDefinition {
+/** How a row becomes an event of one type. */
+export interface Rendering {
   eventType: SyncEvent['eventType'];
   /** The event's full contract: every page's first event is checked against it. */
   schema: z.ZodType<SyncEvent>;
+  render(context: EventContext): RawBuilder<string>;
+}
+
+interface ResourceDefinition extends Rendering {
   /**
    * The contract's fields whose validity depends on the row's data rather than on the rendering
    * or the column types (e.g. a name that must not be empty): checked on every event, from the
@@ -85,9 +99,15 @@ interface ResourceDefinition {
   table: 'credit_allocations' | 'entities' | 'organization_memberships';
   /** The column `sinceDate` filters on. */
   dateColumn: string;
-  /** Conditions beyond the tenant: which rows the application receives. */
-  where(scope: ResourceScope): RawBuilder<unknown>;
-  render(context: EventContext): RawBuilder<string>;
+  /** Which of the tenant's rows are the application's, active or not. */
+  belongs(scope: ResourceScope): RawBuilder<unknown>;
+  /**
+   * Whether a backfill sends only active rows. Organizations go out inactive too (org.created
+   * with `isActive` false), as the spec's backfill does.
+   */
+  activeOnly: boolean;
+  /** The event of a row no longer active: what a repair sends for a row the source deactivated. */
+  tombstone: Rendering;
 }
 
 // The one rendering of each event, shared with the live path's capture triggers: the `hs_*_event`
@@ -103,9 +123,17 @@ const credits: ResourceDefinition = {
   schema: CreditAllocatedEvent,
   table: 'credit_allocations',
   dateColumn: 'allocated_at',
-  where: (scope) => sql`target_application = ${scope.appCode} AND is_active`,
+  belongs: (scope) => sql`target_application = ${scope.appCode}`,
+  activeOnly: true,
   render: (context) =>
     sql<string>`hs_credit_event(credit_allocations, 'credit.allocated', ${runParam(context)}, NULL, ${tenantParam(context)})`,
+  tombstone: {
+    eventType: TOMBSTONE_EVENT_TYPE.credits,
+    schema: CreditDeactivatedEvent,
+    // The live path's reason when no writer said one (the capture migration).
+    render: (context) =>
+      sql<string>`hs_credit_event(credit_allocations, 'credit.deactivated', ${runParam(context)}, CASE WHEN expires_at <= now() THEN 'expired' ELSE 'deactivated' END, ${tenantParam(context)})`,
+  },
 };
 
 const organizations: ResourceDefinition = {
@@ -114,9 +142,16 @@ const organizations: ResourceDefinition = {
   rowSchema: OrgCreatedEvent.pick({ code: true, name: true }),
   table: 'entities',
   dateColumn: 'created_at',
-  where: () => sql`entity_type = 'organization'`,
+  belongs: () => sql`entity_type = 'organization'`,
+  activeOnly: false,
   render: (context) =>
     sql<string>`hs_organization_event(entities, 'org.created', ${context.appCode}, ${runParam(context)}, ${tenantParam(context)})`,
+  tombstone: {
+    eventType: TOMBSTONE_EVENT_TYPE.organizations,
+    schema: OrgDeletedEvent,
+    render: (context) =>
+      sql<string>`hs_organization_event(entities, 'org.deleted', ${context.appCode}, ${runParam(context)}, ${tenantParam(context)})`,
+  },
 };
 
 const memberships: ResourceDefinition = {
@@ -124,9 +159,16 @@ const memberships: ResourceDefinition = {
   schema: OrgAssignmentCreatedEvent,
   table: 'organization_memberships',
   dateColumn: 'created_at',
-  where: () => sql`is_active`,
+  belongs: () => sql`TRUE`,
+  activeOnly: true,
   render: (context) =>
     sql<string>`hs_membership_event(organization_memberships, 'org.assignment.created', ${context.appCode}, ${runParam(context)}, ${tenantParam(context)})`,
+  tombstone: {
+    eventType: TOMBSTONE_EVENT_TYPE.memberships,
+    schema: OrgAssignmentRemovedEvent,
+    render: (context) =>
+      sql<string>`hs_membership_event(organization_memberships, 'org.assignment.removed', ${context.appCode}, ${runParam(context)}, ${tenantParam(context)})`,
+  },
 };
 
 export const RESOURCE_DEFINITIONS: Record<Resource, ResourceDefinition> = {
@@ -135,9 +177,31 @@ export const RESOURCE_DEFINITIONS: Record<Resource, ResourceDefinition> = {
   memberships,
 };
 
+/**
+ * How the scope's rows become events. A repair's are the same events marked as a repair: the
+ * eventId gets `:repair:<runId>` (a consumer's dedupe of the first delivery must not drop it) and
+ * the metadata `"isRepair":true` (apply at the version held too); its tombstone partition renders
+ * the resource's tombstone. Text edits of the rendered JSON, safe because string values are
+ * JSON-escaped: `"metadata":{` never occurs inside one.
+ */
+export function renderingOf(resource: Resource, scope: ResourceScope): Rendering {
+  const definition = RESOURCE_DEFINITIONS[resource];
+  if (!scope.repair) return definition;
+  const base = scope.repair.tombstones ? definition.tombstone : definition;
+  return {
+    ...base,
+    render: (context) =>
+      sql<string>`replace(
+        regexp_replace(${base.render(context)}, '^[{]"eventId":"([^"]*)"', ${`{"eventId":"\\1:repair:${context.runId}"`}),
+        '"metadata":{', '"metadata":{"isRepair":true,')`,
+  };
+}
+
 /** The WHERE clause shared by counting and paging: tenant, resource rows, date, partition. */
 function scopeWhere(definition: ResourceDefinition, scope: ResourceScope) {
-  const conditions = [sql`tenant_id = ${scope.tenantId}`, definition.where(scope)];
+  const conditions = [sql`tenant_id = ${scope.tenantId}`, definition.belongs(scope)];
+  if (scope.repair) conditions.push(scope.repair.tombstones ? sql`NOT is_active` : sql`is_active`);
+  else if (definition.activeOnly) conditions.push(sql`is_active`);
   if (scope.sinceDate)
     conditions.push(sql`${sql.ref(definition.dateColumn)} >= ${scope.sinceDate}::timestamptz`);
   if (scope.range?.lower) conditions.push(sql`id >= ${scope.range.lower}::uuid`);
@@ -145,10 +209,33 @@ function scopeWhere(definition: ResourceDefinition, scope: ResourceScope) {
   return sql.join(conditions, sql` AND `);
 }
 
+/**
+ * The rows a scope reads from: the resource's table, or for a repair only the rows its run lists
+ * (joined on the list's primary key, in id order, so a page costs its own rows).
+ */
+function scopeFrom(definition: ResourceDefinition, scope: ResourceScope, resource: Resource) {
+  const table = sql.table(definition.table);
+  if (!scope.repair) return table;
+  return sql`backfill_run_rows AS repair JOIN ${table} ON id = repair.row_id
+    AND repair.run_id = ${scope.repair.runId} AND repair.resource = ${resource}`;
+}
+
+/**
+ * The conditions, on the resource's table, that make a row the tenant's application's, active or
+ * not: what a verification compares (verify/source.ts).
+ */
+export function belongsToApplication(
+  resource: Resource,
+  scope: { tenantId: string; appCode: string },
+): RawBuilder<unknown> {
+  const definition = RESOURCE_DEFINITIONS[resource];
+  return sql`tenant_id = ${scope.tenantId} AND ${definition.belongs({ ...scope, sinceDate: null })}`;
+}
+
 export async function countRows(db: Db, resource: Resource, scope: ResourceScope): Promise<number> {
   const definition = RESOURCE_DEFINITIONS[resource];
   const { rows } = await sql<{ n: number }>`
-    SELECT count(*)::int AS n FROM ${sql.table(definition.table)} WHERE ${scopeWhere(definition, scope)}
+    SELECT count(*)::int AS n FROM ${scopeFrom(definition, scope, resource)} WHERE ${scopeWhere(definition, scope)}
   `.execute(db);
   return rows[0]?.n ?? 0;
 }
@@ -163,24 +250,24 @@ export async function renderPage(
   request: PageRequest,
   context: EventContext,
 ): Promise<RenderedRow[]> {
-  const definition = RESOURCE_DEFINITIONS[resource];
-  const columns = Object.keys(definition.rowSchema?.shape ?? {});
-  const { rows } = await pageQuery(definition, request, context, columns).execute(db);
+  const columns = Object.keys(RESOURCE_DEFINITIONS[resource].rowSchema?.shape ?? {});
+  const { rows } = await pageQuery(resource, request, context, columns).execute(db);
   return rows;
 }
 
 /** The page's rows: id, event, then the checked columns, in id order. */
 function pageQuery(
-  definition: ResourceDefinition,
+  resource: Resource,
   request: PageRequest,
   context: EventContext,
   columns: string[],
 ) {
+  const definition = RESOURCE_DEFINITIONS[resource];
   const checked = columns.map((column) => sql.ref(column));
   const after = request.after ? sql` AND id > ${request.after}::uuid` : sql``;
   return sql<RenderedRow>`
-    SELECT id, ${definition.render(context)} AS event${checked.length ? sql`, ${sql.join(checked)}` : sql``}
-    FROM ${sql.table(definition.table)}
+    SELECT id, ${renderingOf(resource, request).render(context)} AS event${checked.length ? sql`, ${sql.join(checked)}` : sql``}
+    FROM ${scopeFrom(definition, request, resource)}
     WHERE ${scopeWhere(definition, request)}${after}
     ORDER BY id
     LIMIT ${request.limit}
@@ -215,9 +302,8 @@ export async function renderPageCommands(
   context: EventContext,
   prefix: Buffer,
 ): Promise<RenderedPage | null> {
-  const definition = RESOURCE_DEFINITIONS[resource];
-  const columns = Object.keys(definition.rowSchema?.shape ?? {});
-  const data = await copyBinary(db, pageQuery(definition, request, context, columns).compile(db));
+  const columns = Object.keys(RESOURCE_DEFINITIONS[resource].rowSchema?.shape ?? {});
+  const data = await copyBinary(db, pageQuery(resource, request, context, columns).compile(db));
   const events: Buffer[] = [];
   const checked: RenderedPage['checked'] = [];
   let first: CopyRow | undefined;

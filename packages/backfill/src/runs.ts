@@ -2,7 +2,7 @@
  * Backfill runs in Postgres: creation (at most one active per tenant and app) and reads. Status
  * transitions belong to run-state.ts.
  */
-import type { Resource } from '@historical-sync/contracts';
+import type { Resource, RunTrigger } from '@historical-sync/contracts';
 import type { BackfillRun, BackfillRunResource, Db } from '@historical-sync/db';
 import { sql } from 'kysely';
 import {
@@ -17,7 +17,7 @@ export interface RunRequest {
   tenantId: string;
   applicationId: string;
   appCode: string;
-  trigger: 'enable' | 'manual';
+  trigger: RunTrigger;
   resources: readonly Resource[];
   /** Canonical instant text (canonicalInstant): microseconds, which a Date would lose. */
   sinceDate: string | null;
@@ -25,7 +25,21 @@ export interface RunRequest {
   maxEventsPerSecond: number | null;
   /** Id-range partitions per resource (1 = one job per resource). */
   partitions?: number;
+  /**
+   * A repair's rows by resource (trigger `verify`): the run publishes these, active ones in its
+   * first partition and inactive ones (as tombstones) in its second (REPAIR_PARTITIONS).
+   */
+  repairRows?: Partial<Record<Resource, readonly string[]>>;
 }
+
+/**
+ * A repair run's two partitions per resource: the rows active at the source (the resource's
+ * event) and the rows inactive (its tombstone), which go to another stream for organizations and
+ * memberships, and a page is published to one stream.
+ */
+export const REPAIR_PARTITIONS = 2;
+/** Rows of a repair inserted per statement. */
+const REPAIR_ROWS_PER_INSERT = 10_000;
 
 /**
  * A run as this module reads it: `since_date` is canonical instant text (canonicalInstant)
@@ -103,7 +117,7 @@ async function insertRun(db: Db, request: RunRequest): Promise<Run | undefined> 
       since_date: request.sinceDate === null ? null : sql<Date>`${request.sinceDate}::timestamptz`,
       page_size: request.pageSize,
       max_events_per_second: request.maxEventsPerSecond,
-      partitions: request.partitions ?? 1,
+      partitions: request.repairRows ? REPAIR_PARTITIONS : (request.partitions ?? 1),
     })
     .onConflict((oc) =>
       oc
@@ -130,6 +144,15 @@ async function insertRun(db: Db, request: RunRequest): Promise<Run | undefined> 
       ),
     )
     .execute();
+  for (const [resource, ids] of Object.entries(request.repairRows ?? {})) {
+    for (let i = 0; i < ids.length; i += REPAIR_ROWS_PER_INSERT) {
+      await sql`
+        INSERT INTO backfill_run_rows (run_id, resource, row_id)
+        SELECT ${inserted.id}, ${resource}, unnest(${ids.slice(i, i + REPAIR_ROWS_PER_INSERT)}::uuid[])
+        ON CONFLICT DO NOTHING
+      `.execute(db);
+    }
+  }
   return inserted;
 }
 
@@ -204,6 +227,8 @@ export async function getLatestRun(
 export interface PartitionJobState {
   /** Undefined when the run is gone. */
   runStatus: RunStatus | undefined;
+  /** `verify`: a repair run, which publishes only the rows it lists (backfill_run_rows). */
+  trigger: RunTrigger | undefined;
   maxEventsPerSecond: number | null;
   /** Every resource of the run, in order (the markers list them). */
   resources: Resource[];
@@ -218,13 +243,14 @@ export interface PartitionJobState {
 export async function readPartitionJob(db: Db, ref: PartitionRef): Promise<PartitionJobState> {
   const { rows } = await sql<{
     run_status: RunStatus;
+    trigger: RunTrigger;
     max_events_per_second: number | null;
     resources: Resource[];
     partition_status: PartitionStatus | null;
     total: number | null;
     published: number | null;
   }>`
-    SELECT r.status AS run_status, r.max_events_per_second,
+    SELECT r.status AS run_status, r.trigger, r.max_events_per_second,
       ARRAY(SELECT resource FROM backfill_run_resources WHERE run_id = r.id ORDER BY resource) AS resources,
       p.status AS partition_status, p.total, p.published
     FROM backfill_runs r
@@ -235,6 +261,7 @@ export async function readPartitionJob(db: Db, ref: PartitionRef): Promise<Parti
   const row = rows[0];
   return {
     runStatus: row?.run_status,
+    trigger: row?.trigger,
     maxEventsPerSecond: row?.max_events_per_second ?? null,
     resources: row?.resources ?? [ref.resource],
     partition: {

@@ -1,5 +1,10 @@
 /** The spec's `sync-status`: what the application should hold, and how the latest run went. */
-import { RESOURCES, type Resource, type RunAction } from '@historical-sync/contracts';
+import {
+  RESOURCES,
+  type Resource,
+  type RunAction,
+  type RunTrigger,
+} from '@historical-sync/contracts';
 import type { Db, RunResourceStatus, RunStatus } from '@historical-sync/db';
 import { outboxBacklog } from '@historical-sync/domain';
 import { sql } from 'kysely';
@@ -25,7 +30,7 @@ export interface RunView {
   tenantId: string;
   appCode: string;
   status: RunStatus;
-  trigger: 'enable' | 'manual';
+  trigger: RunTrigger;
   sinceDate: string | null;
   pageSize: number;
   maxEventsPerSecond: number | null;

@@ -4,7 +4,7 @@ import type { Application, Db } from '@historical-sync/db';
 import { ConflictError } from '@historical-sync/domain';
 import { enforceRunQuotas } from './quotas';
 import { countResources } from './resources';
-import { createRun, getRun, type RunWithResources } from './runs';
+import { createRun, getRun, type RunRequest, type RunWithResources } from './runs';
 import type { TenantQuotas } from './settings';
 import { getApplication, getTenant } from './tenants';
 
@@ -42,15 +42,45 @@ export async function requestSync(db: Db, request: SyncRequest): Promise<SyncRes
     );
     return { dryRun: true, application, counts };
   }
+  const { run, created } = await createRunWhileEnabled(
+    db,
+    application,
+    {
+      tenantId: request.tenantId,
+      applicationId: application.id,
+      appCode: application.code,
+      trigger: 'manual',
+      resources: request.resources,
+      sinceDate: request.sinceDate,
+      pageSize: request.pageSize,
+      maxEventsPerSecond: request.maxEventsPerSecond ?? null,
+      partitions: request.partitions ?? 1,
+    },
+    request.quotas,
+  );
+  return { dryRun: false, application, run, created };
+}
+
+/**
+ * Creates a run (a manual sync's, or a verification's repair) if the application is enabled for
+ * the tenant and the tenant's quotas allow it; an active run of the application is returned
+ * instead, with `created: false`.
+ */
+export async function createRunWhileEnabled(
+  db: Db,
+  application: Application,
+  request: RunRequest,
+  quotas?: Pick<TenantQuotas, 'maxActiveRuns' | 'maxRunsPerHour'>,
+): Promise<{ run: RunWithResources; created: boolean }> {
+  const notEnabled = () =>
+    new ConflictError(`application ${application.code} is not enabled for this tenant`);
   const enabled = await db
     .selectFrom('organization_applications')
     .select('is_enabled')
     .where('tenant_id', '=', request.tenantId)
     .where('application_id', '=', application.id)
     .executeTakeFirst();
-  if (!enabled?.is_enabled) {
-    throw new ConflictError(`application ${application.code} is not enabled for this tenant`);
-  }
+  if (!enabled?.is_enabled) throw notEnabled();
 
   const { run, created } = await db.transaction().execute(async (trx) => {
     // Still enabled, and stays so until this commits: a disable answering meanwhile must not be
@@ -62,29 +92,17 @@ export async function requestSync(db: Db, request: SyncRequest): Promise<SyncRes
       .where('application_id', '=', application.id)
       .forShare()
       .executeTakeFirst();
-    if (!locked?.is_enabled) {
-      throw new ConflictError(`application ${application.code} is not enabled for this tenant`);
-    }
-    if (request.quotas) {
+    if (!locked?.is_enabled) throw notEnabled();
+    if (quotas) {
       await enforceRunQuotas(
         trx,
         { tenantId: request.tenantId, applicationId: application.id },
-        request.quotas,
+        quotas,
       );
     }
-    const result = await createRun(trx, {
-      tenantId: request.tenantId,
-      applicationId: application.id,
-      appCode: application.code,
-      trigger: 'manual',
-      resources: request.resources,
-      sinceDate: request.sinceDate,
-      pageSize: request.pageSize,
-      maxEventsPerSecond: request.maxEventsPerSecond ?? null,
-      partitions: request.partitions ?? 1,
-    });
+    const result = await createRun(trx, request);
     return { run: await getRun(trx, result.run.id), created: result.created };
   });
   if (!run) throw new Error('run vanished after creation');
-  return { dryRun: false, application, run, created };
+  return { run, created };
 }

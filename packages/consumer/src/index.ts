@@ -26,6 +26,7 @@ export {
   type StoredRow,
   startVerifyResponder,
   VERIFY_GROUP,
+  type VerifyForgetQuery,
   type VerifyResponder,
   type VerifyResponderHooks,
   type VerifyResponderOptions,

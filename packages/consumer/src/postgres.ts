@@ -18,6 +18,11 @@ export async function upsertIfNewer(
   table: string,
   key: string[],
   row: Record<string, unknown> & { version: number },
+  /**
+   * `orSameVersion`: apply at the version held too. For a verification's repair
+   * (`event.metadata.isRepair`): the source's state replaces a copy damaged at the same version.
+   */
+  options: { orSameVersion?: boolean } = {},
 ): Promise<boolean> {
   const columns = Object.keys(row);
   const updates = columns.filter((c) => !key.includes(c));
@@ -26,7 +31,7 @@ export async function upsertIfNewer(
     VALUES (${sql.join(columns.map((c) => row[c]))})
     ON CONFLICT (${sql.join(key.map((c) => sql.id(c)))}) DO UPDATE
       SET ${sql.join(updates.map((c) => sql`${sql.id(c)} = EXCLUDED.${sql.id(c)}`))}
-      WHERE ${sql.table(table)}.version < EXCLUDED.version
+      WHERE ${sql.table(table)}.version ${options.orSameVersion ? sql`<=` : sql`<`} EXCLUDED.version
     RETURNING 1 AS applied
   `.execute(db);
   return result.rows.length > 0;

@@ -56,6 +56,12 @@ export interface VerifyRowsQuery {
   range: IdRange;
 }
 
+export interface VerifyForgetQuery {
+  tenantId: string;
+  resource: Resource;
+  rows: HeldRow[];
+}
+
 export interface VerifyResponderHooks {
   /** A Redis call or the `rows` hook failed (a failing hook is also answered as an error). */
   onError?(error: unknown): void;
@@ -66,6 +72,7 @@ export interface VerifyResponderHooks {
   onAnswered?(answer: {
     requestId: string;
     kind: VerifyRequest['kind'];
+    /** Ranges asked about (rows, for `forget`). */
     ranges: number;
     durationMs: number;
     error?: string;
@@ -86,6 +93,12 @@ export interface VerifyResponderOptions {
   rows(
     query: VerifyRowsQuery,
   ): Promise<Iterable<StoredRow> | AsyncIterable<StoredRow>> | AsyncIterable<StoredRow>;
+  /**
+   * Drops rows the source never had (a verification's repair asks: docs/VERIFY.md), each only
+   * while the application holds it at or below the version given; resolves to how many it
+   * dropped. Without it such rows are reported unrepaired.
+   */
+  forget?(query: VerifyForgetQuery): Promise<number> | number;
   /** How long one read blocks: a stop waits at most this long. */
   blockMs?: number;
   hooks?: VerifyResponderHooks;
@@ -163,7 +176,7 @@ export function startVerifyResponder(options: VerifyResponderOptions): VerifyRes
     const started = performance.now();
     let reply: VerifyReply | undefined;
     try {
-      reply = await compute(request, options.rows);
+      reply = await compute(request, options);
     } catch (error) {
       hooks.onError?.(error);
       reply = { requestId: request.requestId, error: errorMessage(error) };
@@ -177,7 +190,7 @@ export function startVerifyResponder(options: VerifyResponderOptions): VerifyRes
     hooks.onAnswered?.({
       requestId: request.requestId,
       kind: request.kind,
-      ranges: request.ranges.length,
+      ranges: request.kind === 'forget' ? request.rows.length : request.ranges.length,
       durationMs: performance.now() - started,
       ...(reply.error !== undefined ? { error: reply.error } : {}),
     });
@@ -267,9 +280,21 @@ export function startVerifyResponder(options: VerifyResponderOptions): VerifyRes
  */
 async function compute(
   request: VerifyRequest,
-  rows: VerifyResponderOptions['rows'],
+  { rows, forget }: Pick<VerifyResponderOptions, 'rows' | 'forget'>,
 ): Promise<VerifyReply | undefined> {
-  const { requestId, tenantId, resource, kind } = request;
+  const { requestId, tenantId, resource } = request;
+  if (Date.now() > request.deadline) return undefined;
+  if (request.kind === 'forget') {
+    if (!forget) {
+      return {
+        requestId,
+        error: 'this application has no forget hook (startVerifyResponder option `forget`)',
+      };
+    }
+    const forgotten = await forget({ tenantId, resource, rows: request.rows });
+    return { requestId, forgotten };
+  }
+  const { kind } = request;
   const digests: RangeDigest[] = [];
   const listed: HeldRow[][] = [];
   for (const range of request.ranges) {

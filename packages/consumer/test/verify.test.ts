@@ -105,6 +105,17 @@ describe('startVerifyResponder', () => {
         // Yields rows outside the range too, and unsorted: the responder keeps the range's.
         return store;
       },
+      forget: ({ rows }) => {
+        let dropped = 0;
+        for (const { id, version } of rows) {
+          const at = store.findIndex((r) => r.id === id && r.version <= version);
+          if (at >= 0) {
+            store.splice(at, 1);
+            dropped += 1;
+          }
+        }
+        return dropped;
+      },
       hooks: {
         onMalformed: (entry) => malformed.push(entry.reason),
         onError: (error) => errors.push(error),
@@ -120,8 +131,9 @@ describe('startVerifyResponder', () => {
     appRedis.disconnect();
   });
 
-  const send = async (request: Partial<VerifyRequest> & Pick<VerifyRequest, 'ranges'>) => {
-    const full: VerifyRequest = {
+  type RangeRequest = Extract<VerifyRequest, { ranges: unknown }>;
+  const send = async (request: Partial<RangeRequest> & Pick<RangeRequest, 'ranges'>) => {
+    const full: RangeRequest = {
       requestId: randomUUID(),
       tenantId,
       resource: 'organizations',
@@ -179,6 +191,66 @@ describe('startVerifyResponder', () => {
     const answer = await reply(requestId);
     expect(answer).toEqual({ requestId, rows: ranges.map(expected) });
     expect(answer?.rows?.flat().length).toBe(store.filter((r) => r.active).length);
+  });
+
+  it('forgets rows at or below the version asked, and answers how many it dropped', async () => {
+    const [older, newer] = store.filter((r) => r.active);
+    if (!older || !newer) throw new Error('the store needs two active rows');
+    const before = store.length;
+    const request: VerifyRequest = {
+      requestId: randomUUID(),
+      tenantId,
+      resource: 'organizations',
+      kind: 'forget',
+      // The first at its own version: dropped. The second held at a newer version than asked
+      // (the source wrote it meanwhile): kept. The third is not held at all.
+      rows: [
+        { id: older.id, version: older.version },
+        { id: newer.id, version: newer.version - 1 },
+        { id: randomUUID(), version: 1 },
+      ],
+      deadline: Date.now() + 30_000,
+    };
+    await redis.xadd(stream, '*', VERIFY_REQUEST_FIELD, JSON.stringify(request));
+    expect(await reply(request.requestId)).toEqual({ requestId: request.requestId, forgotten: 1 });
+    expect(store.length).toBe(before - 1);
+    expect(store.some((r) => r.id === older.id)).toBe(false);
+    expect(store.some((r) => r.id === newer.id)).toBe(true);
+  });
+
+  it('answers a forget request with an error when the application has no forget hook', async () => {
+    const other = 'no-forget';
+    const bare = startVerifyResponder({
+      redis: appRedis,
+      appCode: other,
+      streamPrefix: prefix,
+      consumerName: 'test-2',
+      blockMs: 200,
+      rows: async () => [],
+    });
+    try {
+      const requestId = randomUUID();
+      await redis.xadd(
+        verifyRequestStream(other, prefix),
+        '*',
+        VERIFY_REQUEST_FIELD,
+        JSON.stringify({
+          requestId,
+          tenantId,
+          resource: 'memberships',
+          kind: 'forget',
+          rows: [{ id: randomUUID(), version: 2 }],
+          deadline: Date.now() + 30_000,
+        } satisfies VerifyRequest),
+      );
+      const popped = await redis.blpop(verifyReplyKey(other, requestId, prefix), 10);
+      expect(JSON.parse(popped?.[1] ?? 'null')).toEqual({
+        requestId,
+        error: 'this application has no forget hook (startVerifyResponder option `forget`)',
+      });
+    } finally {
+      await bare.stop();
+    }
   });
 
   it('skips a request past its deadline, and answers the next', async () => {

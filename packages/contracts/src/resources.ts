@@ -8,3 +8,13 @@ export const HISTORICAL_EVENT_TYPE = {
   organizations: 'org.created',
   memberships: 'org.assignment.created',
 } as const satisfies Record<Resource, string>;
+
+/**
+ * The event that tells an application a row of the resource is no longer active: what a
+ * verification's repair publishes for a row the application holds that the source has inactive.
+ */
+export const TOMBSTONE_EVENT_TYPE = {
+  credits: 'credit.deactivated',
+  organizations: 'org.deleted',
+  memberships: 'org.assignment.removed',
+} as const satisfies Record<Resource, string>;

@@ -18,16 +18,36 @@ import { RESOURCES } from './resources.js';
 export const IdRange = z.object({ lo: z.guid(), hi: z.guid().nullable() });
 export type IdRange = z.infer<typeof IdRange>;
 
-export const VerifyRequest = z.object({
+const requestBase = {
   requestId: z.string().min(1).max(100),
   tenantId: z.guid(),
   resource: z.enum(RESOURCES),
-  /** `digest`: one digest per range. `rows`: every active row of each range. */
-  kind: z.enum(['digest', 'rows']),
-  ranges: z.array(IdRange).min(1).max(4096),
   /** Epoch milliseconds after which nobody waits for the answer (a responder skips it). */
   deadline: z.number().int(),
-});
+};
+
+/** One active row as an application holds it. */
+export const HeldRow = z.object({ id: z.guid(), version: z.number().int().min(0) });
+export type HeldRow = z.infer<typeof HeldRow>;
+
+export const VerifyRequest = z.discriminatedUnion('kind', [
+  z.object({
+    ...requestBase,
+    /** `digest`: one digest per range. `rows`: every active row of each range. */
+    kind: z.enum(['digest', 'rows']),
+    ranges: z.array(IdRange).min(1).max(4096),
+  }),
+  z.object({
+    ...requestBase,
+    /**
+     * `forget`: drop these rows, which the source never had (a repair cannot send an event for
+     * them: the contract's tombstones carry the row's fields). Each only at or below the version
+     * given, so a row the source writes meanwhile, delivered with a higher version, stays.
+     */
+    kind: z.literal('forget'),
+    rows: z.array(HeldRow).min(1).max(4096),
+  }),
+]);
 export type VerifyRequest = z.infer<typeof VerifyRequest>;
 
 export const RangeDigest = z.object({
@@ -37,16 +57,14 @@ export const RangeDigest = z.object({
 });
 export type RangeDigest = z.infer<typeof RangeDigest>;
 
-/** One active row as an application holds it. */
-export const HeldRow = z.object({ id: z.guid(), version: z.number().int().min(0) });
-export type HeldRow = z.infer<typeof HeldRow>;
-
 export const VerifyReply = z.object({
   requestId: z.string(),
   /** kind `digest`: one per range, in the request's order. */
   digests: z.array(RangeDigest).optional(),
   /** kind `rows`: the rows of each range, in the request's order. */
   rows: z.array(z.array(HeldRow)).optional(),
+  /** kind `forget`: how many of the rows the application dropped. */
+  forgotten: z.number().int().min(0).optional(),
   /** The application could not answer (its store is away): a person reads it. */
   error: z.string().optional(),
 });

@@ -94,6 +94,7 @@ export interface Database {
   backfill_run_resources: BackfillRunResourcesTable;
   outbox: OutboxTable;
   backfill_run_partitions: BackfillRunPartitionsTable;
+  backfill_run_rows: BackfillRunRowsTable;
   api_keys: ApiKeysTable;
   verifications: VerificationsTable;
 }
@@ -120,7 +121,8 @@ export interface BackfillRunsTable {
   application_id: string;
   app_code: string;
   status: ColumnType<RunStatus, RunStatus | undefined, RunStatus>;
-  trigger: 'enable' | 'manual';
+  /** What started the run: an enable, a manual sync, or a verification's repair. */
+  trigger: 'enable' | 'manual' | 'verify';
   since_date: Date | null;
   page_size: number;
   max_events_per_second: ColumnType<number | null, number | null | undefined, number | null>;
@@ -147,6 +149,13 @@ export interface BackfillRunResourcesTable {
   started_at: ColumnType<Date | null, Date | null | undefined, Date | null>;
   finished_at: ColumnType<Date | null, Date | null | undefined, Date | null>;
   updated_at: Timestamp;
+}
+
+/** The rows a repair run (trigger `verify`) publishes, per resource, in id order. */
+export interface BackfillRunRowsTable {
+  run_id: string;
+  resource: string;
+  row_id: string;
 }
 
 export interface BackfillRunPartitionsTable {
@@ -213,5 +222,9 @@ export interface VerificationsTable {
   /** The report (packages/backfill verify): rows checked and differences, per resource. */
   report: unknown;
   error: string | null;
+  /** Whether the verification was asked to repair what it found. */
+  repair: ColumnType<boolean, boolean | undefined, boolean>;
+  /** The run that publishes the rows found differing (trigger `verify`), if one was started. */
+  repair_run_id: ColumnType<string | null, string | null | undefined, string | null>;
 }
 export type Verification = Selectable<VerificationsTable>;

@@ -324,7 +324,7 @@ export function metricsRoute(scope: FastifyInstance, deps: ObservabilityDeps): v
         -- The latest first, then its report summed: earlier reports are never read.
         SELECT app_code, (SELECT coalesce(sum((r.value->>'missing')::int
             + (r.value->>'stale')::int + (r.value->>'ghost')::int), 0)
-          FROM jsonb_each(latest.report) AS r) AS n
+          FROM jsonb_each(latest.report->'resources') AS r) AS n
         FROM (
           SELECT DISTINCT ON (tenant_id, application_id) app_code, report
           FROM verifications WHERE status = 'completed'

@@ -2,13 +2,18 @@
  * Verification of an application's copy of a tenant against the source (docs/VERIFY.md):
  * `POST …/applications/:appCode/verify` compares and answers the report; `GET
  * …/applications/:appCode/verifications/latest` answers the last one. A verification reads the
- * source and asks the application over Redis; it publishes nothing.
+ * source and asks the application over Redis; with `repair` it starts a run (trigger `verify`)
+ * that publishes the rows found differing, enqueued here like a manual sync's, within the same
+ * tenant quotas and rate cap.
  *
  * Bounds: one verification per tenant at a time (the verifications table's unique index, so one
  * tenant holds at most one of this process's slots), and at most `maxConcurrent` in this process, each on a Redis connection of its own (it waits on
  * the application's answers).
  */
 import {
+  type BackfillQueues,
+  type BackfillSettings,
+  enqueueInBackground,
   getApplication,
   getTenant,
   latestVerification,
@@ -24,13 +29,15 @@ import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Redis } from 'ioredis';
 import { errorResponses, KEYED, WITH_BODY, WITH_PARAMS } from '../http/responses';
+import { runQuotasFor, runRateFor } from '../http/tenant-limits';
 
 export function verifyRoutes(
   scope: FastifyInstance,
   deps: {
     db: Db;
     redis: RedisClient;
-    streamPrefix: string;
+    queues: BackfillQueues;
+    settings: BackfillSettings;
     /** How long the application may take to answer one request. */
     answerTimeoutMs: number;
     maxConcurrent: number;
@@ -44,7 +51,7 @@ export function verifyRoutes(
     {
       schema: {
         summary:
-          "Compare the application's copy of the tenant with the source (digests over id ranges, then rows): a report by resource of rows missing, stale and ghost",
+          "Compare the application's copy of the tenant with the source (digests over id ranges, then rows): a report by resource of rows missing, stale and ghost; with `repair`, a run that publishes the differing rows",
         tags: ['applications'],
         params: AppCodeParams,
         body: VerifyBody,
@@ -65,23 +72,42 @@ export function verifyRoutes(
       running += 1;
       // Redis and Cluster both duplicate themselves; their signatures differ only in options.
       const redis = (deps.redis as Redis).duplicate();
+      const { principal } = request;
       try {
-        return await verifyApplication(
+        const { verification, repairRun } = await verifyApplication(
           {
             db: deps.db,
             redis,
-            streamPrefix: deps.streamPrefix,
+            streamPrefix: deps.settings.streamPrefix,
             answerTimeoutMs: deps.answerTimeoutMs,
           },
           {
             tenantId: request.params.orgId,
             application: request.params.appCode,
             ...(request.body?.resources ? { resources: request.body.resources } : {}),
-            ...(request.principal?.kind === 'tenant'
+            ...(principal?.kind === 'tenant'
               ? { maxPerHour: deps.tenantQuotas.maxVerificationsPerHour }
+              : {}),
+            ...(request.body?.repair
+              ? {
+                  repair: {
+                    pageSize: deps.settings.pageSize,
+                    maxEventsPerSecond: runRateFor(
+                      principal,
+                      undefined,
+                      deps.settings.maxEventsPerSecond,
+                      deps.tenantQuotas,
+                    ),
+                    quotas: runQuotasFor(principal, deps.tenantQuotas),
+                  },
+                }
               : {}),
           },
         );
+        if (repairRun) {
+          enqueueInBackground(deps.queues, repairRun, request.log.child({ verification: true }));
+        }
+        return verification;
       } finally {
         running -= 1;
         redis.disconnect();

@@ -11,25 +11,32 @@ const resourceList = z
 export const verifyCommand = defineCommand({
   name: 'verify',
   summary: "compare an application's copy of a tenant with the source; exit 1 when they differ",
-  usage: 'verify <tenantId> <app> [--resources credits,organizations,memberships]',
+  usage: 'verify <tenantId> <app> [--resources credits,organizations,memberships] [--repair]',
   details: [
     'Compares digests of id ranges of what the application holds with the source, splitting',
     'the ranges that differ down to a few hundred rows, then compares those rows one by one.',
     'Prints, per resource, the rows checked and the rows missing, stale and ghost (held by the',
-    'application but not active at the source). Publishes nothing. The application must run the',
-    "consumer SDK's verify responder (docs/VERIFY.md).",
+    "application but not active at the source). The application must run the consumer SDK's",
+    'verify responder (docs/VERIFY.md).',
     '',
     '  --resources LIST   comma-separated resources to compare (default: all)',
+    '  --repair           then repair what differs: a run (trigger verify) publishes exactly the',
+    '                     differing rows, and the application forgets rows the source never had',
   ],
   positionals: ['tenantId', 'app'],
-  options: { resources: { type: 'string' } },
-  schema: z.object({ tenantId, app: appRef, resources: resourceList.optional() }),
+  options: { resources: { type: 'string' }, repair: { type: 'boolean' } },
+  schema: z.object({
+    tenantId,
+    app: appRef,
+    resources: resourceList.optional(),
+    repair: z.boolean().default(false),
+  }),
   run: async (context, args) => {
     const path = `${orgPath(args.tenantId)}/applications/${encodeURIComponent(args.app)}/verify`;
-    const report = await context.client.post<VerificationView>(
-      path,
-      args.resources ? { resources: args.resources } : {},
-    );
+    const report = await context.client.post<VerificationView>(path, {
+      ...(args.resources ? { resources: args.resources } : {}),
+      ...(args.repair ? { repair: true } : {}),
+    });
     if (context.json) printJson(context, report);
     else printLines(context, formatVerification(report));
     return report.status === 'completed' && report.differences === 0 ? 0 : 1;
@@ -54,5 +61,14 @@ export function formatVerification(report: VerificationView): string[] {
     const more = r.missing + r.stale + r.ghost - Math.min(10, r.differences.length);
     if (more > 0) lines.push(`      … ${more} more`);
   }
+  const { repair } = report;
+  if (repair?.runId) {
+    lines.push(
+      `repair: run ${repair.runId} publishes ${repair.rows} rows; ${repair.forgotten} ghosts forgotten (hsync run ${report.tenantId} ${repair.runId})`,
+    );
+  } else if (repair && repair.forgotten > 0) {
+    lines.push(`repair: ${repair.forgotten} ghosts forgotten`);
+  }
+  if (repair?.unrepaired) lines.push(`repair: ${repair.unrepaired} not repaired: ${repair.error}`);
   return lines;
 }

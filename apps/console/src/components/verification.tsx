@@ -1,11 +1,12 @@
 /**
- * An application's last verification (docs/VERIFY.md): when, rows checked, and differences by
- * kind per resource, with a button to verify now. A verification publishes nothing.
+ * An application's last verification (docs/VERIFY.md): when, rows checked, differences by kind
+ * per resource, and what its repair did, with buttons to verify now, or verify and repair.
  */
 import { useState } from 'preact/hooks';
 import { type Api, ApiError } from '../api';
 import { count, instant } from '../format';
 import { useLoad } from '../hooks';
+import { href } from '../router';
 import type { VerificationView } from '../types';
 import { ErrorNote } from './common';
 
@@ -15,7 +16,12 @@ const LABELS: Record<string, string> = {
   memberships: 'Memberships',
 };
 
-export function VerificationSection(props: { api: Api; base: string; appCode: string }) {
+export function VerificationSection(props: {
+  api: Api;
+  base: string;
+  tenantId: string;
+  appCode: string;
+}) {
   const path = `${props.base}/applications/${encodeURIComponent(props.appCode)}`;
   const { data, error, setData } = useLoad(
     (signal) =>
@@ -28,25 +34,27 @@ export function VerificationSection(props: { api: Api; base: string; appCode: st
         }),
     [path],
   );
-  const [busy, setBusy] = useState(false);
+  const [busy, setBusy] = useState<'verify' | 'repair' | null>(null);
   const [actionError, setActionError] = useState<unknown>(null);
-  const verifyNow = async () => {
-    setBusy(true);
+  const verifyNow = async (repair: boolean) => {
+    setBusy(repair ? 'repair' : 'verify');
     setActionError(null);
     try {
-      setData(await props.api.post<VerificationView>(`${path}/verify`, {}));
+      setData(await props.api.post<VerificationView>(`${path}/verify`, repair ? { repair } : {}));
     } catch (reason) {
       setActionError(reason);
     } finally {
-      setBusy(false);
+      setBusy(null);
     }
   };
+  const repair = data?.repair;
 
   return (
     <section aria-labelledby="verify-heading">
       <h2 id="verify-heading">Verification</h2>
       <p class="hint">
-        Compares what the application holds with the source, range by range; publishes nothing.
+        Compares what the application holds with the source, range by range. A repair publishes
+        exactly the rows that differ, as a run.
       </p>
       <ErrorNote error={error ?? actionError} />
       {data === null && !error && <p>Never verified.</p>}
@@ -83,11 +91,34 @@ export function VerificationSection(props: { api: Api; base: string; appCode: st
               </tbody>
             </table>
           )}
+          {repair && (
+            <p class="repair">
+              {repair.runId ? (
+                <>
+                  Repaired by{' '}
+                  <a href={href(['runs', props.tenantId, repair.runId])}>
+                    run {repair.runId.slice(0, 8)}
+                  </a>
+                  : {count(repair.rows)} rows sent again
+                </>
+              ) : (
+                'Nothing to send again'
+              )}
+              {repair.forgotten > 0 && `, ${count(repair.forgotten)} ghosts forgotten`}
+              {repair.unrepaired > 0 &&
+                `; ${count(repair.unrepaired)} not repaired: ${repair.error}`}
+            </p>
+          )}
         </>
       )}
-      <button type="button" disabled={busy} onClick={() => void verifyNow()}>
-        {busy ? 'Verifying…' : 'Verify now'}
-      </button>
+      <div class="actions">
+        <button type="button" disabled={busy !== null} onClick={() => void verifyNow(false)}>
+          {busy === 'verify' ? 'Verifying…' : 'Verify now'}
+        </button>
+        <button type="button" disabled={busy !== null} onClick={() => void verifyNow(true)}>
+          {busy === 'repair' ? 'Verifying and repairing…' : 'Verify and repair'}
+        </button>
+      </div>
     </section>
   );
 }

@@ -36,20 +36,22 @@ export class ApplicationUnavailableError extends SyncError {
  * Asks and waits. `redis` blocks while it waits (BLPOP): give each verification a connection of
  * its own (`duplicate()`), never a shared one.
  */
+type Question =
+  | { kind: 'digest' | 'rows'; ranges: IdRange[] }
+  | { kind: 'forget'; rows: HeldRow[] };
+
 async function ask(
   redis: Redis | Cluster,
   target: ApplicationTarget,
-  kind: VerifyRequest['kind'],
-  ranges: readonly IdRange[],
+  question: Question,
   timeoutMs: number,
 ): Promise<VerifyReply> {
   const request: VerifyRequest = {
     requestId: randomUUID(),
     tenantId: target.tenantId,
     resource: target.resource,
-    kind,
-    ranges: [...ranges],
     deadline: Date.now() + timeoutMs,
+    ...question,
   };
   const stream = verifyRequestStream(target.appCode, target.streamPrefix);
   const key = verifyReplyKey(target.appCode, request.requestId, target.streamPrefix);
@@ -85,7 +87,7 @@ export async function applicationDigests(
   ranges: readonly IdRange[],
   timeoutMs: number,
 ): Promise<RangeDigest[]> {
-  const reply = await ask(redis, target, 'digest', ranges, timeoutMs);
+  const reply = await ask(redis, target, { kind: 'digest', ranges: [...ranges] }, timeoutMs);
   if (reply.digests?.length !== ranges.length) {
     throw new ApplicationUnavailableError(
       `application ${target.appCode} answered ${reply.digests?.length ?? 0} digests for ${ranges.length} ranges`,
@@ -100,11 +102,22 @@ export async function applicationRows(
   ranges: readonly IdRange[],
   timeoutMs: number,
 ): Promise<HeldRow[][]> {
-  const reply = await ask(redis, target, 'rows', ranges, timeoutMs);
+  const reply = await ask(redis, target, { kind: 'rows', ranges: [...ranges] }, timeoutMs);
   if (reply.rows?.length !== ranges.length) {
     throw new ApplicationUnavailableError(
       `application ${target.appCode} answered rows of ${reply.rows?.length ?? 0} ranges for ${ranges.length}`,
     );
   }
   return reply.rows;
+}
+
+/** Asks the application to drop rows the source never had; answers how many it dropped. */
+export async function applicationForget(
+  redis: Redis | Cluster,
+  target: ApplicationTarget,
+  rows: readonly HeldRow[],
+  timeoutMs: number,
+): Promise<number> {
+  const reply = await ask(redis, target, { kind: 'forget', rows: [...rows] }, timeoutMs);
+  return reply.forgotten ?? 0;
 }

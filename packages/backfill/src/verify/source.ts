@@ -11,7 +11,7 @@
 import type { IdRange, RangeDigest, Resource } from '@historical-sync/contracts';
 import type { Db } from '@historical-sync/db';
 import { sql } from 'kysely';
-import { RESOURCE_DEFINITIONS } from '../resources';
+import { belongsToApplication, RESOURCE_DEFINITIONS } from '../resources';
 
 const HEX = '0123456789abcdef';
 
@@ -42,11 +42,11 @@ export interface SourceRow {
 const rowHashSql = sql`uuid_hash_extended(t.id, t.version)`;
 
 function scope(resource: Resource, tenantId: string, appCode: string) {
-  const definition = RESOURCE_DEFINITIONS[resource];
   return {
-    table: sql.table(definition.table),
-    // The rows a backfill publishes, qualified by the alias: the definitions name bare columns.
-    where: sql`t.tenant_id = ${tenantId} AND ${definition.where({ tenantId, appCode, sinceDate: null })}`,
+    table: sql.table(RESOURCE_DEFINITIONS[resource].table),
+    // The application's rows, active or not (the digests add `is_active`); bare columns resolve
+    // to the one table of the statement.
+    where: belongsToApplication(resource, { tenantId, appCode }),
   };
 }
 

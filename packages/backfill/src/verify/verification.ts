@@ -1,7 +1,8 @@
 /**
  * A verification of one tenant's application: recorded in Postgres (one running at a time per
  * tenant), each resource compared (compare.ts), the report saved and answered. It reads the
- * application's copy over Redis and the source in Postgres; it publishes nothing.
+ * application's copy over Redis and the source in Postgres; it publishes nothing itself. Asked to
+ * repair, it starts a run that publishes the differing rows (repair.ts), which the caller enqueues.
  */
 
 import { consumerGroups } from '@historical-sync/consumer';
@@ -16,9 +17,12 @@ import { ConflictError } from '@historical-sync/domain';
 import type { Cluster, Redis } from 'ioredis';
 import { sql } from 'kysely';
 import { QuotaExceededError } from '../quotas';
+import type { RunWithResources } from '../runs';
+import type { TenantQuotas } from '../settings';
 import { getApplication, getTenant } from '../tenants';
 import { ApplicationUnavailableError } from './application';
 import { compareResource, type ResourceComparison } from './compare';
+import { type RepairOutcome, repair } from './repair';
 
 /** A verification still `running` after this was left by a process that stopped. */
 const ABANDONED_AFTER_MS = 15 * 60_000;
@@ -35,16 +39,30 @@ export interface VerifyDeps {
   answerTimeoutMs?: number;
 }
 
+export interface VerifyRequest {
+  tenantId: string;
+  application: string;
+  resources?: readonly Resource[];
+  /** Verifications per tenant per hour, when the caller is bound by it (a tenant key). */
+  maxPerHour?: number;
+  /** Repair what differs: a run with these settings (and quotas) publishes the differing rows. */
+  repair?: {
+    pageSize: number;
+    maxEventsPerSecond: number | null;
+    quotas?: Pick<TenantQuotas, 'maxActiveRuns' | 'maxRunsPerHour'>;
+  };
+}
+
+export interface VerifyResult {
+  verification: VerificationView;
+  /** The repair's run, created and not yet enqueued: the caller enqueues it. */
+  repairRun: RunWithResources | null;
+}
+
 export async function verifyApplication(
   deps: VerifyDeps,
-  request: {
-    tenantId: string;
-    application: string;
-    resources?: readonly Resource[];
-    /** Verifications per tenant per hour, when the caller is bound by it (a tenant key). */
-    maxPerHour?: number;
-  },
-): Promise<VerificationView> {
+  request: VerifyRequest,
+): Promise<VerifyResult> {
   await getTenant(deps.db, request.tenantId);
   const application = await getApplication(deps.db, request.application);
   const resources = request.resources ?? RESOURCES;
@@ -63,6 +81,7 @@ export async function verifyApplication(
       application_id: application.id,
       app_code: application.code,
       resources: [...resources],
+      repair: request.repair !== undefined,
     })
     .onConflict((oc) => oc.columns(['tenant_id']).where('status', '=', 'running').doNothing())
     .returningAll()
@@ -74,6 +93,7 @@ export async function verifyApplication(
   }
 
   const comparisons: ResourceComparison[] = [];
+  let repaired: RepairOutcome | undefined;
   try {
     for (const resource of resources) {
       comparisons.push(
@@ -93,6 +113,18 @@ export async function verifyApplication(
         }),
       );
     }
+    if (request.repair && comparisons.some((c) => c.differences.length > 0)) {
+      repaired = await repair({
+        db: deps.db,
+        redis: deps.redis,
+        streamPrefix: deps.streamPrefix,
+        tenantId: request.tenantId,
+        application,
+        comparisons,
+        timeoutMs: deps.answerTimeoutMs ?? 30_000,
+        ...request.repair,
+      });
+    }
   } catch (error) {
     const failed = await deps.db
       .updateTable('verifications')
@@ -102,7 +134,9 @@ export async function verifyApplication(
       .executeTakeFirstOrThrow();
     // The application not answering is the verification's outcome, recorded and answered; a
     // failure of ours is a 500 like any other.
-    if (error instanceof ApplicationUnavailableError) return viewVerification(failed);
+    if (error instanceof ApplicationUnavailableError) {
+      return { verification: viewVerification(failed), repairRun: null };
+    }
     throw error;
   }
   const report = Object.fromEntries(
@@ -111,13 +145,22 @@ export async function verifyApplication(
       { ...figures, differences: differences.slice(0, DIFFERENCES_SHOWN) },
     ]),
   );
+  const noRepairNeeded = { runId: null, rows: 0, forgotten: 0, unrepaired: 0, error: null };
   const finished = await deps.db
     .updateTable('verifications')
-    .set({ status: 'completed', finished_at: sql`now()`, report: JSON.stringify(report) })
+    .set({
+      status: 'completed',
+      finished_at: sql`now()`,
+      report: JSON.stringify({
+        resources: report,
+        ...(request.repair ? { repair: repaired?.view ?? noRepairNeeded } : {}),
+      }),
+      repair_run_id: repaired?.run?.id ?? null,
+    })
     .where('id', '=', started.id)
     .returningAll()
     .executeTakeFirstOrThrow();
-  return viewVerification(finished);
+  return { verification: viewVerification(finished), repairRun: repaired?.run ?? null };
 }
 
 /** The latest verification of the tenant's application, or null when there has been none. */
@@ -137,8 +180,15 @@ export async function latestVerification(
   return row ? viewVerification(row) : null;
 }
 
+/** The stored report: the resources' figures, and what the repair did when one was asked. */
+interface StoredReport {
+  resources?: VerificationView['resources'];
+  repair?: VerificationView['repair'];
+}
+
 function viewVerification(row: Verification): VerificationView {
-  const resources = (row.report ?? {}) as VerificationView['resources'];
+  const stored = (row.report ?? {}) as StoredReport;
+  const resources = stored.resources ?? {};
   return {
     verificationId: row.id,
     tenantId: row.tenant_id,
@@ -148,6 +198,7 @@ function viewVerification(row: Verification): VerificationView {
     finishedAt: row.finished_at?.toISOString() ?? null,
     differences: Object.values(resources).reduce((n, r) => n + r.missing + r.stale + r.ghost, 0),
     resources,
+    repair: stored.repair ?? null,
     error: row.error,
   };
 }

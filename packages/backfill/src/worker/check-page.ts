@@ -1,19 +1,24 @@
+import type { Resource } from '@historical-sync/contracts';
 import { UnrecoverableError } from 'bullmq';
-import type { RESOURCE_DEFINITIONS, RenderedPage } from '../resources';
+import {
+  RESOURCE_DEFINITIONS,
+  type RenderedPage,
+  type ResourceScope,
+  renderingOf,
+} from '../resources';
 
 /**
  * Validation where it pays at this rate: the page's first event against the whole contract (the
  * rendering's shape), every row's data-dependent fields against their part of the contract. A row
  * that fails cannot be fixed by retrying: the run fails with a reason a person can act on.
  */
-export function checkPage(
-  page: RenderedPage,
-  definition: (typeof RESOURCE_DEFINITIONS)[keyof typeof RESOURCE_DEFINITIONS],
-  resource: string,
-): void {
+export function checkPage(page: RenderedPage, resource: Resource, scope: ResourceScope): void {
+  const { rowSchema } = RESOURCE_DEFINITIONS[resource];
+  // A repair's tombstone partition renders the resource's tombstone, checked as one.
+  const rendering = renderingOf(resource, scope);
   const fail = (id: string, issue: { path: PropertyKey[]; message: string } | undefined) => {
     throw new UnrecoverableError(
-      `${resource} row ${id} is not a valid ${definition.eventType} event: ` +
+      `${resource} row ${id} is not a valid ${rendering.eventType} event: ` +
         `${issue?.path.join('.')}: ${issue?.message}`,
     );
   };
@@ -25,14 +30,14 @@ export function checkPage(
       message: 'a timestamp of the row is infinite or outside the years 0001-9999',
     });
   }
-  if (definition.rowSchema) {
+  if (rowSchema) {
     for (const row of page.checked) {
-      const checked = definition.rowSchema.safeParse(row);
+      const checked = rowSchema.safeParse(row);
       if (!checked.success) fail(row.id, checked.error.issues[0]);
     }
   }
   if (page.firstEvent !== null) {
-    const full = definition.schema.safeParse(JSON.parse(page.firstEvent));
+    const full = rendering.schema.safeParse(JSON.parse(page.firstEvent));
     if (!full.success) fail(page.firstId, full.error.issues[0]);
   }
 }

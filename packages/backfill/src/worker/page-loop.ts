@@ -9,7 +9,7 @@ import type { Job } from 'bullmq';
 import { streamBacklog } from '../flow-control';
 import type { RedisClient } from '../publisher';
 import { ratio, redisMemory } from '../redis-memory';
-import { RESOURCE_DEFINITIONS, type RenderedPage, renderPageCommands } from '../resources';
+import { type RenderedPage, renderPageCommands } from '../resources';
 import { xaddPrefix } from '../resp';
 import { publishThroughBarrier } from '../run-barrier';
 import { memoryHighRatioOf } from '../settings';
@@ -43,7 +43,7 @@ export async function publishPages(
   const turnOver = turnClock(pj.deps.settings.timeSliceMs);
   let lastReport = 0;
   for await (const page of pagesFrom(pj, partition)) {
-    checkPage(page, RESOURCE_DEFINITIONS[pj.data.resource], pj.data.resource);
+    checkPage(page, pj.data.resource, partition.scope);
     const wait = await pace(pj, partition, page.rows);
     if (wait) return wait;
     if (signal?.aborted) return { kind: 'handBack' };

@@ -7,7 +7,7 @@ import { streamName } from '@historical-sync/contracts';
 import { UnrecoverableError } from 'bullmq';
 import { publishStartedMarker } from '../markers';
 import { checkpointKey, readCheckpoint } from '../publisher';
-import { countRows, partitionRange, RESOURCE_DEFINITIONS } from '../resources';
+import { countRows, partitionRange, type ResourceScope, renderingOf } from '../resources';
 import {
   canTransition,
   finishPartition,
@@ -66,12 +66,17 @@ export async function preparePartition(
   if (startable && (await startRun(deps.db, runId))) {
     log.info(`Starting historical sync for tenant ${tenantId}, application ${appCode}`);
   }
-  const scope = {
-    tenantId,
-    appCode,
-    sinceDate: data.sinceDate,
-    range: partitionRange(data.partition, data.partitions),
-  };
+  // A repair run (trigger `verify`) publishes the rows it lists, active ones from its first
+  // partition and tombstones of inactive ones from its second (runs.ts, REPAIR_PARTITIONS).
+  const scope: ResourceScope =
+    state.trigger === 'verify'
+      ? { tenantId, appCode, sinceDate: null, repair: { runId, tombstones: data.partition === 1 } }
+      : {
+          tenantId,
+          appCode,
+          sinceDate: data.sinceDate,
+          range: partitionRange(data.partition, data.partitions),
+        };
   const recorded = state.partition;
   // Counted once per partition: a job resuming (after a crash, a hand-back or its turn) reuses it.
   const total = recorded.total ?? (await countRows(deps.db, resource, scope));
@@ -79,7 +84,7 @@ export async function preparePartition(
   await startPartition(deps.db, ref, total, recorded.status === 'failed');
 
   const stream = streamName(
-    RESOURCE_DEFINITIONS[resource].eventType,
+    renderingOf(resource, scope).eventType,
     appCode,
     deps.settings.streamPrefix,
   );
@@ -112,8 +117,12 @@ export async function preparePartition(
     },
     resource,
     // The marker counts the whole resource, not just this partition.
-    async () =>
-      data.partitions === 1 ? total : countRows(deps.db, resource, { ...scope, range: undefined }),
+    async () => {
+      if (data.partitions === 1) return total;
+      if (!scope.repair) return countRows(deps.db, resource, { ...scope, range: undefined });
+      const other = { ...scope, repair: { ...scope.repair, tombstones: !scope.repair.tombstones } };
+      return total + (await countRows(deps.db, resource, other));
+    },
   );
   if (markerGate) return { partition, exit: { kind: markerGate } };
 

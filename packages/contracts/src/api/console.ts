@@ -6,7 +6,7 @@
 import { z } from 'zod';
 import { ApplicationRef, storableText, Uuid } from './fields.js';
 import { OrgParams } from './params.js';
-import { RunStatus } from './runs.js';
+import { RunStatus, RunTrigger } from './runs.js';
 
 /** Longest `q` a tenant search takes: a longer one is a 400, not a slow query. */
 export const MAX_TENANT_QUERY_LENGTH = 100;
@@ -30,7 +30,7 @@ export const RunSummary = z.object({
   tenantName: z.string(),
   appCode: z.string(),
   status: RunStatus,
-  trigger: z.enum(['enable', 'manual']),
+  trigger: RunTrigger,
   dryRun: z.boolean().optional(),
   createdAt: z.string(),
   startedAt: z.string().nullable(),

@@ -24,6 +24,11 @@ export const ENDED_RUN_STATUSES = [
   'cancelled',
 ] as const satisfies readonly RunStatus[];
 
+/** What started a run: an enable, a manual sync, or a verification's repair (docs/VERIFY.md). */
+export const RUN_TRIGGERS = ['enable', 'manual', 'verify'] as const;
+export const RunTrigger = z.enum(RUN_TRIGGERS);
+export type RunTrigger = z.infer<typeof RunTrigger>;
+
 export const RunParams = OrgParams.extend({ runId: Uuid });
 /** The controls a person sends to a run: `POST .../sync-runs/:runId/<control>`. */
 export const RUN_CONTROLS = ['pause', 'resume', 'cancel'] as const;
@@ -51,7 +56,7 @@ export const RunView = z.object({
   tenantId: Uuid,
   appCode: z.string(),
   status: RunStatus,
-  trigger: z.enum(['enable', 'manual']),
+  trigger: RunTrigger,
   sinceDate: z.string().nullable(),
   pageSize: z.number().int(),
   maxEventsPerSecond: z.number().nullable(),

@@ -16,6 +16,12 @@ export const VerifyBody = z.strictObject({
     })
     .transform((values) => values.filter(isResource))
     .optional(),
+  /**
+   * Repair what differs (docs/VERIFY.md): a run (trigger `verify`) publishes the current state of
+   * the rows found differing, and the application is asked to forget rows the source never had.
+   * Off by default: a verification only reports.
+   */
+  repair: z.boolean().optional(),
 });
 
 const Difference = z.object({
@@ -39,6 +45,20 @@ export const ResourceVerification = z.object({
   differences: z.array(Difference),
 });
 
+/** What a repair did: the run publishing the differing rows, and the rows the application forgot. */
+export const RepairView = z.object({
+  /** The repair run (trigger `verify`); null when nothing needed publishing or it could not start. */
+  runId: z.guid().nullable(),
+  /** Rows the run publishes (their current state: an event, or a tombstone when inactive). */
+  rows: z.number().int(),
+  /** Ghosts the source never had, dropped by the application on request. */
+  forgotten: z.number().int(),
+  /** Differences left unrepaired, and why (e.g. the application has no forget hook). */
+  unrepaired: z.number().int(),
+  error: z.string().nullable(),
+});
+export type RepairView = z.infer<typeof RepairView>;
+
 export const VerificationView = z.object({
   verificationId: z.guid(),
   tenantId: z.guid(),
@@ -49,6 +69,8 @@ export const VerificationView = z.object({
   /** Differences found, all resources (missing + stale + ghost). */
   differences: z.number().int(),
   resources: z.record(z.string(), ResourceVerification),
+  /** Null when the verification was not asked to repair (or has not finished). */
+  repair: RepairView.nullable(),
   error: z.string().nullable(),
 });
 export type VerificationView = z.infer<typeof VerificationView>;
