@@ -10,7 +10,7 @@ export { findPostgresBinDir, type RunningService, startPostgres } from './postgr
 export { type FindPromtoolOptions, findPromtool, PROMTOOL_INSTALL_HINT } from './promtool';
 export { findRedisServer, ping, startRedis } from './redis';
 export { type RedisCluster, startRedisCluster } from './redis-cluster';
-export { type ReplicaOptions, startReplica } from './replica';
+export { type ReplicaOptions, startReplica, withLocalReplica } from './replica';
 export { seededRandom } from './seeded-random';
 export {
   type LocalServices,

@@ -19,6 +19,7 @@ import {
   usableDataDir,
 } from './postgres';
 import { execFileAsync, spawnServer, stopChild } from './process';
+import { localStateDir } from './state-dir';
 
 export interface ReplicaOptions {
   /**
@@ -48,10 +49,10 @@ export async function startReplica(
   const binDir = await findPostgresBinDir();
   const runAs = await postgresUser();
   const ephemeral = options.ephemeral ?? options.dataDir === undefined;
-  const dataDir = await usableDataDir(
-    options.dataDir ?? (await mkdtemp(join(tmpdir(), 'historical-sync-replica-'))),
-    runAs,
-  );
+  const requestedDir =
+    options.dataDir ?? (await mkdtemp(join(tmpdir(), 'historical-sync-replica-')));
+  // Possibly another folder, when the postgres user cannot enter the requested one.
+  const dataDir = await usableDataDir(requestedDir, runAs);
   const clusterDir = join(dataDir, 'cluster');
   const primaryUrl = new URL(primary.url);
   const urlFor = (port: number) => {
@@ -142,7 +143,37 @@ export async function startReplica(
     pid: await readPidFile(join(clusterDir, 'postmaster.pid')),
     stop: async () => {
       await stopChild(child, 'SIGINT');
-      if (ephemeral) await rm(dataDir, { recursive: true, force: true });
+      if (!ephemeral) return;
+      await rm(dataDir, { recursive: true, force: true });
+      await rm(requestedDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * For `npm start`: with `LOCAL_REPLICA=1`, a replica of the started (or given) Postgres, its URL
+ * as the worker's BACKFILL_DATABASE_URL (docs/REPLICA.md), stopped before the servers; otherwise
+ * the services as they are. The replica's data lives under the state folder and is taken afresh
+ * each start.
+ */
+export async function withLocalReplica<S extends { databaseUrl: string; stop(): Promise<void> }>(
+  services: S,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<S & { replicaEnv: { BACKFILL_DATABASE_URL?: string } }> {
+  if (env.LOCAL_REPLICA !== '1') return { ...services, replicaEnv: {} };
+  const replica = await startReplica(
+    { url: services.databaseUrl },
+    { dataDir: localStateDir('postgres-replica'), ephemeral: true },
+  ).catch(async (error: unknown) => {
+    await services.stop(); // never leave the servers running because the replica failed
+    throw error;
+  });
+  return {
+    ...services,
+    replicaEnv: { BACKFILL_DATABASE_URL: replica.url },
+    stop: async () => {
+      await replica.stop();
+      await services.stop();
     },
   };
 }
