@@ -3,7 +3,7 @@
  * DATABASE_URL is refused at start; a real streaming replica is where the pages are read (its
  * replay paused, the run waits for it; resumed, the run completes with every row once).
  */
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -23,6 +23,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { killWorker, spawnWorker, type WorkerProcess } from './worker-process';
 
 const sharedDatabaseUrl = process.env.DATABASE_URL;
+let primaryDir: string | undefined;
 let primary: RunningService;
 let replica: RunningService;
 let t: BackfillTestContext;
@@ -32,8 +33,9 @@ const workers: WorkerProcess[] = [];
 
 beforeAll(async () => {
   // A primary of this file's own, so its replica copies only this file's database.
+  primaryDir = await mkdtemp(join(tmpdir(), 'worker-replica-primary-'));
   primary = await startPostgres({
-    dataDir: await mkdtemp(join(tmpdir(), 'worker-replica-primary-')),
+    dataDir: primaryDir,
     database: 'postgres',
     ephemeral: true,
   });
@@ -54,6 +56,9 @@ afterAll(async () => {
   process.env.DATABASE_URL = sharedDatabaseUrl;
   await replica?.stop();
   await primary?.stop();
+  // The server's data went with it; this is the folder it was asked to use (postgres.ts may have
+  // used another, one the postgres user can enter).
+  if (primaryDir) await rm(primaryDir, { recursive: true, force: true });
 });
 
 const BACKFILL_ROLES = { WORKER_ROLES: 'runs,credits,organizations,memberships' };

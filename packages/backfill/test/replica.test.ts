@@ -4,7 +4,7 @@
  * it are published although the replica was behind; and a replica whose lag is over the limit
  * slows the pages, then parks them, until it has caught up. The oracle is the primary.
  */
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -23,6 +23,7 @@ import { viewRun } from '../src/status';
 import { type BackfillTestContext, createBackfillTestContext } from '../src/testing';
 import { type BackfillWorkers, startBackfillWorkers } from '../src/worker/start-workers';
 
+let primaryDir: string | undefined;
 let primary: RunningService;
 let replica: RunningService;
 const sharedDatabaseUrl = process.env.DATABASE_URL;
@@ -30,8 +31,9 @@ const sharedDatabaseUrl = process.env.DATABASE_URL;
 beforeAll(async () => {
   // A primary of this file's own: a replica copies a whole server, and the lag measured here must
   // be this file's writes only, not those of every test file sharing the suite's server.
+  primaryDir = await mkdtemp(join(tmpdir(), 'replica-test-primary-'));
   primary = await startPostgres({
-    dataDir: await mkdtemp(join(tmpdir(), 'replica-test-primary-')),
+    dataDir: primaryDir,
     database: 'postgres',
     ephemeral: true,
   });
@@ -43,6 +45,9 @@ afterAll(async () => {
   process.env.DATABASE_URL = sharedDatabaseUrl;
   await replica?.stop();
   await primary?.stop();
+  // The server's data went with it; this is the folder it was asked to use (postgres.ts may have
+  // used another, one the postgres user can enter).
+  if (primaryDir) await rm(primaryDir, { recursive: true, force: true });
 });
 
 /** The replica, taken once the first context's database exists (so its backup holds it). */

@@ -3,7 +3,7 @@
  * replays the primary's writes, refuses its own, and stops (its data removed) with the servers.
  */
 import { existsSync } from 'node:fs';
-import { chmod, mkdtemp } from 'node:fs/promises';
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -54,6 +54,7 @@ describe('withLocalReplica', () => {
     await expect(psql(replicaUrl ?? '', 'SELECT 1')).rejects.toThrow();
     await expect(psql(services.databaseUrl, 'SELECT 1')).rejects.toThrow();
     expect(existsSync(join(replicaStateDir, 'postgres-replica'))).toBe(false);
+    await rm(replicaStateDir, { recursive: true, force: true });
   });
 
   it('without LOCAL_REPLICA leaves the services as they are', async () => {
