@@ -71,6 +71,11 @@ const valueNow = async (page: Page, label: string) => {
   return value === null ? null : Number(value);
 };
 
+/** The page's window, for functions evaluated in the browser: this file has no DOM types. */
+type PageWindow = {
+  getComputedStyle(e: unknown): { backgroundColor: string; backgroundImage: string };
+};
+
 describe('operator console in Chromium', () => {
   let wrapper: TestDatabase;
   let crm: TestDatabase;
@@ -465,7 +470,10 @@ describe('operator console in Chromium', () => {
     expect(await cancel.getAttribute('class')).toBe('danger');
     expect(await pause.getAttribute('class')).toBeNull();
     const background = (button: typeof cancel) =>
-      button.evaluate((element) => getComputedStyle(element).backgroundColor);
+      button.evaluate(
+        (element) =>
+          (globalThis as unknown as PageWindow).getComputedStyle(element).backgroundColor,
+      );
     expect(await background(cancel)).not.toBe(await background(pause));
 
     // The first click only asks; keeping the run sends nothing.
@@ -497,7 +505,11 @@ describe('operator console in Chromium', () => {
     expect(await overall.textContent()).toMatch(/cancelled$/);
     const fills = await page
       .locator('.progress-fill')
-      .evaluateAll((bars) => bars.map((bar) => getComputedStyle(bar).backgroundImage));
+      .evaluateAll((bars) =>
+        bars.map(
+          (bar) => (globalThis as unknown as PageWindow).getComputedStyle(bar).backgroundImage,
+        ),
+      );
     expect(fills.length).toBeGreaterThan(1);
     for (const fill of fills) expect(fill).toContain('repeating-linear-gradient');
     await expect.poll(() => controls.count(), { timeout: UI_TIMEOUT }).toBe(0);

@@ -40,11 +40,12 @@ export class BackfillQueues {
     readonly prefix: string,
   ) {
     this.runs = new Queue(RUNS_QUEUE, { connection, prefix });
-    this.resources = {
-      credits: new Queue(RESOURCE_QUEUES.credits, { connection, prefix }),
-      organizations: new Queue(RESOURCE_QUEUES.organizations, { connection, prefix }),
-      memberships: new Queue(RESOURCE_QUEUES.memberships, { connection, prefix }),
-    };
+    this.resources = Object.fromEntries(
+      RESOURCES.map((resource) => [
+        resource,
+        new Queue<ResourceJobData>(RESOURCE_QUEUES[resource], { connection, prefix }),
+      ]),
+    ) as Record<Resource, Queue<ResourceJobData>>;
     this.flow = new FlowProducer({ connection, prefix });
   }
 

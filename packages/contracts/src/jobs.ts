@@ -1,14 +1,13 @@
 /** The job catalog: queue names and the payload each queue's jobs carry. */
 import { z } from 'zod';
 import { canonicalInstant } from './instants.js';
-import { RESOURCES, type Resource } from './resources.js';
+import { RESOURCE_REGISTRY, RESOURCES, type Resource } from './resources.js';
 
 export const RUNS_QUEUE = 'backfill-runs';
-export const RESOURCE_QUEUES = {
-  credits: 'backfill-credits',
-  organizations: 'backfill-organizations',
-  memberships: 'backfill-memberships',
-} as const satisfies Record<Resource, string>;
+/** Each resource's queue (resources.ts). */
+export const RESOURCE_QUEUES = Object.fromEntries(
+  RESOURCE_REGISTRY.map((entry) => [entry.name, entry.queue]),
+) as { [R in Resource]: Extract<(typeof RESOURCE_REGISTRY)[number], { name: R }>['queue'] };
 
 /** The parent job of a run; it completes the run once every resource job has. */
 export const RunJobData = z.object({

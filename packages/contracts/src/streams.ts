@@ -1,35 +1,40 @@
 /**
- * The one place that names streams (docs/decisions/0007-stream-names.md). Credit events share
- * `credit-events` (consumers tell applications apart by `metadata.targetApplication`); organization
- * and membership events go to per-application streams named `<app>:sync:organization:<kind>`.
+ * The one place that names streams (docs/decisions/0007-stream-names.md), from the resource
+ * registry (resources.ts). Credit events share `credit-events` (consumers tell applications apart
+ * by `metadata.targetApplication`); organization and membership events go to per-application
+ * streams named `<app>:sync:organization:<kind>`.
  * `prefix` namespaces every name (tests, or several environments sharing one Redis).
  */
 import type { EventType } from './events/index.js';
+import { RESOURCE_REGISTRY } from './resources.js';
 
-export const CREDIT_EVENTS_STREAM = 'credit-events';
-
-const ORGANIZATION_STREAM_KIND = {
-  'org.created': 'org_created',
-  'org.updated': 'org_updated',
-  'org.deleted': 'org_deleted',
-  'org.assignment.created': 'assignment_created',
-  'org.assignment.removed': 'assignment_removed',
-} as const satisfies Record<Exclude<EventType, `credit.${string}`>, string>;
+/** Each event type's stream: a shared name, or the kind in a per-application name. */
+type StreamOf = { shared: string } | { kind: string };
+const STREAM_OF = new Map<string, StreamOf>(
+  RESOURCE_REGISTRY.flatMap(({ events, streams }): [string, StreamOf][] =>
+    'shared' in streams
+      ? events.all.map((type) => [type, { shared: streams.shared }])
+      : Object.entries(streams.perApplication).map(([type, kind]) => [type, { kind }]),
+  ),
+);
 
 export function streamName(eventType: EventType, appCode: string, prefix = ''): string {
-  if (eventType.startsWith('credit.')) return `${prefix}${CREDIT_EVENTS_STREAM}`;
-  const kind = ORGANIZATION_STREAM_KIND[eventType as keyof typeof ORGANIZATION_STREAM_KIND];
-  return `${prefix}${appCode}:sync:organization:${kind}`;
+  const stream = STREAM_OF.get(eventType);
+  if (!stream) throw new Error(`no stream for event type ${eventType}`);
+  return 'shared' in stream
+    ? `${prefix}${stream.shared}`
+    : `${prefix}${appCode}:sync:organization:${stream.kind}`;
 }
 
-/** Every stream an application's consumer reads; credit events first. */
+/** Every stream an application's consumer reads; the shared ones first. */
 export function applicationStreams(appCode: string, prefix = ''): string[] {
-  return [
-    `${prefix}${CREDIT_EVENTS_STREAM}`,
-    ...Object.values(ORGANIZATION_STREAM_KIND).map(
-      (kind) => `${prefix}${appCode}:sync:organization:${kind}`,
-    ),
-  ];
+  const shared = new Set<string>();
+  const own: string[] = [];
+  for (const stream of STREAM_OF.values()) {
+    if ('shared' in stream) shared.add(`${prefix}${stream.shared}`);
+    else own.push(`${prefix}${appCode}:sync:organization:${stream.kind}`);
+  }
+  return [...shared, ...own];
 }
 
 /** Entries carry the event as JSON in this one field. */

@@ -15,6 +15,7 @@
  * gone.
  */
 import {
+  audienceOf,
   EVENT_FIELD,
   type SyncEvent,
   SyncEvent as SyncEventSchema,
@@ -364,17 +365,18 @@ export function deliveries(row: OutboxRow, enabledApps: string[]): Delivery[] {
   const text = row.event ?? (row.payload == null ? null : JSON.stringify(row.payload));
   if (text === null) throw new Error(UNRENDERABLE);
   const parsed: unknown = JSON.parse(text);
-  const isCredit = row.aggregate === 'credit';
+  // Who receives it (the resource registry): the application the row names, or every one enabled.
+  const ownOnly = audienceOf(row.aggregate) === 'own-application';
   const live = asLiveEvent(parsed);
-  const targets = isCredit
+  const targets = ownOnly
     ? enabledApps.filter((app) => app === live?.metadata.targetApplication)
     : enabledApps;
   // Validated as delivered (a placeholder application when none receives it).
-  if (live && !isCredit) live.metadata.targetApplication = targets[0] ?? 'pending';
+  if (live && !ownOnly) live.metadata.targetApplication = targets[0] ?? 'pending';
   const checked = SyncEventSchema.safeParse(parsed);
   if (!checked.success || !live) throw checked.error ?? new Error('not an event');
   return targets.map((app) => {
-    if (!isCredit) live.metadata.targetApplication = app;
+    if (!ownOnly) live.metadata.targetApplication = app;
     return {
       event: { ...live, metadata: { ...live.metadata } } as SyncEvent,
       json: JSON.stringify(live),

@@ -22,13 +22,13 @@ import {
 import {
   AppCodeParams,
   DryRunResponse,
-  type Resource,
   RUN_CONTROLS,
   RunParams,
   RunView,
   SyncBody,
   SyncStartedResponse,
   SyncStatusResponse,
+  selectedResources,
   ToggleBody,
   ToggleParams,
   ToggleResponse,
@@ -135,11 +135,7 @@ export function applicationRoutes(scope: FastifyInstance, deps: ApplicationRoute
     async (request, reply) => {
       const { params, body } = request;
       checkTenantChoices(request.principal, body, tenantQuotas);
-      const resources: Resource[] = [
-        ...(body.syncCredits ? (['credits'] as const) : []),
-        ...(body.syncOrganizations ? (['organizations'] as const) : []),
-        ...(body.syncAssignments ? (['memberships'] as const) : []),
-      ];
+      const resources = selectedResources(body);
       const result = await requestSync(db, {
         tenantId: params.orgId,
         application: params.appCode,

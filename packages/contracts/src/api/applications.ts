@@ -1,6 +1,6 @@
 /** The spec's routes on one application of a tenant: toggle, sync-historical, sync-status. */
 import { z } from 'zod';
-import { RESOURCES } from '../resources.js';
+import { RESOURCE_REGISTRY, RESOURCES, type Resource } from '../resources.js';
 import { ApplicationRef, IsoInstant, SinceDate, Uuid, wholeNumber } from './fields.js';
 import { OutboxBacklog } from './outbox.js';
 import { OrgParams } from './params.js';
@@ -28,11 +28,16 @@ export const ToggleResponse = z.object({
 });
 export type ToggleResponse = z.infer<typeof ToggleResponse>;
 
+/** The spec's request flags, one per resource (resources.ts), each true unless set false. */
+type RequestFlag = (typeof RESOURCE_REGISTRY)[number]['requestFlag'];
+const requestFlags = Object.fromEntries(
+  RESOURCE_REGISTRY.map((entry) => [entry.requestFlag, z.boolean().default(true)]),
+) as Record<RequestFlag, z.ZodDefault<z.ZodBoolean>>;
+const flagNames = RESOURCE_REGISTRY.map((entry) => entry.requestFlag);
+
 export const SyncBody = z
   .strictObject({
-    syncCredits: z.boolean().default(true),
-    syncOrganizations: z.boolean().default(true),
-    syncAssignments: z.boolean().default(true),
+    ...requestFlags,
     dryRun: z.boolean().default(false),
     sinceDate: SinceDate.nullable().default(null),
     /** Rows per page for this run (default BACKFILL_PAGE_SIZE). */
@@ -42,10 +47,13 @@ export const SyncBody = z
     /** Id-range partitions per resource, each its own job (default BACKFILL_PARTITIONS). */
     partitions: wholeNumber(1, 256).optional(),
   })
-  .refine((body) => body.syncCredits || body.syncOrganizations || body.syncAssignments, {
-    error: 'at least one of syncCredits, syncOrganizations, syncAssignments must be true',
-    path: ['syncCredits'],
+  .refine((body) => flagNames.some((flag) => body[flag]), {
+    error: `at least one of ${flagNames.join(', ')} must be true`,
+    path: [flagNames[0] as string],
   });
+/** The resources a sync body selects, in the registry's order. */
+export const selectedResources = (body: Record<RequestFlag, boolean>): Resource[] =>
+  RESOURCE_REGISTRY.filter((entry) => body[entry.requestFlag]).map((entry) => entry.name);
 export type SyncBody = z.input<typeof SyncBody>;
 
 /** `dryRun: true`: what a sync would publish, per resource. */

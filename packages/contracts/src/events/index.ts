@@ -57,14 +57,6 @@ export function isSyncMarker(event: StreamEvent): event is SyncMarker {
   return event.eventType === 'sync.started' || event.eventType === 'sync.completed';
 }
 
-/** What an event is about: the row kind behind `eventId`. */
-export type Aggregate = 'credit' | 'organization' | 'membership';
-export function aggregateOf(eventType: EventType): Aggregate {
-  if (eventType.startsWith('credit.')) return 'credit';
-  if (eventType.startsWith('org.assignment.')) return 'membership';
-  return 'organization';
-}
-
 /** The id of the row an event is about: allocation, organization or membership. */
 export function subjectIdOf(event: SyncEvent): string {
   switch (event.eventType) {
