@@ -1,3 +1,9 @@
+export {
+  CAPTURE_DEFINITIONS,
+  type CaptureDefinition,
+  captureFunctionSql,
+  installCapture,
+} from './capture';
 export { createDb, createPool, type Db, type DbOptions, poolOf } from './client';
 export { isConnectionError } from './errors';
 export { migrateToLatest, runMigrations } from './migrate';
