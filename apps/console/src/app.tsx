@@ -8,12 +8,10 @@ import { RunsPage } from './pages/runs';
 import { SystemPage } from './pages/system';
 import { TenantsPage } from './pages/tenants';
 import { href, useRoute } from './router';
-import { forgetKey, readKey, saveKey } from './session';
+import { forgetKey, readKey, type Session, saveKey } from './session';
 
-export interface Session {
-  api: Api;
-  isAdmin: boolean;
-}
+// Until every page takes it from session.ts.
+export type { Session };
 
 /** 200 for an admin key, 403 for a tenant key (admin-only route), 401 for no valid key. */
 async function signIn(key: string): Promise<Session> {

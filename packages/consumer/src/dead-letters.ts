@@ -5,7 +5,7 @@
  */
 import { EVENT_FIELD, StreamEvent } from '@historical-sync/contracts';
 import type { Cluster, Redis } from 'ioredis';
-import type { EntryContext } from './consumer.js';
+import type { EntryContext } from './entry-context.js';
 
 export interface DeadLetter {
   /** The entry's id in the dead-letter stream. */

@@ -8,13 +8,13 @@
  */
 import { useState } from 'preact/hooks';
 import { type Api, ApiError } from '../api';
-import type { Session } from '../app';
 import { ActionNote, ConfirmButton, carryNote, useActions } from '../components/actions';
 import { ErrorNote, Loading, ProgressBar, Status } from '../components/common';
 import { VerificationSection } from '../components/verification';
 import { count, instant, shortId } from '../format';
 import { useLoad } from '../hooks';
 import { href, navigate } from '../router';
+import type { Session } from '../session';
 import type { ApplicationState, DryRunCounts } from '../types';
 
 interface TenantApplications {

@@ -7,12 +7,12 @@
  */
 import { Fragment } from 'preact';
 import { useEffect } from 'preact/hooks';
-import type { Session } from '../app';
 import { ErrorNote, Loading, Status } from '../components/common';
 import { EventsChart } from '../components/events-chart';
 import { RedisMemorySection } from '../components/redis-memory';
 import { bytes, count, duration, instant } from '../format';
 import { useLoad } from '../hooks';
+import type { Session } from '../session';
 import type { SystemView } from '../types';
 
 const REFRESH_MS = 5000;

@@ -1,11 +1,11 @@
 /** Tenants: each tenant's applications, enabled or not, whether a sync is needed, the latest run. */
 import { useState } from 'preact/hooks';
 import { query } from '../api';
-import type { Session } from '../app';
 import { ErrorNote, Loading, ProgressBar, Status } from '../components/common';
 import { instant } from '../format';
 import { useLoad } from '../hooks';
 import { href, navigate, type Route } from '../router';
+import type { Session } from '../session';
 import type { TenantSummary } from '../types';
 
 interface TenantsPage {
