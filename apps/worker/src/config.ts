@@ -1,5 +1,9 @@
 /** The worker's configuration: one zod schema over the environment, parsed once at start. */
-import { BackfillSettingsEnv } from '@historical-sync/backfill';
+import {
+  BackfillSettingsEnv,
+  parseVerifySchedule,
+  VERIFY_SCHEDULE_FORM,
+} from '@historical-sync/backfill';
 import { RESOURCES } from '@historical-sync/contracts';
 import { LogLevel, parseEnv } from '@historical-sync/runtime';
 import { z } from 'zod';
@@ -49,6 +53,24 @@ export const WorkerEnv = BackfillSettingsEnv.extend({
   RELAY_POLL_INTERVAL_MS: z.coerce.number().int().min(10).default(1_000),
   /** Serve Prometheus metrics (and /health) on this port; 0 = off. */
   WORKER_METRICS_PORT: z.coerce.number().int().min(0).max(65_535).default(0),
+  /**
+   * Verifications the sweeper role starts by itself (docs/VERIFY.md): `crm=24h:repair,hr=7d`, per
+   * application an interval and whether to repair; unset or empty = none.
+   */
+  VERIFY_SCHEDULE: z
+    .string()
+    .optional()
+    .transform((value, ctx) => {
+      try {
+        return parseVerifySchedule(value);
+      } catch (error) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `${VERIFY_SCHEDULE_FORM}; ${(error as Error).message}`,
+        });
+        return z.NEVER;
+      }
+    }),
   /** Published outbox rows are deleted after this long. */
   OUTBOX_RETENTION_MS: z.coerce
     .number()

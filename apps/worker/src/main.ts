@@ -34,6 +34,7 @@ import { Counter, Gauge, Histogram } from 'prom-client';
 import { loadConfig } from './config';
 import { replicaMismatch } from './source-db';
 import { startSweeper } from './sweeper';
+import { scheduleMismatch, startVerifySchedule } from './verify-schedule';
 
 const config = loadSettingsOrExit('worker', loadConfig);
 const logger = createLogger('worker', config.LOG_LEVEL);
@@ -69,6 +70,11 @@ if (sourceUrl && sourceDb) {
     process.stderr.write(`worker: ${mismatch}\n`);
     process.exit(1);
   }
+}
+const scheduleError = await scheduleMismatch(db, config.VERIFY_SCHEDULE);
+if (scheduleError) {
+  process.stderr.write(`worker: ${scheduleError}\n`);
+  process.exit(2);
 }
 const redis = createRedis(config.REDIS_URL, 'historical-sync-worker');
 const settings = backfillSettingsFrom(config);
@@ -164,6 +170,12 @@ const trimming = retention
       onError: (error) => logger.warn({ err: error }, 'stream trim failed; will try again'),
     })
   : undefined;
+
+// Verifications the operator scheduled (verify-schedule.ts), on the sweeper role's processes.
+const verifying =
+  roles.has('sweeper') && config.VERIFY_SCHEDULE.length > 0
+    ? startVerifySchedule({ db, redis, queues, settings, logger, schedule: config.VERIFY_SCHEDULE })
+    : undefined;
 
 // The relay gets its own connection that fails fast while Redis is down: a batch then rolls back
 // and is retried, instead of waiting in an offline queue with its rows locked.
@@ -262,6 +274,7 @@ const metricsServer = config.WORKER_METRICS_PORT
 onStopSignal(logger, async () => {
   await sweeper?.stop();
   await trimming?.stop();
+  await verifying?.stop();
   await retention?.release();
   metricsServer?.close();
   await Promise.all([workers.close(), relay?.stop()]);

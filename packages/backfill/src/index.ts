@@ -80,6 +80,15 @@ export { listTenants, type TenantQuery, tenantApplications } from './tenant-dire
 export { getApplication, getTenant, runNotFound, tenantNotFound } from './tenants';
 export { ApplicationUnavailableError } from './verify/application';
 export {
+  parseVerifySchedule,
+  type ScheduledApplication,
+  type ScheduledOutcome,
+  schedulePassIntervalMs,
+  unknownScheduledApplications,
+  VERIFY_SCHEDULE_FORM,
+  verifyScheduledPass,
+} from './verify/schedule';
+export {
   latestVerification,
   pruneVerifications,
   type VerifyDeps,
