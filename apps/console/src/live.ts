@@ -1,11 +1,12 @@
 /**
  * Follows one run as it changes. Reads the run's live stream (`text/event-stream`) with fetch
  * and a stream reader, since EventSource cannot send the Authorization header. Where the stream
- * cannot be had (an older API, too many streams open: 429) or ends before the run is final, it
+ * cannot be had (an older API, too many streams open: 429) or ends before the run has ended, it
  * reads the run every POLL_MS instead, so the page updates on its own either way.
  */
+import { ENDED_RUN_STATUSES } from '@historical-sync/contracts/run-vocabulary';
 import type { Api } from './api';
-import { FINAL_STATUSES, type RunView } from './types';
+import type { RunView } from './types';
 
 const POLL_MS = 1000;
 
@@ -34,7 +35,7 @@ export function createEventParser(onRun: (view: RunView) => void) {
   };
 }
 
-const isFinal = (view: RunView | null) => view !== null && FINAL_STATUSES.includes(view.status);
+const isEnded = (view: RunView | null) => view !== null && ENDED_RUN_STATUSES.includes(view.status);
 
 /** Calls `onView` with each new view of the run until `signal` aborts. */
 export async function watchRun(
@@ -64,7 +65,7 @@ export async function watchRun(
     if (signal.aborted) return;
     // A dropped stream is not the page's error: polling below takes over.
   }
-  // Polled until aborted: a final run can still change (a retry starts it again).
+  // Polled until aborted: an ended run can still change (a retry starts a failed one again).
   while (!signal.aborted) {
     try {
       const view = await api.get<RunView>(path, signal);
@@ -73,6 +74,6 @@ export async function watchRun(
       if (signal.aborted) return;
       onError(error);
     }
-    await new Promise((resolve) => setTimeout(resolve, isFinal(last) ? POLL_MS * 3 : POLL_MS));
+    await new Promise((resolve) => setTimeout(resolve, isEnded(last) ? POLL_MS * 3 : POLL_MS));
   }
 }

@@ -5,6 +5,7 @@
  * then find out from a refused page, or from the status between pages: a paused run's jobs wait
  * (delayed) without publishing, a cancelled run's jobs stop.
  */
+import type { RunControl } from '@historical-sync/contracts';
 import type { BackfillRun, Db } from '@historical-sync/db';
 import { ConflictError } from '@historical-sync/domain';
 import {
@@ -25,9 +26,6 @@ import {
 } from './run-state';
 import { runNotFound } from './tenants';
 
-/** The controls a person sends to a run; a retry is made by the retried job (run-state.ts `revive`). */
-export type RunAction = 'pause' | 'resume' | 'cancel';
-
 const CONTROL_REASON: Partial<Record<ControlTransitionName, string>> = {
   cancel: 'cancelled by request',
   disable: 'application disabled',
@@ -38,7 +36,8 @@ export async function controlRun(
   barrier: BarrierDeps,
   tenantId: string,
   runId: string,
-  action: RunAction,
+  /** A retry is no control: the retried job makes it (run-state.ts `retry`, `revive`). */
+  action: RunControl,
 ): Promise<BackfillRun> {
   const { run, barrierRun } = await db.transaction().execute(async (trx) => {
     const locked = await trx

@@ -6,7 +6,7 @@ export {
   UnknownEntityError,
 } from '@historical-sync/domain';
 export { type ApiHealthPublisher, startApiHealthPublisher } from './api-health';
-export { controlRun, type RunAction } from './controls';
+export { controlRun } from './controls';
 export { type ToggleRequest, type ToggleResult, toggleApplication } from './enablement';
 export { streamBacklog } from './flow-control';
 export {
@@ -36,7 +36,6 @@ export { type RunRate, RunRateTracker } from './run-rate';
 export { retryRun } from './run-retry';
 export {
   ACTIVE_RUN_STATUSES,
-  type AllowedAction,
   allowedActions,
   FINAL_RUN_STATUSES,
   PARTITION_TRANSITIONS,
@@ -63,7 +62,7 @@ export {
   TenantQuotasEnv,
   tenantQuotasFrom,
 } from './settings';
-export { getSyncStatus, type RunView, viewRun } from './status';
+export { getSyncStatus, viewRun } from './status';
 export { detachGroup, type StreamReport, streamReport } from './stream-report';
 export {
   lastRetentionPass,

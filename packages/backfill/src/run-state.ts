@@ -3,16 +3,27 @@
  * statuses, to which, made by whom) and the guarded UPDATEs that perform them. Every UPDATE of a
  * status names its transition and applies only `WHERE status IN (its from)`, so of two actors
  * racing on a run (a cancel and a worker's failure, two workers) exactly one wins and the other is
- * told so. No other module writes a status or keeps a list of statuses of its own.
+ * told so. No other module writes a status; the statuses themselves, and which are active, ended or
+ * final, are the contracts' run vocabulary (run-vocabulary.ts), which these tables must agree with.
  *
  * A resource row's status is not a state of its own: it sums its partitions (refreshResource).
  */
-import type { Resource } from '@historical-sync/contracts';
-import type { BackfillRun, Db, RunResourceStatus, RunStatus } from '@historical-sync/db';
+import {
+  FINAL_RUN_STATUSES,
+  type Resource,
+  RUN_ACTIONS,
+  type RunAction,
+  type RunResourceStatus,
+  type RunStatus,
+} from '@historical-sync/contracts';
+import type { BackfillRun, Db } from '@historical-sync/db';
 import { sql } from 'kysely';
 
+// The run vocabulary is the contracts' (run-vocabulary.ts); the backfill's modules find it here
+// beside the transitions that must agree with it.
+export { ACTIVE_RUN_STATUSES, FINAL_RUN_STATUSES, RUN_STATUSES } from '@historical-sync/contracts';
 export type { RunStatus };
-/** A partition's status; a resource row's status takes the same values. */
+/** A partition's status: the values of a resource's (contracts' RUN_RESOURCE_STATUSES). */
 export type PartitionStatus = RunResourceStatus;
 
 /** A transition: the statuses it applies from, those it can lead to, and who makes it. */
@@ -95,33 +106,6 @@ export const PARTITION_TRANSITIONS = {
 
 export type PartitionTransitionName = keyof typeof PARTITION_TRANSITIONS;
 
-const RUN_STATUS_SET: Record<RunStatus, true> = {
-  queued: true,
-  running: true,
-  paused: true,
-  completed: true,
-  failed: true,
-  cancelled: true,
-};
-export const RUN_STATUSES = Object.keys(RUN_STATUS_SET) as RunStatus[];
-
-const PARTITION_STATUS_SET: Record<PartitionStatus, true> = {
-  pending: true,
-  running: true,
-  completed: true,
-  failed: true,
-  cancelled: true,
-};
-export const PARTITION_STATUSES = Object.keys(PARTITION_STATUS_SET) as PartitionStatus[];
-
-/** A run that holds its tenant's one slot for the application (a partial unique index). */
-export const ACTIVE_RUN_STATUSES = ['queued', 'running', 'paused'] as const satisfies RunStatus[];
-
-/** Statuses no transition leaves: the run's jobs have nothing more to do. */
-export const FINAL_RUN_STATUSES = RUN_STATUSES.filter((status) =>
-  Object.values(RUN_TRANSITIONS).every((t) => !(t.from as readonly RunStatus[]).includes(status)),
-);
-
 /**
  * Statuses in which a run's resource jobs publish: a failed run's too (a retried job, or one that
  * had not started yet); a paused run's jobs wait, a final run's have nothing to do.
@@ -134,29 +118,23 @@ export const PUBLISHING_RUN_STATUSES = [
 
 export const isPublishingRunStatus = (status: RunStatus): boolean =>
   (PUBLISHING_RUN_STATUSES as readonly RunStatus[]).includes(status);
-export const isActiveRunStatus = (status: RunStatus): boolean =>
-  (ACTIVE_RUN_STATUSES as readonly RunStatus[]).includes(status);
+/** Final (contracts' FINAL_RUN_STATUSES): no transition below leaves it (run-state-table.test). */
 export const isFinalRunStatus = (status: RunStatus): boolean => FINAL_RUN_STATUSES.includes(status);
 
 export const canTransition = (name: RunTransitionName, from: RunStatus): boolean =>
   (RUN_TRANSITIONS[name].from as readonly RunStatus[]).includes(from);
 
-/** What a person can ask of a run (a console shows a button for each allowed one). */
-export type AllowedAction = 'pause' | 'resume' | 'cancel' | 'retry';
-
 /** The transition each action makes; retry's is made by the retried job. */
-const ACTION_TRANSITION: Record<AllowedAction, RunTransitionName> = {
+const ACTION_TRANSITION: Record<RunAction, RunTransitionName> = {
   pause: 'pause',
   resume: 'resume',
   cancel: 'cancel',
   retry: 'retry',
 };
 
-/** The actions allowed on a run in `status`, in a stable order. */
-export function allowedActions(status: RunStatus): AllowedAction[] {
-  return (Object.keys(ACTION_TRANSITION) as AllowedAction[]).filter((action) =>
-    canTransition(ACTION_TRANSITION[action], status),
-  );
+/** The actions allowed on a run in `status`, in the contracts' order (RUN_ACTIONS). */
+export function allowedActions(status: RunStatus): RunAction[] {
+  return RUN_ACTIONS.filter((action) => canTransition(ACTION_TRANSITION[action], status));
 }
 
 /** `IN (...)` of a transition's from statuses. */

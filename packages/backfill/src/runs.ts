@@ -2,16 +2,15 @@
  * Backfill runs in Postgres: creation (at most one active per tenant and app) and reads. Status
  * transitions belong to run-state.ts.
  */
-import type { Resource, RunTrigger } from '@historical-sync/contracts';
-import type { BackfillRun, BackfillRunResource, Db } from '@historical-sync/db';
-import { sql } from 'kysely';
 import {
   ACTIVE_RUN_STATUSES,
   FINAL_RUN_STATUSES,
-  type PartitionRef,
-  type PartitionStatus,
-  type RunStatus,
-} from './run-state';
+  type Resource,
+  type RunTrigger,
+} from '@historical-sync/contracts';
+import type { BackfillRun, BackfillRunResource, Db } from '@historical-sync/db';
+import { sql } from 'kysely';
+import type { PartitionRef, PartitionStatus, RunStatus } from './run-state';
 
 export interface RunRequest {
   tenantId: string;

@@ -1,53 +1,19 @@
 /** The spec's `sync-status`: what the application should hold, and how the latest run went. */
 import {
+  ACTIVE_RUN_STATUSES,
   RESOURCES,
-  type Resource,
-  type RunAction,
-  type RunTrigger,
+  type RunResourceStatus,
+  type RunStatus,
+  type RunView,
 } from '@historical-sync/contracts';
-import type { Db, RunResourceStatus, RunStatus } from '@historical-sync/db';
+import type { Db } from '@historical-sync/db';
 import { outboxBacklog } from '@historical-sync/domain';
 import { sql } from 'kysely';
 import { countResources } from './resources';
 import type { RunRate } from './run-rate';
-import { ACTIVE_RUN_STATUSES, allowedActions } from './run-state';
+import { allowedActions } from './run-state';
 import { getLatestRun, type RunWithResources } from './runs';
 import { getApplication, getTenant } from './tenants';
-
-export interface ResourceProgress {
-  /** The resource's own status; `paused` while its run is paused and it has work left. */
-  status: RunResourceStatus | 'paused';
-  published: number;
-  total: number | null;
-  percent: number | null;
-  lastError: string | null;
-  /** "throttled by source load: <why>" while source protection slows or pauses its pages. */
-  throttled: string | null;
-}
-
-export interface RunView {
-  runId: string;
-  tenantId: string;
-  appCode: string;
-  status: RunStatus;
-  trigger: RunTrigger;
-  sinceDate: string | null;
-  pageSize: number;
-  maxEventsPerSecond: number | null;
-  partitions: number;
-  createdAt: string;
-  startedAt: string | null;
-  finishedAt: string | null;
-  lastError: string | null;
-  published: number;
-  total: number | null;
-  percent: number | null;
-  resources: Partial<Record<Resource, ResourceProgress>>;
-  /** Recent publish rate and time left (run-rate.ts); null without a rate tracker. */
-  eventsPerSecond: number | null;
-  etaSeconds: number | null;
-  allowedActions: RunAction[];
-}
 
 export const percentOf = (published: number, total: number | null) =>
   total === null ? null : total === 0 ? 100 : Math.min(100, Math.floor((100 * published) / total));

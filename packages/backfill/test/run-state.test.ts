@@ -3,7 +3,7 @@
  * each of its `from` statuses and lands on its `to`; a sample of the others is refused, leaving
  * the status as it was. The same for partitions.
  */
-import { RESOURCES } from '@historical-sync/contracts';
+import { RESOURCES, RUN_RESOURCE_STATUSES } from '@historical-sync/contracts';
 import { type Db, seedTenant } from '@historical-sync/db';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,7 +13,6 @@ import {
   failRun,
   finishPartition,
   markRunRetried,
-  PARTITION_STATUSES,
   PARTITION_TRANSITIONS,
   type PartitionRef,
   type PartitionStatus,
@@ -168,7 +167,7 @@ describe('run state machine', () => {
     it('applies every allowed partition transition and refuses the others', async () => {
       for (const name of ['start', 'complete', 'fail', 'stop'] as const) {
         const rule = PARTITION_TRANSITIONS[name];
-        for (const from of PARTITION_STATUSES) {
+        for (const from of RUN_RESOURCE_STATUSES) {
           const allowed = (rule.from as readonly PartitionStatus[]).includes(from);
           const ref = await partitionIn(from);
           if (name === 'start') await startPartition(t.db, ref, 10);
@@ -187,7 +186,7 @@ describe('run state machine', () => {
 
     it("closes a cancelled run's open partitions, and only those", async () => {
       const rule = PARTITION_TRANSITIONS.close;
-      for (const from of PARTITION_STATUSES) {
+      for (const from of RUN_RESOURCE_STATUSES) {
         const ref = await partitionIn(from);
         expect(
           await applyControl(t.db, ref.runId, 'cancel', 'cancelled', { controlSeq: 1 }),

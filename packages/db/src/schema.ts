@@ -3,7 +3,11 @@
  * nullable columns are `T | null`, never optional. `version` and `updated_at` are owned by the
  * `bump_row_version` trigger: callers never set them.
  */
+import type { RunResourceStatus, RunStatus, RunTrigger } from '@historical-sync/contracts';
 import type { ColumnType, Generated, Insertable, Selectable, Updateable } from 'kysely';
+
+// The run vocabulary is the contracts' (run-vocabulary.ts): the columns below hold its words.
+export type { RunResourceStatus, RunStatus };
 
 /** A trigger- or default-maintained timestamp: read as Date, optional on insert. */
 type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>;
@@ -112,9 +116,6 @@ export type OrganizationMembership = Selectable<OrganizationMembershipsTable>;
 export type NewOrganizationMembership = Insertable<OrganizationMembershipsTable>;
 export type OrganizationApplication = Selectable<OrganizationApplicationsTable>;
 
-export type RunStatus = 'queued' | 'running' | 'paused' | 'completed' | 'failed' | 'cancelled';
-export type RunResourceStatus = 'pending' | 'running' | 'completed' | 'failed' | 'cancelled';
-
 export interface BackfillRunsTable {
   id: Generated<string>;
   tenant_id: string;
@@ -122,7 +123,7 @@ export interface BackfillRunsTable {
   app_code: string;
   status: ColumnType<RunStatus, RunStatus | undefined, RunStatus>;
   /** What started the run: an enable, a manual sync, or a verification's repair. */
-  trigger: 'enable' | 'manual' | 'verify';
+  trigger: RunTrigger;
   since_date: Date | null;
   page_size: number;
   max_events_per_second: ColumnType<number | null, number | null | undefined, number | null>;

@@ -4,6 +4,7 @@
  * shown on a run that allows none). Updates on its own (live.ts) without a reload. Cancel is
  * final, so it asks first; every control says what it did.
  */
+import { ENDED_RUN_STATUSES } from '@historical-sync/contracts/run-vocabulary';
 import { useEffect, useState } from 'preact/hooks';
 import type { Session } from '../app';
 import { ActionNote, ConfirmButton, useActions } from '../components/actions';
@@ -12,7 +13,7 @@ import { count, duration, instant, rate, shortId } from '../format';
 import { useLoad } from '../hooks';
 import { watchRun } from '../live';
 import { href } from '../router';
-import { FINAL_STATUSES, type RunAction, type RunView } from '../types';
+import type { RunAction, RunView } from '../types';
 
 const ACTION_LABELS: Record<RunAction, string> = {
   pause: 'Pause',
@@ -63,7 +64,7 @@ export function RunPage(props: { session: Session; tenantId: string; runId: stri
       ),
     [tenantId],
   );
-  const ended = run !== null && FINAL_STATUSES.includes(run.status);
+  const ended = run !== null && ENDED_RUN_STATUSES.includes(run.status);
   useTick(run !== null && !ended && run.startedAt !== null);
 
   // A new generation (after an action) restarts the watch.

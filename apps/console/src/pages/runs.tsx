@@ -1,4 +1,5 @@
 /** Runs: the history, newest first, filtered by tenant, application and state, a page at a time. */
+import { RUN_STATUSES } from '@historical-sync/contracts/run-vocabulary';
 import { useState } from 'preact/hooks';
 import { query } from '../api';
 import type { Session } from '../app';
@@ -6,7 +7,7 @@ import { ErrorNote, Loading, ProgressBar, Status } from '../components/common';
 import { count, instant, shortId } from '../format';
 import { useLoad } from '../hooks';
 import { href, navigate, type Route } from '../router';
-import { RUN_STATUSES, type RunSummary, type TenantSummary } from '../types';
+import type { RunSummary, TenantSummary } from '../types';
 
 const PAGE_SIZE = 25;
 

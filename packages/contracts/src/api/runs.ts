@@ -1,46 +1,28 @@
 /** A backfill run as the API shows it: `GET .../sync-runs/:runId`, its controls, `latestRun`. */
 import { z } from 'zod';
 import { RESOURCES } from '../resources.js';
+import {
+  RESOURCE_PROGRESS_STATUSES,
+  RUN_ACTIONS,
+  RUN_STATUSES,
+  RUN_TRIGGERS,
+} from '../run-vocabulary.js';
 import { IsoInstant, Uuid } from './fields.js';
 import { OrgParams } from './params.js';
 
-export const RUN_STATUSES = [
-  'queued',
-  'running',
-  'paused',
-  'completed',
-  'failed',
-  'cancelled',
-] as const;
+// The lists are the run vocabulary's (run-vocabulary.ts); these are their schemas.
 export const RunStatus = z.enum(RUN_STATUSES);
 export type RunStatus = z.infer<typeof RunStatus>;
-/**
- * A run in one of these has no job working on it: completed and cancelled never change again, a
- * failed run only by a retry. A live stream of a run ends once it reaches one.
- */
-export const ENDED_RUN_STATUSES = [
-  'completed',
-  'failed',
-  'cancelled',
-] as const satisfies readonly RunStatus[];
-
-/** What started a run: an enable, a manual sync, or a verification's repair (docs/VERIFY.md). */
-export const RUN_TRIGGERS = ['enable', 'manual', 'verify'] as const;
 export const RunTrigger = z.enum(RUN_TRIGGERS);
 export type RunTrigger = z.infer<typeof RunTrigger>;
-
-export const RunParams = OrgParams.extend({ runId: Uuid });
-/** The controls a person sends to a run: `POST .../sync-runs/:runId/<control>`. */
-export const RUN_CONTROLS = ['pause', 'resume', 'cancel'] as const;
-export type RunControl = (typeof RUN_CONTROLS)[number];
-/** What a person may do with a run: its controls, and a retry of a failed run. */
-export const RUN_ACTIONS = [...RUN_CONTROLS, 'retry'] as const;
 export const RunAction = z.enum(RUN_ACTIONS);
 export type RunAction = z.infer<typeof RunAction>;
 
+export const RunParams = OrgParams.extend({ runId: Uuid });
+
 export const ResourceProgress = z.object({
   /** The resource's own status; `paused` while its run is paused and it has work left. */
-  status: z.enum(['pending', 'running', 'paused', 'completed', 'failed', 'cancelled']),
+  status: z.enum(RESOURCE_PROGRESS_STATUSES),
   published: z.number().int(),
   /** Rows the resource will publish; null until counted. */
   total: z.number().int().nullable(),
