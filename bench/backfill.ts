@@ -1,12 +1,15 @@
 /**
  * `npm run bench -- [--memberships 1000000] [--orgs 100000] [--credits 100000] [--page-size 1000]
- *                   [--partitions 1] [--naive-sample 20000] [--ceiling-sample 200000] [--api-load-seconds 10]`
+ *                   [--partitions 1] [--naive-sample 20000] [--ceiling-sample 200000] [--api-load-seconds 10]
+ *                   [--replica 1]`
  *
  * A full backfill through the real path (HTTP enable -> queue -> worker process -> Redis Streams)
  * on a seeded tenant, with two references measured in the same invocation on the same data:
  *   naive    the spec's method: OFFSET pages, one awaited XADD per event (on a sample);
  *   ceiling  the same events prebuilt as XADD commands and sent with `redis-cli --pipe`.
  * While a backfill runs, the toggle and status endpoints get a steady (open-loop) request load.
+ * Last, the same full backfill with its pages read from a streaming replica (`--replica 0` skips
+ * it): the primary's Postgres CPU per event then, against the headline run's.
  * The last line printed is one JSON object with the headline figures.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -26,6 +29,7 @@ import { type PacedLoadResult, pacedLoadInChild as pacedLoad } from './lib/paced
 import { type AppProcess, peakRssMb, startApp, waitForOk } from './lib/processes';
 import { summarizeProfile } from './lib/profile';
 import { parseCommandStats } from './lib/redis-stats';
+import { type ReplicaPhaseResult, replicaPhase } from './lib/replica-phase';
 import { explainStalls, startStallProbe } from './lib/stall-probe';
 import { round } from './lib/stats';
 
@@ -45,6 +49,8 @@ const Args = z.object({
   'flow-bound': count(50_000),
   'slow-consumer-rate': count(20_000),
   'flow-seconds': count(10),
+  /** 1: measure a full backfill read from a streaming replica (docs/REPLICA.md); 0: skip it. */
+  replica: count(1),
   /** Write the worker's CPU profile (.cpuprofile) to this folder. */
   'profile-dir': z.string().optional(),
 });
@@ -166,6 +172,8 @@ async function main() {
       args['profile-dir'] ? ['--cpu-prof', `--cpu-prof-dir=${args['profile-dir']}`] : [],
     );
     const stopped = new Set<AppProcess>();
+    /** The backfill worker serving the queues now (a later phase replaces it with its own). */
+    let running: AppProcess = worker;
     for (const app of [api, worker]) {
       app.child.once('exit', (code) => {
         if (!stopping && !stopped.has(app))
@@ -278,6 +286,7 @@ async function main() {
       for (const fn of profile.functions) say(`    ${round(fn.share * 100, 1)}%  ${fn.name}`);
       args['api-load-seconds'] = 0;
       args['flow-seconds'] = 0;
+      args.replica = 0;
     }
     // API under load while a backfill runs: a second run (memberships again), measured apart
     // from the headline figure so the load generator does not slow the run it measures.
@@ -418,6 +427,7 @@ async function main() {
         WORKER_METRICS_PORT: String(metricsPort),
       });
       apps.push(guarded);
+      running = guarded;
       const throttledTotal = async () => {
         for (let i = 0; ; i++) {
           try {
@@ -437,6 +447,33 @@ async function main() {
         `source protection: toggle p99 ${round(protectedRun.toggle.p99 / toggleIdle.p99, 2)}x the idle p99 (target <= 2x); ` +
           `rate ${round((100 * protectedRun.eventsPerSecond) / unthrottled.eventsPerSecond)}% of the unprotected backfill's (target >= 50%); ` +
           `pages waited ${round(throttledSeconds, 1)} s in all for the source; at the end: ${protectedRun.throttledAtEnd ?? 'not throttled'}`,
+      );
+    }
+    // The same backfill, its pages read from a streaming replica, by a worker of its own.
+    let fromReplica: ReplicaPhaseResult | undefined;
+    if (args.replica) {
+      stopped.add(running);
+      await running.stop();
+      say('taking a streaming replica of the database (pg_basebackup)...');
+      const measured = await replicaPhase({
+        databaseUrl: database.url,
+        redis,
+        base,
+        headers,
+        tenantId,
+        prefix,
+        env,
+        primaryPorts: ports,
+        apps,
+      });
+      fromReplica = measured;
+      const perEvent = (cpuSeconds: number) => round((cpuSeconds * 1e6) / measured.events, 1);
+      say(
+        `replica  ${measured.events} events in ${round(measured.seconds, 2)} s: ` +
+          `${round(measured.events / measured.seconds)} events/s, pages read from a streaming replica ` +
+          `(base backup ${round(measured.backupSeconds, 1)} s); Postgres CPU per event: ` +
+          `primary ${perEvent(measured.cpu.primary)} µs (${round(((cpu.postgres ?? 0) * 1e6) / events, 1)} µs with pages read from it), ` +
+          `replica ${perEvent(measured.cpu.replica)} µs; worker ${perEvent(measured.cpu.worker)} µs`,
       );
     }
     const ratioToNaive = eventsPerSecond / naive.eventsPerSecond;
@@ -481,6 +518,19 @@ async function main() {
                 2,
               ),
               protectedThrottledSeconds: round(throttledSeconds ?? 0, 1),
+            }
+          : {}),
+        ...(fromReplica
+          ? {
+              replicaEventsPerSecond: round(fromReplica.events / fromReplica.seconds),
+              replicaPrimaryPostgresCpuUsPerEvent: round(
+                (fromReplica.cpu.primary * 1e6) / fromReplica.events,
+                2,
+              ),
+              replicaPostgresCpuUsPerEvent: round(
+                (fromReplica.cpu.replica * 1e6) / fromReplica.events,
+                2,
+              ),
             }
           : {}),
       }),

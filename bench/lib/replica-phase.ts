@@ -1,0 +1,108 @@
+/**
+ * The bench's replica phase: a streaming replica of the bench's Postgres (pg_basebackup -R), a
+ * worker of its own reading pages from it (BACKFILL_DATABASE_URL), and a full re-sync of the
+ * tenant through it. Measures the CPU the primary spends per event then, to set against the
+ * headline run's, whose pages were all read from the primary; and the replica's own.
+ */
+import { startReplica } from '@historical-sync/local-stack';
+import type { Redis } from 'ioredis';
+import { cpuDelta, cpuSnapshot, type ServerPorts } from './cpu';
+import { type AppProcess, startApp } from './processes';
+
+export interface ReplicaPhaseResult {
+  events: number;
+  seconds: number;
+  /** How long the base backup took (the replica's data copied from the primary). */
+  backupSeconds: number;
+  /** CPU seconds during the run: the primary's Postgres, the replica's, the worker's. */
+  cpu: { primary: number; replica: number; worker: number };
+}
+
+export async function replicaPhase(options: {
+  databaseUrl: string;
+  redis: Redis;
+  base: string;
+  headers: Record<string, string>;
+  tenantId: string;
+  prefix: string;
+  env: NodeJS.ProcessEnv;
+  primaryPorts: ServerPorts;
+  /** Apps started here are added, so the bench's stop covers them. */
+  apps: AppProcess[];
+}): Promise<ReplicaPhaseResult> {
+  const { redis, base, headers, tenantId, prefix } = options;
+  const backupStarted = performance.now();
+  const replica = await startReplica({ url: options.databaseUrl });
+  try {
+    const backupSeconds = (performance.now() - backupStarted) / 1000;
+    const replicaUrl = new URL(replica.url);
+    replicaUrl.pathname = new URL(options.databaseUrl).pathname;
+    const worker = startApp('worker', {
+      ...options.env,
+      WORKER_ROLES: 'runs,credits,organizations,memberships',
+      BACKFILL_DATABASE_URL: replicaUrl.toString(),
+      // As the headline run: unprotected, so the two differ only in where pages are read.
+      BACKFILL_SOURCE_PROTECTION: 'off',
+      // For its ready line: the run starts once it serves the queues, so its start-up (loading
+      // the code) counts neither in the run's time nor in its CPU.
+      LOG_LEVEL: 'info',
+    });
+    options.apps.push(worker);
+    await waitForOutput(worker, /worker started/);
+    // Drop the earlier runs' streams (memory), never the queues' keys.
+    const streams = [
+      ...(await redis.keys(`${prefix}:crm:*`)),
+      ...(await redis.keys(`${prefix}:credit-events`)),
+    ];
+    if (streams.length) await redis.unlink(...streams);
+    const replicaPorts = { postgres: Number(replicaUrl.port) };
+    const snapshot = () =>
+      Promise.all([
+        cpuSnapshot(worker.child.pid, options.primaryPorts),
+        cpuSnapshot(undefined, replicaPorts),
+      ]);
+    const before = await snapshot();
+    const started = performance.now();
+    const response = await fetch(
+      `${base}/admin/organizations/${tenantId}/applications/crm/sync-historical`,
+      { method: 'POST', headers, body: JSON.stringify({}) },
+    );
+    const { runId } = (await response.json()) as { runId: string };
+    let run: { status: string; published: number } | undefined;
+    for (;;) {
+      run = (await (
+        await fetch(`${base}/admin/organizations/${tenantId}/sync-runs/${runId}`, { headers })
+      ).json()) as typeof run;
+      if (run?.status === 'completed' || run?.status === 'failed') break;
+      if (worker.child.exitCode !== null) throw new Error(`the worker exited: ${worker.output()}`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    const seconds = (performance.now() - started) / 1000;
+    const after = await snapshot();
+    if (run?.status !== 'completed') throw new Error(`run ${run?.status}: ${worker.output()}`);
+    const onPrimary = cpuDelta(before[0], after[0]);
+    const onReplica = cpuDelta(before[1], after[1]);
+    await worker.stop();
+    return {
+      events: run.published,
+      seconds,
+      backupSeconds,
+      cpu: {
+        primary: onPrimary.postgres ?? 0,
+        replica: onReplica.postgres ?? 0,
+        worker: onPrimary.worker ?? 0,
+      },
+    };
+  } finally {
+    await replica.stop();
+  }
+}
+
+async function waitForOutput(app: AppProcess, pattern: RegExp, timeoutMs = 120_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (!pattern.test(app.output())) {
+    if (app.child.exitCode !== null) throw new Error(`the worker exited: ${app.output()}`);
+    if (Date.now() > deadline) throw new Error(`no ${pattern} within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
