@@ -71,7 +71,7 @@ export async function measureReplicaLag(primary: Db, source: Db): Promise<Replic
 }
 
 /** An LSN (`16/B374D848`: high and low 32 bits in hex) as a byte offset. */
-export function lsnBytes(lsn: string): number {
+function lsnBytes(lsn: string): number {
   const [high, low] = lsn.split('/');
   if (high === undefined || low === undefined) throw new Error(`not an LSN: ${lsn}`);
   return Number.parseInt(high, 16) * 2 ** 32 + Number.parseInt(low, 16);

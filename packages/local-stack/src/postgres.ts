@@ -74,7 +74,7 @@ async function locatePostgresBinDir(): Promise<string | undefined> {
   );
 }
 
-export interface RunAs {
+interface RunAs {
   uid: number;
   gid: number;
 }
