@@ -333,7 +333,7 @@ describe('console API', () => {
     return { views, ended };
   };
 
-  it('live: sends the run at once and on each change, with rate and ETA, and ends after the final state', async () => {
+  it('live: sends the run at once and on each change, with rate and ETA, and ends after sending the state the run ended in', async () => {
     const rows = 4_000;
     const { tenantId, runId } = await startMembershipsSync(t, `live-${randomUUID()}`, rows, {
       pageSize: 100,

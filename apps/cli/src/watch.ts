@@ -1,5 +1,5 @@
 /**
- * `status --watch`: polls sync-status until the latest run is final. A TTY gets a frame (run
+ * `status --watch`: polls sync-status until the latest run has ended. A TTY gets a frame (run
  * line and one line per resource) redrawn in place; anything else gets one plain line whenever
  * the run moves, so logs of a long or paused run stay short.
  */

@@ -100,7 +100,7 @@ describe('formatting', () => {
     );
   });
 
-  it('leaves rate and ETA out once the run is final', () => {
+  it('leaves rate and ETA out once the run has ended', () => {
     const line = formatProgressLine({
       status: 'completed',
       published: 70,

@@ -257,7 +257,7 @@ export async function applyControl(
     .returningAll()
     .executeTakeFirst();
   // A cancelled run's partitions that no job will finish (its unprocessed jobs are removed)
-  // close here, so its resource rows reach a final state too.
+  // close here, so its resource rows end too (cancelled, or failed where a partition failed).
   if (updated && to === 'cancelled') await closeOpenPartitions(db, runId);
   return updated;
 }

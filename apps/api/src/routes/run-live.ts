@@ -1,7 +1,7 @@
 /**
  * `GET …/sync-runs/:runId/live`: the run view as server-sent events. An `event: run` at once and
  * whenever the view changes (checked every LIVE_CHECK_MS, one query per stream), a comment every
- * LIVE_HEARTBEAT_MS so proxies keep the connection, and the end of the stream once a final state
+ * LIVE_HEARTBEAT_MS so proxies keep the connection, and the end of the stream once an ended state
  * has been sent. Bounded: `maxPerKey` open streams per API key in this process (429 beyond), each
  * closed when its client goes away, after LIVE_MAX_MS (a client reconnects for more), when its key
  * is revoked (at once through this process, within LIVE_KEY_CHECK_MS through another) and when
