@@ -1,4 +1,5 @@
-/** A small fetch wrapper for the admin API: bearer auth, JSON in and out, one error type. */
+/** The CLI's way to the admin API: the shared typed client, its failures as one error type. */
+import { type Client, createClient as createApiClient } from '@historical-sync/client';
 import type { ApiError } from '@historical-sync/contracts';
 
 /** Anything that stops a command: printed as one line, exit code 1. */
@@ -20,11 +21,8 @@ export class CliError extends Error {
 const UNREACHABLE_HINT =
   ' (is the API running? start it with `npm start`, or point hsync at it with --api URL or HSYNC_API_URL)';
 
-export interface ApiClient {
-  get<T>(path: string): Promise<T>;
-  post<T>(path: string, body?: unknown): Promise<T>;
-  delete<T>(path: string): Promise<T>;
-}
+/** The typed client of the API (`@historical-sync/client`), with this CLI's errors. */
+export type ApiClient = Client;
 
 export interface ClientOptions {
   baseUrl: string;
@@ -35,47 +33,21 @@ export interface ClientOptions {
 
 export function createClient(options: ClientOptions): ApiClient {
   const base = options.baseUrl.replace(/\/+$/, '');
-  const timeoutMs = options.timeoutMs ?? 30_000;
-
-  async function request<T>(
-    method: 'GET' | 'POST' | 'DELETE',
-    path: string,
-    body?: unknown,
-  ): Promise<T> {
-    const url = `${base}${path}`;
-    let response: Response;
-    try {
-      response = await fetch(url, {
-        method,
-        headers: {
-          authorization: `Bearer ${options.apiKey}`,
-          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-        },
-        body: body === undefined ? undefined : JSON.stringify(body),
-        signal: AbortSignal.timeout(timeoutMs),
-      });
-    } catch (error) {
-      throw new CliError(`cannot reach the API at ${base}: ${reason(error)}${UNREACHABLE_HINT}`);
-    }
-    const text = await response.text();
-    let parsed: unknown;
-    try {
-      parsed = text ? JSON.parse(text) : undefined;
-    } catch {
+  return createApiClient({
+    baseUrl: base,
+    apiKey: options.apiKey,
+    timeoutMs: options.timeoutMs ?? 30_000,
+    errors: {
+      unreachable: (error) =>
+        new CliError(`cannot reach the API at ${base}: ${reason(error)}${UNREACHABLE_HINT}`),
       // A proxy or something else than the API answered.
-      throw new CliError(
-        `${method} ${url} answered ${response.status} with a body that is not JSON`,
-      );
-    }
-    if (!response.ok) throw new CliError(describeApiError(response.status, parsed), parsed);
-    return parsed as T;
-  }
-
-  return {
-    get: (path) => request('GET', path),
-    post: (path, body) => request('POST', path, body ?? {}),
-    delete: (path) => request('DELETE', path),
-  };
+      notJson: (request, response) =>
+        new CliError(
+          `${request.method} ${request.url} answered ${response.status} with a body that is not JSON`,
+        ),
+      refused: (response, body) => new CliError(describeApiError(response.status, body), body),
+    },
+  });
 }
 
 /** `API 404 not_found: tenant … not found (field orgId)`: the API's own words, status first. */

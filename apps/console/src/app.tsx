@@ -17,7 +17,7 @@ export type { Session };
 async function signIn(key: string): Promise<Session> {
   const api = createApi(key);
   try {
-    await api.get('/admin/outbox');
+    await api.call('getOutbox');
     return { api, isAdmin: true };
   } catch (error) {
     if (error instanceof ApiError && error.status === 403) return { api, isAdmin: false };

@@ -40,7 +40,7 @@ const isEnded = (view: RunView | null) => view !== null && ENDED_RUN_STATUSES.in
 /** Calls `onView` with each new view of the run until `signal` aborts. */
 export async function watchRun(
   api: Api,
-  path: string,
+  params: { orgId: string; runId: string },
   onView: (view: RunView) => void,
   onError: (error: unknown) => void,
   signal: AbortSignal,
@@ -51,7 +51,7 @@ export async function watchRun(
     onView(view);
   };
   try {
-    const response = await api.stream(`${path}/live`, signal);
+    const response = await api.open('watchRun', { params, signal });
     if (response.ok && response.body) {
       const parse = createEventParser(seen);
       const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
@@ -68,7 +68,7 @@ export async function watchRun(
   // Polled until aborted: an ended run can still change (a retry starts a failed one again).
   while (!signal.aborted) {
     try {
-      const view = await api.get<RunView>(path, signal);
+      const view = await api.call('getRun', { params, signal });
       if (JSON.stringify(view) !== JSON.stringify(last)) seen(view);
     } catch (error) {
       if (signal.aborted) return;

@@ -1,11 +1,5 @@
 /** Key management (admin keys only): create (the secret is in this one response), list, revoke. */
-import {
-  ApiKeyList,
-  ApiKeyParams,
-  ApiKeyView,
-  CreateApiKeyBody,
-  CreatedApiKey,
-} from '@historical-sync/contracts';
+import { ROUTES } from '@historical-sync/contracts';
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { ApiKeyStore } from '../auth/api-keys';
@@ -13,16 +7,19 @@ import { errorResponses, KEYED, WITH_BODY } from '../http/responses';
 
 export function apiKeyRoutes(scope: FastifyInstance, keys: ApiKeyStore): void {
   const app = scope.withTypeProvider<ZodTypeProvider>();
+  const { createApiKey, listApiKeys, revokeApiKey } = ROUTES;
   app.post(
-    '/admin/api-keys',
+    createApiKey.path,
     {
       schema: {
         summary:
           'Create an API key (admin, or scoped to tenantId); the key is in this response only',
         tags: ['api keys'],
-        body: CreateApiKeyBody,
+        body: createApiKey.body,
         response: {
-          201: CreatedApiKey.describe('the key, with its secret `key` (shown this once)'),
+          201: createApiKey.response[201].describe(
+            'the key, with its secret `key` (shown this once)',
+          ),
           ...errorResponses(...KEYED, ...WITH_BODY, 404),
         },
       },
@@ -42,13 +39,13 @@ export function apiKeyRoutes(scope: FastifyInstance, keys: ApiKeyStore): void {
   );
 
   app.get(
-    '/admin/api-keys',
+    listApiKeys.path,
     {
       schema: {
         summary: 'List API keys (never their secrets)',
         tags: ['api keys'],
         response: {
-          200: ApiKeyList.describe('every key, revoked ones included'),
+          200: listApiKeys.response[200].describe('every key, revoked ones included'),
           ...errorResponses(...KEYED),
         },
       },
@@ -57,14 +54,14 @@ export function apiKeyRoutes(scope: FastifyInstance, keys: ApiKeyStore): void {
   );
 
   app.delete(
-    '/admin/api-keys/:keyId',
+    revokeApiKey.path,
     {
       schema: {
         summary: 'Revoke an API key (again: no change)',
         tags: ['api keys'],
-        params: ApiKeyParams,
+        params: revokeApiKey.params,
         response: {
-          200: ApiKeyView.describe('the key, now revoked'),
+          200: revokeApiKey.response[200].describe('the key, now revoked'),
           ...errorResponses(...KEYED, ...WITH_BODY, 404),
         },
       },

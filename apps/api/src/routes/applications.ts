@@ -19,24 +19,10 @@ import {
   toggleApplication,
   viewRun,
 } from '@historical-sync/backfill';
-import {
-  AppCodeParams,
-  DryRunResponse,
-  RUN_CONTROLS,
-  RunParams,
-  RunView,
-  SyncBody,
-  SyncStartedResponse,
-  SyncStatusResponse,
-  selectedResources,
-  ToggleBody,
-  ToggleParams,
-  ToggleResponse,
-} from '@historical-sync/contracts';
+import { ROUTES, RUN_CONTROLS, selectedResources } from '@historical-sync/contracts';
 import type { Db } from '@historical-sync/db';
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
-import { z } from 'zod';
 import { errorResponses, KEYED, WITH_BODY, WITH_PARAMS } from '../http/responses';
 import { checkTenantChoices, runQuotasFor, runRateFor } from '../http/tenant-limits';
 
@@ -58,18 +44,19 @@ export function applicationRoutes(scope: FastifyInstance, deps: ApplicationRoute
   const { db, queues, settings, tenantQuotas } = deps;
   // Where pause, cancel and disable raise their barrier: the Redis the runs publish to.
   const barrier = { redis: deps.redis, streamPrefix: settings.streamPrefix };
+  const { toggleApplication: toggle, syncHistorical: sync, getSyncStatus: status } = ROUTES;
 
   app.post(
-    '/admin/organizations/:orgId/applications/:appId/toggle',
+    toggle.path,
     {
       schema: {
         summary:
           'Enable or disable an application; an enable that changes the state starts one backfill run',
         tags: ['applications'],
-        params: ToggleParams,
-        body: ToggleBody,
+        params: toggle.params,
+        body: toggle.body,
         response: {
-          200: ToggleResponse.describe('the enablement now, and the run an enable started'),
+          200: toggle.response[200].describe('the enablement now, and the run an enable started'),
           // A disable raises the barrier of the run it cancels (503 without Redis).
           ...errorResponses(...KEYED, ...WITH_BODY, 404, 409, 503),
         },
@@ -115,19 +102,19 @@ export function applicationRoutes(scope: FastifyInstance, deps: ApplicationRoute
   );
 
   app.post(
-    '/admin/organizations/:orgId/applications/:appCode/sync-historical',
+    sync.path,
     {
       schema: {
         summary:
           'Manual historical sync: 202 when a run starts, 200 with the run already under way or with the counts of a dry run',
         tags: ['applications'],
-        params: AppCodeParams,
-        body: SyncBody,
+        params: sync.params,
+        body: sync.body,
         response: {
-          200: z
-            .union([SyncStartedResponse, DryRunResponse])
-            .describe('the run already under way, or (dryRun) the counts a sync would publish'),
-          202: SyncStartedResponse.describe('a run was created and queued'),
+          200: sync.response[200].describe(
+            'the run already under way, or (dryRun) the counts a sync would publish',
+          ),
+          202: sync.response[202].describe('a run was created and queued'),
           ...errorResponses(...KEYED, ...WITH_BODY, 404, 409),
         },
       },
@@ -175,14 +162,14 @@ export function applicationRoutes(scope: FastifyInstance, deps: ApplicationRoute
   );
 
   app.get(
-    '/admin/organizations/:orgId/applications/:appCode/sync-status',
+    status.path,
     {
       schema: {
         summary: 'Counts, whether a sync is needed, the latest run and the outbox backlog',
         tags: ['applications'],
-        params: AppCodeParams,
+        params: status.params,
         response: {
-          200: SyncStatusResponse.describe('the sync status'),
+          200: status.response[200].describe('the sync status'),
           ...errorResponses(...KEYED, ...WITH_PARAMS, 404),
         },
       },
@@ -190,12 +177,13 @@ export function applicationRoutes(scope: FastifyInstance, deps: ApplicationRoute
     async (request) => getSyncStatus(db, request.params.orgId, request.params.appCode),
   );
 
+  // Every route of one run (read, controls) takes the same params and answers the run.
   const runSchema = (summary: string, control: boolean) => ({
     summary,
     tags: ['runs'],
-    params: RunParams,
+    params: ROUTES.getRun.params,
     response: {
-      200: RunView.describe('the run (after the control, for one)'),
+      200: ROUTES.getRun.response[200].describe('the run (after the control, for one)'),
       // A control answers 409 when the run's state does not allow it, 503 when its barrier
       // cannot be raised.
       ...errorResponses(
@@ -213,7 +201,7 @@ export function applicationRoutes(scope: FastifyInstance, deps: ApplicationRoute
 
   for (const action of RUN_CONTROLS) {
     app.post(
-      `/admin/organizations/:orgId/sync-runs/:runId/${action}`,
+      ROUTES[`${action}Run`].path,
       { schema: runSchema(ACTION_SUMMARIES[action], true) },
       async (request) => {
         const { params } = request;
@@ -235,7 +223,7 @@ export function applicationRoutes(scope: FastifyInstance, deps: ApplicationRoute
   }
 
   app.get(
-    '/admin/organizations/:orgId/sync-runs/:runId',
+    ROUTES.getRun.path,
     { schema: runSchema("One run's progress", false) },
     async (request) => {
       const { params } = request;

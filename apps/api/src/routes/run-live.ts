@@ -14,7 +14,7 @@ import {
   type RunRateTracker,
   viewRun,
 } from '@historical-sync/backfill';
-import { ENDED_RUN_STATUSES, RunParams } from '@historical-sync/contracts';
+import { ENDED_RUN_STATUSES, ROUTES } from '@historical-sync/contracts';
 import type { Db } from '@historical-sync/db';
 import { SyncError } from '@historical-sync/domain';
 import type { FastifyInstance } from 'fastify';
@@ -59,14 +59,15 @@ export function runLiveRoute(scope: FastifyInstance, deps: LiveRouteDeps): void 
   scope.addHook('preClose', async () => streams.closeAll());
   const checkMs = deps.checkMs ?? LIVE_CHECK_MS;
   const heartbeatMs = deps.heartbeatMs ?? LIVE_HEARTBEAT_MS;
+  const { watchRun: route } = ROUTES;
   scope.withTypeProvider<ZodTypeProvider>().get(
-    '/admin/organizations/:orgId/sync-runs/:runId/live',
+    route.path,
     {
       schema: {
         summary:
           "A run's progress as server-sent events (`event: run`, data: the run), until it ends",
         tags: ['runs'],
-        params: RunParams,
+        params: route.params,
         response: {
           200: {
             description:

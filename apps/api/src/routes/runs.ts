@@ -9,7 +9,7 @@ import {
   tenantNotFound,
   viewRun,
 } from '@historical-sync/backfill';
-import { RunListQuery, RunListResponse, RunParams, RunView } from '@historical-sync/contracts';
+import { ROUTES } from '@historical-sync/contracts';
 import type { Db } from '@historical-sync/db';
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
@@ -21,15 +21,16 @@ import { runQuotasFor } from '../http/tenant-limits';
  * answers 404 exactly as an unknown tenant does, so it learns nothing about it.
  */
 export function runListRoute(scope: FastifyInstance, deps: { db: Db }): void {
+  const { listRuns: route } = ROUTES;
   scope.withTypeProvider<ZodTypeProvider>().get(
-    '/admin/sync-runs',
+    route.path,
     {
       schema: {
         summary: 'Runs newest first, filtered by tenant, application and status, in pages',
         tags: ['console'],
-        querystring: RunListQuery,
+        querystring: route.querystring,
         response: {
-          200: RunListResponse.describe('one page of runs; nextCursor reads the next'),
+          200: route.response[200].describe('one page of runs; nextCursor reads the next'),
           ...errorResponses(...KEYED, ...WITH_PARAMS, 404),
         },
       },
@@ -65,16 +66,17 @@ export function runRetryRoute(
   scope: FastifyInstance,
   deps: { db: Db; queues: BackfillQueues; runRates: RunRateTracker; tenantQuotas: TenantQuotas },
 ): void {
+  const { retryRun: route } = ROUTES;
   scope.withTypeProvider<ZodTypeProvider>().post(
-    '/admin/organizations/:orgId/sync-runs/:runId/retry',
+    route.path,
     {
       schema: {
         summary:
           'Retry a failed run from its checkpoints: rows already published are not sent again',
         tags: ['runs'],
-        params: RunParams,
+        params: route.params,
         response: {
-          202: RunView.describe('the run, running again'),
+          202: route.response[202].describe('the run, running again'),
           ...errorResponses(...KEYED, ...WITH_BODY, 404, 409),
         },
       },

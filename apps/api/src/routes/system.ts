@@ -10,11 +10,7 @@ import {
   systemStatus,
   systemStreams,
 } from '@historical-sync/backfill';
-import {
-  DetachGroupRequest,
-  DetachGroupResponse,
-  SystemResponse,
-} from '@historical-sync/contracts';
+import { ROUTES } from '@historical-sync/contracts';
 import type { Db } from '@historical-sync/db';
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
@@ -32,15 +28,16 @@ export function systemRoute(
   },
 ): void {
   const app = scope.withTypeProvider<ZodTypeProvider>();
+  const { getSystem, detachGroup: detach } = ROUTES;
   app.get(
-    '/admin/system',
+    getSystem.path,
     {
       schema: {
         summary:
           "Events/s over the last 15 minutes, the outbox, the streams and their consumer groups, Redis's memory, workers seen",
         tags: ['console'],
         response: {
-          200: SystemResponse.describe('the system as the workers and Redis report it'),
+          200: getSystem.response[200].describe('the system as the workers and Redis report it'),
           ...errorResponses(...KEYED),
         },
       },
@@ -48,15 +45,15 @@ export function systemRoute(
     async () => systemStatus(deps),
   );
   app.post(
-    '/admin/streams/detach-group',
+    detach.path,
     {
       schema: {
         summary:
           'Detach a consumer group whose application is gone: Redis stops keeping its unread entries (they are trimmed like acknowledged ones)',
         tags: ['console'],
-        body: DetachGroupRequest,
+        body: detach.body,
         response: {
-          200: DetachGroupResponse.describe(
+          200: detach.response[200].describe(
             'the group is gone; what it had not acknowledged or read',
           ),
           ...errorResponses(...KEYED, ...WITH_BODY, 404),

@@ -1,11 +1,6 @@
 /** The console's tenant directory: every tenant (admin keys) or a tenant key's own, searchable. */
 import { listTenants, tenantApplications } from '@historical-sync/backfill';
-import {
-  TenantApplicationsParams,
-  TenantApplicationsResponse,
-  TenantListQuery,
-  TenantListResponse,
-} from '@historical-sync/contracts';
+import { ROUTES } from '@historical-sync/contracts';
 import type { Db } from '@historical-sync/db';
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
@@ -13,15 +8,16 @@ import { errorResponses, KEYED, WITH_PARAMS } from '../http/responses';
 
 /** `GET /admin/tenants`: the caller filters by its own key (no `:orgId` to scope it). */
 export function tenantListRoute(scope: FastifyInstance, deps: { db: Db }): void {
+  const { listTenants: route } = ROUTES;
   scope.withTypeProvider<ZodTypeProvider>().get(
-    '/admin/tenants',
+    route.path,
     {
       schema: {
         summary: "Tenants with their applications' state, searchable; a tenant key sees its own",
         tags: ['console'],
-        querystring: TenantListQuery,
+        querystring: route.querystring,
         response: {
-          200: TenantListResponse.describe('one page of tenants, by name then id'),
+          200: route.response[200].describe('one page of tenants, by name then id'),
           ...errorResponses(...KEYED, ...WITH_PARAMS),
         },
       },
@@ -38,15 +34,16 @@ export function tenantListRoute(scope: FastifyInstance, deps: { db: Db }): void 
 
 /** `GET /admin/organizations/:orgId/applications`, in the scope limited to the key's tenant. */
 export function tenantApplicationsRoute(scope: FastifyInstance, deps: { db: Db }): void {
+  const { getTenantApplications: route } = ROUTES;
   scope.withTypeProvider<ZodTypeProvider>().get(
-    '/admin/organizations/:orgId/applications',
+    route.path,
     {
       schema: {
         summary: "A tenant's applications: enabled or not, sync needed, the latest run",
         tags: ['console'],
-        params: TenantApplicationsParams,
+        params: route.params,
         response: {
-          200: TenantApplicationsResponse.describe('the tenant and its applications'),
+          200: route.response[200].describe('the tenant and its applications'),
           ...errorResponses(...KEYED, ...WITH_PARAMS, 404),
         },
       },

@@ -23,7 +23,7 @@ import {
   type TenantQuotas,
   verifyApplication,
 } from '@historical-sync/backfill';
-import { AppCodeParams, VerificationView, VerifyBody } from '@historical-sync/contracts';
+import { ROUTES } from '@historical-sync/contracts';
 import type { Db } from '@historical-sync/db';
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
@@ -45,18 +45,19 @@ export function verifyRoutes(
   },
 ): void {
   const app = scope.withTypeProvider<ZodTypeProvider>();
+  const { verifyApplication: verify, getLatestVerification: latest } = ROUTES;
   let running = 0;
   app.post(
-    '/admin/organizations/:orgId/applications/:appCode/verify',
+    verify.path,
     {
       schema: {
         summary:
           "Compare the application's copy of the tenant with the source (digests over id ranges, then rows): a report by resource of rows missing, stale and ghost; with `repair`, a run that publishes the differing rows",
         tags: ['applications'],
-        params: AppCodeParams,
-        body: VerifyBody,
+        params: verify.params,
+        body: verify.body,
         response: {
-          200: VerificationView.describe('the verification, completed or failed'),
+          200: verify.response[200].describe('the verification, completed or failed'),
           ...errorResponses(...KEYED, ...WITH_BODY, 404, 409),
         },
       },
@@ -115,14 +116,14 @@ export function verifyRoutes(
     },
   );
   app.get(
-    '/admin/organizations/:orgId/applications/:appCode/verifications/latest',
+    latest.path,
     {
       schema: {
         summary: "The application's latest verification for the tenant",
         tags: ['applications'],
-        params: AppCodeParams,
+        params: latest.params,
         response: {
-          200: VerificationView.describe('the latest verification'),
+          200: latest.response[200].describe('the latest verification'),
           ...errorResponses(...KEYED, ...WITH_PARAMS, 404),
         },
       },

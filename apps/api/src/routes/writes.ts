@@ -5,19 +5,10 @@
  */
 import { getTenant } from '@historical-sync/backfill';
 import {
-  AddMembershipBody,
-  AllocateCreditsBody,
-  AllocationParams,
-  AllocationView,
-  CreateOrganizationBody,
-  DeactivateAllocationBody,
-  EntityParams,
-  MembershipParams,
-  MembershipView,
-  OrganizationView,
-  OrgParams,
-  UpdateAllocationBody,
-  UpdateOrganizationBody,
+  type AllocationView,
+  type MembershipView,
+  type OrganizationView,
+  ROUTES,
 } from '@historical-sync/contracts';
 import type { CreditAllocation, Db, Entity, OrganizationMembership } from '@historical-sync/db';
 import {
@@ -80,18 +71,17 @@ export const membershipView = (m: OrganizationMembership): MembershipView => ({
 export function writeRoutes(scope: FastifyInstance, deps: { db: Db }): void {
   const app = scope.withTypeProvider<ZodTypeProvider>();
   const { db } = deps;
-  const base = '/admin/organizations/:orgId';
 
   app.post(
-    `${base}/organizations`,
+    ROUTES.createOrganization.path,
     {
       schema: {
         summary: 'Create an organization (org.created)',
         tags: ['writes'],
-        params: OrgParams,
-        body: CreateOrganizationBody,
+        params: ROUTES.createOrganization.params,
+        body: ROUTES.createOrganization.body,
         response: {
-          201: OrganizationView.describe('the row as stored'),
+          201: ROUTES.createOrganization.response[201].describe('the row as stored'),
           ...errorResponses(...KEYED, ...WITH_BODY, 404, 409),
         },
       },
@@ -105,15 +95,15 @@ export function writeRoutes(scope: FastifyInstance, deps: { db: Db }): void {
   );
 
   app.patch(
-    `${base}/organizations/:entityId`,
+    ROUTES.updateOrganization.path,
     {
       schema: {
         summary: 'Update an organization (org.updated)',
         tags: ['writes'],
-        params: EntityParams,
-        body: UpdateOrganizationBody,
+        params: ROUTES.updateOrganization.params,
+        body: ROUTES.updateOrganization.body,
         response: {
-          200: OrganizationView.describe('the row after the change'),
+          200: ROUTES.updateOrganization.response[200].describe('the row after the change'),
           ...errorResponses(...KEYED, ...WITH_BODY, 404, 409),
         },
       },
@@ -126,14 +116,14 @@ export function writeRoutes(scope: FastifyInstance, deps: { db: Db }): void {
   );
 
   app.delete(
-    `${base}/organizations/:entityId`,
+    ROUTES.deleteOrganization.path,
     {
       schema: {
         summary: 'Delete (deactivate) an organization (org.deleted)',
         tags: ['writes'],
-        params: EntityParams,
+        params: ROUTES.deleteOrganization.params,
         response: {
-          200: OrganizationView.describe('the row after the change'),
+          200: ROUTES.deleteOrganization.response[200].describe('the row after the change'),
           ...errorResponses(...KEYED, ...WITH_BODY, 404, 409),
         },
       },
@@ -146,15 +136,15 @@ export function writeRoutes(scope: FastifyInstance, deps: { db: Db }): void {
   );
 
   app.post(
-    `${base}/credit-allocations`,
+    ROUTES.allocateCredits.path,
     {
       schema: {
         summary: 'Allocate credits (credit.allocated)',
         tags: ['writes'],
-        params: OrgParams,
-        body: AllocateCreditsBody,
+        params: ROUTES.allocateCredits.params,
+        body: ROUTES.allocateCredits.body,
         response: {
-          201: AllocationView.describe('the row as stored'),
+          201: ROUTES.allocateCredits.response[201].describe('the row as stored'),
           ...errorResponses(...KEYED, ...WITH_BODY, 404, 409),
         },
       },
@@ -168,15 +158,15 @@ export function writeRoutes(scope: FastifyInstance, deps: { db: Db }): void {
   );
 
   app.patch(
-    `${base}/credit-allocations/:allocationId`,
+    ROUTES.updateAllocation.path,
     {
       schema: {
         summary: 'Update an allocation (credit.updated)',
         tags: ['writes'],
-        params: AllocationParams,
-        body: UpdateAllocationBody,
+        params: ROUTES.updateAllocation.params,
+        body: ROUTES.updateAllocation.body,
         response: {
-          200: AllocationView.describe('the row after the change'),
+          200: ROUTES.updateAllocation.response[200].describe('the row after the change'),
           ...errorResponses(...KEYED, ...WITH_BODY, 404, 409),
         },
       },
@@ -189,15 +179,15 @@ export function writeRoutes(scope: FastifyInstance, deps: { db: Db }): void {
   );
 
   app.post(
-    `${base}/credit-allocations/:allocationId/deactivate`,
+    ROUTES.deactivateAllocation.path,
     {
       schema: {
         summary: 'Deactivate or expire an allocation (credit.deactivated)',
         tags: ['writes'],
-        params: AllocationParams,
-        body: DeactivateAllocationBody,
+        params: ROUTES.deactivateAllocation.params,
+        body: ROUTES.deactivateAllocation.body,
         response: {
-          200: AllocationView.describe('the row after the change'),
+          200: ROUTES.deactivateAllocation.response[200].describe('the row after the change'),
           ...errorResponses(...KEYED, ...WITH_BODY, 404, 409),
         },
       },
@@ -211,15 +201,15 @@ export function writeRoutes(scope: FastifyInstance, deps: { db: Db }): void {
   );
 
   app.post(
-    `${base}/memberships`,
+    ROUTES.addMembership.path,
     {
       schema: {
         summary: 'Add a membership (org.assignment.created)',
         tags: ['writes'],
-        params: OrgParams,
-        body: AddMembershipBody,
+        params: ROUTES.addMembership.params,
+        body: ROUTES.addMembership.body,
         response: {
-          201: MembershipView.describe('the row as stored'),
+          201: ROUTES.addMembership.response[201].describe('the row as stored'),
           ...errorResponses(...KEYED, ...WITH_BODY, 404, 409),
         },
       },
@@ -233,14 +223,14 @@ export function writeRoutes(scope: FastifyInstance, deps: { db: Db }): void {
   );
 
   app.delete(
-    `${base}/memberships/:membershipId`,
+    ROUTES.removeMembership.path,
     {
       schema: {
         summary: 'Remove a membership (org.assignment.removed)',
         tags: ['writes'],
-        params: MembershipParams,
+        params: ROUTES.removeMembership.params,
         response: {
-          200: MembershipView.describe('the row after the change'),
+          200: ROUTES.removeMembership.response[200].describe('the row after the change'),
           ...errorResponses(...KEYED, ...WITH_BODY, 404, 409),
         },
       },

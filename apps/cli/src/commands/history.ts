@@ -1,5 +1,5 @@
 /** `hsync runs`: the run history across tenants, newest first, filtered, a page at a time. */
-import { RUN_STATUSES, RunListQuery, type RunListResponse } from '@historical-sync/contracts';
+import { RUN_STATUSES, RunListQuery } from '@historical-sync/contracts';
 import { z } from 'zod';
 import { appRef, defineCommand, printJson, printLines, tenantId } from '../command';
 import { formatRunList } from '../format';
@@ -34,13 +34,15 @@ export const runsCommand = defineCommand({
     cursor: RunListQuery.shape.cursor,
   }),
   run: async (context, args) => {
-    const query = new URLSearchParams();
-    if (args.tenant !== undefined) query.set('tenantId', args.tenant);
-    if (args.app !== undefined) query.set('appCode', args.app);
-    if (args.status !== undefined) query.set('status', args.status);
-    if (args.limit !== undefined) query.set('limit', String(args.limit));
-    if (args.cursor !== undefined) query.set('cursor', args.cursor);
-    const page = await context.client.get<RunListResponse>(`/admin/sync-runs?${query}`);
+    const page = await context.client.call('listRuns', {
+      query: {
+        tenantId: args.tenant,
+        appCode: args.app,
+        status: args.status,
+        limit: args.limit,
+        cursor: args.cursor,
+      },
+    });
     if (context.json) printJson(context, page);
     else {
       const flags: [string, string][] = [];

@@ -1,12 +1,6 @@
 /** `hsync key-create`, `key-list`, `key-revoke`: API keys (these need an admin key). */
 
-import {
-  type ApiKeyList,
-  ApiKeyParams,
-  type ApiKeyView,
-  CreateApiKeyBody,
-  type CreatedApiKey,
-} from '@historical-sync/contracts';
+import { ApiKeyParams, type ApiKeyView, CreateApiKeyBody } from '@historical-sync/contracts';
 import { z } from 'zod';
 import { defineCommand, printJson, printLines, tenantId } from '../command';
 
@@ -31,9 +25,8 @@ export const keyCreateCommand = defineCommand({
     tenant: tenantId.optional(),
   }),
   run: async (context, args) => {
-    const created = await context.client.post<CreatedApiKey>('/admin/api-keys', {
-      name: args.name,
-      tenantId: args.tenant ?? null,
+    const created = await context.client.call('createApiKey', {
+      body: { name: args.name, tenantId: args.tenant ?? null },
     });
     if (context.json) printJson(context, created);
     else
@@ -55,7 +48,7 @@ export const keyListCommand = defineCommand({
   options: {},
   schema: z.object({}),
   run: async (context) => {
-    const { keys } = await context.client.get<ApiKeyList>('/admin/api-keys');
+    const { keys } = await context.client.call('listApiKeys');
     if (context.json) printJson(context, keys);
     else printLines(context, keys.length ? keys.map(describeKey) : ['no API keys']);
     return 0;
@@ -71,9 +64,7 @@ export const keyRevokeCommand = defineCommand({
   options: {},
   schema: ApiKeyParams,
   run: async (context, args) => {
-    const key = await context.client.delete<ApiKeyView>(
-      `/admin/api-keys/${encodeURIComponent(args.keyId)}`,
-    );
+    const key = await context.client.call('revokeApiKey', { params: { keyId: args.keyId } });
     if (context.json) printJson(context, key);
     else printLines(context, [`revoked: ${describeKey(key)}`]);
     return 0;

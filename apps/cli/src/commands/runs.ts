@@ -1,13 +1,11 @@
 /** `hsync run` (one run's progress), `hsync pause|resume|cancel` (run controls), `hsync retry`. */
 
-import type { RunView } from '@historical-sync/contracts';
 import { z } from 'zod';
-import { defineCommand, orgPath, printJson, printLines, runId, tenantId } from '../command';
+import { defineCommand, printJson, printLines, runId, tenantId } from '../command';
 import { formatRun } from '../format';
 
 const RunArgs = z.object({ tenantId, runId });
-const runPath = (args: z.infer<typeof RunArgs>) =>
-  `${orgPath(args.tenantId)}/sync-runs/${encodeURIComponent(args.runId)}`;
+const runParams = (args: z.infer<typeof RunArgs>) => ({ orgId: args.tenantId, runId: args.runId });
 
 export const runCommand = defineCommand({
   name: 'run',
@@ -18,7 +16,7 @@ export const runCommand = defineCommand({
   options: {},
   schema: RunArgs,
   run: async (context, args) => {
-    const run = await context.client.get<RunView>(runPath(args));
+    const run = await context.client.call('getRun', { params: runParams(args) });
     if (context.json) printJson(context, run);
     else printLines(context, [`${run.appCode} for tenant ${run.tenantId}`, ...formatRun(run)]);
     return 0;
@@ -41,7 +39,9 @@ export const controlCommands = Object.entries(CONTROLS).map(([action, summary]) 
     options: {},
     schema: RunArgs,
     run: async (context, args) => {
-      const run = await context.client.post<RunView>(`${runPath(args)}/${action}`);
+      const run = await context.client.call(`${action as keyof typeof CONTROLS}Run`, {
+        params: runParams(args),
+      });
       if (context.json) printJson(context, run);
       else printLines(context, [`run ${run.runId} is now ${run.status}`, ...formatRun(run)]);
       return 0;
@@ -61,7 +61,7 @@ export const retryCommand = defineCommand({
   options: {},
   schema: RunArgs,
   run: async (context, args) => {
-    const run = await context.client.post<RunView>(`${runPath(args)}/retry`);
+    const run = await context.client.call('retryRun', { params: runParams(args) });
     if (context.json) printJson(context, run);
     else printLines(context, [`run ${run.runId} retried: now ${run.status}`, ...formatRun(run)]);
     return 0;

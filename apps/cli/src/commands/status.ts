@@ -1,15 +1,6 @@
 /** `hsync status`: the sync-status route, once or followed with --watch. */
-import type { SyncStatusResponse } from '@historical-sync/contracts';
 import { z } from 'zod';
-import {
-  appRef,
-  defineCommand,
-  intOption,
-  orgPath,
-  printJson,
-  printLines,
-  tenantId,
-} from '../command';
+import { appRef, defineCommand, intOption, printJson, printLines, tenantId } from '../command';
 import { formatStatus } from '../format';
 import { watchStatus } from '../watch';
 
@@ -34,8 +25,8 @@ export const statusCommand = defineCommand({
     'interval-ms': intOption([100, 60_000]).default(1000),
   }),
   run: async (context, args) => {
-    const path = `${orgPath(args.tenantId)}/applications/${encodeURIComponent(args.app)}/sync-status`;
-    const fetchStatus = () => context.client.get<SyncStatusResponse>(path);
+    const params = { orgId: args.tenantId, appCode: args.app };
+    const fetchStatus = () => context.client.call('getSyncStatus', { params });
     if (args.watch) return watchStatus(context, fetchStatus, args['interval-ms']);
     const status = await fetchStatus();
     if (context.json) printJson(context, status);

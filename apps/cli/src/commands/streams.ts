@@ -2,11 +2,7 @@
  * `hsync streams` (what each stream holds and who still reads it) and `hsync streams detach` (the
  * operator's command for a consumer group whose application is gone). Admin keys only.
  */
-import {
-  DetachGroupRequest,
-  type DetachGroupResponse,
-  type SystemResponse,
-} from '@historical-sync/contracts';
+import { DetachGroupRequest, type DetachGroupResponse } from '@historical-sync/contracts';
 import { z } from 'zod';
 import { CliError } from '../client';
 import { defineCommand, printJson, printLines } from '../command';
@@ -29,7 +25,7 @@ export const streamsCommand = defineCommand({
   options: {},
   schema: z.object({}),
   run: async (context) => {
-    const system = await context.client.get<SystemResponse>('/admin/system');
+    const system = await context.client.call('getSystem');
     if (context.json) printJson(context, system);
     else printLines(context, formatStreams(system));
     return 0;
@@ -66,9 +62,8 @@ export const streamsDetachCommand = defineCommand({
     }
     let detached: DetachGroupResponse;
     try {
-      detached = await context.client.post<DetachGroupResponse>('/admin/streams/detach-group', {
-        stream: args.stream,
-        group: args.group,
+      detached = await context.client.call('detachGroup', {
+        body: { stream: args.stream, group: args.group },
       });
     } catch (error) {
       // The API names what it did not find; `hsync streams` lists what there is.

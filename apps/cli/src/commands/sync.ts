@@ -1,15 +1,10 @@
 /** `hsync sync`: a manual historical sync, or with --dry-run what it would publish. */
-import {
-  type DryRunResponse,
-  SyncBody,
-  type SyncStartedResponse,
-} from '@historical-sync/contracts';
+import { SyncBody } from '@historical-sync/contracts';
 import { z } from 'zod';
 import {
   appRef,
   defineCommand,
   intOption,
-  orgPath,
   printJson,
   printLines,
   sinceDate,
@@ -65,7 +60,6 @@ export const syncCommand = defineCommand({
   },
   schema: SyncArgs,
   run: async (context, args) => {
-    const path = `${orgPath(args.tenantId)}/applications/${encodeURIComponent(args.app)}/sync-historical`;
     const body: SyncBody = {
       syncCredits: !args['no-credits'],
       syncOrganizations: !args['no-organizations'],
@@ -76,12 +70,16 @@ export const syncCommand = defineCommand({
       maxEventsPerSecond: args['max-events-per-second'],
       partitions: args.partitions,
     };
-    if (args['dry-run']) {
-      const result = await context.client.post<DryRunResponse>(path, body);
-      if (context.json) {
-        printJson(context, result);
-        return 0;
-      }
+    const result = await context.client.call('syncHistorical', {
+      params: { orgId: args.tenantId, appCode: args.app },
+      body,
+    });
+    if (context.json) {
+      printJson(context, result);
+      return 0;
+    }
+    // The answer says which it is: a dry run's counts, or the run started (or under way).
+    if ('dryRun' in result) {
       const since = result.sinceDate ? ` since ${result.sinceDate}` : '';
       printLines(context, [
         `dry run for ${result.appCode}${since} (nothing published):`,
@@ -90,11 +88,6 @@ export const syncCommand = defineCommand({
         ),
         `  ${'total'.padEnd(14)}${formatCount(result.total)}`,
       ]);
-      return 0;
-    }
-    const result = await context.client.post<SyncStartedResponse>(path, body);
-    if (context.json) {
-      printJson(context, result);
       return 0;
     }
     printLines(context, [

@@ -1,5 +1,5 @@
 /** `hsync tenants`: the tenant directory, with each application's state. */
-import { TenantListQuery, type TenantListResponse } from '@historical-sync/contracts';
+import { TenantListQuery } from '@historical-sync/contracts';
 import { z } from 'zod';
 import { defineCommand, printJson, printLines } from '../command';
 import { formatTenants } from '../format';
@@ -28,11 +28,9 @@ export const tenantsCommand = defineCommand({
     cursor: TenantListQuery.shape.cursor,
   }),
   run: async (context, args) => {
-    const query = new URLSearchParams();
-    if (args.search !== undefined) query.set('q', args.search);
-    if (args.limit !== undefined) query.set('limit', String(args.limit));
-    if (args.cursor !== undefined) query.set('cursor', args.cursor);
-    const page = await context.client.get<TenantListResponse>(`/admin/tenants?${query}`);
+    const page = await context.client.call('listTenants', {
+      query: { q: args.search, limit: args.limit, cursor: args.cursor },
+    });
     if (context.json) printJson(context, page);
     else {
       const flags: [string, string][] = [];

@@ -1,24 +1,17 @@
 /** `hsync enable` / `hsync disable`: the toggle route. */
 
-import type { ToggleResponse } from '@historical-sync/contracts';
 import { z } from 'zod';
-import {
-  appRef,
-  type Context,
-  defineCommand,
-  orgPath,
-  printJson,
-  printLines,
-  tenantId,
-} from '../command';
+import { appRef, type Context, defineCommand, printJson, printLines, tenantId } from '../command';
 
 async function toggle(
   context: Context,
   args: { tenantId: string; app: string },
   body: { isEnabled: boolean; skipHistoricalSync: boolean },
 ): Promise<number> {
-  const path = `${orgPath(args.tenantId)}/applications/${encodeURIComponent(args.app)}/toggle`;
-  const result = await context.client.post<ToggleResponse>(path, body);
+  const result = await context.client.call('toggleApplication', {
+    params: { orgId: args.tenantId, appId: args.app },
+    body,
+  });
   if (context.json) {
     printJson(context, result);
     return 0;

@@ -1,7 +1,7 @@
 /** `hsync verify`: compare an application's copy of a tenant with the source (docs/VERIFY.md). */
 import { RESOURCES, type VerificationView } from '@historical-sync/contracts';
 import { z } from 'zod';
-import { appRef, defineCommand, orgPath, printJson, printLines, tenantId } from '../command';
+import { appRef, defineCommand, printJson, printLines, tenantId } from '../command';
 
 const resourceList = z
   .string()
@@ -32,10 +32,12 @@ export const verifyCommand = defineCommand({
     repair: z.boolean().default(false),
   }),
   run: async (context, args) => {
-    const path = `${orgPath(args.tenantId)}/applications/${encodeURIComponent(args.app)}/verify`;
-    const report = await context.client.post<VerificationView>(path, {
-      ...(args.resources ? { resources: args.resources } : {}),
-      ...(args.repair ? { repair: true } : {}),
+    const report = await context.client.call('verifyApplication', {
+      params: { orgId: args.tenantId, appCode: args.app },
+      body: {
+        ...(args.resources ? { resources: args.resources } : {}),
+        ...(args.repair ? { repair: true } : {}),
+      },
     });
     if (context.json) printJson(context, report);
     else printLines(context, formatVerification(report));

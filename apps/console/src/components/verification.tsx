@@ -7,7 +7,6 @@ import { type Api, ApiError } from '../api';
 import { count, instant } from '../format';
 import { useLoad } from '../hooks';
 import { href } from '../router';
-import type { VerificationView } from '../types';
 import { ErrorNote } from './common';
 
 const LABELS: Record<string, string> = {
@@ -16,23 +15,18 @@ const LABELS: Record<string, string> = {
   memberships: 'Memberships',
 };
 
-export function VerificationSection(props: {
-  api: Api;
-  base: string;
-  tenantId: string;
-  appCode: string;
-}) {
-  const path = `${props.base}/applications/${encodeURIComponent(props.appCode)}`;
+export function VerificationSection(props: { api: Api; tenantId: string; appCode: string }) {
+  const params = { orgId: props.tenantId, appCode: props.appCode };
   const { data, error, setData } = useLoad(
     (signal) =>
       props.api
-        .get<VerificationView>(`${path}/verifications/latest`, signal)
+        .call('getLatestVerification', { params, signal })
         // Never verified: nothing to show yet, not an error.
         .catch((reason: unknown) => {
           if (reason instanceof ApiError && reason.status === 404) return null;
           throw reason;
         }),
-    [path],
+    [props.tenantId, props.appCode],
   );
   const [busy, setBusy] = useState<'verify' | 'repair' | null>(null);
   const [actionError, setActionError] = useState<unknown>(null);
@@ -40,7 +34,9 @@ export function VerificationSection(props: {
     setBusy(repair ? 'repair' : 'verify');
     setActionError(null);
     try {
-      setData(await props.api.post<VerificationView>(`${path}/verify`, repair ? { repair } : {}));
+      setData(
+        await props.api.call('verifyApplication', { params, body: repair ? { repair } : {} }),
+      );
     } catch (reason) {
       setActionError(reason);
     } finally {

@@ -6,6 +6,7 @@
  * enable's backfill publishes. A since date belongs to the manual sync, so its preview sits in
  * that form and counts with the form's date and resources (docs/decisions/0014-enable-preview.md).
  */
+import type { RouteBody, RouteParams } from '@historical-sync/contracts';
 import { useState } from 'preact/hooks';
 import { type Api, ApiError } from '../api';
 import { ActionNote, ConfirmButton, carryNote, useActions } from '../components/actions';
@@ -15,13 +16,7 @@ import { count, instant, shortId } from '../format';
 import { useLoad } from '../hooks';
 import { href, navigate } from '../router';
 import type { Session } from '../session';
-import type { ApplicationState, DryRunCounts } from '../types';
-
-interface TenantApplications {
-  tenantId: string;
-  name: string;
-  applications: ApplicationState[];
-}
+import type { DryRunCounts } from '../types';
 
 const RESOURCE_LABELS: Record<string, string> = {
   credits: 'Credit allocations',
@@ -63,20 +58,19 @@ function PreviewTable({ preview, caption }: { preview: DryRunCounts; caption: st
  * A dry run's answer or its refusal, never both: a refused request (a bad since date) clears the
  * counts of the previous one, which answered a different question.
  */
-function usePreview(api: Api, path: string) {
+function usePreview(api: Api, params: RouteParams<'syncHistorical'>) {
   const [state, setState] = useState<{ counts: DryRunCounts | null; error: unknown }>({
     counts: null,
     error: null,
   });
   const [busy, setBusy] = useState(false);
-  const ask = async (body: Record<string, unknown>) => {
+  const ask = async (body: RouteBody<'syncHistorical'>) => {
     setBusy(true);
     setState({ counts: null, error: null });
     try {
-      setState({
-        counts: await api.post<DryRunCounts>(path, { ...body, dryRun: true }),
-        error: null,
-      });
+      const answer = await api.call('syncHistorical', { params, body: { ...body, dryRun: true } });
+      if (!('dryRun' in answer)) throw new Error('the API started a run instead of counting');
+      setState({ counts: answer, error: null });
     } catch (error) {
       setState({ counts: null, error });
     } finally {
@@ -89,14 +83,12 @@ function usePreview(api: Api, path: string) {
 
 export function ApplicationPage(props: { session: Session; tenantId: string; appCode: string }) {
   const { session, tenantId, appCode } = props;
-  const base = `/admin/organizations/${encodeURIComponent(tenantId)}`;
   const { data, error, reload } = useLoad(
-    (signal) => session.api.get<TenantApplications>(`${base}/applications`, signal),
+    (signal) => session.api.call('getTenantApplications', { params: { orgId: tenantId }, signal }),
     [tenantId],
   );
-  const syncPath = `${base}/applications/${encodeURIComponent(appCode)}/sync-historical`;
-  const enablePreview = usePreview(session.api, syncPath);
-  const syncPreview = usePreview(session.api, syncPath);
+  const enablePreview = usePreview(session.api, { orgId: tenantId, appCode });
+  const syncPreview = usePreview(session.api, { orgId: tenantId, appCode });
   const { note, busy, act, dismiss } = useActions();
   const [options, setOptionsState] = useState({
     syncCredits: true,
@@ -127,10 +119,10 @@ export function ApplicationPage(props: { session: Session; tenantId: string; app
   };
   const toggle = (isEnabled: boolean) =>
     act(async () => {
-      const result = await session.api.post<{ runId: string | null }>(
-        `${base}/applications/${app.id}/toggle`,
-        { isEnabled },
-      );
+      const result = await session.api.call('toggleApplication', {
+        params: { orgId: tenantId, appId: app.id },
+        body: { isEnabled },
+      });
       if (!isEnabled) {
         reload();
         return `Disabled ${where}: nothing more is published to it, and a backfill under way was cancelled.`;
@@ -158,10 +150,11 @@ export function ApplicationPage(props: { session: Session; tenantId: string; app
         maxEventsPerSecond: optionalNumber(options.maxEventsPerSecond),
         partitions: optionalNumber(options.partitions),
       };
-      const result = await session.api.post<{ runId: string; created: boolean }>(
-        `${base}/applications/${app.code}/sync-historical`,
+      const result = await session.api.call('syncHistorical', {
+        params: { orgId: tenantId, appCode: app.code },
         body,
-      );
+      });
+      if ('dryRun' in result) throw new Error('the API counted instead of starting a run');
       carryNote(
         result.created
           ? `Started run ${shortId(result.runId)}: a manual sync of ${where}.`
@@ -287,7 +280,7 @@ export function ApplicationPage(props: { session: Session; tenantId: string; app
         )}
       </section>
 
-      <VerificationSection api={session.api} base={base} tenantId={tenantId} appCode={app.code} />
+      <VerificationSection api={session.api} tenantId={tenantId} appCode={app.code} />
 
       <section aria-labelledby="sync-heading">
         <h2 id="sync-heading">Manual sync</h2>

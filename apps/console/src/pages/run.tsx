@@ -6,13 +6,13 @@
  */
 import { ENDED_RUN_STATUSES } from '@historical-sync/contracts/run-vocabulary';
 import { useEffect, useState } from 'preact/hooks';
-import type { Session } from '../app';
 import { ActionNote, ConfirmButton, useActions } from '../components/actions';
 import { ErrorNote, Loading, ProgressBar, Status } from '../components/common';
 import { count, duration, instant, rate, shortId } from '../format';
 import { useLoad } from '../hooks';
 import { watchRun } from '../live';
 import { href } from '../router';
+import type { Session } from '../session';
 import type { RunAction, RunView } from '../types';
 
 const ACTION_LABELS: Record<RunAction, string> = {
@@ -50,18 +50,13 @@ const runDuration = (seconds: number) =>
 
 export function RunPage(props: { session: Session; tenantId: string; runId: string }) {
   const { session, tenantId, runId } = props;
-  const path = `/admin/organizations/${encodeURIComponent(tenantId)}/sync-runs/${encodeURIComponent(runId)}`;
   const [run, setRun] = useState<RunView | null>(null);
   const [error, setError] = useState<unknown>(null);
   const [generation, setGeneration] = useState(0);
   const { note, busy, act, dismiss } = useActions();
   // The tenant's name: a person knows tenants by name, not by id.
   const tenant = useLoad(
-    (signal) =>
-      session.api.get<{ name: string }>(
-        `/admin/organizations/${encodeURIComponent(tenantId)}/applications`,
-        signal,
-      ),
+    (signal) => session.api.call('getTenantApplications', { params: { orgId: tenantId }, signal }),
     [tenantId],
   );
   const ended = run !== null && ENDED_RUN_STATUSES.includes(run.status);
@@ -72,7 +67,7 @@ export function RunPage(props: { session: Session; tenantId: string; runId: stri
     const controller = new AbortController();
     void watchRun(
       session.api,
-      path,
+      { orgId: tenantId, runId },
       (view) => {
         setRun(view);
         setError(null);
@@ -81,11 +76,11 @@ export function RunPage(props: { session: Session; tenantId: string; runId: stri
       controller.signal,
     );
     return () => controller.abort();
-  }, [path, session, generation]);
+  }, [tenantId, runId, session, generation]);
 
   const control = (action: RunAction) =>
     act(async () => {
-      setRun(await session.api.post<RunView>(`${path}/${action}`));
+      setRun(await session.api.call(`${action}Run`, { params: { orgId: tenantId, runId } }));
       // A retried run streams again from its new state.
       setGeneration((g) => g + 1);
       return DONE[action](shortId(runId));

@@ -1,13 +1,11 @@
 /** Runs: the history, newest first, filtered by tenant, application and state, a page at a time. */
 import { RUN_STATUSES } from '@historical-sync/contracts/run-vocabulary';
 import { useState } from 'preact/hooks';
-import { query } from '../api';
-import type { Session } from '../app';
 import { ErrorNote, Loading, ProgressBar, Status } from '../components/common';
 import { count, instant, shortId } from '../format';
 import { useLoad } from '../hooks';
 import { href, navigate, type Route } from '../router';
-import type { RunSummary, TenantSummary } from '../types';
+import type { Session } from '../session';
 
 const PAGE_SIZE = 25;
 
@@ -18,15 +16,15 @@ export function RunsPage({ session, route }: { session: Session; route: Route })
   const cursor = route.params.get('cursor') ?? '';
   const [filters, setFilters] = useState({ tenantId, appCode, status });
   const tenants = useLoad(
-    (signal) => session.api.get<{ tenants: TenantSummary[] }>('/admin/tenants?limit=100', signal),
+    (signal) => session.api.call('listTenants', { query: { limit: 100 }, signal }),
     [],
   );
   const { data, error } = useLoad(
     (signal) =>
-      session.api.get<{ runs: RunSummary[]; nextCursor: string | null }>(
-        `/admin/sync-runs${query({ tenantId, appCode, status, cursor, limit: PAGE_SIZE })}`,
+      session.api.call('listRuns', {
+        query: { tenantId, appCode, status, cursor, limit: PAGE_SIZE },
         signal,
-      ),
+      }),
     [tenantId, appCode, status, cursor],
   );
   const submit = (event: Event) => {

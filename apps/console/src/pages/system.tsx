@@ -116,7 +116,7 @@ function GroupsTable({ groups }: { groups: SystemView['consumerGroups'] }) {
 
 export function SystemPage({ session }: { session: Session }) {
   const { data, error, reload } = useLoad(
-    (signal) => session.api.get<SystemView>('/admin/system', signal),
+    (signal) => session.api.call('getSystem', { signal }),
     [],
   );
   useEffect(() => {

@@ -1,25 +1,17 @@
 /** Tenants: each tenant's applications, enabled or not, whether a sync is needed, the latest run. */
 import { useState } from 'preact/hooks';
-import { query } from '../api';
 import { ErrorNote, Loading, ProgressBar, Status } from '../components/common';
 import { instant } from '../format';
 import { useLoad } from '../hooks';
 import { href, navigate, type Route } from '../router';
 import type { Session } from '../session';
-import type { TenantSummary } from '../types';
-
-interface TenantsPage {
-  tenants: TenantSummary[];
-  nextCursor: string | null;
-}
 
 export function TenantsPage({ session, route }: { session: Session; route: Route }) {
   const q = route.params.get('q') ?? '';
   const cursor = route.params.get('cursor') ?? '';
   const [search, setSearch] = useState(q);
   const { data, error } = useLoad(
-    (signal) =>
-      session.api.get<TenantsPage>(`/admin/tenants${query({ q, cursor, limit: 50 })}`, signal),
+    (signal) => session.api.call('listTenants', { query: { q, cursor, limit: 50 }, signal }),
     [q, cursor],
   );
   const submit = (event: Event) => {

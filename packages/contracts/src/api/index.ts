@@ -6,6 +6,7 @@ export * from './errors.js';
 export * from './fields.js';
 export * from './outbox.js';
 export * from './params.js';
+export * from './routes.js';
 export * from './runs.js';
 export * from './verify.js';
 export * from './writes.js';
