@@ -18,12 +18,23 @@ export function runScript(script: string, args: string[], env: NodeJS.ProcessEnv
 }
 
 /** Runs an app's entry point (e.g. `apps/worker/src/main.ts`) as its own process. */
-export function runApp(app: 'api' | 'worker' | 'crm-consumer', env: NodeJS.ProcessEnv): Command {
-  return runEntry(`apps/${app}/src/main.ts`, [], env);
+/** `preload`: a module the process loads first (`node --import`), e.g. a registered resource. */
+export function runApp(
+  app: 'api' | 'worker' | 'crm-consumer',
+  env: NodeJS.ProcessEnv,
+  preload?: string,
+): Command {
+  return runEntry(`apps/${app}/src/main.ts`, [], env, preload);
 }
 
-function runEntry(entry: string, args: string[], env: NodeJS.ProcessEnv): Command {
-  const child = spawn(process.execPath, ['--import', 'tsx', entry, ...args], {
+function runEntry(
+  entry: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  preload?: string,
+): Command {
+  const imports = ['--import', 'tsx', ...(preload ? ['--import', `./${preload}`] : [])];
+  const child = spawn(process.execPath, [...imports, entry, ...args], {
     cwd: ROOT,
     env,
     stdio: ['ignore', 'pipe', 'pipe'],

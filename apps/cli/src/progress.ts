@@ -106,9 +106,16 @@ export function formatProgressLine(input: ProgressLineInput): string {
   return parts.join('  ');
 }
 
-/** A run's resources in the usual order (credits, organizations, memberships), not the API's. */
+/**
+ * A run's resources in the usual order (credits, organizations, memberships), not the API's, then
+ * any other the API reports (a resource the platform registered: docs/ADDING-A-RESOURCE.md).
+ */
 export function resourcesOf(run: RunView): [Resource, ResourceProgress][] {
-  return RESOURCES.flatMap((resource) => {
+  const known = RESOURCES.filter((resource) => run.resources[resource]);
+  const others = Object.keys(run.resources)
+    .filter((name) => !(RESOURCES as readonly string[]).includes(name))
+    .sort() as Resource[];
+  return [...known, ...others].flatMap((resource) => {
     const progress = run.resources[resource];
     return progress ? [[resource, progress] as [Resource, ResourceProgress]] : [];
   });

@@ -15,7 +15,7 @@ import {
   streamRetention,
   sweepRuns,
 } from '@historical-sync/backfill';
-import { aggregateOf, RESOURCES, type Resource } from '@historical-sync/contracts';
+import { RESOURCES, type Resource, resourceOfEvent } from '@historical-sync/contracts';
 import { createDb } from '@historical-sync/db';
 import { OutboxRelay } from '@historical-sync/relay';
 import {
@@ -99,12 +99,6 @@ const pageDuration = new Histogram({
   buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
   registers: [registry],
 });
-const RESOURCE_OF = {
-  credit: 'credits',
-  organization: 'organizations',
-  membership: 'memberships',
-} as const;
-
 // The console's view of this process (`GET /admin/system`): a heartbeat and its events per 10 s.
 const heartbeat = startWorkerHeartbeat({
   redis,
@@ -199,7 +193,7 @@ const relay = relayRedis
       onPublished: (events) => {
         heartbeat.count(events.length);
         for (const event of events) {
-          const resource = RESOURCE_OF[aggregateOf(event.eventType)];
+          const resource = resourceOfEvent(event.eventType);
           eventsPublished.inc({ resource, app: event.metadata.targetApplication, source: 'live' });
         }
       },

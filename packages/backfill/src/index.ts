@@ -25,7 +25,9 @@ export {
 export { type RedisMemory, ratio as memoryRatio, redisMemory } from './redis-memory';
 export {
   countResources,
+  defineResource,
   RESOURCE_DEFINITIONS,
+  type ResourceDefinition,
   renderPage,
   renderPageCommands,
 } from './resources';

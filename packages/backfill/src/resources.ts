@@ -18,6 +18,8 @@ import {
   OrgCreatedEvent,
   OrgDeletedEvent,
   type Resource,
+  type ResourceEntry,
+  registerResource,
   type SyncEvent,
   TOMBSTONE_EVENT_TYPE,
 } from '@historical-sync/contracts';
@@ -83,20 +85,27 @@ export interface RenderedRow {
 
 /** How a row becomes an event of one type. */
 export interface Rendering {
-  eventType: SyncEvent['eventType'];
+  /** A built-in event type, or a registered resource's (contracts, resources.ts). */
+  eventType: SyncEvent['eventType'] | (string & {});
   /** The event's full contract: every page's first event is checked against it. */
-  schema: z.ZodType<SyncEvent>;
+  schema: z.ZodType;
+  /**
+   * The event's JSON text, rendered by Postgres from the row (the table's own name is the row):
+   * the resource's rendering function, which its capture calls too.
+   */
   render(context: EventContext): RawBuilder<string>;
 }
 
-interface ResourceDefinition extends Rendering {
+/** A resource's rows: where they are, which are an application's, and how they render. */
+export interface ResourceDefinition extends Rendering {
   /**
    * The contract's fields whose validity depends on the row's data rather than on the rendering
    * or the column types (e.g. a name that must not be empty): checked on every event, from the
    * columns of the same names.
    */
   rowSchema?: z.ZodObject;
-  table: 'credit_allocations' | 'entities' | 'organization_memberships';
+  /** The table; its rows have `tenant_id`, `id` (uuid), `version` and `is_active`. */
+  table: string;
   /** The column `sinceDate` filters on. */
   dateColumn: string;
   /** Which of the tenant's rows are the application's, active or not. */
@@ -176,6 +185,18 @@ export const RESOURCE_DEFINITIONS: Record<Resource, ResourceDefinition> = {
   organizations,
   memberships,
 };
+
+/**
+ * Adds a resource (docs/ADDING-A-RESOURCE.md): its contract to the contracts' registry and its
+ * rows here. Every process that reads or publishes it calls this at start (a module loaded with
+ * `node --import`), before building the API or the workers; its migration creates its rendering
+ * function and capture (`installCapture`).
+ */
+export function defineResource(entry: ResourceEntry, rows: ResourceDefinition): Resource {
+  const name = registerResource(entry);
+  RESOURCE_DEFINITIONS[name] = rows;
+  return name;
+}
 
 /**
  * How the scope's rows become events. A repair's are the same events marked as a repair: the

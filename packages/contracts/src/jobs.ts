@@ -1,13 +1,11 @@
 /** The job catalog: queue names and the payload each queue's jobs carry. */
 import { z } from 'zod';
 import { canonicalInstant } from './instants.js';
-import { RESOURCE_REGISTRY, RESOURCES, type Resource } from './resources.js';
+import { isResource, RESOURCE_QUEUES, type Resource } from './resources.js';
 
 export const RUNS_QUEUE = 'backfill-runs';
-/** Each resource's queue (resources.ts). */
-export const RESOURCE_QUEUES = Object.fromEntries(
-  RESOURCE_REGISTRY.map((entry) => [entry.name, entry.queue]),
-) as { [R in Resource]: Extract<(typeof RESOURCE_REGISTRY)[number], { name: R }>['queue'] };
+/** Each resource's queue (the registry's, resources.ts). */
+export { RESOURCE_QUEUES };
 
 /** The parent job of a run; it completes the run once every resource job has. */
 export const RunJobData = z.object({
@@ -19,7 +17,8 @@ export type RunJobData = z.infer<typeof RunJobData>;
 
 /** One resource of one run: pages through its rows and publishes them. */
 export const ResourceJobData = RunJobData.extend({
-  resource: z.enum(RESOURCES),
+  // A registered resource too (resources.ts): checked against the registry when parsed.
+  resource: z.string().refine(isResource, 'must be a resource'),
   /** Canonical instant text (canonicalInstant), to the microsecond Postgres keeps. */
   sinceDate: z
     .string()

@@ -4,8 +4,15 @@
  * request flag, its queue, its events and where they go, who receives them). Every other
  * per-resource fact of the contracts is read from here; the SQL side (table, columns, rendering)
  * is the backfill's registry (packages/backfill/src/resources.ts). docs/ADDING-A-RESOURCE.md.
+ *
+ * The three built-in resources are typed (`Resource`); a platform adds its own with
+ * `registerResource` at start, before anything reads the registry's lists, and its name then
+ * travels as a `Resource` through the same code.
  */
 import type { EventType } from './events/index.js';
+
+/** A built-in event type, or a registered resource's. */
+export type EventName = EventType | (string & {});
 
 export interface ResourceEntry {
   /** Its name in runs, jobs, checkpoints, metrics and the API's per-resource fields. */
@@ -20,26 +27,37 @@ export interface ResourceEntry {
   queue: string;
   events: {
     /** What a backfill publishes for a row. */
-    historical: EventType;
+    historical: EventName;
     /** What says a row is no longer active (a verification's repair publishes it). */
-    tombstone: EventType;
+    tombstone: EventName;
     /** Every event of the resource, live ones included. */
-    all: readonly EventType[];
+    all: readonly EventName[];
   };
   /**
    * Where its events go: one stream shared by every application (consumers tell theirs apart by
    * `metadata.targetApplication`), or, per application, a stream per event type
    * (`<app>:sync:organization:<kind>`: docs/decisions/0007-stream-names.md).
    */
-  streams: { shared: string } | { perApplication: Partial<Record<EventType, string>> };
+  streams: { shared: string } | { perApplication: Partial<Record<EventName, string>> };
   /**
    * Who receives a live change: only the application the row names (its
    * `metadata.targetApplication`), or every application enabled for the tenant.
    */
   audience: 'own-application' | 'every-enabled-application';
+  /**
+   * A registered resource's event contracts (zod schemas), by event type: the built-ins' are the
+   * contracts' own (`SyncEvent`).
+   */
+  eventSchemas?: Readonly<Record<string, EventSchema>>;
 }
 
-export const RESOURCE_REGISTRY = [
+/** What the relay and the backfill need of an event's contract: a zod schema's safeParse. */
+export interface EventSchema {
+  safeParse(value: unknown): { success: boolean; error?: unknown };
+}
+
+/** The platform's three resources. */
+export const BUILT_IN_RESOURCES = [
   {
     name: 'credits',
     aggregate: 'credit',
@@ -95,26 +113,71 @@ export const RESOURCE_REGISTRY = [
   },
 ] as const satisfies readonly ResourceEntry[];
 
-type Entry = (typeof RESOURCE_REGISTRY)[number];
-export type Resource = Entry['name'];
-type EntryOf<R extends Resource> = Extract<Entry, { name: R }>;
+type BuiltIn = (typeof BUILT_IN_RESOURCES)[number];
+/** A resource's name: the built-ins', or one `registerResource` added (typed as one of them). */
+export type Resource = BuiltIn['name'];
+type EntryOf<R extends Resource> = Extract<BuiltIn, { name: R }>;
 
-/** The resources' names, in the registry's order (credits, organizations, memberships). */
-export const RESOURCES = RESOURCE_REGISTRY.map((entry) => entry.name) as unknown as readonly [
+/** Every resource, in order: the built-ins, then the registered ones. */
+export const RESOURCE_REGISTRY: readonly ResourceEntry[] = [...BUILT_IN_RESOURCES];
+
+/**
+ * The resources' names, in the registry's order (credits, organizations, memberships, then any
+ * registered). The same array for the process's life: registration appends to it.
+ */
+export const RESOURCES = BUILT_IN_RESOURCES.map((entry) => entry.name) as unknown as readonly [
   Resource,
   ...Resource[],
 ];
 
-const byName = new Map<string, Entry>(RESOURCE_REGISTRY.map((entry) => [entry.name, entry]));
+const byName = new Map<string, ResourceEntry>(
+  BUILT_IN_RESOURCES.map((entry) => [entry.name, entry]),
+);
+
+/** Whether a name is a resource's (built in or registered). */
+export const isResource = (name: string): name is Resource => byName.has(name);
 
 /** The registry's entry of a resource. */
 export function resourceEntry<R extends Resource>(resource: R): EntryOf<R> {
-  return byName.get(resource) as EntryOf<R>;
+  const entry = byName.get(resource);
+  if (!entry) throw new Error(`no resource is named ${resource}`);
+  return entry as EntryOf<R>;
 }
 
-/** A map from each resource to one of its entry's facts. */
-function perResource<T extends Record<Resource, unknown>>(pick: (entry: Entry) => unknown): T {
-  return Object.fromEntries(RESOURCE_REGISTRY.map((entry) => [entry.name, pick(entry)])) as T;
+/** A map from each resource to one of its entry's facts, kept up to date by registration. */
+function perResource<T extends Record<Resource, unknown>>(pick: (entry: ResourceEntry) => unknown) {
+  const map = Object.fromEntries(BUILT_IN_RESOURCES.map((entry) => [entry.name, pick(entry)])) as T;
+  onRegister.push((entry) => {
+    (map as Record<string, unknown>)[entry.name] = pick(entry);
+  });
+  return map;
+}
+const onRegister: Array<(entry: ResourceEntry) => void> = [];
+let generation = 0;
+
+/** How many resources were registered since start: lets a derived table know it is stale. */
+export const registryGeneration = () => generation;
+
+/**
+ * Adds a resource to the registry (docs/ADDING-A-RESOURCE.md). Call it at start, before building
+ * the API or the workers: schemas and queues are made from the registry when they are built. Its
+ * name, aggregate, queue and event types must be new.
+ */
+export function registerResource(entry: ResourceEntry): Resource {
+  const taken = RESOURCE_REGISTRY.find(
+    (e) =>
+      e.name === entry.name ||
+      e.aggregate === entry.aggregate ||
+      e.queue === entry.queue ||
+      e.events.all.some((type) => (entry.events.all as readonly string[]).includes(type)),
+  );
+  if (taken) throw new Error(`resource ${entry.name} overlaps ${taken.name}`);
+  (RESOURCE_REGISTRY as ResourceEntry[]).push(entry);
+  (RESOURCES as unknown as string[]).push(entry.name);
+  byName.set(entry.name, entry);
+  for (const update of onRegister) update(entry);
+  generation += 1;
+  return entry.name as Resource;
 }
 
 /** The event type the backfill publishes for each resource's rows (the spec's three). */
@@ -130,24 +193,40 @@ export const TOMBSTONE_EVENT_TYPE = perResource<{
   [R in Resource]: EntryOf<R>['events']['tombstone'];
 }>((entry) => entry.events.tombstone);
 
+/** Each resource's queue. */
+export const RESOURCE_QUEUES = perResource<{ [R in Resource]: EntryOf<R>['queue'] }>(
+  (entry) => entry.queue,
+);
+
 /** The resource whose row an outbox aggregate is (`credit` → credits), if any. */
 export function resourceOfAggregate(aggregate: string): Resource | undefined {
-  return RESOURCE_REGISTRY.find((entry) => entry.aggregate === aggregate)?.name;
+  return RESOURCE_REGISTRY.find((entry) => entry.aggregate === aggregate)?.name as
+    | Resource
+    | undefined;
 }
 
 /** The resource an event type belongs to. */
-export function resourceOfEvent(eventType: EventType): Resource {
+export function resourceOfEvent(eventType: EventType | (string & {})): Resource {
   const entry = RESOURCE_REGISTRY.find((e) =>
     (e.events.all as readonly string[]).includes(eventType),
   );
   if (!entry) throw new Error(`no resource has event type ${eventType}`);
-  return entry.name;
+  return entry.name as Resource;
 }
 
 /** What an event is about: the row kind behind `eventId` (`credit`, `organization`, …). */
-export type Aggregate = Entry['aggregate'];
+export type Aggregate = BuiltIn['aggregate'];
 export function aggregateOf(eventType: EventType): Aggregate {
-  return resourceEntry(resourceOfEvent(eventType)).aggregate;
+  return resourceEntry(resourceOfEvent(eventType)).aggregate as Aggregate;
+}
+
+/** A registered resource's contract for an event type; undefined for the built-ins' (SyncEvent). */
+export function registeredEventSchema(eventType: string): EventSchema | undefined {
+  for (const entry of RESOURCE_REGISTRY) {
+    const schema = entry.eventSchemas?.[eventType];
+    if (schema) return schema;
+  }
+  return undefined;
 }
 
 /**

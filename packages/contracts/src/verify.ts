@@ -12,7 +12,7 @@
  * adversary: a collision needs rows chosen on purpose, and only the source writes rows.
  */
 import { z } from 'zod';
-import { RESOURCES } from './resources.js';
+import { isResource } from './resources.js';
 
 /** An id range: `lo` inclusive, `hi` exclusive (null = to the end of the id space). */
 export const IdRange = z.object({ lo: z.guid(), hi: z.guid().nullable() });
@@ -21,7 +21,7 @@ export type IdRange = z.infer<typeof IdRange>;
 const requestBase = {
   requestId: z.string().min(1).max(100),
   tenantId: z.guid(),
-  resource: z.enum(RESOURCES),
+  resource: z.string().refine(isResource, 'must be a resource'),
   /** Epoch milliseconds after which nobody waits for the answer (a responder skips it). */
   deadline: z.number().int(),
 };

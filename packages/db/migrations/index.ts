@@ -19,6 +19,7 @@ import * as creditAmountsExact from './2026-11-28T01-00_credit-amounts-exact';
 import * as verifications from './2026-11-29T00-00_verifications';
 import * as repairRuns from './2026-12-05T00-00_repair-runs';
 import * as captureFromDefinitions from './2026-12-05T01-00_capture-from-definitions';
+import * as registeredResources from './2026-12-05T02-00_registered-resources';
 
 export const migrations: Record<string, Migration> = {
   '2026-11-26T00-00_wrapper-schema': wrapperSchema,
@@ -37,4 +38,5 @@ export const migrations: Record<string, Migration> = {
   '2026-11-29T00-00_verifications': verifications,
   '2026-12-05T00-00_repair-runs': repairRuns,
   '2026-12-05T01-00_capture-from-definitions': captureFromDefinitions,
+  '2026-12-05T02-00_registered-resources': registeredResources,
 };

@@ -175,7 +175,8 @@ export type BackfillRunResource = Selectable<BackfillRunResourcesTable>;
 export interface OutboxTable {
   id: Generated<number>;
   tenant_id: string;
-  aggregate: 'credit' | 'organization' | 'membership';
+  /** The resource registry's aggregate of the row (contracts, resources.ts). */
+  aggregate: string;
   aggregate_id: string;
   event_type: string;
   version: number;

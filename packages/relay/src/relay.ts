@@ -17,6 +17,7 @@
 import {
   audienceOf,
   EVENT_FIELD,
+  registeredEventSchema,
   type SyncEvent,
   SyncEvent as SyncEventSchema,
   streamName,
@@ -373,7 +374,8 @@ export function deliveries(row: OutboxRow, enabledApps: string[]): Delivery[] {
     : enabledApps;
   // Validated as delivered (a placeholder application when none receives it).
   if (live && !ownOnly) live.metadata.targetApplication = targets[0] ?? 'pending';
-  const checked = SyncEventSchema.safeParse(parsed);
+  // A registered resource's events have their own contract (contracts, resources.ts).
+  const checked = (registeredEventSchema(row.event_type) ?? SyncEventSchema).safeParse(parsed);
   if (!checked.success || !live) throw checked.error ?? new Error('not an event');
   return targets.map((app) => {
     if (!ownOnly) live.metadata.targetApplication = app;

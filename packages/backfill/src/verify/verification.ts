@@ -67,10 +67,11 @@ export async function verifyApplication(
   const application = await getApplication(deps.db, request.application);
   const resources = request.resources ?? RESOURCES;
 
+  // Of any application: one running verification per tenant blocks them all.
   await sql`
     UPDATE verifications SET status = 'failed', finished_at = now(),
       error = 'abandoned: the process running it stopped'
-    WHERE tenant_id = ${request.tenantId} AND application_id = ${application.id}
+    WHERE tenant_id = ${request.tenantId}
       AND status = 'running' AND started_at < now() - ${`${ABANDONED_AFTER_MS} milliseconds`}::interval
   `.execute(deps.db);
   if (request.maxPerHour) await enforceHourlyQuota(deps.db, request.tenantId, request.maxPerHour);

@@ -1,6 +1,6 @@
 /** The spec's routes on one application of a tenant: toggle, sync-historical, sync-status. */
 import { z } from 'zod';
-import { RESOURCE_REGISTRY, RESOURCES, type Resource } from '../resources.js';
+import { BUILT_IN_RESOURCES, isResource, type Resource } from '../resources.js';
 import { ApplicationRef, IsoInstant, SinceDate, Uuid, wholeNumber } from './fields.js';
 import { OutboxBacklog } from './outbox.js';
 import { OrgParams } from './params.js';
@@ -28,12 +28,15 @@ export const ToggleResponse = z.object({
 });
 export type ToggleResponse = z.infer<typeof ToggleResponse>;
 
-/** The spec's request flags, one per resource (resources.ts), each true unless set false. */
-type RequestFlag = (typeof RESOURCE_REGISTRY)[number]['requestFlag'];
+/**
+ * The spec's request flags, one per built-in resource (resources.ts), each true unless set false.
+ * A registered resource has none: the spec's body is strict, and an enable syncs every resource.
+ */
+type RequestFlag = (typeof BUILT_IN_RESOURCES)[number]['requestFlag'];
 const requestFlags = Object.fromEntries(
-  RESOURCE_REGISTRY.map((entry) => [entry.requestFlag, z.boolean().default(true)]),
+  BUILT_IN_RESOURCES.map((entry) => [entry.requestFlag, z.boolean().default(true)]),
 ) as Record<RequestFlag, z.ZodDefault<z.ZodBoolean>>;
-const flagNames = RESOURCE_REGISTRY.map((entry) => entry.requestFlag);
+const flagNames: RequestFlag[] = BUILT_IN_RESOURCES.map((entry) => entry.requestFlag);
 
 export const SyncBody = z
   .strictObject({
@@ -53,7 +56,7 @@ export const SyncBody = z
   });
 /** The resources a sync body selects, in the registry's order. */
 export const selectedResources = (body: Record<RequestFlag, boolean>): Resource[] =>
-  RESOURCE_REGISTRY.filter((entry) => body[entry.requestFlag]).map((entry) => entry.name);
+  BUILT_IN_RESOURCES.filter((entry) => body[entry.requestFlag]).map((entry) => entry.name);
 export type SyncBody = z.input<typeof SyncBody>;
 
 /** `dryRun: true`: what a sync would publish, per resource. */
@@ -61,7 +64,8 @@ export const DryRunResponse = z.object({
   dryRun: z.literal(true),
   appCode: z.string(),
   sinceDate: z.string().nullable(),
-  counts: z.partialRecord(z.enum(RESOURCES), z.number().int()),
+  // Keyed by resource, registered ones included (resources.ts).
+  counts: z.partialRecord(z.string().refine(isResource), z.number().int()),
   total: z.number().int(),
 });
 export type DryRunResponse = z.infer<typeof DryRunResponse>;

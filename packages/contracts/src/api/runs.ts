@@ -1,6 +1,6 @@
 /** A backfill run as the API shows it: `GET .../sync-runs/:runId`, its controls, `latestRun`. */
 import { z } from 'zod';
-import { RESOURCES } from '../resources.js';
+import { isResource } from '../resources.js';
 import {
   RESOURCE_PROGRESS_STATUSES,
   RUN_ACTIONS,
@@ -51,7 +51,7 @@ export const RunView = z.object({
   total: z.number().int().nullable(),
   percent: z.number().nullable(),
   /** Only the resources the run syncs. */
-  resources: z.partialRecord(z.enum(RESOURCES), ResourceProgress),
+  resources: z.partialRecord(z.string().refine(isResource), ResourceProgress),
   /** Recent publish rate (events/s) while the run publishes; null otherwise or not yet known. */
   eventsPerSecond: z.number().nullable(),
   /** Seconds left at that rate; null when the rate or the total is not known. */
