@@ -112,7 +112,7 @@ export class ReplicaGuard implements PageGovernor {
       this.paused = lag.lagMs > 2 * maxLagMs;
       this.delayMs = Math.min(MAX_DELAY_MS, Math.max(MIN_DELAY_MS, this.delayMs * 2));
       const over = this.paused ? `${seconds(2 * maxLagMs)}, twice the limit` : seconds(maxLagMs);
-      this.reasonNow = `replica lag ${seconds(lag.lagMs)} > ${over} (${formatBytes(lag.bytesBehind)} of WAL to replay)`;
+      this.reasonNow = `replica lag: ${seconds(lag.lagMs)} > ${over} (${formatBytes(lag.bytesBehind)} of WAL to replay)`;
     } else {
       this.paused = false;
       this.delayMs = this.delayMs / 2 < MIN_DELAY_MS ? 0 : this.delayMs / 2;

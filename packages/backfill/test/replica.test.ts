@@ -296,7 +296,9 @@ describe('the governor on replica lag', () => {
           interval: 20,
           timeout: 10_000,
         })
-        .toMatch(/replica lag \d+\.\d s > 1\.0 s \(\d+ (B|kB|MB) of WAL to replay\)$/);
+        .toMatch(
+          /^throttled by .*replica lag: \d+\.\d s > 1\.0 s \([\d.]+ (B|kB|MB) of WAL to replay\)$/,
+        );
       // Over twice the limit: parked, and nothing more goes out while the lag lasts.
       await expect.poll(() => guard.state, { interval: 5, timeout: 20_000 }).toBe('pause');
       const atPause = (await membershipEvents(t, run.id)).length;
