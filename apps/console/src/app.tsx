@@ -1,6 +1,6 @@
 /** The console's frame: sign-in, navigation, and the page the hash names. */
 import { useEffect, useState } from 'preact/hooks';
-import { type Api, ApiError, createApi } from './api';
+import { ApiError, createApi } from './api';
 import { ErrorNote } from './components/common';
 import { ApplicationPage } from './pages/application';
 import { RunPage } from './pages/run';
@@ -9,9 +9,6 @@ import { SystemPage } from './pages/system';
 import { TenantsPage } from './pages/tenants';
 import { href, useRoute } from './router';
 import { forgetKey, readKey, type Session, saveKey } from './session';
-
-// Until every page takes it from session.ts.
-export type { Session };
 
 /** 200 for an admin key, 403 for a tenant key (admin-only route), 401 for no valid key. */
 async function signIn(key: string): Promise<Session> {
