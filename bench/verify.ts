@@ -5,8 +5,11 @@
  *   backfill   a full backfill of the tenant (HTTP enable -> worker -> streams): its time and the
  *              source Postgres's CPU;
  *   verify     `POST …/verify` of the tenant with the application's copy in sync, then with
- *              0.01 % and 1 % of its rows damaged (deleted or at another version): time, source
- *              Postgres CPU, and the application side's CPU (the SDK's responder hashing rows).
+ *              0.01 % and 1 % of its rows damaged (at an older version): time, source Postgres
+ *              CPU, and the application side's CPU (the SDK's responder hashing rows);
+ *   repair     for the damaged copies, the repair run the verification starts (`repair`): the
+ *              rows it publishes, its time from the verification's answer to its completion,
+ *              and the source Postgres's CPU meanwhile.
  * The application here is this process: a responder (`startVerifyResponder`) whose store is an
  * in-memory copy of the source's active rows, so the Postgres CPU measured is the source's alone.
  * The last line printed is one JSON object with the figures.
@@ -147,7 +150,30 @@ async function main() {
     };
     say(`backfill: ${backfill.seconds} s, source Postgres ${backfill.postgresCpuSeconds} CPU s`);
 
-    const verify = async (label: string) => {
+    /** Waits for a run to complete: its time and the source's CPU from now. */
+    const runToCompletion = async (runId: string) => {
+      const before = await cpuSnapshot(worker.child.pid, ports);
+      const from = performance.now();
+      for (;;) {
+        const run = (await (
+          await fetch(`${base}/admin/organizations/${tenantId}/sync-runs/${runId}`, { headers })
+        ).json()) as { status: string; published: number };
+        if (run.status === 'completed') {
+          return {
+            rows: run.published,
+            seconds: round((performance.now() - from) / 1000, 2),
+            postgresCpuSeconds: round(
+              cpuDelta(before, await cpuSnapshot(worker.child.pid, ports)).postgres ?? 0,
+              2,
+            ),
+          };
+        }
+        if (run.status === 'failed') throw new Error(`run failed: ${worker.output()}`);
+        await sleep(50);
+      }
+    };
+
+    const verify = async (label: string, repair = false) => {
       cpuBefore = await cpuSnapshot(undefined, ports);
       const appCpuBefore = process.cpuUsage();
       started = performance.now();
@@ -155,13 +181,14 @@ async function main() {
         await fetch(`${base}/admin/organizations/${tenantId}/applications/crm/verify`, {
           method: 'POST',
           headers,
-          body: '{}',
+          body: JSON.stringify(repair ? { repair } : {}),
         })
       ).json()) as {
         status: string;
         differences: number;
         error: string | null;
         resources: Record<string, { rangesCompared: number; leavesCompared: number }>;
+        repair: { runId: string | null; rows: number } | null;
       };
       if (report.status !== 'completed')
         throw new Error(`verification ${report.status}: ${report.error}`);
@@ -181,23 +208,29 @@ async function main() {
       say(
         `verify (${label}): ${figures.seconds} s, source Postgres ${figures.postgresCpuSeconds} CPU s, application ${figures.applicationCpuSeconds} CPU s; ${figures.differences} differences, ${figures.rangesCompared} ranges, ${figures.leavesCompared} leaves`,
       );
-      return figures;
+      if (!report.repair?.runId) return figures;
+      const repaired = await runToCompletion(report.repair.runId);
+      say(
+        `repair (${label}): ${repaired.rows} rows published in ${repaired.seconds} s, source Postgres ${repaired.postgresCpuSeconds} CPU s`,
+      );
+      return { ...figures, repair: repaired };
     };
 
     const results = [await verify('in sync')];
-    // Damage spread over the table: every k-th membership deleted or at an older version.
+    // Damage spread over the table: every k-th membership at an older version (stale), which a
+    // repair sends again. The copy here does not read the streams: it is put back by hand.
     for (const share of [0.0001, 0.01]) {
       const rows = copy.memberships;
       const damaged = Math.round(rows.length * share);
       const step = Math.floor(rows.length / damaged);
       for (let i = 0; i < damaged; i++) {
         const row = rows[i * step];
-        if (row) row.version += 1000; // a version the source never had: stale
+        if (row) row.version -= 1;
       }
-      results.push(await verify(`${share * 100} % damaged (${damaged} rows)`));
+      results.push(await verify(`${share * 100} % damaged (${damaged} rows)`, true));
       for (let i = 0; i < damaged; i++) {
         const row = rows[i * step];
-        if (row) row.version -= 1000;
+        if (row) row.version += 1;
       }
     }
     await responder.stop();
