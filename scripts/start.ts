@@ -7,7 +7,12 @@
  */
 
 import { createDb, migrateToLatest, seedTenant } from '@historical-sync/db';
-import { findFreePort, findWorkspaceRoot, isAlive } from '@historical-sync/local-stack';
+import {
+  findFreePort,
+  findWorkspaceRoot,
+  isAlive,
+  withLocalReplica,
+} from '@historical-sync/local-stack';
 import { sql } from 'kysely';
 import { compileApps, nodeArgs, presentApps } from './lib/apps';
 import { ensureConsoleBuilt } from './lib/console-build';
@@ -135,7 +140,8 @@ runMain(async () => {
       );
     }
     say('starting Postgres and Redis...');
-    const services = await startDevServices({ useRunningStack: false });
+    // LOCAL_REPLICA=1: a streaming replica too, which the worker backfills from (docs/REPLICA.md).
+    const services = await withLocalReplica(await startDevServices({ useRunningStack: false }));
     stopServices = services.stop;
     // Another live `npm start` (or seed) owns these servers and will stop them when it ends:
     // running a second stack on them would lose its servers under it.
@@ -166,6 +172,7 @@ runMain(async () => {
       ...process.env,
       DATABASE_URL: services.databaseUrl,
       REDIS_URL: services.redisUrl,
+      ...services.replicaEnv,
       HOST: host,
       PORT: port,
       CRM_DATABASE_URL: await crmDatabaseUrl(services.databaseUrl),

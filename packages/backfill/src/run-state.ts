@@ -281,7 +281,8 @@ const partitionWhere = (ref: PartitionRef) =>
 export async function startPartition(
   db: Db,
   ref: PartitionRef,
-  total: number,
+  /** Null until counted (recordPartitionTotal). */
+  total: number | null,
   /** The partition failed before and is retried now: its error leaves the resource row. */
   retried = false,
 ): Promise<void> {
@@ -291,6 +292,19 @@ export async function startPartition(
     WHERE ${partitionWhere(ref)} AND status IN (${fromList(PARTITION_TRANSITIONS.start.from)})
   `.execute(db);
   await refreshResource(db, ref.runId, ref.resource, { clearError: retried });
+}
+
+/** The partition's row count, once counted; a total recorded before is kept. */
+export async function recordPartitionTotal(
+  db: Db,
+  ref: PartitionRef,
+  total: number,
+): Promise<void> {
+  await sql`
+    UPDATE backfill_run_partitions SET total = coalesce(total, ${total}), updated_at = now()
+    WHERE ${partitionWhere(ref)}
+  `.execute(db);
+  await refreshResource(db, ref.runId, ref.resource);
 }
 
 /**

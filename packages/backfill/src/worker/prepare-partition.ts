@@ -12,6 +12,7 @@ import {
   canTransition,
   finishPartition,
   isPublishingRunStatus,
+  recordPartitionTotal,
   reviveFailedRun,
   startPartition,
   startRun,
@@ -20,6 +21,7 @@ import { type PartitionJobState, readPartitionJob } from '../runs';
 import type { TenantLease } from './fair-share';
 import type { Exit } from './leave';
 import type { PartitionJob, PreparedPartition, ResourceJobResult } from './partition-job';
+import { waitForReplica } from './source-wait';
 
 export type RunGate =
   | { publish: PartitionJobState }
@@ -78,10 +80,23 @@ export async function preparePartition(
           range: partitionRange(data.partition, data.partitions),
         };
   const recorded = state.partition;
-  // Counted once per partition: a job resuming (after a crash, a hand-back or its turn) reuses it.
-  const total = recorded.total ?? (await countRows(deps.db, resource, scope));
-  await lease.renew(); // counting a large partition may take a while
-  await startPartition(deps.db, ref, total, recorded.status === 'failed');
+  await startPartition(deps.db, ref, recorded.total, recorded.status === 'failed');
+  // Counted once per partition (a job resuming after a crash, a hand-back or its turn reuses it),
+  // where the pages are read: a replica, once it has replayed the run's start (a count it took
+  // before would stay wrong). The partition runs meanwhile, so its wait shows in the run view.
+  let total = recorded.total;
+  if (total === null) {
+    const wait = await waitForReplica(pj);
+    if (wait) {
+      const published = recorded.published;
+      const progress = { checkpoint: { cursor: '', published }, total: 0, mirrored: published };
+      const unready = { lease, scope, stream: '', checkpointKey: '', maxEventsPerSecond: null };
+      return { partition: { ...unready, progress }, exit: wait };
+    }
+    total = await countRows(deps.sourceDb ?? deps.db, resource, scope);
+    await lease.renew(); // counting a large partition may take a while
+    await recordPartitionTotal(deps.db, ref, total);
+  }
 
   const stream = streamName(
     renderingOf(resource, scope).eventType,
@@ -119,9 +134,10 @@ export async function preparePartition(
     // The marker counts the whole resource, not just this partition.
     async () => {
       if (data.partitions === 1) return total;
-      if (!scope.repair) return countRows(deps.db, resource, { ...scope, range: undefined });
+      const source = deps.sourceDb ?? deps.db;
+      if (!scope.repair) return countRows(source, resource, { ...scope, range: undefined });
       const other = { ...scope, repair: { ...scope.repair, tombstones: !scope.repair.tombstones } };
-      return total + (await countRows(deps.db, resource, other));
+      return total + (await countRows(source, resource, other));
     },
   );
   if (markerGate) return { partition, exit: { kind: markerGate } };
