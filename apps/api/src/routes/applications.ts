@@ -36,8 +36,9 @@ export interface ApplicationRoutesDeps {
   runRates?: RunRateTracker;
 }
 
+/** Where the run is read: the table's run route with its parameters filled in. */
 const runUrl = (tenantId: string, runId: string) =>
-  `/admin/organizations/${tenantId}/sync-runs/${runId}`;
+  ROUTES.getRun.path.replace(':orgId', tenantId).replace(':runId', runId);
 
 export function applicationRoutes(scope: FastifyInstance, deps: ApplicationRoutesDeps): void {
   const app = scope.withTypeProvider<ZodTypeProvider>();
