@@ -52,7 +52,7 @@ export interface Client {
 }
 
 /** `/admin/organizations/:orgId/…` with each `:name` replaced by its value, encoded. */
-export function fillPath(template: string, params: Record<string, unknown> = {}): string {
+function fillPath(template: string, params: Record<string, unknown> = {}): string {
   return template.replace(/:(\w+)/g, (_, name: string) => {
     const value = params[name];
     // The types make every parameter required; a caller casting its way past them learns here.
@@ -63,7 +63,7 @@ export function fillPath(template: string, params: Record<string, unknown> = {})
 }
 
 /** `?a=1&b=x` of the set values only ('' when none): an unset filter is no filter. */
-export function queryString(query: Record<string, unknown> = {}): string {
+function queryString(query: Record<string, unknown> = {}): string {
   const search = new URLSearchParams();
   for (const [name, value] of Object.entries(query)) {
     if (value !== undefined && value !== null && value !== '') search.set(name, String(value));
