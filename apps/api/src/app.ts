@@ -47,6 +47,8 @@ import { writeRoutes } from './routes/writes';
 
 export interface AppDeps {
   db: Db;
+  /** Where row counts are read (a replica: BACKFILL_DATABASE_URL); absent: `db`. */
+  countsDb?: Db;
   redis: RedisClient;
   queues: BackfillQueues;
   settings: BackfillSettings;

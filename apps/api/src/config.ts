@@ -36,6 +36,14 @@ export const ApiEnv = BackfillSettingsEnv.extend({
   ...TenantQuotasEnv.shape,
   /** The wrapper platform's Postgres. */
   DATABASE_URL: z.string().min(1),
+  /**
+   * A streaming replica of DATABASE_URL, where the dry run's and sync-status's row counts are
+   * read (docs/REPLICA.md); everything else stays on DATABASE_URL. Unset or empty: the primary.
+   */
+  BACKFILL_DATABASE_URL: z
+    .string()
+    .optional()
+    .transform((value) => value || undefined),
   /** Redis for queues and streams. */
   REDIS_URL: z.string().min(1),
   /** Where the API listens. */

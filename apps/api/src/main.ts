@@ -26,8 +26,16 @@ const db = createDb({
   connectionString: config.DATABASE_URL,
   applicationName: 'historical-sync-api',
 });
+// Counts (dry runs, sync-status) read the replica when there is one: the primary serves writes.
+const countsUrl = config.BACKFILL_DATABASE_URL;
+const countsDb = countsUrl
+  ? createDb({ connectionString: countsUrl, applicationName: 'historical-sync-api-counts' })
+  : undefined;
 await requireReachable('api', [
   postgresCheck('DATABASE_URL', config.DATABASE_URL, () => sql`SELECT 1`.execute(db)),
+  ...(countsUrl && countsDb
+    ? [postgresCheck('BACKFILL_DATABASE_URL', countsUrl, () => sql`SELECT 1`.execute(countsDb))]
+    : []),
   redisCheck(config.REDIS_URL),
 ]);
 const redis = createRedis(config.REDIS_URL, 'historical-sync-api');
@@ -35,6 +43,7 @@ const settings = backfillSettingsFrom(config);
 const queues = new BackfillQueues(redis, settings.queuePrefix);
 const app = await buildApp({
   db,
+  ...(countsDb ? { countsDb } : {}),
   redis,
   queues,
   settings,
@@ -74,6 +83,7 @@ onStopSignal(logger, async () => {
   await queues.close();
   redis.disconnect();
   await db.destroy();
+  await countsDb?.destroy();
 });
 
 const address = await app.listen({ port: config.PORT, host: config.HOST });

@@ -100,7 +100,8 @@ async function countAllMemberships(db: Db, tenantId: string): Promise<number> {
   return Number(row.n);
 }
 
-export async function getSyncStatus(db: Db, tenantId: string, appCode: string) {
+/** `countsDb`: where the row counts are read (a replica, docs/REPLICA.md); the rest is `db`'s. */
+export async function getSyncStatus(db: Db, tenantId: string, appCode: string, countsDb = db) {
   await getTenant(db, tenantId);
   const application = await getApplication(db, appCode);
   const [enablement, counts, allMemberships, latest, backlog, needing] = await Promise.all([
@@ -110,8 +111,8 @@ export async function getSyncStatus(db: Db, tenantId: string, appCode: string) {
       .where('tenant_id', '=', tenantId)
       .where('application_id', '=', application.id)
       .executeTakeFirst(),
-    countResources(db, { tenantId, appCode: application.code, sinceDate: null }, RESOURCES),
-    countAllMemberships(db, tenantId),
+    countResources(countsDb, { tenantId, appCode: application.code, sinceDate: null }, RESOURCES),
+    countAllMemberships(countsDb, tenantId),
     getLatestRun(db, tenantId, application.id),
     outboxBacklog(db, tenantId),
     applicationsNeedingSync(db, [tenantId]),

@@ -23,6 +23,8 @@ export interface SyncRequest {
   partitions?: number;
   /** The tenant's run quotas, when the caller is bound by them (a tenant key); absent = none. */
   quotas?: Pick<TenantQuotas, 'maxActiveRuns' | 'maxRunsPerHour'>;
+  /** Where a dry run counts (a replica, docs/REPLICA.md); absent: `db`. */
+  countsDb?: Db;
 }
 
 export type SyncResult =
@@ -36,7 +38,7 @@ export async function requestSync(db: Db, request: SyncRequest): Promise<SyncRes
   // operator sees what enabling it would publish before doing so.
   if (request.dryRun) {
     const counts = await countResources(
-      db,
+      request.countsDb ?? db,
       { tenantId: request.tenantId, appCode: application.code, sinceDate: request.sinceDate },
       request.resources,
     );

@@ -28,6 +28,8 @@ import { checkTenantChoices, runQuotasFor, runRateFor } from '../http/tenant-lim
 
 export interface ApplicationRoutesDeps {
   db: Db;
+  /** Where the dry run's and sync-status's row counts are read (a replica); absent: `db`. */
+  countsDb?: Db;
   redis: RedisClient;
   queues: BackfillQueues;
   settings: BackfillSettings;
@@ -125,6 +127,7 @@ export function applicationRoutes(scope: FastifyInstance, deps: ApplicationRoute
       checkTenantChoices(request.principal, body, tenantQuotas);
       const resources = selectedResources(body);
       const result = await requestSync(db, {
+        countsDb: deps.countsDb ?? db,
         tenantId: params.orgId,
         application: params.appCode,
         resources,
@@ -175,7 +178,8 @@ export function applicationRoutes(scope: FastifyInstance, deps: ApplicationRoute
         },
       },
     },
-    async (request) => getSyncStatus(db, request.params.orgId, request.params.appCode),
+    async (request) =>
+      getSyncStatus(db, request.params.orgId, request.params.appCode, deps.countsDb ?? db),
   );
 
   // Every route of one run (read, controls) takes the same params and answers the run.
