@@ -85,19 +85,8 @@ describe('CRM verification responder', () => {
     await crmDb.destroy();
   });
 
-  const ask = async (
-    resource: Resource,
-    kind: 'digest' | 'rows',
-    ranges: IdRange[],
-  ): Promise<VerifyReply> => {
-    const request: VerifyRequest = {
-      requestId: randomUUID(),
-      tenantId,
-      resource,
-      kind,
-      ranges,
-      deadline: Date.now() + 30_000,
-    };
+  /** Sends a request as the system does and waits for the CRM's answer. */
+  const send = async (request: VerifyRequest): Promise<VerifyReply> => {
     await redis.xadd(
       verifyRequestStream('crm', prefix),
       '*',
@@ -105,9 +94,18 @@ describe('CRM verification responder', () => {
       JSON.stringify(request),
     );
     const popped = await redis.blpop(verifyReplyKey('crm', request.requestId, prefix), 20);
-    if (!popped) throw new Error(`no answer to ${kind} request for ${resource}`);
+    if (!popped) throw new Error(`no answer to ${request.kind} request for ${request.resource}`);
     return JSON.parse(popped[1]) as VerifyReply;
   };
+  const ask = (resource: Resource, kind: 'digest' | 'rows', ranges: IdRange[]) =>
+    send({
+      requestId: randomUUID(),
+      tenantId,
+      resource,
+      kind,
+      ranges,
+      deadline: Date.now() + 30_000,
+    });
   /** What the CRM holds of the tenant in a range, as written: active rows, sorted by id. */
   const held = (resource: Resource, range: IdRange): HeldRow[] =>
     (written.get(resource) ?? [])
@@ -192,17 +190,7 @@ describe('CRM verification responder', () => {
       ],
       deadline: Date.now() + 30_000,
     };
-    await redis.xadd(
-      verifyRequestStream('crm', prefix),
-      '*',
-      VERIFY_REQUEST_FIELD,
-      JSON.stringify(request),
-    );
-    const popped = await redis.blpop(verifyReplyKey('crm', request.requestId, prefix), 20);
-    expect(JSON.parse(popped?.[1] ?? 'null')).toEqual({
-      requestId: request.requestId,
-      forgotten: 1,
-    });
+    expect(await send(request)).toEqual({ requestId: request.requestId, forgotten: 1 });
     const { rows: left } = await sql<{ id: string }>`
       SELECT id FROM crm_credit_allocations WHERE id = ANY(${[atVersion.id, newer.id, theirs.id]}::uuid[])
     `.execute(db);

@@ -235,28 +235,16 @@ export async function startPostgres(options: PostgresOptions): Promise<RunningSe
   }
 
   const port = await findFreePort(options.preferredPort ?? 0);
-  const settings = serverSettings(options.ephemeral ?? false);
-  const logPath = join(dataDir, 'postgres.log');
-  const child = spawnServer({
-    command: join(binDir, 'postgres'),
-    args: ['-D', clusterDir, '-p', String(port), ...settings.flatMap((s) => ['-c', s])],
-    cwd: dataDir,
+  const child = await spawnPostgres({
+    binDir,
+    clusterDir,
+    dataDir,
+    port,
+    settings: serverSettings(options.ephemeral ?? false),
     runAs,
-    logPath,
-    orphan: { kind: 'postgres' },
+    what: 'Postgres',
+    timeoutMs: 30_000,
   });
-
-  const ready = await Promise.race([
-    pgIsReady(binDir, port, 30_000),
-    new Promise<false>((resolve) => child.once('exit', () => resolve(false))),
-  ]);
-  if (!ready) {
-    await stopChild(child, 'SIGINT');
-    const tail = await readFile(logPath, 'utf8').catch(() => '');
-    throw new Error(
-      `Postgres did not start; last log lines:\n${tail.split('\n').slice(-15).join('\n')}`,
-    );
-  }
   await createDatabaseIfMissing(binDir, port, options.database);
   await writeOwner(dataDir, { startedBy: process.pid, port });
 
@@ -273,4 +261,43 @@ export async function startPostgres(options: PostgresOptions): Promise<RunningSe
       if (options.ephemeral) await rm(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * Starts `postgres` on a cluster directory and waits until it accepts connections; a server that
+ * exits or does not answer in time is stopped and its log's last lines thrown.
+ */
+export async function spawnPostgres(options: {
+  binDir: string;
+  clusterDir: string;
+  dataDir: string;
+  port: number;
+  settings: readonly string[];
+  runAs: Parameters<typeof spawnServer>[0]['runAs'];
+  /** What the error calls it: "Postgres", "the Postgres replica". */
+  what: string;
+  timeoutMs: number;
+}): Promise<ReturnType<typeof spawnServer>> {
+  const { binDir, clusterDir, dataDir, port, runAs } = options;
+  const logPath = join(dataDir, 'postgres.log');
+  const child = spawnServer({
+    command: join(binDir, 'postgres'),
+    args: ['-D', clusterDir, '-p', String(port), ...options.settings.flatMap((s) => ['-c', s])],
+    cwd: dataDir,
+    runAs,
+    logPath,
+    orphan: { kind: 'postgres' },
+  });
+  const ready = await Promise.race([
+    pgIsReady(binDir, port, options.timeoutMs),
+    new Promise<false>((resolve) => child.once('exit', () => resolve(false))),
+  ]);
+  if (!ready) {
+    await stopChild(child, 'SIGINT');
+    const tail = await readFile(logPath, 'utf8').catch(() => '');
+    throw new Error(
+      `${options.what} did not start; last log lines:\n${tail.split('\n').slice(-15).join('\n')}`,
+    );
+  }
+  return child;
 }

@@ -4,7 +4,7 @@
  * its primary and its standby.signal), started as a hot standby on a port of its own. Reads on it
  * see the primary's commits once it has replayed them, as a production read replica does.
  */
-import { chown, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { chown, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readOwner, readPidFile, writeOwner } from './owner';
@@ -16,9 +16,10 @@ import {
   type RunningService,
   runningPort,
   serverSettings,
+  spawnPostgres,
   usableDataDir,
 } from './postgres';
-import { execFileAsync, spawnServer, stopChild } from './process';
+import { execFileAsync, stopChild } from './process';
 import { localStateDir } from './state-dir';
 
 export interface ReplicaOptions {
@@ -112,26 +113,16 @@ export async function startReplica(
     // cancel a page query here (a conflict with recovery).
     'hot_standby_feedback=on',
   ];
-  const logPath = join(dataDir, 'postgres.log');
-  const child = spawnServer({
-    command: join(binDir, 'postgres'),
-    args: ['-D', clusterDir, '-p', String(port), ...settings.flatMap((s) => ['-c', s])],
-    cwd: dataDir,
+  const child = await spawnPostgres({
+    binDir,
+    clusterDir,
+    dataDir,
+    port,
+    settings,
     runAs,
-    logPath,
-    orphan: { kind: 'postgres' },
+    what: 'the Postgres replica',
+    timeoutMs: 60_000,
   });
-  const ready = await Promise.race([
-    pgIsReady(binDir, port, 60_000),
-    new Promise<false>((resolve) => child.once('exit', () => resolve(false))),
-  ]);
-  if (!ready) {
-    await stopChild(child, 'SIGINT');
-    const tail = await readFile(logPath, 'utf8').catch(() => '');
-    throw new Error(
-      `the Postgres replica did not start; last log lines:\n${tail.split('\n').slice(-15).join('\n')}`,
-    );
-  }
   await writeOwner(dataDir, { startedBy: process.pid, port });
 
   return {
