@@ -2,23 +2,10 @@
  * The human format of `hsync streams`: Redis's memory, each stream with its warning under it, and
  * each consumer group (`--json` prints the API's answer instead).
  */
+import { formatBytes } from '@historical-sync/client';
 import type { SystemResponse } from '@historical-sync/contracts';
 import { shortTime } from './format';
 import { formatCount, formatDuration } from './progress';
-
-const BYTE_UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-
-/** `512 B`, `3.4 MiB`: binary units, as Redis's `maxmemory` counts them (`1mb` = 1 MiB). */
-export function formatBytes(n: number): string {
-  let value = n;
-  let unit = 0;
-  while (value >= 1024 && unit < BYTE_UNITS.length - 1) {
-    value /= 1024;
-    unit += 1;
-  }
-  const digits = unit === 0 || value >= 10 ? 0 : 1;
-  return `${value.toLocaleString('en-US', { maximumFractionDigits: digits })} ${BYTE_UNITS[unit]}`;
-}
 
 const ratio = (r: number) => `${Math.round(r * 1000) / 10}%`;
 const age = (seconds: number | null) => (seconds === null ? '--' : formatDuration(seconds * 1000));

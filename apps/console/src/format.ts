@@ -1,4 +1,6 @@
 /** How the console writes numbers, instants and durations. */
+import { formatBytes } from '@historical-sync/client';
+
 export const count = (n: number | null | undefined) =>
   n === null || n === undefined ? '—' : n.toLocaleString('en-US');
 
@@ -25,20 +27,9 @@ export const rate = (n: number | null | undefined) =>
 
 export const shortId = (id: string) => id.slice(0, 8);
 
-const BYTE_UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-
-/** `512 B`, `3.4 MiB`, `12 GiB`: binary units, as Redis's `maxmemory` counts them (`1mb` = 1 MiB). */
-export function bytes(n: number | null | undefined): string {
-  if (n === null || n === undefined) return '—';
-  let value = n;
-  let unit = 0;
-  while (value >= 1024 && unit < BYTE_UNITS.length - 1) {
-    value /= 1024;
-    unit += 1;
-  }
-  const digits = unit === 0 || value >= 10 ? 0 : 1;
-  return `${value.toLocaleString('en-US', { maximumFractionDigits: digits })} ${BYTE_UNITS[unit]}`;
-}
+/** `512 B`, `3.4 MiB`, `12 GiB` (the client's formatBytes), `—` when unknown. */
+export const bytes = (n: number | null | undefined): string =>
+  n === null || n === undefined ? '—' : formatBytes(n);
 
 /** `80 %` from a ratio (0.8). */
 export const percent = (ratio: number) =>
