@@ -5,24 +5,24 @@
  * group, and a group that never read (stalled after STREAM_GROUP_STALLED_MS=1000), are made with
  * XADD and XGROUP CREATE.
  */
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { once } from 'node:events';
 import { streamName } from '@historical-sync/contracts';
 import { createTestDatabase, type TestDatabase } from '@historical-sync/db/testing';
 import { findFreePort } from '@historical-sync/local-stack';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Command, envWithout, killCommand, ROOT, runApp, waitForApi } from './helpers';
+import {
+  type CliResult,
+  type Command,
+  envWithout,
+  killCommand,
+  runApp,
+  runHsync,
+  waitForApi,
+} from './helpers';
 
 /** STREAM_GROUP_STALLED_MS=1000 as the API words it (tenths of an hour). */
 const STALLED_FOR = '1 s';
-
-interface CliResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
 
 describe('hsync streams', () => {
   let database: TestDatabase;
@@ -36,26 +36,7 @@ describe('hsync streams', () => {
   /** A group that never reads: stalled, and the one detached. */
   const held = streamName('org.created', 'crm', `${unique}:`);
 
-  /** Runs `hsync <args>` to its end, as a user's shell would. */
-  async function hsync(...args: string[]): Promise<CliResult> {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'apps/cli/src/main.ts', ...args], {
-      cwd: ROOT,
-      env: cliEnv,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout?.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString();
-    });
-    child.stderr?.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString();
-    });
-    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-    const [code] = (await once(child, 'exit')) as [number | null];
-    clearTimeout(timer);
-    return { code, stdout, stderr };
-  }
+  const hsync = (...args: string[]) => runHsync(args, cliEnv);
   const groupsOf = async (stream: string) =>
     ((await redis.xinfo('GROUPS', stream)) as unknown[][]).map((fields) =>
       String(fields[fields.indexOf('name') + 1]),

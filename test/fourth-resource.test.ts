@@ -5,9 +5,7 @@
  * (no production file names it). Enabled, its rows are backfilled exactly once; a live change is
  * captured and delivered; the status route and the CLI show its progress.
  */
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { once } from 'node:events';
 import { streamName } from '@historical-sync/contracts';
 import { seedTenant } from '@historical-sync/db';
 import { createTestDatabase, type TestDatabase } from '@historical-sync/db/testing';
@@ -21,8 +19,8 @@ import {
   callApi,
   envWithout,
   killCommand,
-  ROOT,
   runApp,
+  runHsync,
   waitForApi,
 } from './helpers';
 
@@ -201,28 +199,13 @@ describe('a fourth resource, defined through the registry and a migration step',
     });
 
     // The CLI, a process that knows nothing of teams, shows what the API reports.
-    const cli = spawn(
-      process.execPath,
-      ['--import', 'tsx', 'apps/cli/src/main.ts', 'status', tenantId, 'crm'],
-      {
-        cwd: ROOT,
-        env: {
-          ...envWithout('HSYNC_API_URL', 'HSYNC_API_KEY', 'ADMIN_API_KEY'),
-          HSYNC_API_URL: apiUrl,
-          ADMIN_API_KEY: ADMIN_KEY,
-        },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
-    );
-    let output = '';
-    cli.stdout?.on('data', (chunk: Buffer) => {
-      output += chunk.toString();
+    const cli = await runHsync(['status', tenantId, 'crm'], {
+      ...envWithout('HSYNC_API_URL', 'HSYNC_API_KEY', 'ADMIN_API_KEY'),
+      HSYNC_API_URL: apiUrl,
+      ADMIN_API_KEY: ADMIN_KEY,
     });
-    cli.stderr?.on('data', (chunk: Buffer) => {
-      output += chunk.toString();
-    });
-    const [code] = (await once(cli, 'exit')) as [number | null];
-    expect(code, output).toBe(0);
+    const output = cli.stdout + cli.stderr;
+    expect(cli.code, output).toBe(0);
     expect(output).toMatch(new RegExp(`teams\\b.*\\b${TEAMS}\\b`));
   }, 60_000);
 });
