@@ -5,6 +5,8 @@
  * per-resource fact of the contracts is read from here; the SQL side (table, columns, rendering)
  * is the backfill's registry (packages/backfill/src/resources.ts). docs/ADDING-A-RESOURCE.md.
  *
+ * No zod here: the console imports it on its own path (`@historical-sync/contracts/resources`).
+ *
  * The three built-in resources are typed (`Resource`); a platform adds its own with
  * `registerResource` at start, before anything reads the registry's lists, and its name then
  * travels as a `Resource` through the same code.
@@ -238,4 +240,10 @@ export function audienceOf(aggregate: string): ResourceEntry['audience'] {
     RESOURCE_REGISTRY.find((e) => e.aggregate === aggregate)?.audience ??
     'every-enabled-application'
   );
+}
+
+/** What a person calls a resource's rows, as a heading: `Credit allocations`; an unknown one by name. */
+export function resourceLabel(name: string): string {
+  const label = byName.get(name)?.label ?? name;
+  return label.charAt(0).toUpperCase() + label.slice(1);
 }

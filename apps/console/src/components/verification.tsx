@@ -2,18 +2,13 @@
  * An application's last verification (docs/VERIFY.md): when, rows checked, differences by kind
  * per resource, and what its repair did, with buttons to verify now, or verify and repair.
  */
+import { resourceLabel } from '@historical-sync/contracts/resources';
 import { useState } from 'preact/hooks';
 import { type Api, ApiError } from '../api';
 import { count, instant } from '../format';
 import { useLoad } from '../hooks';
 import { href } from '../router';
 import { ErrorNote } from './common';
-
-const LABELS: Record<string, string> = {
-  credits: 'Credit allocations',
-  organizations: 'Organizations',
-  memberships: 'Memberships',
-};
 
 export function VerificationSection(props: { api: Api; tenantId: string; appCode: string }) {
   const params = { orgId: props.tenantId, appCode: props.appCode };
@@ -77,7 +72,7 @@ export function VerificationSection(props: { api: Api; tenantId: string; appCode
               <tbody>
                 {Object.entries(data.resources).map(([resource, r]) => (
                   <tr key={resource}>
-                    <th scope="row">{LABELS[resource] ?? resource}</th>
+                    <th scope="row">{resourceLabel(resource)}</th>
                     <td>{count(r.rowsChecked)}</td>
                     <td>{count(r.missing)}</td>
                     <td>{count(r.stale)}</td>

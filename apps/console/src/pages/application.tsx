@@ -6,7 +6,9 @@
  * enable's backfill publishes. A since date belongs to the manual sync, so its preview sits in
  * that form and counts with the form's date and resources (docs/decisions/0014-enable-preview.md).
  */
+
 import type { RouteBody, RouteParams } from '@historical-sync/contracts';
+import { resourceLabel } from '@historical-sync/contracts/resources';
 import { useState } from 'preact/hooks';
 import { type Api, ApiError } from '../api';
 import { ActionNote, ConfirmButton, carryNote, useActions } from '../components/actions';
@@ -17,12 +19,6 @@ import { useLoad } from '../hooks';
 import { href, navigate } from '../router';
 import type { Session } from '../session';
 import type { DryRunCounts } from '../types';
-
-const RESOURCE_LABELS: Record<string, string> = {
-  credits: 'Credit allocations',
-  organizations: 'Organizations',
-  memberships: 'Memberships',
-};
 
 /** A blank optional number is left out (the API's default); anything else is sent as typed. */
 const optionalNumber = (text: string) => (text.trim() === '' ? undefined : Number(text));
@@ -41,7 +37,7 @@ function PreviewTable({ preview, caption }: { preview: DryRunCounts; caption: st
       <tbody>
         {Object.entries(preview.counts).map(([resource, n]) => (
           <tr key={resource}>
-            <th scope="row">{RESOURCE_LABELS[resource] ?? resource}</th>
+            <th scope="row">{resourceLabel(resource)}</th>
             <td>{count(n)}</td>
           </tr>
         ))}
