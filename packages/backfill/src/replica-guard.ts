@@ -8,12 +8,12 @@
  * replayed its run's enablement, and what changes after that arrives as live events), but a
  * replica that falls behind serves every other reader stale data, and a backfill's long reads
  * compete with its replay for the disk and the CPU. The slowdown works as source protection's
- * does (source-guard.ts): a delay before each page, doubled by every probe over the threshold and
- * halved by every probe under it.
+ * does (source-guard.ts): a share of full speed, halved by every probe over the threshold and
+ * doubled by every probe under it, which each job keeps by waiting after its pages.
  */
 import type { Db } from '@historical-sync/db';
 import { formatBytes, measureReplicaLag, type ReplicaLag } from './replica-lsn';
-import type { PageGovernor, SourceAdvice } from './source-guard';
+import { MIN_SHARE, type PageGovernor, type SourceAdvice } from './source-guard';
 
 export interface ReplicaLagLimit {
   /** A lag over this (ms) slows the pages, over twice this pauses them. */
@@ -22,13 +22,14 @@ export interface ReplicaLagLimit {
   probeIntervalMs: number;
 }
 
-const MIN_DELAY_MS = 10;
-const MAX_DELAY_MS = 1_000;
+/** The first slowdown: the pages at half speed. */
+const FIRST_SHARE = 0.5;
 /** The probe stops when no page has asked for this long, and the guard forgets its state. */
 const IDLE_AFTER_MS = 5_000;
 
 export class ReplicaGuard implements PageGovernor {
-  private delayMs = 0;
+  /** The share of full speed pages may take; 1 = not slowed. */
+  private share = 1;
   private reasonNow: string | null = null;
   private paused = false;
   private lastAsked = 0;
@@ -57,7 +58,7 @@ export class ReplicaGuard implements PageGovernor {
 
   /** What the guard advises now, without counting as a page's question (for tests and metrics). */
   get state(): SourceAdvice['kind'] {
-    return this.paused ? 'pause' : this.delayMs > 0 ? 'slow' : 'go';
+    return this.paused ? 'pause' : this.share < 1 ? 'slow' : 'go';
   }
 
   /** Asked before each page. Starts the probe when it is not running. */
@@ -69,8 +70,8 @@ export class ReplicaGuard implements PageGovernor {
       this.tick();
     }
     if (this.paused && this.reasonNow) return { kind: 'pause', reason: this.reasonNow };
-    if (this.delayMs > 0 && this.reasonNow) {
-      return { kind: 'slow', delayMs: this.delayMs, reason: this.reasonNow };
+    if (this.share < 1 && this.reasonNow) {
+      return { kind: 'slow', share: this.share, reason: this.reasonNow };
     }
     return { kind: 'go' };
   }
@@ -88,7 +89,7 @@ export class ReplicaGuard implements PageGovernor {
   private tick(): void {
     if (Date.now() - this.lastAsked > IDLE_AFTER_MS) {
       this.stop();
-      this.delayMs = 0;
+      this.share = 1;
       this.paused = false;
       this.reasonNow = null;
       return;
@@ -110,13 +111,13 @@ export class ReplicaGuard implements PageGovernor {
     const { maxLagMs } = this.settings;
     if (lag.lagMs > maxLagMs) {
       this.paused = lag.lagMs > 2 * maxLagMs;
-      this.delayMs = Math.min(MAX_DELAY_MS, Math.max(MIN_DELAY_MS, this.delayMs * 2));
+      this.share = Math.max(MIN_SHARE, Math.min(FIRST_SHARE, this.share / 2));
       const over = this.paused ? `${seconds(2 * maxLagMs)}, twice the limit` : seconds(maxLagMs);
       this.reasonNow = `replica lag: ${seconds(lag.lagMs)} > ${over} (${formatBytes(lag.bytesBehind)} of WAL to replay)`;
     } else {
       this.paused = false;
-      this.delayMs = this.delayMs / 2 < MIN_DELAY_MS ? 0 : this.delayMs / 2;
-      if (this.delayMs === 0) this.reasonNow = null;
+      this.share = Math.min(1, this.share * 2);
+      if (this.share === 1) this.reasonNow = null;
     }
   }
 }

@@ -8,9 +8,18 @@
  * one query on `pg_stat_activity`, timed from the worker (so the time includes what any client of
  * the database waits: a busy server's run queue, its disk, the network), which also counts the
  * other clients' active backends and the backends waiting on a lock. Over the latency threshold
- * the pages slow down (a delay before each page, doubled by every unhealthy probe and halved by
- * every healthy one, so the backfill settles at the pace the source stands); over the active
- * backends or lock waits threshold they pause until a probe finds the source healthy.
+ * the pages slow down; over the active backends or lock waits threshold they pause until a probe
+ * finds the source healthy.
+ *
+ * How they slow down: the guard holds a share of full speed, cut at each unhealthy probe in
+ * proportion to how far over its threshold the signal is (at least by a fifth, at most to a
+ * quarter) and raised by a tenth at each healthy one. A job then waits after each page for what
+ * keeps its working time at that share (worker/source-wait.ts), so pages are spread evenly rather
+ * than sent in bursts between long waits. Raising slowly is the point: the signals arrive a probe
+ * or two late and the API's stalls come in bursts, so a guard that went back to full speed at the
+ * first healthy probe spent most of a loaded phase at full speed and cut the rate without giving
+ * the API its latency back. A guard whose signals stay healthy never slows anything: a backfill
+ * beside an API that is not suffering runs at full speed.
  *
  * The same probe reads the API processes' own health (api-health.ts): an API whose event loop
  * runs later than `apiLagMs` slows the pages like a slow query does. On a machine the API shares
@@ -45,10 +54,13 @@ export interface SourceHealth {
   lockWaits: number;
 }
 
-/** What a page does before it is read and published. */
+/**
+ * What a page does before it is read and published: go, slow down to `share` (0-1) of the job's
+ * full speed, or pause.
+ */
 export type SourceAdvice =
   | { kind: 'go' }
-  | { kind: 'slow'; delayMs: number; reason: string }
+  | { kind: 'slow'; share: number; reason: string }
   | { kind: 'pause'; reason: string };
 
 /**
@@ -63,14 +75,22 @@ export interface PageGovernor {
   readonly probeIntervalMs: number;
 }
 
-/** The first delay of a slowdown, and the longest: at most one page a second per job. */
-const MIN_DELAY_MS = 10;
-const MAX_DELAY_MS = 1_000;
+/**
+ * The share of full speed left by an unhealthy probe: at most 0.8 of what it was (a signal just
+ * over its threshold), at least 0.25 (one four times over); never below MIN_SHARE, where each
+ * page waits the longest source-wait.ts allows (a second).
+ */
+const MILDEST_CUT = 0.8;
+const SHARPEST_CUT = 0.25;
+export const MIN_SHARE = 0.01;
+/** What each healthy probe gives back: from the floor to full speed in ten probes. */
+const SHARE_STEP = 0.1;
 /** The probe stops when no page has asked for this long, and the guard forgets its state. */
 const IDLE_AFTER_MS = 5_000;
 
 export class SourceGuard implements PageGovernor {
-  private delayMs = 0;
+  /** The share of full speed pages may take; 1 = not slowed. */
+  private share = 1;
   private pauseReason: string | null = null;
   private slowReason: string | null = null;
   private lastAsked = 0;
@@ -110,8 +130,8 @@ export class SourceGuard implements PageGovernor {
       this.tick();
     }
     if (this.pauseReason) return { kind: 'pause', reason: this.pauseReason };
-    if (this.delayMs > 0 && this.slowReason) {
-      return { kind: 'slow', delayMs: this.delayMs, reason: this.slowReason };
+    if (this.share < 1 && this.slowReason) {
+      return { kind: 'slow', share: this.share, reason: this.slowReason };
     }
     return { kind: 'go' };
   }
@@ -129,7 +149,7 @@ export class SourceGuard implements PageGovernor {
   private tick(): void {
     if (Date.now() - this.lastAsked > IDLE_AFTER_MS) {
       this.stop();
-      this.delayMs = 0;
+      this.share = 1;
       this.pauseReason = null;
       this.slowReason = null;
       return;
@@ -139,7 +159,7 @@ export class SourceGuard implements PageGovernor {
       const outFor = performance.now() - this.probeStarted;
       const { latencyMs } = this.settings;
       if (latencyMs !== null && outFor > latencyMs) {
-        this.slowDown(`probe still unanswered after ${Math.round(outFor)} ms`);
+        this.slowDown(`probe still unanswered after ${Math.round(outFor)} ms`, outFor / latencyMs);
       }
       return;
     }
@@ -173,21 +193,31 @@ export class SourceGuard implements PageGovernor {
       this.pauseReason = null;
     }
     if (latencyMs !== null && health.latencyMs > latencyMs) {
-      this.slowDown(`query latency ${Math.round(health.latencyMs)} ms > ${latencyMs} ms`);
+      this.slowDown(
+        `query latency ${Math.round(health.latencyMs)} ms > ${latencyMs} ms`,
+        health.latencyMs / latencyMs,
+      );
     } else if (api && apiLagMs !== null && api.delayP99Ms > apiLagMs) {
-      this.slowDown(`API event-loop delay ${Math.ceil(api.delayP99Ms)} ms > ${apiLagMs} ms`);
+      this.slowDown(
+        `API event-loop delay ${Math.ceil(api.delayP99Ms)} ms > ${apiLagMs} ms`,
+        api.delayP99Ms / apiLagMs,
+      );
     } else if (api && apiDbQueue && api.dbWaitingMean > apiDbQueue) {
       this.slowDown(
         `API requests waiting for a database connection: ${api.dbWaitingMean} > ${apiDbQueue}`,
+        api.dbWaitingMean / apiDbQueue,
       );
     } else {
-      this.delayMs = this.delayMs / 2 < MIN_DELAY_MS ? 0 : this.delayMs / 2;
-      if (this.delayMs === 0) this.slowReason = null;
+      // Rounded so that ten steps from the floor make exactly full speed.
+      this.share = Math.min(1, Math.round((this.share + SHARE_STEP) * 1000) / 1000);
+      if (this.share >= 1) this.slowReason = null;
     }
   }
 
-  private slowDown(reason: string): void {
-    this.delayMs = Math.min(MAX_DELAY_MS, Math.max(MIN_DELAY_MS, this.delayMs * 2));
+  /** `over`: the signal over its threshold (1.5 = half as much again). */
+  private slowDown(reason: string, over: number): void {
+    const cut = Math.min(MILDEST_CUT, Math.max(SHARPEST_CUT, 1 / over));
+    this.share = Math.max(MIN_SHARE, this.share * cut);
     this.slowReason = reason;
   }
 }

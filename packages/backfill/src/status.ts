@@ -19,6 +19,18 @@ export const percentOf = (published: number, total: number | null) =>
   total === null ? null : total === 0 ? 100 : Math.min(100, Math.floor((100 * published) / total));
 const isoOrNull = (date: Date | null) => (date ? date.toISOString() : null);
 
+/**
+ * Why a running resource's pages wait, named by what they wait for: the replica governor's reasons
+ * start with `replica lag: ` (replica-guard.ts, worker/source-wait.ts) and read "throttled by
+ * replica lag: …"; every other reason is source protection's, "throttled by source load: …".
+ */
+function throttledText(reason: string | null): string | null {
+  if (!reason) return null;
+  return reason.startsWith('replica lag: ')
+    ? `throttled by ${reason}`
+    : `throttled by source load: ${reason}`;
+}
+
 /** A resource still to finish reads `paused` while its run is paused. */
 const resourceStatus = (runStatus: RunStatus, status: RunResourceStatus) =>
   runStatus === 'paused' && (status === 'pending' || status === 'running') ? 'paused' : status;
@@ -33,10 +45,7 @@ export function viewRun(run: RunWithResources, rate?: RunRate): RunView {
       percent: percentOf(r.published, r.total),
       lastError: r.last_error,
       // Written by the running job; a resource no longer running is not throttled.
-      throttled:
-        r.status === 'running' && r.source_throttle
-          ? `throttled by source load: ${r.source_throttle}`
-          : null,
+      throttled: r.status === 'running' ? throttledText(r.source_throttle) : null,
     };
   }
   const published = run.resources.reduce((sum, r) => sum + r.published, 0);

@@ -20,7 +20,7 @@ import {
 } from '../src/api-health';
 import { viewRun } from '../src/index';
 import { getRun } from '../src/runs';
-import { SourceGuard } from '../src/source-guard';
+import { type SourceAdvice, SourceGuard } from '../src/source-guard';
 import { type BackfillTestContext, createBackfillTestContext } from '../src/testing';
 
 const redisUrl = () => {
@@ -171,7 +171,7 @@ describe('source protection: an API running late slows the pages', () => {
         .poll(() => guard.advise(), { interval: 20 })
         .toEqual({
           kind: 'slow',
-          delayMs: expect.any(Number),
+          share: expect.any(Number),
           reason: 'API requests waiting for a database connection: 3.5 > 1',
         });
       // Within the threshold (one request waiting on average is what a busy API does): the
@@ -181,6 +181,69 @@ describe('source protection: an API running late slows the pages', () => {
     } finally {
       guard.stop();
       await t.redis.del(keys.api('api-q'), keys.apis);
+    }
+  });
+
+  it('never slows for a healthy API, cuts the pace by how far it is over, gives it back slowly', async () => {
+    const prefix = `${t.settings.queuePrefix}:share`;
+    const keys = apiHealthKeys(prefix);
+    const guard = new SourceGuard(
+      t.db,
+      {
+        latencyMs: null,
+        maxActiveBackends: null,
+        maxLockWaits: null,
+        probeIntervalMs: 200,
+        apiLagMs: 30,
+        apiDbQueue: null,
+      },
+      new ApiHealthReader(t.redis, prefix),
+    );
+    const report = (delayP99Ms: number) =>
+      t.redis
+        .multi()
+        .set(keys.api('api-s'), JSON.stringify({ delayP99Ms, dbWaitingMean: 0 }), 'PX', 60_000)
+        .zadd(keys.apis, String(Date.now()), 'api-s')
+        .exec();
+    /** The advice once the guard has judged a probe started after this call. */
+    const nextProbe = async () => {
+      const seen = guard.probes;
+      await expect.poll(() => guard.probes, { interval: 5 }).toBeGreaterThan(seen + 1);
+      return guard.advise();
+    };
+    const shareOf = (advice: SourceAdvice) => (advice.kind === 'slow' ? advice.share : advice.kind);
+    try {
+      // Under its threshold: full speed, probe after probe.
+      await report(25);
+      guard.advise();
+      for (let i = 0; i < 3; i += 1) expect(await nextProbe()).toEqual({ kind: 'go' });
+      // Just over (33 ms > 30 ms): a fifth off, not half (read before the next probe, 200 ms on).
+      await report(33);
+      await expect.poll(() => guard.advise().kind, { interval: 5 }).toBe('slow');
+      expect(shareOf(guard.advise())).toBeCloseTo(0.8, 5);
+      await report(25);
+      // Healthy again: a tenth back per probe, slowed (and saying why) until full speed.
+      const seen = guard.probes;
+      await expect.poll(() => guard.probes, { interval: 5 }).toBeGreaterThan(seen);
+      expect(guard.advise()).toMatchObject({
+        kind: 'slow',
+        reason: 'API event-loop delay 33 ms > 30 ms',
+      });
+      await expect.poll(() => guard.advise(), { interval: 5 }).toEqual({ kind: 'go' });
+      // Four times over (120 ms): to a quarter at once.
+      await report(120);
+      await expect.poll(() => guard.advise().kind, { interval: 5 }).toBe('slow');
+      expect(shareOf(guard.advise())).toBeCloseTo(0.25, 5);
+      await report(25);
+      const probesAtHealthy = guard.probes;
+      await expect
+        .poll(() => guard.advise(), { interval: 5, timeout: 10_000 })
+        .toEqual({ kind: 'go' });
+      // 0.25 -> 1 in steps of a tenth: eight healthy probes (the first may have read 120 still).
+      expect(guard.probes - probesAtHealthy).toBeGreaterThanOrEqual(8);
+    } finally {
+      guard.stop();
+      await t.redis.del(keys.api('api-s'), keys.apis);
     }
   });
 
@@ -218,7 +281,9 @@ describe('source protection: an API running late slows the pages', () => {
     };
     await expect
       .poll(async () => (await memberships())?.throttled ?? '', { interval: 20, timeout: 20_000 })
-      .toMatch(/^throttled by source load: API event-loop delay \d+ ms > 150 ms$/);
+      .toMatch(
+        /^throttled by source load: API event-loop delay \d+ ms > 150 ms \(for (under a second|\d+ s)\)$/,
+      );
 
     // Slowed: three seconds of waits before pages (each up to a second once the delay has
     // doubled up), and the run is still far from done: at full speed it takes well under that.

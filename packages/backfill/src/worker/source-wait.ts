@@ -3,7 +3,12 @@
  * wait as the process's governors advise (source protection, source-guard.ts; the replica's lag,
  * replica-guard.ts); before the first page an attempt reads from a replica, wait until the replica
  * has replayed the run's enablement (docs/decisions/0015-replica-reads.md). The resource's status
- * says why it waits.
+ * says why it waits, by which signal, and for how long so far.
+ *
+ * A governor asks for a share of full speed; the job keeps it by waiting, before each page, for
+ * what its previous page took times (1 / share - 1): so a job at half speed works and waits in
+ * turns of a page each, whatever a page costs on this machine, and needs no figure of what full
+ * speed is.
  */
 import { bytesToReplay, formatBytes, primaryWalPosition } from '../replica-lsn';
 import type { PageGovernor, SourceAdvice } from '../source-guard';
@@ -12,6 +17,10 @@ import type { PartitionJob } from './partition-job';
 
 /** The longest pause spent inside the job; a longer one parks it (no worker slot held). */
 const PAUSE_IN_JOB_MS = 1_000;
+/** The longest wait before one page when slowed: at most a page a second per job. */
+const MAX_SLOW_WAIT_MS = 1_000;
+/** What a page is taken to cost before a job has published one (the first page slowed). */
+const FIRST_PAGE_MS = 10;
 /** A reason that only changed its figures is written again at most this often. */
 const STATUS_REFRESH_MS = 1_000;
 /** How often a job waiting for the replica to replay its run's start looks again. */
@@ -23,8 +32,12 @@ interface Recorded {
   /** undefined: not written by this attempt yet (an earlier one may have left a reason). */
   reason: string | null | undefined;
   at: number;
+  /** When the job became throttled (Date.now()), null while it is not. */
+  since: number | null;
 }
 const recorded = new WeakMap<PartitionJob, Recorded>();
+/** When each job's last wait ended (performance.now()): its page's working time runs from there. */
+const workingSince = new WeakMap<PartitionJob, number>();
 
 export async function waitForSource(
   pj: PartitionJob,
@@ -51,19 +64,23 @@ export async function waitForSource(
   }
   if (advice.kind === 'slow') {
     await recordThrottle(pj, advice.reason);
-    await wait(advice.delayMs, advice.asking);
+    const since = workingSince.get(pj);
+    const worked = since === undefined ? FIRST_PAGE_MS : performance.now() - since;
+    const delayMs = Math.min(MAX_SLOW_WAIT_MS, worked * (1 / advice.share - 1));
+    await wait(delayMs, advice.asking);
   } else {
     await recordThrottle(pj, null);
   }
+  workingSince.set(pj, performance.now());
   return undefined;
 }
 
 type CombinedAdvice =
   | { kind: 'go' }
-  | { kind: 'slow'; delayMs: number; reason: string; asking: PageGovernor[] }
+  | { kind: 'slow'; share: number; reason: string; asking: PageGovernor[] }
   | { kind: 'pause'; reason: string; asking: PageGovernor[] };
 
-/** The strictest advice of all: any pause pauses; otherwise the longest delay. */
+/** The strictest advice of all: any pause pauses; otherwise the smallest share. */
 function adviceOf(governors: readonly PageGovernor[]): CombinedAdvice {
   const advised = governors.map((governor) => ({ governor, advice: governor.advise() }));
   const pausing = advised.filter(
@@ -83,12 +100,12 @@ function adviceOf(governors: readonly PageGovernor[]): CombinedAdvice {
       (a): a is { governor: PageGovernor; advice: Extract<SourceAdvice, { kind: 'slow' }> } =>
         a.advice.kind === 'slow',
     )
-    .sort((a, b) => b.advice.delayMs - a.advice.delayMs);
+    .sort((a, b) => a.advice.share - b.advice.share);
   const [slowest] = slowing;
   if (!slowest) return { kind: 'go' };
   return {
     kind: 'slow',
-    delayMs: slowest.advice.delayMs,
+    share: slowest.advice.share,
     reason: slowest.advice.reason,
     asking: slowing.map((a) => a.governor),
   };
@@ -147,21 +164,27 @@ export async function waitForReplica(pj: PartitionJob): Promise<Exit | undefined
 }
 
 /**
- * Writes why the resource is throttled (null: it is not) when that changed: at once between
- * throttled and not, at most once a second when only the figures in the reason moved.
+ * Writes why the resource is throttled (null: it is not) when that changed, followed by how long
+ * it has been throttled: at once between throttled and not, at most once a second while only the
+ * figures moved.
  */
 async function recordThrottle(pj: PartitionJob, reason: string | null): Promise<void> {
-  const last = recorded.get(pj) ?? { reason: undefined, at: 0 };
-  if (last.reason === reason) return;
+  const last = recorded.get(pj) ?? { reason: undefined, at: 0, since: null };
+  if (last.reason === reason && reason === null) return;
   const flipped = last.reason === undefined || (last.reason === null) !== (reason === null);
   if (!flipped && Date.now() - last.at < STATUS_REFRESH_MS) return;
-  recorded.set(pj, { reason, at: Date.now() });
+  const since = reason === null ? null : (last.since ?? Date.now());
+  recorded.set(pj, { reason, at: Date.now(), since });
+  const text = since === null ? null : `${reason} (for ${forHowLong(Date.now() - since)})`;
   await pj.deps.db
     .updateTable('backfill_run_resources')
-    .set({ source_throttle: reason })
+    .set({ source_throttle: text })
     .where('run_id', '=', pj.data.runId)
     .where('resource', '=', pj.data.resource)
     .execute();
 }
+
+/** Whole seconds, or under a second. */
+const forHowLong = (ms: number) => (ms < 1_000 ? 'under a second' : `${Math.floor(ms / 1000)} s`);
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
