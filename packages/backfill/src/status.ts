@@ -6,8 +6,7 @@ import {
   type RunStatus,
   type RunView,
 } from '@historical-sync/contracts';
-import type { Db } from '@historical-sync/db';
-import { outboxBacklog } from '@historical-sync/domain';
+import { type Db, outboxBacklog } from '@historical-sync/db';
 import { sql } from 'kysely';
 import { countResources } from './resources';
 import type { RunRate } from './run-rate';

@@ -3,8 +3,7 @@
  * (stream-report.ts), and live workers.
  */
 import type { SystemResponse } from '@historical-sync/contracts';
-import type { Db } from '@historical-sync/db';
-import { outboxBacklog } from '@historical-sync/domain';
+import { type Db, outboxBacklog } from '@historical-sync/db';
 import type { RedisClient } from './publisher';
 import { redisMemory } from './redis-memory';
 import { DEFAULT_RETENTION, type StreamRetention } from './settings';

@@ -7,6 +7,7 @@ export {
 export { createDb, createPool, type Db, type DbOptions, poolOf } from './client';
 export { isConnectionError } from './errors';
 export { migrateToLatest, runMigrations } from './migrate';
+export { type OutboxBacklog, outboxBacklog } from './outbox';
 export type * from './schema';
 export {
   SeedError,

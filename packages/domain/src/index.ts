@@ -7,7 +7,6 @@ export {
   UnknownEntityError,
 } from './errors';
 export * from './events';
-export { type OutboxBacklog, outboxBacklog } from './outbox';
 export * from './services/credits';
 export * from './services/memberships';
 export * from './services/organizations';

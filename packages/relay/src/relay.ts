@@ -22,8 +22,7 @@ import {
   SyncEvent as SyncEventSchema,
   streamName,
 } from '@historical-sync/contracts';
-import type { Db, OutboxRow } from '@historical-sync/db';
-import { outboxBacklog } from '@historical-sync/domain';
+import { type Db, type OutboxRow, outboxBacklog } from '@historical-sync/db';
 import type { Cluster, Redis } from 'ioredis';
 import { sql } from 'kysely';
 import type { Logger } from 'pino';

@@ -1,6 +1,7 @@
 import { streamName } from '@historical-sync/contracts';
+import { outboxBacklog } from '@historical-sync/db';
 import { createTestDatabase, type TestDatabase } from '@historical-sync/db/testing';
-import { allocateCredits, outboxBacklog, updateOrganization } from '@historical-sync/domain';
+import { allocateCredits, updateOrganization } from '@historical-sync/domain';
 import { Redis } from 'ioredis';
 import { sql } from 'kysely';
 import pino from 'pino';

@@ -14,8 +14,7 @@ import {
   systemStreams,
 } from '@historical-sync/backfill';
 import { OutboxBacklog } from '@historical-sync/contracts';
-import type { Db } from '@historical-sync/db';
-import { outboxBacklog } from '@historical-sync/domain';
+import { type Db, outboxBacklog } from '@historical-sync/db';
 import { createMetricsRegistry } from '@historical-sync/runtime';
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';

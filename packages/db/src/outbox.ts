@@ -1,7 +1,7 @@
-import type { Db } from '@historical-sync/db';
+import type { Db } from './client';
 
 /*
- * Outbox rows are written by the database itself: the capture triggers (migration `capture`,
+ * The outbox's backlog: what the relay, the status routes and /metrics report. Outbox rows are written by the database itself: the capture triggers (migration `capture`,
  * docs/CAPTURE.md) insert a row's event in the transaction that changed it, whoever wrote it.
  */
 
