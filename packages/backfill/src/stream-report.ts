@@ -7,9 +7,11 @@
  * never detached by itself; `detachGroup` is the operator's command for a group whose application
  * is gone.
  */
+
 import { NotFoundError } from '@historical-sync/domain';
 import type { RedisClient } from './publisher';
 import type { StreamRetention } from './settings';
+import { fieldsOf, streamGroups } from './stream-groups';
 
 export interface GroupReport {
   stream: string;
@@ -37,11 +39,6 @@ export interface StreamReport {
   warning: string | null;
 }
 
-const fieldsOf = (flat: unknown[]): Record<string, unknown> => {
-  const fields: Record<string, unknown> = {};
-  for (let i = 0; i < flat.length; i += 2) fields[String(flat[i])] = flat[i + 1];
-  return fields;
-};
 const msOfId = (id: string) => Number(id.split('-')[0]);
 /** A duration as a person reads it: seconds, minutes, hours or days. */
 const humanDuration = (ms: number) => {
@@ -151,13 +148,8 @@ export async function detachGroup(
   if (!systemStreams.includes(stream)) {
     throw new NotFoundError(`stream ${stream} is not one of the system's streams`, 'stream');
   }
-  const info = ((await redis.xinfo('GROUPS', stream).catch(() => [])) as unknown[][])
-    .map(fieldsOf)
-    .find((g) => g.name === group);
+  const info = (await streamGroups(redis, stream)).find((g) => g.name === group);
   if (!info) throw new NotFoundError(`stream ${stream} has no consumer group ${group}`, 'group');
   await redis.xgroup('DESTROY', stream, group);
-  return {
-    pending: Number(info.pending ?? 0),
-    lag: info.lag === null || info.lag === undefined ? null : Number(info.lag),
-  };
+  return { pending: info.pending, lag: info.lag };
 }

@@ -3,7 +3,6 @@
  * queue and stream names unique to the test file, so files never see each other's jobs or events.
  */
 import { randomBytes } from 'node:crypto';
-import { consumerGroups } from '@historical-sync/consumer';
 import {
   applicationStreams,
   EVENT_FIELD,
@@ -22,6 +21,7 @@ import type { BarrierDeps } from './run-barrier';
 import { FINAL_RUN_STATUSES } from './run-state';
 import { getRun, type RunWithResources } from './runs';
 import type { BackfillSettings } from './settings';
+import { streamGroups } from './stream-groups';
 
 // What a test reads of a run's barrier, and how it offers a page of its own to it.
 export { controlKey, pageCommands } from './publisher';
@@ -189,7 +189,7 @@ export async function applicationDrained(
     .executeTakeFirstOrThrow();
   if (Number(outbox.n) > 0) return `outbox ${outbox.n}`;
   for (const stream of applicationStreams(target.appCode, target.streamPrefix)) {
-    for (const group of await consumerGroups(redis, stream)) {
+    for (const group of await streamGroups(redis, stream)) {
       if ((group.lag ?? 0) > 0 || group.pending > 0)
         return `${stream} lag ${group.lag} pending ${group.pending}`;
     }

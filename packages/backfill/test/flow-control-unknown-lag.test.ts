@@ -4,10 +4,10 @@
  * pending, so a group nobody reads still holds a backfill back.
  */
 import { randomBytes } from 'node:crypto';
-import { consumerGroups } from '@historical-sync/consumer';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { streamBacklog } from '../src/flow-control';
+import { streamGroups } from '../src/stream-groups';
 
 describe('flow control with an unknown lag', () => {
   let redis: Redis;
@@ -26,14 +26,12 @@ describe('flow control with an unknown lag', () => {
       ids.push((await redis.xadd(stream, '*', 'event', `${i}`)) as string);
     await redis.xgroup('CREATE', stream, 'asleep', '0');
     await redis.xdel(stream, ids[4] as string);
-    expect(await consumerGroups(redis, stream)).toEqual([
-      { name: 'asleep', lag: null, pending: 0 },
-    ]);
+    expect(await streamGroups(redis, stream)).toEqual([{ name: 'asleep', lag: null, pending: 0 }]);
     expect(await streamBacklog(redis, stream)).toBe(9);
 
     // Once its consumer has been delivered the stream's last entry, Redis knows the lag again.
     await redis.xreadgroup('GROUP', 'asleep', 'c1', 'COUNT', 100, 'STREAMS', stream, '>');
-    expect(await consumerGroups(redis, stream)).toEqual([{ name: 'asleep', lag: 0, pending: 9 }]);
+    expect(await streamGroups(redis, stream)).toEqual([{ name: 'asleep', lag: 0, pending: 9 }]);
     expect(await streamBacklog(redis, stream)).toBe(9);
     await redis.xack(stream, 'asleep', ...ids);
     expect(await streamBacklog(redis, stream)).toBe(0);

@@ -5,7 +5,6 @@
  * repair, it starts a run that publishes the differing rows (repair.ts), which the caller enqueues.
  */
 
-import { consumerGroups } from '@historical-sync/consumer';
 import {
   applicationStreams,
   RESOURCES,
@@ -19,6 +18,7 @@ import { sql } from 'kysely';
 import { QuotaExceededError } from '../quotas';
 import type { RunWithResources } from '../runs';
 import type { TenantQuotas } from '../settings';
+import { streamGroups } from '../stream-groups';
 import { getApplication, getTenant } from '../tenants';
 import { ApplicationUnavailableError } from './application';
 import { compareResource, type ResourceComparison } from './compare';
@@ -210,7 +210,7 @@ async function consumersCaughtUp(redis: Redis | Cluster, streams: readonly strin
   while (Date.now() < deadline) {
     let behind = false;
     for (const stream of streams) {
-      for (const group of await consumerGroups(redis, stream)) {
+      for (const group of await streamGroups(redis, stream)) {
         if ((group.lag ?? 1) > 0 || group.pending > 0) behind = true;
       }
     }
