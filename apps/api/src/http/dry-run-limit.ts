@@ -20,6 +20,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { QuotaExceededError, type RedisClient } from '@historical-sync/backfill';
+import { ROUTES } from '@historical-sync/contracts';
 import type { FastifyBaseLogger, FastifyInstance, RouteHandlerMethod } from 'fastify';
 
 export interface DryRunLimits {
@@ -36,7 +37,7 @@ const LEASE_TTL_MS = 30_000;
 const RENEW_EVERY_MS = 10_000;
 const ACQUIRE_TIMEOUT_MS = 2_000;
 /** The route whose `dryRun` is bounded. */
-const SYNC_ROUTE = '/admin/organizations/:orgId/applications/:appCode/sync-historical';
+const SYNC_ROUTE = ROUTES.syncHistorical;
 
 // KEYS: everyone's leases, the tenant's. ARGV: lease id, TTL, per-tenant limit, total limit.
 // Returns 0 when taken, 1 when the tenant is at its limit, 2 when everyone is.
@@ -152,7 +153,7 @@ export class DryRunLeases {
  */
 export function limitDryRuns(scope: FastifyInstance, leases: DryRunLeases): void {
   scope.addHook('onRoute', (route) => {
-    if (route.url !== SYNC_ROUTE || route.method !== 'POST') return;
+    if (route.url !== SYNC_ROUTE.path || route.method !== SYNC_ROUTE.method) return;
     const handler = route.handler as RouteHandlerMethod;
     route.handler = function dryRunLimited(request, reply) {
       const body = request.body as { dryRun?: unknown } | undefined;
