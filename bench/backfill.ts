@@ -257,6 +257,9 @@ async function main() {
         'watch',
         'hmget',
         'hset',
+        'xinfo|groups',
+        'xlen',
+        'info',
         'evalsha',
       ]
         .filter((name) => redisCommands[name])

@@ -5,8 +5,18 @@
  * have nobody to wait for. A job over the bound parks (delayed) and looks again, so waiting holds
  * no worker slot (resource-processor.ts).
  */
-import { consumerGroups } from '@historical-sync/consumer';
-import type { RedisClient } from './publisher';
+
+import type { Cluster, Redis } from 'ioredis';
+import { type Reply, ReplyError } from './resp';
+import { streamGroups } from './stream-groups';
+
+/** What flow control needs of a consumer group. */
+interface GroupLag {
+  /** Entries not yet delivered to the group; null when Redis cannot count them. */
+  lag: number | null;
+  /** Delivered, not acknowledged. */
+  pending: number;
+}
 
 /**
  * The largest backlog among the stream's consumer groups (0 without groups).
@@ -20,11 +30,36 @@ import type { RedisClient } from './publisher';
  * so this may overstate the backlog, never understate it. The overstatement lasts until a live
  * consumer is delivered the stream's last entry, when Redis knows the lag again.
  */
-export async function streamBacklog(redis: RedisClient, stream: string): Promise<number> {
-  const groups = await consumerGroups(redis, stream);
+export async function streamBacklog(redis: Redis | Cluster, stream: string): Promise<number> {
+  const groups = await streamGroups(redis, stream);
   const length = groups.some((g) => g.lag === null) ? await redis.xlen(stream) : 0;
+  return backlogOf(groups, length);
+}
+
+function backlogOf(groups: readonly GroupLag[], length: number): number {
   const backlogs = groups.map((g) =>
     g.lag === null ? Math.max(length, g.pending) : g.lag + g.pending,
   );
   return Math.max(0, ...backlogs);
+}
+
+/**
+ * The same backlog from the raw replies of `XINFO GROUPS <stream>` and `XLEN <stream>`, as the
+ * page transaction reads them in its first round trip (publisher.ts): a stream that does not exist
+ * yet answers XINFO with an error, and has no groups.
+ */
+export function backlogFromReplies(groups: Reply, length: Reply): number {
+  if (groups instanceof ReplyError || !Array.isArray(groups)) return 0;
+  const lags = groups.map((fields): GroupLag => {
+    const info = new Map<string, Reply>();
+    if (Array.isArray(fields)) {
+      for (let i = 0; i + 1 < fields.length; i += 2) info.set(String(fields[i]), fields[i + 1]);
+    }
+    const lag = info.get('lag');
+    return {
+      lag: lag === null || lag === undefined ? null : Number(lag),
+      pending: Number(info.get('pending') ?? 0),
+    };
+  });
+  return backlogOf(lags, typeof length === 'number' ? length : 0);
 }

@@ -17,6 +17,7 @@
  */
 import { EVENT_FIELD } from '@historical-sync/contracts';
 import type { Cluster, Redis } from 'ioredis';
+import { backlogFromReplies } from './flow-control';
 import { xaddBytes } from './page-bytes';
 import { withPageConnection } from './page-connections';
 import { command, type Reply, ReplyError, xaddPrefix } from './resp';
@@ -44,7 +45,9 @@ export interface RunControl {
 export type PublishResult =
   | ({ outcome: 'published' } & Checkpoint)
   | ({ outcome: 'stale' } & Checkpoint)
-  | { outcome: 'stopped'; control: RunControl };
+  | { outcome: 'stopped'; control: RunControl }
+  /** Flow control: a consumer group of the stream holds more than the page's `maxBacklog`. */
+  | { outcome: 'backlog'; backlog: number };
 
 /**
  * The hash tag a stream's companion keys share with it, so a transaction's keys live in one slot on
@@ -79,6 +82,11 @@ export interface PageToPublish {
   /** The page's `XADD <stream> * event <json>` commands, one per event, back to back. */
   commands: Buffer;
   events: number;
+  /**
+   * Flow control (flow-control.ts): the page is not published while a consumer group of the
+   * stream has more entries to read or acknowledge than this; absent or null = not looked at.
+   */
+  maxBacklog?: number | null;
 }
 
 /** Events rendered in JavaScript (markers, tests) as a page's commands. */
@@ -138,17 +146,22 @@ async function transact(
   page: PageToPublish,
   control: string,
 ): Promise<PublishResult | 'conflict'> {
-  const [, state, checkpoint] = ok(
-    await connection.send(
-      [
-        command('WATCH', page.checkpointKey, control),
-        command('HMGET', control, 'state', 'seq'),
-        command('HMGET', page.checkpointKey, 'cursor', 'published'),
-      ],
-      3,
-      true,
-    ),
-  ) as [string, (string | null)[], (string | null)[]];
+  // The stream's consumer groups are read in the same round trip as the watched keys: flow
+  // control costs the page no exchange of its own (it was one ioredis command per page).
+  const bound = page.maxBacklog ?? null;
+  const reads = [
+    command('WATCH', page.checkpointKey, control),
+    command('HMGET', control, 'state', 'seq'),
+    command('HMGET', page.checkpointKey, 'cursor', 'published'),
+  ];
+  if (bound !== null)
+    reads.push(command('XINFO', 'GROUPS', page.stream), command('XLEN', page.stream));
+  const replies = await connection.send(reads, reads.length, true);
+  const [, state, checkpoint] = ok(replies.slice(0, 3)) as [
+    string,
+    (string | null)[],
+    (string | null)[],
+  ];
   const [controlState, seq] = state;
   const cursor = checkpoint[0] ?? '';
   const published = Number(checkpoint[1] ?? 0);
@@ -160,8 +173,19 @@ async function transact(
     await connection.send([command('UNWATCH')], 1, true);
     return { outcome: 'stale', cursor, published };
   }
+  if (bound !== null) {
+    // XINFO answers an error for a stream not created yet (no groups); XLEN cannot fail here but
+    // for a key of the wrong type, which the XADDs would refuse too.
+    const length = replies[4];
+    if (length instanceof ReplyError) throw length;
+    const backlog = backlogFromReplies(replies[3], length);
+    if (backlog > bound) {
+      await connection.send([command('UNWATCH')], 1, true);
+      return { outcome: 'backlog', backlog };
+    }
+  }
   const total = published + page.events;
-  const replies = await connection.send(
+  const sent = await connection.send(
     [
       command('MULTI'),
       page.commands,
@@ -172,9 +196,9 @@ async function transact(
     page.events + 4,
     false,
   );
-  const executed = replies[replies.length - 1];
+  const executed = sent[sent.length - 1];
   // A command refused while queued (out of memory, say) makes EXEC refuse all of them.
-  ok(replies);
+  ok(sent);
   if (executed === null) return 'conflict';
   ok(executed as Reply[]);
   return { outcome: 'published', cursor: page.nextCursor, published: total };

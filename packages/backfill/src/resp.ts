@@ -31,69 +31,98 @@ export function xaddPrefix(stream: string, field: string): Buffer {
 }
 
 const CR = 13;
+/** What `parse` answers when the reply has not all arrived; nothing is consumed then. */
+const INCOMPLETE = Symbol('incomplete');
 
-/** Reads replies from a byte stream; `read` returns NEED_MORE until a whole reply has arrived. */
+/**
+ * Reads replies from a byte stream; `read` returns NEED_MORE until a whole reply has arrived.
+ *
+ * A page's exchange is two thousand replies (a QUEUED per event, then EXEC's stream id per
+ * event), so the reader allocates nothing per reply it skips: lengths are read from the bytes, not
+ * from a decoded line, and the position is a field rather than an object per reply.
+ */
 export class ReplyReader {
   static readonly NEED_MORE = Symbol('need more');
   private buffer: Buffer = Buffer.alloc(0);
   private offset = 0;
+  /** Where the reply being parsed has got to. */
+  private at = 0;
 
   push(chunk: Buffer): void {
-    const rest = this.buffer.subarray(this.offset);
-    this.buffer = rest.length ? Buffer.concat([rest, chunk]) : chunk;
+    const rest = this.buffer.length - this.offset;
+    this.buffer = rest > 0 ? Buffer.concat([this.buffer.subarray(this.offset), chunk]) : chunk;
     this.offset = 0;
   }
 
   /** The next whole reply, consumed; NEED_MORE (nothing consumed) when it has not all arrived. */
   read(keep: boolean): Reply | typeof ReplyReader.NEED_MORE {
-    const end = this.parse(this.offset, keep);
-    if (end === undefined) return ReplyReader.NEED_MORE;
-    this.offset = end.at;
-    return end.value;
+    this.at = this.offset;
+    const value = this.parse(keep);
+    if (value === INCOMPLETE) return ReplyReader.NEED_MORE;
+    this.offset = this.at;
+    return value;
   }
 
-  private parse(at: number, keep: boolean): { value: Reply; at: number } | undefined {
-    const lineEnd = this.buffer.indexOf(CR, at);
-    if (lineEnd < 0 || lineEnd + 1 >= this.buffer.length) return undefined;
-    const type = this.buffer[at];
-    // A transaction answers QUEUED once per event: recognised without decoding it.
-    if (type === 0x2b && lineEnd - at === 7 && this.buffer[at + 1] === 0x51) {
-      return { value: 'QUEUED', at: lineEnd + 2 };
-    }
-    const line = this.buffer.toString('latin1', at + 1, lineEnd);
+  /**
+   * The integer written from `from` up to the CR at `end` (a length, a count or an integer
+   * reply), read from its ASCII digits.
+   */
+  private integer(from: number, end: number): number {
+    const { buffer } = this;
+    let i = from;
+    const negative = buffer[i] === 0x2d;
+    if (negative) i += 1;
+    let n = 0;
+    for (; i < end; i += 1) n = n * 10 + ((buffer[i] as number) - 0x30);
+    return negative ? -n : n;
+  }
+
+  private parse(keep: boolean): Reply | typeof INCOMPLETE {
+    const { buffer } = this;
+    const start = this.at;
+    const lineEnd = buffer.indexOf(CR, start + 1);
+    if (lineEnd < 0 || lineEnd + 1 >= buffer.length) return INCOMPLETE;
+    const type = buffer[start];
     const next = lineEnd + 2;
     switch (type) {
-      case 0x2b: // +simple
-        return { value: line, at: next };
+      case 0x2b: // +simple; a transaction answers QUEUED once per event: not decoded
+        this.at = next;
+        return lineEnd - start === 7 && buffer[start + 1] === 0x51
+          ? 'QUEUED'
+          : buffer.toString('latin1', start + 1, lineEnd);
       case 0x2d: // -error
-        return { value: new ReplyError(line), at: next };
+        this.at = next;
+        return new ReplyError(buffer.toString('latin1', start + 1, lineEnd));
       case 0x3a: // :integer
-        return { value: Number(line), at: next };
+        this.at = next;
+        return this.integer(start + 1, lineEnd);
       case 0x24: {
         // $bulk
-        const length = Number(line);
-        if (length < 0) return { value: null, at: next };
-        if (next + length + 2 > this.buffer.length) return undefined;
-        const value = keep ? this.buffer.toString('utf8', next, next + length) : undefined;
-        return { value, at: next + length + 2 };
+        const length = this.integer(start + 1, lineEnd);
+        if (length < 0) {
+          this.at = next;
+          return null;
+        }
+        if (next + length + 2 > buffer.length) return INCOMPLETE;
+        this.at = next + length + 2;
+        return keep ? buffer.toString('utf8', next, next + length) : undefined;
       }
       case 0x2a: {
         // *array
-        const count = Number(line);
-        if (count < 0) return { value: null, at: next };
-        const items: Reply[] = [];
-        let cursor = next;
+        const count = this.integer(start + 1, lineEnd);
+        this.at = next;
+        if (count < 0) return null;
+        const items: Reply[] = new Array(count);
         for (let i = 0; i < count; i += 1) {
-          const item = this.parse(cursor, keep);
-          if (!item) return undefined;
-          items.push(item.value);
-          cursor = item.at;
+          const item = this.parse(keep);
+          if (item === INCOMPLETE) return INCOMPLETE;
+          items[i] = item;
         }
-        return { value: items, at: cursor };
+        return items;
       }
       default:
         throw new Error(
-          `unexpected reply from Redis: ${this.buffer.toString('latin1', at, at + 20)}`,
+          `unexpected reply from Redis: ${buffer.toString('latin1', start, start + 20)}`,
         );
     }
   }

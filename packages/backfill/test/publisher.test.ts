@@ -73,6 +73,37 @@ describe('publishPage', () => {
     expect(await readCheckpoint(redis, key)).toEqual({ cursor: 'id-20', published: 20 });
   });
 
+  it("holds a page back while a consumer group is over the backlog bound, read in the page's own round trip", async () => {
+    const stream = `${prefix}crm:sync:organization:flow`;
+    const key = checkpointKey(stream, 'run-f', 'organizations');
+    const bounded = (expected: string, next: string, n: number) => ({
+      ...page(stream, key, expected, next, n, 'run-f'),
+      maxBacklog: 15,
+    });
+    // No stream yet, so no group: nothing to wait for.
+    expect((await publishPage(redis, bounded('', 'id-10', 10))).outcome).toBe('published');
+    // A group that has read nothing: 10 entries to read, under the bound of 15.
+    await redis.xgroup('CREATE', stream, 'slow-app', '0');
+    expect((await publishPage(redis, bounded('id-10', 'id-20', 10))).outcome).toBe('published');
+    // Now 20 > 15: the page is refused, nothing added, the checkpoint where it was.
+    expect(await publishPage(redis, bounded('id-20', 'id-30', 10))).toEqual({
+      outcome: 'backlog',
+      backlog: 20,
+    });
+    expect(await redis.xlen(stream)).toBe(20);
+    expect(await readCheckpoint(redis, key)).toEqual({ cursor: 'id-20', published: 20 });
+    // Read and acknowledged: 0 left, and the page goes out.
+    const read = (await redis.xreadgroup('GROUP', 'slow-app', 'c', 'STREAMS', stream, '>')) as [
+      string,
+      [string, string[]][],
+    ][];
+    const ids = read[0]?.[1].map(([id]) => id) ?? [];
+    expect(ids).toHaveLength(20);
+    await redis.xack(stream, 'slow-app', ...ids);
+    expect((await publishPage(redis, bounded('id-20', 'id-30', 10))).outcome).toBe('published');
+    expect(await redis.xlen(stream)).toBe(30);
+  });
+
   it('refuses every page of a run whose control key says paused or cancelled', async () => {
     const stream = `${prefix}crm:sync:organization:assignment_created`;
     const key = checkpointKey(stream, 'run-3', 'memberships');

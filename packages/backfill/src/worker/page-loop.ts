@@ -1,12 +1,12 @@
 /**
- * The partition's pages, from its checkpoint on: each page checked, paced (flow control, rate
- * limit), published with its checkpoint in one atomic call through the run's barrier, then the
+ * The partition's pages, from its checkpoint on: each page checked, paced (source protection,
+ * Redis's memory, rate limit), published with its checkpoint in one atomic call through the run's
+ * barrier (which also refuses it while the stream's consumers are behind: flow control), then the
  * turn, the process and the run's controls asked whether to go on. Returns how to leave.
  */
 import { EVENT_FIELD } from '@historical-sync/contracts';
 import { StaleCheckpointError } from '@historical-sync/domain';
 import type { Job } from 'bullmq';
-import { streamBacklog } from '../flow-control';
 import type { RedisClient } from '../publisher';
 import { ratio, redisMemory } from '../redis-memory';
 import { type RenderedPage, renderPageCommands } from '../resources';
@@ -98,7 +98,7 @@ async function* pagesFrom(
 }
 
 /**
- * Source protection, the replica's lag, flow control and the rate limit wait in the job only
+ * Source protection, the replica's lag, Redis's memory and the rate limit wait in the job only
  * briefly; a longer wait parks the job (delayed, no attempt used) so it holds no worker slot, and
  * it resumes from its checkpoint.
  */
@@ -113,11 +113,8 @@ async function pace(
     const exit = await waitForSource(pj, governors);
     if (exit) return exit;
   }
-  const bound = settings.maxStreamBacklog;
-  if (bound && (await streamBacklog(redis, partition.stream)) > bound) {
-    pj.log.info({ bound }, 'waiting for the stream consumers to catch up');
-    return { kind: 'park', delayMs: BACKLOG_RECHECK_MS };
-  }
+  // Flow control on the stream's consumer groups is checked inside the page's transaction
+  // (publish below), in the same round trip as its watched keys.
   const memoryHigh = memoryHighRatioOf(settings);
   if (memoryHigh) {
     const memory = await redisMemory(redis);
@@ -156,9 +153,18 @@ async function publish(
     nextCursor: lastId,
     commands: page.commands,
     events: page.rows,
+    maxBacklog: pj.deps.settings.maxStreamBacklog,
   });
   if (result.outcome === 'paused' || result.outcome === 'cancelled') {
     return { kind: result.outcome };
+  }
+  if (result.outcome === 'backlog') {
+    // Nothing of the page went out; the job comes back to it from its checkpoint.
+    pj.log.info(
+      { bound: pj.deps.settings.maxStreamBacklog, backlog: result.backlog },
+      'waiting for the stream consumers to catch up',
+    );
+    return { kind: 'park', delayMs: BACKLOG_RECHECK_MS };
   }
   // A checkpoint already at this page's end means the page is out: the client resent the
   // call after a reconnect, or a worker that took the job over published the same page.
