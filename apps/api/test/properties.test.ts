@@ -1,6 +1,7 @@
 /**
  * Property-based tests over every route of the API with random and hostile requests
- * (arbitraries.ts). For every generated request:
+ * (requests.ts, over the models of arbitraries.ts: the route table's derived from its schemas).
+ * For every generated request:
  *   1. the answer is never a 5xx;
  *   2. a rejected request (any 4xx) changes nothing, in Postgres or in Redis;
  *   3. a 400 caused by one field names that field (`field` in the JSON body), and a field that
@@ -20,22 +21,18 @@ import { seedTenant } from '@historical-sync/db';
 import fc from 'fast-check';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ROUTE_MODELS } from './arbitraries';
+import { BOARD_PREFIX, type BoardRequest, boardRequest } from './board-arbitraries';
+import { type ApiTestContext, auth, createApiTestContext } from './helpers';
+import { type ParamValue, Ref, type RefKind, toJsonText } from './hostile-values';
 import {
-  BOARD_PREFIX,
-  type BoardRequest,
   type Body,
-  boardRequest,
   encodeSegment,
   type GeneratedRequest,
-  type ParamValue,
-  Ref,
-  type RefKind,
-  ROUTES,
+  queryText,
   type RouteModel,
   requestFor,
-  toJsonText,
-} from './arbitraries';
-import { type ApiTestContext, auth, createApiTestContext } from './helpers';
+} from './requests';
 
 const RUNS = Number(process.env.PROPERTY_RUNS ?? 25);
 const SEED = process.env.PROPERTY_SEED ? Number(process.env.PROPERTY_SEED) : undefined;
@@ -242,11 +239,11 @@ describe('every route under random and hostile input', () => {
 
   /** Fields a 2xx write must echo as stored: [body field, response field, expected from sent]. */
   const ECHOES: Record<string, Array<[string, string, (sent: unknown) => unknown]>> = {
-    'POST organizations': orgEchoes(),
-    'PATCH organization': orgEchoes(),
-    'POST credit-allocations': allocationEchoes(),
-    'PATCH credit-allocation': allocationEchoes(),
-    'POST memberships': [
+    createOrganization: orgEchoes(),
+    updateOrganization: orgEchoes(),
+    allocateCredits: allocationEchoes(),
+    updateAllocation: allocationEchoes(),
+    addMembership: [
       ['role', 'role', (s) => (typeof s === 'string' ? s.trim() : s)],
       ['userId', 'userId', (s) => (typeof s === 'string' ? s.toLowerCase() : s)],
     ],
@@ -281,7 +278,7 @@ describe('every route under random and hostile input', () => {
     return response ? Object.keys(response).map(Number) : undefined;
   }
 
-  for (const route of ROUTES) {
+  for (const route of ROUTE_MODELS) {
     const runs = RUNS * (route.weight ?? 1);
     it(
       `${route.name}: no 5xx; a 4xx changes nothing; a 400 names the faulty field; the status is declared`,
@@ -292,7 +289,7 @@ describe('every route under random and hostile input', () => {
           fc.asyncProperty(requestFor(route), async (request: GeneratedRequest) => {
             const pools = await refPools();
             const resolve = resolver(pools);
-            const url = buildUrl(route, request.params, resolve) + request.query;
+            const url = buildUrl(route, request.params, resolve) + queryText(request, resolve);
             const payload = request.body ? payloadOf(request.body, resolve) : undefined;
             const before = await snapshot();
             const response = await t.app.inject({
@@ -327,7 +324,7 @@ describe('every route under random and hostile input', () => {
               });
               // 2. A rejected request changes nothing.
               expect(await snapshot(), context).toEqual(before);
-            } else if (route.name === 'POST toggle' || route.name === 'POST sync-historical') {
+            } else if (route.name === 'toggleApplication' || route.name === 'syncHistorical') {
               await settle(json?.runId);
             }
 
