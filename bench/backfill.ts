@@ -424,10 +424,11 @@ async function main() {
       // with no backfill running.
       await toggleAt500(2);
       const probe = startStallProbe(database.db, redis);
+      const signals = startSignalSampler(database.db, redis, prefix, () => []);
       toggleIdle = await toggleAt500(Math.min(5, args['api-load-seconds']));
       const stalls = explainStalls(toggleIdle.slow, await probe.stop());
       say(
-        `API baseline, no backfill running: toggle at 500/s ${describeLoad(toggleIdle)}\n  toggle stalls: ${stalls}`,
+        `API baseline, no backfill running: toggle at 500/s ${describeLoad(toggleIdle)}\n  toggle stalls: ${stalls}\n  signals: ${describeSignals(await signals.stop())}`,
       );
       alone = await underBackfill(undefined, false);
       describeAlone('at full speed', alone);

@@ -80,8 +80,10 @@ export class ReplyReader {
   private parse(keep: boolean): Reply | typeof INCOMPLETE {
     const { buffer } = this;
     const start = this.at;
-    const lineEnd = buffer.indexOf(CR, start + 1);
-    if (lineEnd < 0 || lineEnd + 1 >= buffer.length) return INCOMPLETE;
+    // Lines are a few bytes long: scanned here rather than by a native indexOf per reply.
+    let lineEnd = start + 1;
+    while (lineEnd < buffer.length && buffer[lineEnd] !== CR) lineEnd += 1;
+    if (lineEnd + 1 >= buffer.length) return INCOMPLETE;
     const type = buffer[start];
     const next = lineEnd + 2;
     switch (type) {
