@@ -107,8 +107,6 @@ export const intOption = (rule: z.ZodNumber | readonly [min: number, max: number
 /** The API's `sinceDate` rule, checked as typed: the API keeps every digit. */
 export const sinceDate = SinceDateText;
 
-export const orgPath = (tenant: string) => `/admin/organizations/${encodeURIComponent(tenant)}`;
-
 export function printJson(context: Context, value: unknown): void {
   context.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
 }
