@@ -1,10 +1,13 @@
 /**
  * Builds the operator console (apps/console) when its build is missing or older than any of its
- * sources: `npm start` and `npm test` serve it, and a Vite build takes about a second.
+ * sources: `npm start` and `npm test` serve it, and a Vite build takes about a second. Its sources
+ * are its own and those of the workspace packages it depends on, directly or through another
+ * (the client and the contracts): Vite bundles them into the page, so a change there is a change
+ * to the console.
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
 function newestChange(path: string): number {
@@ -15,14 +18,46 @@ function newestChange(path: string): number {
   return newest;
 }
 
+const dependenciesOf = (dir: string): string[] =>
+  Object.keys(
+    (
+      JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as {
+        dependencies?: Record<string, string>;
+      }
+    ).dependencies ?? {},
+  );
+
+/** The folders of packages/ the console's page is bundled from: its workspace dependencies. */
+function bundledPackages(root: string, app: string): string[] {
+  const packages = join(root, 'packages');
+  const byName = new Map<string, string>();
+  for (const entry of existsSync(packages) ? readdirSync(packages) : []) {
+    const manifest = join(packages, entry, 'package.json');
+    if (!existsSync(manifest)) continue;
+    byName.set((JSON.parse(readFileSync(manifest, 'utf8')) as { name: string }).name, entry);
+  }
+  const found = new Set<string>();
+  const visit = (dir: string) => {
+    for (const name of dependenciesOf(dir)) {
+      const entry = byName.get(name);
+      if (entry === undefined || found.has(entry)) continue;
+      found.add(entry);
+      visit(join(packages, entry));
+    }
+  };
+  visit(app);
+  return [...found].map((entry) => join(packages, entry));
+}
+
 /** Whether apps/console/dist is missing or older than the console's sources. */
 export function consoleBuildStale(root: string): boolean {
   const app = join(root, 'apps', 'console');
   const built = join(app, 'dist', 'index.html');
   if (!existsSync(built)) return true;
-  const sources = ['src', 'index.html', 'vite.config.ts', 'package.json']
-    .map((name) => join(app, name))
-    .filter((path) => existsSync(path));
+  const sources = [
+    ...['src', 'index.html', 'vite.config.ts', 'package.json'].map((name) => join(app, name)),
+    ...bundledPackages(root, app).flatMap((dir) => [join(dir, 'src'), join(dir, 'package.json')]),
+  ].filter((path) => existsSync(path));
   return Math.max(...sources.map(newestChange)) > statSync(built).mtimeMs;
 }
 
