@@ -13,7 +13,7 @@ import {
   streamReport,
   systemStreams,
 } from '@historical-sync/backfill';
-import { OutboxBacklog } from '@historical-sync/contracts';
+import { ROUTES } from '@historical-sync/contracts';
 import { type Db, outboxBacklog } from '@historical-sync/db';
 import { createMetricsRegistry } from '@historical-sync/runtime';
 import type { FastifyInstance } from 'fastify';
@@ -99,14 +99,18 @@ export function healthRoutes(scope: FastifyInstance, deps: ObservabilityDeps): v
 }
 
 export function outboxRoute(scope: FastifyInstance, deps: { db: Db }): void {
+  const { getOutbox: route } = ROUTES;
   scope.withTypeProvider<ZodTypeProvider>().get(
-    '/admin/outbox',
+    route.path,
     {
       schema: {
         summary:
           "Outbox backlog of every tenant: unpublished rows, the oldest one's age, rows set aside",
         tags: ['observability'],
-        response: { 200: OutboxBacklog.describe('the backlog'), ...errorResponses(...KEYED) },
+        response: {
+          200: route.response[200].describe('the backlog'),
+          ...errorResponses(...KEYED),
+        },
       },
     },
     async () => outboxBacklog(deps.db),
