@@ -213,7 +213,7 @@ function shapeOf(js: Js, where: string): { shape: Shape; nullable: boolean } {
 // ---------------------------------------------------------------------------------------------
 // Values of a shape.
 
-const RUN_OF_ROWS: RefKind[] = [
+const ROW_KINDS: RefKind[] = [
   'tenant',
   'otherTenant',
   'org',
@@ -292,7 +292,7 @@ function valuesOf(
         // Another kind of row, another tenant's row, or no row: 404 (or 409), never 400.
         hostile: fc.oneof(
           uuid,
-          fc.tuple(fc.constantFrom(...RUN_OF_ROWS), fc.nat()).map(([kind, n]) => new Ref(kind, n)),
+          fc.tuple(fc.constantFrom(...ROW_KINDS), fc.nat()).map(([kind, n]) => new Ref(kind, n)),
           fc.constantFrom(ID_SAMPLES.zero, ID_SAMPLES.max),
         ),
       };
