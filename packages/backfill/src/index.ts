@@ -6,9 +6,8 @@ export {
   UnknownEntityError,
 } from '@historical-sync/domain';
 export { type ApiHealthPublisher, startApiHealthPublisher } from './api-health';
-export { controlRun } from './controls';
-export { type ToggleRequest, type ToggleResult, toggleApplication } from './enablement';
 export { streamBacklog } from './flow-control';
+export { type RedisMemory, ratio as memoryRatio, redisMemory } from './pacing/redis-memory';
 export {
   type Checkpoint,
   checkpointKey,
@@ -16,13 +15,21 @@ export {
   type RedisClient,
   readCheckpoint,
 } from './publisher';
-export { BackfillQueues, discardCancelledRun, enqueueInBackground, sweepRuns } from './queues';
+export { listRuns, type RunFilter } from './read-models/run-history';
+export { type RunRate, RunRateTracker } from './read-models/run-rate';
+export { getSyncStatus, viewRun } from './read-models/status';
+export { systemStatus } from './read-models/system-status';
+export { listTenants, type TenantQuery, tenantApplications } from './read-models/tenant-directory';
+export { detachGroup, type StreamReport, streamReport } from './redis/stream-report';
 export {
-  enforceRunQuotas,
-  lockTenantRuns,
-  QuotaExceededError,
-} from './quotas';
-export { type RedisMemory, ratio as memoryRatio, redisMemory } from './redis-memory';
+  lastRetentionPass,
+  type RetentionSettings,
+  retentionKeys,
+  streamRetention,
+  systemStreams,
+  trimStream,
+  trimSystemStreams,
+} from './redis/stream-retention';
 export {
   countResources,
   defineResource,
@@ -33,9 +40,15 @@ export {
 } from './resources';
 export { xaddPrefix } from './resp';
 export { type BarrierDeps, raiseRunBarrier } from './run-barrier';
-export { listRuns, type RunFilter } from './run-history';
-export { type RunRate, RunRateTracker } from './run-rate';
-export { retryRun } from './run-retry';
+export { controlRun } from './runs/controls';
+export { type ToggleRequest, type ToggleResult, toggleApplication } from './runs/enablement';
+export { BackfillQueues, discardCancelledRun, enqueueInBackground, sweepRuns } from './runs/queues';
+export {
+  enforceRunQuotas,
+  lockTenantRuns,
+  QuotaExceededError,
+} from './runs/quotas';
+export { retryRun } from './runs/run-retry';
 export {
   ACTIVE_RUN_STATUSES,
   allowedActions,
@@ -45,14 +58,16 @@ export {
   RUN_STATUSES,
   RUN_TRANSITIONS,
   type RunStatus,
-} from './run-state';
+} from './runs/run-state';
 export {
   createRun,
   getLatestRun,
   getRun,
   getTenantRun,
   type RunWithResources,
-} from './runs';
+} from './runs/runs';
+export { requestSync, type SyncRequest, type SyncResult } from './runs/sync';
+export { getApplication, getTenant, runNotFound, tenantNotFound } from './runs/tenants';
 export {
   type BackfillSettings,
   BackfillSettingsEnv,
@@ -64,21 +79,6 @@ export {
   TenantQuotasEnv,
   tenantQuotasFrom,
 } from './settings';
-export { getSyncStatus, viewRun } from './status';
-export { detachGroup, type StreamReport, streamReport } from './stream-report';
-export {
-  lastRetentionPass,
-  type RetentionSettings,
-  retentionKeys,
-  streamRetention,
-  systemStreams,
-  trimStream,
-  trimSystemStreams,
-} from './stream-retention';
-export { requestSync, type SyncRequest, type SyncResult } from './sync';
-export { systemStatus } from './system-status';
-export { listTenants, type TenantQuery, tenantApplications } from './tenant-directory';
-export { getApplication, getTenant, runNotFound, tenantNotFound } from './tenants';
 export { ApplicationUnavailableError } from './verify/application';
 export {
   parseVerifySchedule,
@@ -96,12 +96,12 @@ export {
   verifyApplication,
 } from './verify/verification';
 export {
+  startWorkerHeartbeat,
+  type WorkerHeartbeat,
+  type WorkerHeartbeatOptions,
+} from './worker/heartbeat';
+export {
   type BackfillWorkers,
   startBackfillWorkers,
   type WorkerOptions,
 } from './worker/start-workers';
-export {
-  startWorkerHeartbeat,
-  type WorkerHeartbeat,
-  type WorkerHeartbeatOptions,
-} from './worker-heartbeat';

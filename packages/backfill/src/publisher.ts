@@ -19,7 +19,7 @@ import { EVENT_FIELD } from '@historical-sync/contracts';
 import type { Cluster, Redis } from 'ioredis';
 import { backlogFromReplies } from './flow-control';
 import { xaddBytes } from './page-bytes';
-import { withPageConnection } from './page-connections';
+import { withPageConnection } from './publish/page-connections';
 import { command, type Reply, ReplyError, xaddPrefix } from './resp';
 
 export type RedisClient = Redis | Cluster;

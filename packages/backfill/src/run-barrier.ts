@@ -33,7 +33,7 @@ import {
   type RunControl,
 } from './publisher';
 import { evalScript, script } from './redis-script';
-import { isFinalRunStatus } from './run-state';
+import { isFinalRunStatus } from './runs/run-state';
 
 export type ControlState = 'open' | 'paused' | 'cancelled';
 

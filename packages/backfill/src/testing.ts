@@ -15,13 +15,13 @@ import type { Db, RunStatus } from '@historical-sync/db';
 import { createTestDatabase } from '@historical-sync/db/testing';
 import { Redis } from 'ioredis';
 import pino, { type Logger } from 'pino';
-import { toggleApplication } from './enablement';
-import { BackfillQueues } from './queues';
+import { streamGroups } from './redis/stream-groups';
 import type { BarrierDeps } from './run-barrier';
-import { FINAL_RUN_STATUSES } from './run-state';
-import { getRun, type RunWithResources } from './runs';
+import { toggleApplication } from './runs/enablement';
+import { BackfillQueues } from './runs/queues';
+import { FINAL_RUN_STATUSES } from './runs/run-state';
+import { getRun, type RunWithResources } from './runs/runs';
 import type { BackfillSettings } from './settings';
-import { streamGroups } from './stream-groups';
 
 // What a test reads of a run's barrier, and how it offers a page of its own to it.
 export { controlKey, pageCommands } from './publisher';

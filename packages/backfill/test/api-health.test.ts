@@ -19,7 +19,7 @@ import {
   startApiHealthPublisher,
 } from '../src/api-health';
 import { viewRun } from '../src/index';
-import { getRun } from '../src/runs';
+import { getRun } from '../src/runs/runs';
 import { type SourceAdvice, SourceGuard } from '../src/source-guard';
 import { type BackfillTestContext, createBackfillTestContext } from '../src/testing';
 

@@ -13,7 +13,7 @@ import type {
 } from 'kysely';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createRun, type RunRequest } from '../src/runs';
+import { createRun, type RunRequest } from '../src/runs/runs';
 
 /** After each insert into backfill_runs that inserted nothing, calls `onLostInsert` first. */
 class LostInsertHook implements KyselyPlugin {

@@ -7,7 +7,7 @@
 import { seedTenant } from '@historical-sync/db';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getRun, toggleApplication } from '../src/index';
-import { finishPartition, recordPartitionProgress, startPartition } from '../src/run-state';
+import { finishPartition, recordPartitionProgress, startPartition } from '../src/runs/run-state';
 import { type BackfillTestContext, createBackfillTestContext } from '../src/testing';
 
 describe('progress mirror', () => {

@@ -16,10 +16,10 @@ import { createDb, type Db, seedTenant } from '@historical-sync/db';
 import { type RunningService, startPostgres, startReplica } from '@historical-sync/local-stack';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { toggleApplication } from '../src/enablement';
-import { bytesToReplay, primaryWalPosition } from '../src/replica-lsn';
-import { getRun } from '../src/runs';
-import { viewRun } from '../src/status';
+import { bytesToReplay, primaryWalPosition } from '../src/pacing/replica-lsn';
+import { viewRun } from '../src/read-models/status';
+import { toggleApplication } from '../src/runs/enablement';
+import { getRun } from '../src/runs/runs';
 import { type BackfillTestContext, createBackfillTestContext } from '../src/testing';
 import { type BackfillWorkers, startBackfillWorkers } from '../src/worker/start-workers';
 

@@ -1,6 +1,6 @@
 /** The run view's rate and ETA: what RunRateTracker derives from successive reads of a run. */
 import { describe, expect, it } from 'vitest';
-import { RunRateTracker } from '../src/run-rate';
+import { RunRateTracker } from '../src/read-models/run-rate';
 
 describe('RunRateTracker', () => {
   const at = (clock: { now: number }) => () => clock.now;

@@ -23,8 +23,8 @@ import {
   reviveFailedRun,
   startPartition,
   startRun,
-} from '../src/run-state';
-import { createRun, getRun } from '../src/runs';
+} from '../src/runs/run-state';
+import { createRun, getRun } from '../src/runs/runs';
 import { type BackfillTestContext, createBackfillTestContext } from '../src/testing';
 
 describe('run state machine', () => {

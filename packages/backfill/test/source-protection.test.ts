@@ -8,7 +8,7 @@ import { createDb, seedTenant } from '@historical-sync/db';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { viewRun } from '../src/index';
-import { getRun } from '../src/runs';
+import { getRun } from '../src/runs/runs';
 import type { SourceProtection } from '../src/source-guard';
 import { type BackfillTestContext, createBackfillTestContext } from '../src/testing';
 

@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { trimStream } from '../src/stream-retention';
+import { trimStream } from '../src/redis/stream-retention';
 
 const ENTRIES = 3_000;
 const HOUR_MS = 3_600_000;

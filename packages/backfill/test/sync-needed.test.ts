@@ -7,11 +7,11 @@
 import { RESOURCES } from '@historical-sync/contracts';
 import { seedTenant } from '@historical-sync/db';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { controlRun } from '../src/controls';
-import { toggleApplication } from '../src/enablement';
-import { getSyncStatus } from '../src/status';
-import { requestSync } from '../src/sync';
-import { tenantApplications } from '../src/tenant-directory';
+import { getSyncStatus } from '../src/read-models/status';
+import { tenantApplications } from '../src/read-models/tenant-directory';
+import { controlRun } from '../src/runs/controls';
+import { toggleApplication } from '../src/runs/enablement';
+import { requestSync } from '../src/runs/sync';
 import { type BackfillTestContext, createBackfillTestContext } from '../src/testing';
 
 describe('sync needed', () => {

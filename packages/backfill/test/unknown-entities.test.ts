@@ -5,8 +5,8 @@
 import { randomUUID } from 'node:crypto';
 import { UnknownEntityError } from '@historical-sync/domain';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { controlRun } from '../src/controls';
-import { getApplication, getTenant } from '../src/tenants';
+import { controlRun } from '../src/runs/controls';
+import { getApplication, getTenant } from '../src/runs/tenants';
 import { type BackfillTestContext, createBackfillTestContext } from '../src/testing';
 
 describe('unknown entities', () => {

@@ -19,9 +19,9 @@ import { SyncError } from '@historical-sync/domain';
 import type { Cluster, Redis } from 'ioredis';
 import { sql } from 'kysely';
 import { belongsToApplication, RESOURCE_DEFINITIONS } from '../resources';
-import type { RunWithResources } from '../runs';
+import type { RunWithResources } from '../runs/runs';
+import { createRunWhileEnabled } from '../runs/sync';
 import type { TenantQuotas } from '../settings';
-import { createRunWhileEnabled } from '../sync';
 import { applicationForget } from './application';
 import type { ResourceComparison } from './compare';
 

@@ -19,8 +19,8 @@ import { ConflictError } from '@historical-sync/domain';
 import type { Cluster, Redis } from 'ioredis';
 import { sql } from 'kysely';
 import type { Logger } from 'pino';
-import { type BackfillQueues, enqueueInBackground } from '../queues';
-import { ACTIVE_RUN_STATUSES } from '../run-state';
+import { type BackfillQueues, enqueueInBackground } from '../runs/queues';
+import { ACTIVE_RUN_STATUSES } from '../runs/run-state';
 import type { BackfillSettings } from '../settings';
 import { verifyApplication } from './verification';
 

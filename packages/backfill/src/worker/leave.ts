@@ -3,7 +3,7 @@
  * slot back (paused, parked, its turn over, the process stopping) to resume from its checkpoint.
  */
 import { DelayedError, WaitingError } from 'bullmq';
-import { finishPartition, type RunStatus, recordPartitionProgress } from '../run-state';
+import { finishPartition, type RunStatus, recordPartitionProgress } from '../runs/run-state';
 import type { PartitionJob, Progress, ResourceJobResult } from './partition-job';
 
 export type Exit =

@@ -7,8 +7,8 @@
 import { EVENT_FIELD } from '@historical-sync/contracts';
 import { StaleCheckpointError } from '@historical-sync/domain';
 import type { Job } from 'bullmq';
+import { ratio, redisMemory } from '../pacing/redis-memory';
 import type { RedisClient } from '../publisher';
-import { ratio, redisMemory } from '../redis-memory';
 import { type RenderedPage, renderPageCommands } from '../resources';
 import { xaddPrefix } from '../resp';
 import { publishThroughBarrier } from '../run-barrier';

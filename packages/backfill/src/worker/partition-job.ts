@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import type { Checkpoint, RedisClient } from '../publisher';
 import type { ReplicaGuard } from '../replica-guard';
 import type { ResourceScope } from '../resources';
-import type { PartitionRef } from '../run-state';
+import type { PartitionRef } from '../runs/run-state';
 import type { BackfillSettings } from '../settings';
 import type { SourceGuard } from '../source-guard';
 import type { TenantLease } from './fair-share';

@@ -5,7 +5,7 @@
  */
 import { streamName } from '@historical-sync/contracts';
 import { UnrecoverableError } from 'bullmq';
-import { publishStartedMarker } from '../markers';
+import { publishStartedMarker } from '../publish/markers';
 import { checkpointKey, readCheckpoint } from '../publisher';
 import { countRows, partitionRange, type ResourceScope, renderingOf } from '../resources';
 import {
@@ -16,8 +16,8 @@ import {
   reviveFailedRun,
   startPartition,
   startRun,
-} from '../run-state';
-import { type PartitionJobState, readPartitionJob } from '../runs';
+} from '../runs/run-state';
+import { type PartitionJobState, readPartitionJob } from '../runs/runs';
 import type { TenantLease } from './fair-share';
 import type { Exit } from './leave';
 import type { PartitionJob, PreparedPartition, ResourceJobResult } from './partition-job';

@@ -4,10 +4,10 @@
  */
 import { RunJobData } from '@historical-sync/contracts';
 import { DelayedError, type Job } from 'bullmq';
-import { publishCompletedMarkers } from '../markers';
+import { publishCompletedMarkers } from '../publish/markers';
 import { controlStateOf, nextControlSeq, raiseRunBarrier } from '../run-barrier';
-import { completeRun, isFinalRunStatus } from '../run-state';
-import { getRun, type RunWithResources } from '../runs';
+import { completeRun, isFinalRunStatus } from '../runs/run-state';
+import { getRun, type RunWithResources } from '../runs/runs';
 import type { ProcessorDeps } from './partition-job';
 
 /** A run paused after its last page looks again this often (a resume promotes it at once). */

@@ -10,7 +10,7 @@
  * turns of a page each, whatever a page costs on this machine, and needs no figure of what full
  * speed is.
  */
-import { bytesToReplay, formatBytes, primaryWalPosition } from '../replica-lsn';
+import { bytesToReplay, formatBytes, primaryWalPosition } from '../pacing/replica-lsn';
 import type { PageGovernor, SourceAdvice } from '../source-guard';
 import type { Exit } from './leave';
 import type { PartitionJob } from './partition-job';

@@ -14,7 +14,7 @@ import { StaleCheckpointError } from '@historical-sync/domain';
 import { DelayedError, type Job, UnrecoverableError, Worker } from 'bullmq';
 import { ApiHealthReader } from '../api-health';
 import { ReplicaGuard } from '../replica-guard';
-import { failRun, finishPartition } from '../run-state';
+import { failRun, finishPartition } from '../runs/run-state';
 import { SourceGuard } from '../source-guard';
 import type { ProcessorDeps } from './partition-job';
 import { createResourceProcessor } from './resource-processor';

@@ -6,10 +6,10 @@ import type { ApplicationState, TenantSummary } from '@historical-sync/contracts
 import type { Db } from '@historical-sync/db';
 import { SyncError } from '@historical-sync/domain';
 import { sql } from 'kysely';
+import { getTenant } from '../runs/tenants';
 import { decodeCursor, encodeCursor, isPostgresText } from './cursor';
 import { latestRunSummaries } from './run-history';
 import { applicationsNeedingSync } from './status';
-import { getTenant } from './tenants';
 
 const ANY_NAME = /^[\s\S]*$/;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;

@@ -6,12 +6,12 @@
 import { RESOURCES } from '@historical-sync/contracts';
 import type { Application, Db } from '@historical-sync/db';
 import { sql } from 'kysely';
+import type { BarrierDeps } from '../run-barrier';
+import type { TenantQuotas } from '../settings';
 import { recordControl } from './controls';
 import { enforceRunQuotas } from './quotas';
-import type { BarrierDeps } from './run-barrier';
 import { RUN_TRANSITIONS } from './run-state';
 import { createRun, getRun, type RunWithResources } from './runs';
-import type { TenantQuotas } from './settings';
 import { applicationNotFound, getTenant, isUuid, tenantNotFound } from './tenants';
 
 export interface ToggleRequest {

@@ -6,9 +6,9 @@
 import type { Db } from '@historical-sync/db';
 import { SyncError } from '@historical-sync/domain';
 import { sql } from 'kysely';
+import type { TenantQuotas } from '../settings';
 import { ACTIVE_RUN_STATUSES } from './run-state';
 import { findActiveRun } from './runs';
-import type { TenantQuotas } from './settings';
 
 const HOUR_MS = 3_600_000;
 

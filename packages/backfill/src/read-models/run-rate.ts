@@ -6,7 +6,7 @@
  * the least recently observed dropped first, each keeping the observations of one window.
  */
 import type { RunStatus } from '@historical-sync/contracts';
-import type { RunWithResources } from './runs';
+import type { RunWithResources } from '../runs/runs';
 
 const RATE_WINDOW_MS = 10_000;
 const MIN_SPAN_MS = 1_000;

@@ -8,11 +8,11 @@ import {
 } from '@historical-sync/contracts';
 import { type Db, outboxBacklog } from '@historical-sync/db';
 import { sql } from 'kysely';
-import { countResources } from './resources';
+import { countResources } from '../resources';
+import { allowedActions } from '../runs/run-state';
+import { getLatestRun, type RunWithResources } from '../runs/runs';
+import { getApplication, getTenant } from '../runs/tenants';
 import type { RunRate } from './run-rate';
-import { allowedActions } from './run-state';
-import { getLatestRun, type RunWithResources } from './runs';
-import { getApplication, getTenant } from './tenants';
 
 export const percentOf = (published: number, total: number | null) =>
   total === null ? null : total === 0 ? 100 : Math.min(100, Math.floor((100 * published) / total));

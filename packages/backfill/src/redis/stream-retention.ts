@@ -17,9 +17,9 @@
  */
 import { applicationStreams, verifyRequestStream } from '@historical-sync/contracts';
 import type { Db } from '@historical-sync/db';
-import type { RedisClient } from './publisher';
-import { evalScript, script } from './redis-script';
-import type { StreamRetention } from './settings';
+import type { RedisClient } from '../publisher';
+import { evalScript, script } from '../redis-script';
+import type { StreamRetention } from '../settings';
 
 /**
  * KEYS: stream. ARGV: window ms, ungrouped window ms, limit. Returns the entries trimmed.

@@ -4,17 +4,17 @@
  */
 import type { SystemResponse } from '@historical-sync/contracts';
 import { type Db, outboxBacklog } from '@historical-sync/db';
-import type { RedisClient } from './publisher';
-import { redisMemory } from './redis-memory';
-import { DEFAULT_RETENTION, type StreamRetention } from './settings';
-import { streamReport } from './stream-report';
-import { lastRetentionPass, systemStreams } from './stream-retention';
+import { redisMemory } from '../pacing/redis-memory';
+import type { RedisClient } from '../publisher';
+import { streamReport } from '../redis/stream-report';
+import { lastRetentionPass, systemStreams } from '../redis/stream-retention';
+import { DEFAULT_RETENTION, type StreamRetention } from '../settings';
 import {
   consoleKeys,
   THROUGHPUT_BUCKET_MS,
   THROUGHPUT_WINDOW_MS,
   WORKER_SEEN_WITHIN_MS,
-} from './worker-heartbeat';
+} from '../worker/heartbeat';
 
 export async function systemStatus(
   deps: {

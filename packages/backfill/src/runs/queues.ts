@@ -15,9 +15,9 @@ import {
 import type { Db } from '@historical-sync/db';
 import { FlowProducer, Queue } from 'bullmq';
 import type { Logger } from 'pino';
-import type { RedisClient } from './publisher';
+import type { RedisClient } from '../publisher';
+import { pruneVerifications } from '../verify/verification';
 import { findSweepableRuns, getRun, pruneFinishedPartitions, type RunWithResources } from './runs';
-import { pruneVerifications } from './verify/verification';
 
 const DAY_S = 24 * 3600;
 /**

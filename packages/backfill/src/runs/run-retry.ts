@@ -16,11 +16,11 @@ import type { Db } from '@historical-sync/db';
 import { ConflictError } from '@historical-sync/domain';
 import type { Job } from 'bullmq';
 import { sql } from 'kysely';
+import type { TenantQuotas } from '../settings';
 import type { BackfillQueues } from './queues';
 import { enforceRunQuotas } from './quotas';
 import { failRun, markRunRetried } from './run-state';
 import { findActiveRun, getTenantRun, type RunWithResources } from './runs';
-import type { TenantQuotas } from './settings';
 import { runNotFound } from './tenants';
 
 export async function retryRun(

@@ -1,4 +1,4 @@
-/// <reference path="./cluster-key-slot.d.ts" />
+/// <reference path="../redis/cluster-key-slot.d.ts" />
 /**
  * Connections of their own for page transactions (publisher.ts). A page is published with
  * `WATCH` … `MULTI` … `EXEC`, and a watch belongs to a connection, so each page in flight needs a
@@ -12,7 +12,7 @@ import { connect as connectTcp, type Socket } from 'node:net';
 import { type ConnectionOptions, connect as connectTls } from 'node:tls';
 import calculateSlot from 'cluster-key-slot';
 import type { Cluster, Redis, RedisOptions } from 'ioredis';
-import { command, type Reply, ReplyError, ReplyReader } from './resp';
+import { command, type Reply, ReplyError, ReplyReader } from '../resp';
 
 /** How long opening a connection (and its AUTH/SELECT) may take. */
 const CONNECT_TIMEOUT_MS = 10_000;

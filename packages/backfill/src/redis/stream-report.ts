@@ -9,8 +9,8 @@
  */
 
 import { NotFoundError } from '@historical-sync/domain';
-import type { RedisClient } from './publisher';
-import type { StreamRetention } from './settings';
+import type { RedisClient } from '../publisher';
+import type { StreamRetention } from '../settings';
 import { fieldsOf, streamGroups } from './stream-groups';
 
 export interface GroupReport {

@@ -16,7 +16,7 @@ import {
   openRunBarrier,
   raiseRunBarrier,
   stateBeforeCommit,
-} from './run-barrier';
+} from '../run-barrier';
 import {
   applyControl,
   type ControlTransitionName,

@@ -2,10 +2,10 @@
 import type { Resource } from '@historical-sync/contracts';
 import type { Application, Db } from '@historical-sync/db';
 import { ConflictError } from '@historical-sync/domain';
+import { countResources } from '../resources';
+import type { TenantQuotas } from '../settings';
 import { enforceRunQuotas } from './quotas';
-import { countResources } from './resources';
 import { createRun, getRun, type RunRequest, type RunWithResources } from './runs';
-import type { TenantQuotas } from './settings';
 import { getApplication, getTenant } from './tenants';
 
 export interface SyncRequest {
