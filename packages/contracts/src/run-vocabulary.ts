@@ -3,7 +3,7 @@
  * final, its resources' statuses, what a person can do to it and what starts it. Plain lists
  * with no zod, so a browser page can import them (`@historical-sync/contracts/run-vocabulary`)
  * without bundling the schemas; the schemas (api/runs.ts), the database's column types and the
- * backfill's transitions (packages/backfill/src/run-state.ts) are built on these lists.
+ * backfill's transitions (packages/backfill/src/runs/run-state.ts) are built on these lists.
  *
  * "Ended" and "final" are two different sets, each word kept for its one meaning everywhere
  * (docs/decisions/0016-one-run-vocabulary.md).
