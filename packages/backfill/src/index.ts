@@ -8,6 +8,7 @@ export {
 export { type ApiHealthPublisher, startApiHealthPublisher } from './api-health';
 export { streamBacklog } from './flow-control';
 export { type RedisMemory, ratio as memoryRatio, redisMemory } from './pacing/redis-memory';
+export { renderPageCommands } from './publish/page-commands';
 export {
   type Checkpoint,
   checkpointKey,
@@ -36,7 +37,6 @@ export {
   RESOURCE_DEFINITIONS,
   type ResourceDefinition,
   renderPage,
-  renderPageCommands,
 } from './resources';
 export { xaddPrefix } from './resp';
 export { type BarrierDeps, raiseRunBarrier } from './run-barrier';

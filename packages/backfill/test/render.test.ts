@@ -16,7 +16,8 @@ import {
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { literal } from '../src/page-bytes';
-import { renderPage, renderPageCommands } from '../src/resources';
+import { renderPageCommands } from '../src/publish/page-commands';
+import { renderPage } from '../src/resources';
 import { xaddPrefix } from '../src/resp';
 
 describe('events rendered by Postgres', () => {

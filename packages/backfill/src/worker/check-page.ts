@@ -1,11 +1,7 @@
 import type { Resource } from '@historical-sync/contracts';
 import { UnrecoverableError } from 'bullmq';
-import {
-  RESOURCE_DEFINITIONS,
-  type RenderedPage,
-  type ResourceScope,
-  renderingOf,
-} from '../resources';
+import type { RenderedPage } from '../publish/page-commands';
+import { RESOURCE_DEFINITIONS, type ResourceScope, renderingOf } from '../resources';
 
 /**
  * Validation where it pays at this rate: the page's first event against the whole contract (the
