@@ -59,6 +59,8 @@ describe('the API process and its health signal', () => {
     expect(JSON.parse((await redis.get(key)) ?? 'null')).toEqual({
       delayP99Ms: expect.any(Number),
       dbWaitingMean: expect.any(Number),
+      // How busy its pool was: the workers ignore the delay of an API that serves next to nothing.
+      busyShare: expect.any(Number),
     });
     await stop(api);
     expect(await redis.exists(key)).toBe(0);

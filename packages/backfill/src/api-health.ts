@@ -39,7 +39,20 @@ export interface ApiHealth {
   delayP99Ms: number;
   /** The mean number of its requests waiting for a Postgres connection (0 = none waited). */
   dbWaitingMean: number;
+  /**
+   * The share of the window's samples in which the process had a Postgres connection in use
+   * (0-1): how busy serving requests it was. Absent when it has no pool to sample.
+   */
+  busyShare?: number;
 }
+
+/**
+ * An API process busy in less than this share of its window serves next to no requests: its
+ * late event loop makes nobody wait, so its delay is not a reason to slow a backfill (the
+ * benchmark's API, polled a few times a second beside a backfill, saw single windows of 70 ms on a
+ * loaded machine, and at 500 toggles/s it is busy most of the time).
+ */
+export const API_BUSY_SHARE_MIN = 0.1;
 
 export interface ApiHealthPublisherOptions {
   redis: RedisClient;
@@ -47,8 +60,15 @@ export interface ApiHealthPublisherOptions {
   prefix: string;
   /** Unique per process (host and pid, say). */
   id: string;
-  /** The process's Postgres pool, whose queue of requests waiting for a connection is sampled. */
-  pool?: { readonly waitingCount: number };
+  /**
+   * The process's Postgres pool, whose queue of requests waiting for a connection is sampled, and
+   * whether a connection is in use (pg's Pool has all three counts).
+   */
+  pool?: {
+    readonly waitingCount: number;
+    readonly totalCount?: number;
+    readonly idleCount?: number;
+  };
   intervalMs?: number;
   onError?: (error: unknown) => void;
 }
@@ -62,11 +82,16 @@ export function startApiHealthPublisher(options: ApiHealthPublisherOptions): Api
   const keys = apiHealthKeys(options.prefix);
   const histogram = monitorEventLoopDelay({ resolution: RESOLUTION_MS });
   histogram.enable();
-  const waiting = { sum: 0, samples: 0 };
-  const sampler = options.pool
+  const waiting = { sum: 0, samples: 0, busy: 0 };
+  const { pool } = options;
+  const canTellBusy = pool?.totalCount !== undefined && pool.idleCount !== undefined;
+  const sampler = pool
     ? setInterval(() => {
-        waiting.sum += options.pool?.waitingCount ?? 0;
+        waiting.sum += pool.waitingCount;
         waiting.samples += 1;
+        if ((pool.totalCount ?? 0) - (pool.idleCount ?? 0) > 0 || pool.waitingCount > 0) {
+          waiting.busy += 1;
+        }
       }, RESOLUTION_MS)
     : undefined;
   sampler?.unref();
@@ -81,10 +106,11 @@ export function startApiHealthPublisher(options: ApiHealthPublisherOptions): Api
     // A write still out (a Redis that does not answer) is not doubled by the next.
     if (writing) return;
     writing = true;
-    const health = windowHealth(histogram, late, waiting);
+    const health = windowHealth(histogram, late, waiting, canTellBusy);
     histogram.reset();
     waiting.sum = 0;
     waiting.samples = 0;
+    waiting.busy = 0;
     const now = Date.now();
     try {
       await options.redis
@@ -123,13 +149,17 @@ export function startApiHealthPublisher(options: ApiHealthPublisherOptions): Api
 function windowHealth(
   histogram: IntervalHistogram,
   lateMs: number,
-  waiting: { sum: number; samples: number },
+  waiting: { sum: number; samples: number; busy: number },
+  canTellBusy: boolean,
 ): ApiHealth {
   const p99Ms = histogram.count > 0 ? histogram.percentile(99) / 1e6 - RESOLUTION_MS : 0;
   const round = (value: number) => Math.round(value * 10) / 10;
   return {
     delayP99Ms: round(Math.max(0, p99Ms, lateMs)),
     dbWaitingMean: round(waiting.samples > 0 ? waiting.sum / waiting.samples : 0),
+    ...(canTellBusy && waiting.samples > 0
+      ? { busyShare: Math.round((100 * waiting.busy) / waiting.samples) / 100 }
+      : {}),
   };
 }
 
@@ -149,7 +179,8 @@ export class ApiHealthReader {
 
   /**
    * The worst figures over the API processes (each its own worst: the id is the process with the
-   * worst delay), or null when none reported within HEALTH_TTL_MS.
+   * worst delay), or null when none reported within HEALTH_TTL_MS. The delay of a process busy in
+   * less than API_BUSY_SHARE_MIN of its window reads as 0: nobody waits for it.
    */
   async worst(): Promise<(ApiHealth & { id: string }) | null> {
     const keys = apiHealthKeys(this.prefix);
@@ -169,9 +200,11 @@ export class ApiHealthReader {
     }
     let worst: (ApiHealth & { id: string }) | null = null;
     read.forEach((value, i) => {
-      const health = parseHealth(value);
+      const parsed = parseHealth(value);
       const id = ids[i];
-      if (!health || id === undefined) return;
+      if (!parsed || id === undefined) return;
+      const idle = parsed.busyShare !== undefined && parsed.busyShare < API_BUSY_SHARE_MIN;
+      const health = idle ? { ...parsed, delayP99Ms: 0 } : parsed;
       const dbWaitingMean = Math.max(health.dbWaitingMean, worst?.dbWaitingMean ?? 0);
       worst =
         !worst || health.delayP99Ms > worst.delayP99Ms
@@ -188,9 +221,14 @@ function parseHealth(value: string | null): ApiHealth | null {
     const parsed = JSON.parse(value) as Partial<ApiHealth>;
     const figure = (n: unknown) => (typeof n === 'number' && Number.isFinite(n) ? n : null);
     const delayP99Ms = figure(parsed.delayP99Ms);
+    const busyShare = figure(parsed.busyShare);
     return delayP99Ms === null
       ? null
-      : { delayP99Ms, dbWaitingMean: figure(parsed.dbWaitingMean) ?? 0 };
+      : {
+          delayP99Ms,
+          dbWaitingMean: figure(parsed.dbWaitingMean) ?? 0,
+          ...(busyShare === null ? {} : { busyShare }),
+        };
   } catch {
     return null;
   }

@@ -247,6 +247,54 @@ describe('source protection: an API running late slows the pages', () => {
     }
   });
 
+  it('ignores the late event loop of an API process that serves next to nothing', async () => {
+    const prefix = `${t.settings.queuePrefix}:idle-api`;
+    const keys = apiHealthKeys(prefix);
+    const guard = new SourceGuard(
+      t.db,
+      {
+        latencyMs: null,
+        maxActiveBackends: null,
+        maxLockWaits: null,
+        probeIntervalMs: 50,
+        apiLagMs: 30,
+        apiDbQueue: null,
+      },
+      new ApiHealthReader(t.redis, prefix),
+    );
+    const report = (busyShare: number) =>
+      t.redis
+        .multi()
+        .set(
+          keys.api('api-i'),
+          JSON.stringify({ delayP99Ms: 90, dbWaitingMean: 0, busyShare }),
+          'PX',
+          60_000,
+        )
+        .zadd(keys.apis, String(Date.now()), 'api-i')
+        .exec();
+    try {
+      // 90 ms late, but a connection in use in 5% of its window: nobody waits for it.
+      await report(0.05);
+      guard.advise();
+      const seen = guard.probes;
+      await expect.poll(() => guard.probes, { interval: 5 }).toBeGreaterThan(seen + 3);
+      expect(guard.advise()).toEqual({ kind: 'go' });
+      expect(guard.lastApiHealth?.delayP99Ms).toBe(0);
+      // The same delay while it serves requests most of the time slows the pages.
+      await report(0.6);
+      await expect
+        .poll(() => guard.advise(), { interval: 5 })
+        .toMatchObject({
+          kind: 'slow',
+          reason: 'API event-loop delay 90 ms > 30 ms',
+        });
+    } finally {
+      guard.stop();
+      await t.redis.del(keys.api('api-i'), keys.apis);
+    }
+  });
+
   it('says why while the API is late, publishes little, then completes exactly once', async () => {
     // A process of its own publishes its health as the API does; its loop is made late for real.
     api = fork(fileURLToPath(new URL('./fixtures/api-health-process.ts', import.meta.url)), {
