@@ -29,6 +29,8 @@ export interface SignalSummary {
   apiDelayMs: { p50: number; p90: number; max: number };
   /** The API's mean of requests waiting for a connection, over the samples: median / p90 / max. */
   apiDbWaiting: { p50: number; p90: number; max: number };
+  /** The share of each window the API had a connection in use: median / p90 / max. */
+  apiBusy: { p50: number; p90: number; max: number };
   /** Seconds a running resource was sampled throttled, by signal. */
   throttledSeconds: Record<string, number>;
 }
@@ -41,6 +43,7 @@ export function startSignalSampler(
 ) {
   const delays: number[] = [];
   const waiting: number[] = [];
+  const busy: number[] = [];
   const throttled: Record<string, number> = {};
   let samples = 0;
   let running = true;
@@ -51,14 +54,21 @@ export function startSignalSampler(
       const values = keys.length ? await redis.mget(...keys) : [];
       let delay = 0;
       let queue = 0;
+      let inUse = 0;
       for (const value of values) {
         if (!value) continue;
-        const health = JSON.parse(value) as { delayP99Ms?: number; dbWaitingMean?: number };
+        const health = JSON.parse(value) as {
+          delayP99Ms?: number;
+          dbWaitingMean?: number;
+          busyShare?: number;
+        };
         delay = Math.max(delay, health.delayP99Ms ?? 0);
         queue = Math.max(queue, health.dbWaitingMean ?? 0);
+        inUse = Math.max(inUse, health.busyShare ?? 0);
       }
       delays.push(delay);
       waiting.push(queue);
+      busy.push(inUse);
       const ids = runIds();
       if (ids.length) {
         const rows = await db
@@ -94,6 +104,7 @@ export function startSignalSampler(
         samples,
         apiDelayMs: spread(delays),
         apiDbWaiting: spread(waiting),
+        apiBusy: spread(busy),
         throttledSeconds: throttled,
       };
     },
@@ -108,6 +119,7 @@ export function describeSignals(s: SignalSummary): string {
     .join(', ');
   return (
     `API event-loop delay p99 (median / p90 / max of ${s.samples} samples) ${f(s.apiDelayMs)} ms; ` +
-    `API requests waiting for a connection ${f(s.apiDbWaiting)}; throttled: ${acted || 'never'}`
+    `API requests waiting for a connection ${f(s.apiDbWaiting)}; API busy share ${f(s.apiBusy)}; ` +
+    `throttled: ${acted || 'never'}`
   );
 }
