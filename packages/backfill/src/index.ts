@@ -5,8 +5,8 @@ export {
   SyncError,
   UnknownEntityError,
 } from '@historical-sync/domain';
-export { type ApiHealthPublisher, startApiHealthPublisher } from './api-health';
-export { streamBacklog } from './flow-control';
+export { type ApiHealthPublisher, startApiHealthPublisher } from './pacing/api-health';
+export { streamBacklog } from './pacing/flow-control';
 export { type RedisMemory, ratio as memoryRatio, redisMemory } from './pacing/redis-memory';
 export { renderPageCommands } from './publish/page-commands';
 export {
@@ -15,12 +15,14 @@ export {
   publishPage,
   type RedisClient,
   readCheckpoint,
-} from './publisher';
+} from './publish/publisher';
+export { type BarrierDeps, raiseRunBarrier } from './publish/run-barrier';
 export { listRuns, type RunFilter } from './read-models/run-history';
 export { type RunRate, RunRateTracker } from './read-models/run-rate';
 export { getSyncStatus, viewRun } from './read-models/status';
 export { systemStatus } from './read-models/system-status';
 export { listTenants, type TenantQuery, tenantApplications } from './read-models/tenant-directory';
+export { xaddPrefix } from './redis/resp';
 export { detachGroup, type StreamReport, streamReport } from './redis/stream-report';
 export {
   lastRetentionPass,
@@ -38,8 +40,6 @@ export {
   type ResourceDefinition,
   renderPage,
 } from './resources';
-export { xaddPrefix } from './resp';
-export { type BarrierDeps, raiseRunBarrier } from './run-barrier';
 export { controlRun } from './runs/controls';
 export { type ToggleRequest, type ToggleResult, toggleApplication } from './runs/enablement';
 export { BackfillQueues, discardCancelledRun, enqueueInBackground, sweepRuns } from './runs/queues';

@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import type { ReplicaLagLimit } from './replica-guard';
-import type { SourceProtection } from './source-guard';
+import type { ReplicaLagLimit } from './pacing/replica-guard';
+import type { SourceProtection } from './pacing/source-guard';
 
 export interface StreamRetention {
   /** Acknowledged entries younger than this stay; 0 = trimmed once every group acknowledged. */

@@ -15,8 +15,8 @@ import type { Db, RunStatus } from '@historical-sync/db';
 import { createTestDatabase } from '@historical-sync/db/testing';
 import { Redis } from 'ioredis';
 import pino, { type Logger } from 'pino';
+import type { BarrierDeps } from './publish/run-barrier';
 import { streamGroups } from './redis/stream-groups';
-import type { BarrierDeps } from './run-barrier';
 import { toggleApplication } from './runs/enablement';
 import { BackfillQueues } from './runs/queues';
 import { FINAL_RUN_STATUSES } from './runs/run-state';
@@ -24,7 +24,7 @@ import { getRun, type RunWithResources } from './runs/runs';
 import type { BackfillSettings } from './settings';
 
 // What a test reads of a run's barrier, and how it offers a page of its own to it.
-export { controlKey, pageCommands } from './publisher';
+export { controlKey, pageCommands } from './publish/publisher';
 
 import {
   type BackfillWorkers,

@@ -11,16 +11,16 @@ import { seedTenant } from '@historical-sync/db';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { viewRun } from '../src/index';
 import {
   API_SEEN_WITHIN_MS,
   ApiHealthReader,
   apiHealthKeys,
   HEALTH_TTL_MS,
   startApiHealthPublisher,
-} from '../src/api-health';
-import { viewRun } from '../src/index';
+} from '../src/pacing/api-health';
+import { type SourceAdvice, SourceGuard } from '../src/pacing/source-guard';
 import { getRun } from '../src/runs/runs';
-import { type SourceAdvice, SourceGuard } from '../src/source-guard';
 import { type BackfillTestContext, createBackfillTestContext } from '../src/testing';
 
 const redisUrl = () => {

@@ -7,7 +7,7 @@
 import { HISTORICAL_EVENT_TYPE, RESOURCES, streamName } from '@historical-sync/contracts';
 import { seedTenant } from '@historical-sync/db';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { checkpointKey, controlKey, publishPage, readCheckpoint } from '../src/publisher';
+import { checkpointKey, controlKey, publishPage, readCheckpoint } from '../src/publish/publisher';
 import { type BackfillTestContext, createBackfillTestContext, pageCommands } from '../src/testing';
 
 describe('a completed run', () => {

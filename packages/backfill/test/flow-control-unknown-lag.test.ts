@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { streamBacklog } from '../src/flow-control';
+import { streamBacklog } from '../src/pacing/flow-control';
 import { streamGroups } from '../src/redis/stream-groups';
 
 describe('flow control with an unknown lag', () => {

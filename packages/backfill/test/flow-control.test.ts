@@ -6,8 +6,8 @@
 import { HISTORICAL_EVENT_TYPE, streamName } from '@historical-sync/contracts';
 import { seedTenant } from '@historical-sync/db';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { streamBacklog } from '../src/flow-control';
 import { getRun, toggleApplication } from '../src/index';
+import { streamBacklog } from '../src/pacing/flow-control';
 import { type BackfillTestContext, createBackfillTestContext } from '../src/testing';
 
 describe('flow control', () => {

@@ -12,8 +12,8 @@ import {
   pageCommands,
   publishPage,
   readCheckpoint,
-} from '../src/publisher';
-import { raiseRunBarrier } from '../src/run-barrier';
+} from '../src/publish/publisher';
+import { raiseRunBarrier } from '../src/publish/run-barrier';
 
 describe('publishPage', () => {
   let redis: Redis;

@@ -15,10 +15,10 @@ import {
 } from '@historical-sync/domain';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { literal } from '../src/page-bytes';
+import { literal } from '../src/publish/page-bytes';
 import { renderPageCommands } from '../src/publish/page-commands';
+import { xaddPrefix } from '../src/redis/resp';
 import { renderPage } from '../src/resources';
-import { xaddPrefix } from '../src/resp';
 
 describe('events rendered by Postgres', () => {
   let test: TestDatabase;

@@ -8,8 +8,8 @@ import { createDb, seedTenant } from '@historical-sync/db';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { viewRun } from '../src/index';
+import type { SourceProtection } from '../src/pacing/source-guard';
 import { getRun } from '../src/runs/runs';
-import type { SourceProtection } from '../src/source-guard';
 import { type BackfillTestContext, createBackfillTestContext } from '../src/testing';
 
 const pageSize = 100;

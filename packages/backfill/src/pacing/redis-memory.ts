@@ -5,7 +5,7 @@
  * per client; on Redis Cluster, the fullest master counts (a page's stream can be on any).
  */
 import type { Cluster, Redis } from 'ioredis';
-import type { RedisClient } from '../publisher';
+import type { RedisClient } from '../publish/publisher';
 
 export interface RedisMemory {
   usedBytes: number;

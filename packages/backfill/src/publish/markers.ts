@@ -11,8 +11,8 @@ import {
   streamName,
 } from '@historical-sync/contracts';
 import type { Db } from '@historical-sync/db';
-import { checkpointKey, pageCommands, type RedisClient } from '../publisher';
-import { publishThroughBarrier } from '../run-barrier';
+import { checkpointKey, pageCommands, type RedisClient } from './publisher';
+import { publishThroughBarrier } from './run-barrier';
 
 export interface MarkerContext {
   db: Db;

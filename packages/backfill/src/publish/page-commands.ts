@@ -4,8 +4,8 @@
  */
 import type { Resource } from '@historical-sync/contracts';
 import type { Db } from '@historical-sync/db';
-import { type CopyRow, copyBinary, forEachRow, uuidText, xaddBytes } from '../page-bytes';
 import { type EventContext, type PageRequest, pageQuery, RESOURCE_DEFINITIONS } from '../resources';
+import { type CopyRow, copyBinary, forEachRow, uuidText, xaddBytes } from './page-bytes';
 
 /** A page rendered as Redis commands: what the worker publishes without touching each event. */
 export interface RenderedPage {

@@ -12,7 +12,7 @@ import { connect as connectTcp, type Socket } from 'node:net';
 import { type ConnectionOptions, connect as connectTls } from 'node:tls';
 import calculateSlot from 'cluster-key-slot';
 import type { Cluster, Redis, RedisOptions } from 'ioredis';
-import { command, type Reply, ReplyError, ReplyReader } from '../resp';
+import { command, type Reply, ReplyError, ReplyReader } from '../redis/resp';
 
 /** How long opening a connection (and its AUTH/SELECT) may take. */
 const CONNECT_TIMEOUT_MS = 10_000;

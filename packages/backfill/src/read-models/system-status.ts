@@ -5,7 +5,7 @@
 import type { SystemResponse } from '@historical-sync/contracts';
 import { type Db, outboxBacklog } from '@historical-sync/db';
 import { redisMemory } from '../pacing/redis-memory';
-import type { RedisClient } from '../publisher';
+import type { RedisClient } from '../publish/publisher';
 import { streamReport } from '../redis/stream-report';
 import { lastRetentionPass, systemStreams } from '../redis/stream-retention';
 import { DEFAULT_RETENTION, type StreamRetention } from '../settings';

@@ -9,7 +9,7 @@
  */
 
 import { NotFoundError } from '@historical-sync/domain';
-import type { RedisClient } from '../publisher';
+import type { RedisClient } from '../publish/publisher';
 import type { StreamRetention } from '../settings';
 import { fieldsOf, streamGroups } from './stream-groups';
 

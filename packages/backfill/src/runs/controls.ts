@@ -16,7 +16,7 @@ import {
   openRunBarrier,
   raiseRunBarrier,
   stateBeforeCommit,
-} from '../run-barrier';
+} from '../publish/run-barrier';
 import {
   applyControl,
   type ControlTransitionName,

@@ -6,7 +6,7 @@
 import { RESOURCES } from '@historical-sync/contracts';
 import type { Application, Db } from '@historical-sync/db';
 import { sql } from 'kysely';
-import type { BarrierDeps } from '../run-barrier';
+import type { BarrierDeps } from '../publish/run-barrier';
 import type { TenantQuotas } from '../settings';
 import { recordControl } from './controls';
 import { enforceRunQuotas } from './quotas';

@@ -15,7 +15,7 @@ import {
 import type { Db } from '@historical-sync/db';
 import { FlowProducer, Queue } from 'bullmq';
 import type { Logger } from 'pino';
-import type { RedisClient } from '../publisher';
+import type { RedisClient } from '../publish/publisher';
 import { pruneVerifications } from '../verify/verification';
 import { findSweepableRuns, getRun, pruneFinishedPartitions, type RunWithResources } from './runs';
 

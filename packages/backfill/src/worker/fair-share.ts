@@ -7,8 +7,8 @@
  * behind it reach the workers within one pass.
  */
 import type { Job } from 'bullmq';
-import type { RedisClient } from '../publisher';
-import { evalScript, script } from '../redis-script';
+import type { RedisClient } from '../publish/publisher';
+import { evalScript, script } from '../redis/redis-script';
 
 /** How many waiting jobs are looked at to find another tenant's; a longer list counts as "yes". */
 const WAITING_SCAN = 200;

@@ -8,7 +8,7 @@
  *    `<prefix>:console:events:<bucket start ms>` (expires after the 15-minute window).
  * So Redis holds at most 92 bucket keys plus one key per live worker, whatever runs.
  */
-import type { RedisClient } from '../publisher';
+import type { RedisClient } from '../publish/publisher';
 
 export const HEARTBEAT_INTERVAL_MS = 5_000;
 export const WORKER_SEEN_WITHIN_MS = 60_000;

@@ -3,12 +3,12 @@ import type { ResourceJobData } from '@historical-sync/contracts';
 import type { Db } from '@historical-sync/db';
 import type { Job } from 'bullmq';
 import type { Logger } from 'pino';
-import type { Checkpoint, RedisClient } from '../publisher';
-import type { ReplicaGuard } from '../replica-guard';
+import type { ReplicaGuard } from '../pacing/replica-guard';
+import type { SourceGuard } from '../pacing/source-guard';
+import type { Checkpoint, RedisClient } from '../publish/publisher';
 import type { ResourceScope } from '../resources';
 import type { PartitionRef } from '../runs/run-state';
 import type { BackfillSettings } from '../settings';
-import type { SourceGuard } from '../source-guard';
 import type { TenantLease } from './fair-share';
 
 export interface ProcessorDeps {

@@ -6,7 +6,7 @@
 import { streamName } from '@historical-sync/contracts';
 import { UnrecoverableError } from 'bullmq';
 import { publishStartedMarker } from '../publish/markers';
-import { checkpointKey, readCheckpoint } from '../publisher';
+import { checkpointKey, readCheckpoint } from '../publish/publisher';
 import { countRows, partitionRange, type ResourceScope, renderingOf } from '../resources';
 import {
   canTransition,

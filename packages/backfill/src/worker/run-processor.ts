@@ -5,7 +5,7 @@
 import { RunJobData } from '@historical-sync/contracts';
 import { DelayedError, type Job } from 'bullmq';
 import { publishCompletedMarkers } from '../publish/markers';
-import { controlStateOf, nextControlSeq, raiseRunBarrier } from '../run-barrier';
+import { controlStateOf, nextControlSeq, raiseRunBarrier } from '../publish/run-barrier';
 import { completeRun, isFinalRunStatus } from '../runs/run-state';
 import { getRun, type RunWithResources } from '../runs/runs';
 import type { ProcessorDeps } from './partition-job';

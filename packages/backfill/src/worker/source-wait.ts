@@ -11,7 +11,7 @@
  * speed is.
  */
 import { bytesToReplay, formatBytes, primaryWalPosition } from '../pacing/replica-lsn';
-import type { PageGovernor, SourceAdvice } from '../source-guard';
+import type { PageGovernor, SourceAdvice } from '../pacing/source-guard';
 import type { Exit } from './leave';
 import type { PartitionJob } from './partition-job';
 

@@ -12,10 +12,10 @@ import {
 import { isConnectionError } from '@historical-sync/db';
 import { StaleCheckpointError } from '@historical-sync/domain';
 import { DelayedError, type Job, UnrecoverableError, Worker } from 'bullmq';
-import { ApiHealthReader } from '../api-health';
-import { ReplicaGuard } from '../replica-guard';
+import { ApiHealthReader } from '../pacing/api-health';
+import { ReplicaGuard } from '../pacing/replica-guard';
+import { SourceGuard } from '../pacing/source-guard';
 import { failRun, finishPartition } from '../runs/run-state';
-import { SourceGuard } from '../source-guard';
 import type { ProcessorDeps } from './partition-job';
 import { createResourceProcessor } from './resource-processor';
 import { createRunProcessor } from './run-processor';

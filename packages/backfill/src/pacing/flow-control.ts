@@ -7,8 +7,8 @@
  */
 
 import type { Cluster, Redis } from 'ioredis';
-import { streamGroups } from './redis/stream-groups';
-import { type Reply, ReplyError } from './resp';
+import { type Reply, ReplyError } from '../redis/resp';
+import { streamGroups } from '../redis/stream-groups';
 
 /** What flow control needs of a consumer group. */
 interface GroupLag {

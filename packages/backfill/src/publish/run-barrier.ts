@@ -23,6 +23,8 @@ import { HISTORICAL_EVENT_TYPE, type Resource, streamName } from '@historical-sy
 import type { Db, RunStatus } from '@historical-sync/db';
 import { SyncError } from '@historical-sync/domain';
 import { sql } from 'kysely';
+import { evalScript, script } from '../redis/redis-script';
+import { isFinalRunStatus } from '../runs/run-state';
 import {
   CHECKPOINT_TTL_MS,
   controlKey,
@@ -32,8 +34,6 @@ import {
   type RedisClient,
   type RunControl,
 } from './publisher';
-import { evalScript, script } from './redis-script';
-import { isFinalRunStatus } from './runs/run-state';
 
 export type ControlState = 'open' | 'paused' | 'cancelled';
 

@@ -3,8 +3,8 @@
  * key holding the run's "theoretical arrival time". Each page reserves its events and is told how
  * long to wait before publishing, so the run's rate stays at or below the limit overall.
  */
-import type { RedisClient } from './publisher';
-import { evalScript, script } from './redis-script';
+import type { RedisClient } from '../publish/publisher';
+import { evalScript, script } from '../redis/redis-script';
 
 /**
  * KEYS: the run's throttle key. ARGV: events, ms per event, the longest wait to reserve for.

@@ -18,7 +18,7 @@
  * So Redis holds one key per live API process and one set, whatever the traffic or the tenants.
  */
 import { type IntervalHistogram, monitorEventLoopDelay } from 'node:perf_hooks';
-import type { RedisClient } from './publisher';
+import type { RedisClient } from '../publish/publisher';
 
 export const HEALTH_INTERVAL_MS = 250;
 /** A health key outlives a few missed writes, not more: a missing key reads as healthy. */

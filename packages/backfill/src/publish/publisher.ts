@@ -17,10 +17,10 @@
  */
 import { EVENT_FIELD } from '@historical-sync/contracts';
 import type { Cluster, Redis } from 'ioredis';
-import { backlogFromReplies } from './flow-control';
+import { backlogFromReplies } from '../pacing/flow-control';
+import { command, type Reply, ReplyError, xaddPrefix } from '../redis/resp';
 import { xaddBytes } from './page-bytes';
-import { withPageConnection } from './publish/page-connections';
-import { command, type Reply, ReplyError, xaddPrefix } from './resp';
+import { withPageConnection } from './page-connections';
 
 export type RedisClient = Redis | Cluster;
 

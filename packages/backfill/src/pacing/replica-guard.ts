@@ -12,7 +12,7 @@
  * doubled by every probe under it, which each job keeps by waiting after its pages.
  */
 import type { Db } from '@historical-sync/db';
-import { formatBytes, measureReplicaLag, type ReplicaLag } from './pacing/replica-lsn';
+import { formatBytes, measureReplicaLag, type ReplicaLag } from './replica-lsn';
 import { MIN_SHARE, type PageGovernor, type SourceAdvice } from './source-guard';
 
 export interface ReplicaLagLimit {
