@@ -137,8 +137,9 @@ describe('source protection: a slow probe slows the pages', () => {
         /^throttled by source load: query latency \d+ ms > 0\.001 ms \(for (under a second|\d+ s)\)$/,
       );
     expect((await t.waitForRun(runId, ['completed', 'failed'], 60_000)).status).toBe('completed');
-    // Fifteen pages, all but the first few after a delay of at least 10 ms.
-    expect(workers.sourceGuard?.throttledSeconds).toBeGreaterThan(0.1);
+    // The pages after the first unhealthy probe waited (each in proportion to its own time: how
+    // much depends on the machine's speed, so only that they did).
+    expect(workers.sourceGuard?.throttledSeconds).toBeGreaterThan(0);
     const stream = streamName(HISTORICAL_EVENT_TYPE.memberships, 'crm', t.settings.streamPrefix);
     expect((await t.readEvents(stream)).filter((e) => e.runId === runId)).toHaveLength(rows);
   });
