@@ -14,6 +14,7 @@
  * end, whatever the two clocks read. Redis's clock running at another rate than the relay's, or
  * stepping forward a little, is absorbed by the rest of the lease.
  */
+import { evalScript, script } from '@historical-sync/runtime';
 import type { Cluster, Redis } from 'ioredis';
 
 /** The share of the lease the XADDs must run within, by Redis's clock. */
@@ -22,9 +23,9 @@ const SAFETY = 0.75;
 const GIVE_UP = 0.875;
 
 /** KEYS: the stream. ARGV: deadline (Redis's clock, ms), the event field, then the events. */
-const LEASED_XADD = {
-  name: 'historicalSyncLeasedXadd',
-  lua: `
+const LEASED_XADD = script(
+  1,
+  `
 local now = redis.call('TIME')
 if tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000) > tonumber(ARGV[1]) then
   return redis.error_reply('LEASE the relay batch ran out of time before Redis ran its XADDs')
@@ -32,19 +33,10 @@ end
 for i = 3, #ARGV do redis.call('XADD', KEYS[1], '*', ARGV[2], ARGV[i]) end
 return #ARGV - 2
 `,
-};
+);
 
 /** KEYS: a key of the node whose clock is wanted (Redis Cluster routes by it). */
-const CLOCK = { name: 'historicalSyncClock', lua: `return redis.call('TIME')` };
-
-type ScriptCommand = (this: unknown, ...keysAndArgs: string[]) => Promise<unknown>;
-
-/** Teaches a client the two scripts (EVALSHA, the text only when Redis lacks it). */
-export function defineLeaseScripts(redis: Redis | Cluster): void {
-  for (const { name, lua } of [LEASED_XADD, CLOCK]) {
-    redis.defineCommand(name, { numberOfKeys: 1, lua });
-  }
-}
+const CLOCK = script(1, `return redis.call('TIME')`);
 
 export class BatchLease {
   private readonly start = performance.now();
@@ -54,13 +46,9 @@ export class BatchLease {
     private readonly leaseMs: number,
   ) {}
 
-  private command(name: string): ScriptCommand {
-    return (this.redis as unknown as Record<string, ScriptCommand>)[name] as ScriptCommand;
-  }
-
   /** Redis's clock on the node of `key`, read now, for `publish`. */
   clock(key: string): Promise<[string, string]> {
-    const reading = this.command(CLOCK.name).call(this.redis, key) as Promise<[string, string]>;
+    const reading = evalScript(this.redis, CLOCK, [key], []) as Promise<[string, string]>;
     reading.catch(() => {}); // awaited by publish, or not at all when nothing is published
     return reading;
   }
@@ -85,12 +73,11 @@ export class BatchLease {
         streams.map(([stream, events], i) => {
           const [seconds, micros] = readings[i] as [string, string];
           const deadline = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000 + left);
-          return this.command(LEASED_XADD.name).call(
+          return evalScript(
             this.redis,
-            stream,
-            String(deadline),
-            field,
-            ...events,
+            LEASED_XADD,
+            [stream],
+            [String(deadline), field, ...events],
           );
         }),
       );

@@ -26,7 +26,7 @@ import { type Db, type OutboxRow, outboxBacklog } from '@historical-sync/db';
 import type { Cluster, Redis } from 'ioredis';
 import { sql } from 'kysely';
 import type { Logger } from 'pino';
-import { BatchLease, defineLeaseScripts } from './lease';
+import { BatchLease } from './lease';
 import { OutboxListener } from './listener';
 
 export const OUTBOX_CHANNEL = 'outbox_new';
@@ -90,7 +90,6 @@ export class OutboxRelay {
     this.pruneIntervalMs = options.pruneIntervalMs ?? 60_000;
     this.backlogLogIntervalMs = options.backlogLogIntervalMs ?? 30_000;
     this.leaseMs = options.leaseMs ?? 15_000;
-    defineLeaseScripts(options.redis);
   }
 
   /** Starts the relay loop (and LISTEN when a database URL was given). */

@@ -12,4 +12,5 @@ export {
   unreachableMessage,
 } from './reachable';
 export { createRedis } from './redis';
+export { evalScript, type Script, script } from './redis-script';
 export { onStopSignal, STOP_SIGNALS } from './signals';

@@ -21,6 +21,7 @@
 import { randomUUID } from 'node:crypto';
 import { QuotaExceededError, type RedisClient } from '@historical-sync/backfill';
 import { ROUTES } from '@historical-sync/contracts';
+import { evalScript, script } from '@historical-sync/runtime';
 import type { FastifyBaseLogger, FastifyInstance, RouteHandlerMethod } from 'fastify';
 
 export interface DryRunLimits {
@@ -41,7 +42,9 @@ const SYNC_ROUTE = ROUTES.syncHistorical;
 
 // KEYS: everyone's leases, the tenant's. ARGV: lease id, TTL, per-tenant limit, total limit.
 // Returns 0 when taken, 1 when the tenant is at its limit, 2 when everyone is.
-const ACQUIRE = `
+const ACQUIRE = script(
+  2,
+  `
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
@@ -54,9 +57,12 @@ for i = 1, 2 do
   redis.call('PEXPIRE', KEYS[i], ARGV[2])
 end
 return 0
-`;
+`,
+);
 // The same keys and lease: pushes its expiry on (only if it is still held).
-const RENEW = `
+const RENEW = script(
+  2,
+  `
 local time = redis.call('TIME')
 local expires = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000) + tonumber(ARGV[2])
 for i = 1, 2 do
@@ -65,7 +71,8 @@ for i = 1, 2 do
   end
 end
 return 0
-`;
+`,
+);
 
 /** The sets' keys: one hash tag, so a cluster keeps both in one slot for the scripts. */
 export const dryRunLeaseKeys = (prefix: string, tenantId: string) => [
@@ -104,7 +111,7 @@ export class DryRunLeases {
       );
     }
     const renew = setInterval(() => {
-      this.redis.eval(RENEW, 2, ...keys, id, LEASE_TTL_MS).catch(() => {});
+      evalScript(this.redis, RENEW, keys, [id, LEASE_TTL_MS]).catch(() => {});
     }, RENEW_EVERY_MS);
     renew.unref();
     try {
@@ -118,7 +125,7 @@ export class DryRunLeases {
   /** 0, 1 or 2 as the script answers; null when Redis did not answer in time (no lease). */
   private async acquire(keys: string[], id: string): Promise<number | null> {
     const { perTenant, total } = this.limits;
-    const attempt = this.redis.eval(ACQUIRE, 2, ...keys, id, LEASE_TTL_MS, perTenant, total);
+    const attempt = evalScript(this.redis, ACQUIRE, keys, [id, LEASE_TTL_MS, perTenant, total]);
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<null>((resolve) => {
       timer = setTimeout(() => resolve(null), ACQUIRE_TIMEOUT_MS);

@@ -3,8 +3,9 @@
  * key holding the run's "theoretical arrival time". Each page reserves its events and is told how
  * long to wait before publishing, so the run's rate stays at or below the limit overall.
  */
+
+import { evalScript, script } from '@historical-sync/runtime';
 import type { RedisClient } from '../publish/publisher';
-import { evalScript, script } from '../redis/redis-script';
 
 /**
  * KEYS: the run's throttle key. ARGV: events, ms per event, the longest wait to reserve for.

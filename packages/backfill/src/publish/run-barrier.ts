@@ -22,8 +22,8 @@
 import { HISTORICAL_EVENT_TYPE, type Resource, streamName } from '@historical-sync/contracts';
 import type { Db, RunStatus } from '@historical-sync/db';
 import { SyncError } from '@historical-sync/domain';
+import { evalScript, script } from '@historical-sync/runtime';
 import { sql } from 'kysely';
-import { evalScript, script } from '../redis/redis-script';
 import { isFinalRunStatus } from '../runs/run-state';
 import {
   CHECKPOINT_TTL_MS,

@@ -17,9 +17,9 @@
  */
 import { applicationStreams, verifyRequestStream } from '@historical-sync/contracts';
 import type { Db } from '@historical-sync/db';
+import { evalScript, script } from '@historical-sync/runtime';
 import type { RedisClient } from '../publish/publisher';
 import type { StreamRetention } from '../settings';
-import { evalScript, script } from './redis-script';
 
 /**
  * KEYS: stream. ARGV: window ms, ungrouped window ms, limit. Returns the entries trimmed.

@@ -6,9 +6,10 @@
  * (delayed, no attempt used), which takes it out of the wait list, so the other tenants' jobs
  * behind it reach the workers within one pass.
  */
+
+import { evalScript, script } from '@historical-sync/runtime';
 import type { Job } from 'bullmq';
 import type { RedisClient } from '../publish/publisher';
-import { evalScript, script } from '../redis/redis-script';
 
 /** How many waiting jobs are looked at to find another tenant's; a longer list counts as "yes". */
 const WAITING_SCAN = 200;

@@ -1,9 +1,8 @@
 /**
  * Lua scripts as ioredis custom commands (`defineCommand`): ioredis sends EVALSHA and falls back
  * to the script's text only when Redis does not have it cached (after a restart or a SCRIPT
- * FLUSH), so a call costs no script text on the wire (pages themselves are a WATCH/MULTI/EXEC
- * transaction, not a script: publisher.ts). Each client learns a script once, the first time it
- * runs it.
+ * FLUSH), so a call costs no script text on the wire. Each client learns a script once, the first
+ * time it runs it. The backfill's, the relay's and the API's scripts all go through here.
  */
 import type { Cluster, Redis } from 'ioredis';
 
