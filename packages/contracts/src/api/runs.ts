@@ -28,7 +28,10 @@ export const ResourceProgress = z.object({
   total: z.number().int().nullable(),
   percent: z.number().nullable(),
   lastError: z.string().nullable(),
-  /** "throttled by source load: <why>" while source protection slows or pauses its pages. */
+  /**
+   * While its pages are slowed or paused: "throttled by source load: <why> (for <how long>)", or
+   * "throttled by replica lag: …" for a replica's (docs/REPLICA.md); null otherwise.
+   */
   throttled: z.string().nullable(),
 });
 export type ResourceProgress = z.infer<typeof ResourceProgress>;
