@@ -11,8 +11,14 @@
 
 const rot = (x: number, k: number) => ((x << k) | (x >>> (32 - k))) >>> 0;
 
-function mix(s: Uint32Array) {
-  let [a, b, c] = s as unknown as [number, number, number];
+// The hash's state, kept in module variables rather than an array or a tuple per row: digesting a
+// range hashes every row it holds, so the per-row cost is the verification's cost to the
+// application.
+let a = 0;
+let b = 0;
+let c = 0;
+
+function mix() {
   a = (a - c) >>> 0;
   a = (a ^ rot(c, 4)) >>> 0;
   c = (c + b) >>> 0;
@@ -31,13 +37,9 @@ function mix(s: Uint32Array) {
   c = (c - b) >>> 0;
   c = (c ^ rot(b, 4)) >>> 0;
   b = (b + a) >>> 0;
-  s[0] = a;
-  s[1] = b;
-  s[2] = c;
 }
 
-function final(s: Uint32Array) {
-  let [a, b, c] = s as unknown as [number, number, number];
+function final() {
   c = (c ^ b) >>> 0;
   c = (c - rot(b, 14)) >>> 0;
   a = (a ^ c) >>> 0;
@@ -52,19 +54,72 @@ function final(s: Uint32Array) {
   b = (b - rot(a, 14)) >>> 0;
   c = (c ^ b) >>> 0;
   c = (c - rot(b, 24)) >>> 0;
-  s[0] = a;
-  s[1] = b;
-  s[2] = c;
 }
 
 const UUID_LEN = 16;
 const INIT = (0x9e3779b9 + UUID_LEN + 3923095) >>> 0;
-const HEX_UUID = /^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$/i;
 
-/** 8 hex digits as the little-endian uint32 of their 4 bytes (the word Postgres reads). */
-function wordLE(hex: string): number {
-  const be = Number.parseInt(hex, 16);
+/** Each ASCII code's hex digit value, -1 for any other character. */
+const HEX_DIGIT = new Int8Array(128).fill(-1);
+for (let i = 0; i < 16; i++) {
+  HEX_DIGIT['0123456789abcdef'.charCodeAt(i)] = i;
+  HEX_DIGIT['0123456789ABCDEF'.charCodeAt(i)] = i;
+}
+/** Where the 32 hex digits of a dashed UUID are (8-4-4-4-12). */
+const DASHED_AT = Array.from(
+  { length: 32 },
+  (_, k) => k + (k < 8 ? 0 : k < 12 ? 1 : k < 16 ? 2 : k < 20 ? 3 : 4),
+);
+const PLAIN_AT = Array.from({ length: 32 }, (_, k) => k);
+
+/**
+ * Digits `first`..`first + 7` of the UUID as the little-endian uint32 of their 4 bytes (the word
+ * Postgres reads); -1 when one is not a hex digit.
+ */
+function wordLE(id: string, at: readonly number[], first: number): number {
+  let be = 0;
+  for (let k = first; k < first + 8; k++) {
+    const code = id.charCodeAt(at[k] as number);
+    const digit = code < 128 ? (HEX_DIGIT[code] as number) : -1;
+    if (digit < 0) return -1;
+    be = (be << 4) | digit;
+  }
+  be >>>= 0;
   return (((be & 0xff) << 24) | ((be & 0xff00) << 8) | ((be >>> 8) & 0xff00) | (be >>> 24)) >>> 0;
+}
+
+/** Hashes into the module's state; `b` and `c` are then the high and low halves. */
+function hashInto(id: string, seed: number): void {
+  let at: readonly number[];
+  if (id.length === 36) {
+    const dashes = id.charCodeAt(8) + id.charCodeAt(13) + id.charCodeAt(18) + id.charCodeAt(23);
+    if (dashes !== 4 * 45) throw new Error(`not a UUID: ${id}`);
+    at = DASHED_AT;
+  } else if (id.length === 32) {
+    at = PLAIN_AT;
+  } else {
+    throw new Error(`not a UUID: ${id}`);
+  }
+  const w0 = wordLE(id, at, 0);
+  const w1 = wordLE(id, at, 8);
+  const w2 = wordLE(id, at, 16);
+  const w3 = wordLE(id, at, 24);
+  if (w0 < 0 || w1 < 0 || w2 < 0 || w3 < 0) throw new Error(`not a UUID: ${id}`);
+  a = INIT;
+  b = INIT;
+  c = INIT;
+  if (seed !== 0) {
+    a = (a + Math.floor(seed / 0x1_0000_0000)) >>> 0;
+    b = (b + (seed >>> 0)) >>> 0;
+    mix();
+  }
+  // 16 bytes: one 12-byte block, then 4 bytes into a.
+  a = (a + w0) >>> 0;
+  b = (b + w1) >>> 0;
+  c = (c + w2) >>> 0;
+  mix();
+  a = (a + w3) >>> 0;
+  final();
 }
 
 /**
@@ -72,25 +127,29 @@ function wordLE(hex: string): number {
  * plain numbers (a digest XORs halves; one BigInt per range, not per row).
  */
 export function uuidHashHalves(id: string, seed: number): [number, number] {
-  if (!HEX_UUID.test(id)) throw new Error(`not a UUID: ${id}`);
-  const hex = id.length === 36 ? id.replaceAll('-', '') : id;
-  const s = new Uint32Array(3);
-  s[0] = INIT;
-  s[1] = INIT;
-  s[2] = INIT;
-  if (seed !== 0) {
-    s[0] = (s[0] + Math.floor(seed / 0x1_0000_0000)) >>> 0;
-    s[1] = (s[1] + (seed >>> 0)) >>> 0;
-    mix(s);
+  hashInto(id, seed);
+  return [b, c];
+}
+
+/**
+ * XORs the hashes of rows into two halves, the whole loop without an allocation per row: what a
+ * range's digest is made of.
+ */
+export function xorHashes(rows: Iterable<{ id: string; version: number }>): {
+  count: number;
+  high: number;
+  low: number;
+} {
+  let count = 0;
+  let high = 0;
+  let low = 0;
+  for (const row of rows) {
+    hashInto(row.id, row.version);
+    high ^= b;
+    low ^= c;
+    count += 1;
   }
-  // 16 bytes: one 12-byte block, then 4 bytes into a.
-  s[0] = (s[0] + wordLE(hex.slice(0, 8))) >>> 0;
-  s[1] = (s[1] + wordLE(hex.slice(8, 16))) >>> 0;
-  s[2] = (s[2] + wordLE(hex.slice(16, 24))) >>> 0;
-  mix(s);
-  s[0] = (s[0] + wordLE(hex.slice(24, 32))) >>> 0;
-  final(s);
-  return [s[1] as number, s[2] as number];
+  return { count, high, low };
 }
 
 /** Two 32-bit halves as the signed 64-bit integer Postgres prints. */
@@ -99,6 +158,6 @@ export const signed64 = (high: number, low: number): bigint =>
 
 /** `uuid_hash_extended(id, version)`: a signed 64-bit integer, as Postgres prints it. */
 export function uuidHashExtended(id: string, version: number): bigint {
-  const [high, low] = uuidHashHalves(id, version);
-  return signed64(high, low);
+  hashInto(id, version);
+  return signed64(b, c);
 }

@@ -18,7 +18,7 @@ import {
 } from '@historical-sync/contracts';
 import type { Cluster, Redis } from 'ioredis';
 import { createGroup, isGroupGone } from './groups.js';
-import { signed64, uuidHashExtended, uuidHashHalves } from './row-hash.js';
+import { signed64, uuidHashExtended, xorHashes } from './row-hash.js';
 
 /**
  * A row's hash: Postgres's `uuid_hash_extended(id, version)` (row-hash.ts), a signed 64-bit
@@ -30,15 +30,7 @@ export function rowHash(id: string, version: number): bigint {
 
 /** A range's digest: how many rows and the XOR of their hashes (order does not matter). */
 export function digestRows(rows: Iterable<HeldRow>): RangeDigest {
-  let count = 0;
-  let high = 0;
-  let low = 0;
-  for (const row of rows) {
-    count += 1;
-    const [h, l] = uuidHashHalves(row.id, row.version);
-    high ^= h;
-    low ^= l;
-  }
+  const { count, high, low } = xorHashes(rows);
   return { count, xor: signed64(high, low).toString() };
 }
 
