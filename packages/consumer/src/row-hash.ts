@@ -123,15 +123,6 @@ function hashInto(id: string, seed: number): void {
 }
 
 /**
- * `uuid_hash_extended(id, seed)` as its two 32-bit halves [high, low]: the per-row work stays in
- * plain numbers (a digest XORs halves; one BigInt per range, not per row).
- */
-export function uuidHashHalves(id: string, seed: number): [number, number] {
-  hashInto(id, seed);
-  return [b, c];
-}
-
-/**
  * XORs the hashes of rows into two halves, the whole loop without an allocation per row: what a
  * range's digest is made of.
  */

@@ -200,13 +200,6 @@ export const RESOURCE_QUEUES = perResource<{ [R in Resource]: EntryOf<R>['queue'
   (entry) => entry.queue,
 );
 
-/** The resource whose row an outbox aggregate is (`credit` → credits), if any. */
-export function resourceOfAggregate(aggregate: string): Resource | undefined {
-  return RESOURCE_REGISTRY.find((entry) => entry.aggregate === aggregate)?.name as
-    | Resource
-    | undefined;
-}
-
 /** The resource an event type belongs to. */
 export function resourceOfEvent(eventType: EventType | (string & {})): Resource {
   const entry = RESOURCE_REGISTRY.find((e) =>

@@ -72,7 +72,7 @@ export const CAPTURE_DEFINITIONS: readonly CaptureDefinition[] = [
 ];
 
 /** The trigger function's text: every captured row of the statement into the outbox at once. */
-export function captureFunctionSql(d: CaptureDefinition): string {
+function captureFunctionSql(d: CaptureDefinition): string {
   // The function keeps the search_path it is created with, so that a writer whose session has
   // another one (a script in its own schema) still reaches the outbox instead of failing.
   return `CREATE OR REPLACE FUNCTION hs_capture_${d.name}() RETURNS trigger LANGUAGE plpgsql

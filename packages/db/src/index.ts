@@ -1,7 +1,6 @@
 export {
   CAPTURE_DEFINITIONS,
   type CaptureDefinition,
-  captureFunctionSql,
   installCapture,
 } from './capture';
 export { createDb, createPool, type Db, type DbOptions, poolOf } from './client';

@@ -80,11 +80,16 @@ export async function preparePartition(
           range: partitionRange(data.partition, data.partitions),
         };
   const recorded = state.partition;
-  await startPartition(deps.db, ref, recorded.total, recorded.status === 'failed');
   // Counted once per partition (a job resuming after a crash, a hand-back or its turn reuses it),
-  // where the pages are read: a replica, once it has replayed the run's start (a count it took
-  // before would stay wrong). The partition runs meanwhile, so its wait shows in the run view.
+  // where the pages are read. From the primary, before the partition starts; from a replica, once
+  // it has replayed the run's start (a count it took before would stay wrong), with the partition
+  // running meanwhile so its wait shows in the run view.
   let total = recorded.total;
+  if (total === null && !deps.sourceDb) {
+    total = await countRows(deps.db, resource, scope);
+    await lease.renew(); // counting a large partition may take a while
+  }
+  await startPartition(deps.db, ref, total, recorded.status === 'failed');
   if (total === null) {
     const wait = await waitForReplica(pj);
     if (wait) {
@@ -94,7 +99,7 @@ export async function preparePartition(
       return { partition: { ...unready, progress }, exit: wait };
     }
     total = await countRows(deps.sourceDb ?? deps.db, resource, scope);
-    await lease.renew(); // counting a large partition may take a while
+    await lease.renew();
     await recordPartitionTotal(deps.db, ref, total);
   }
 
