@@ -7,7 +7,7 @@ import { availableParallelism } from 'node:os';
 import type { Redis } from 'ioredis';
 import type { BenchTarget, Fleet } from './bench-apps';
 import { retire } from './bench-apps';
-import { cpuDelta, cpuSnapshot } from './cpu';
+import { cpuDelta, cpuSnapshot, machineCpu } from './cpu';
 import { peakRssMb } from './processes';
 import { summarizeProfile } from './profile';
 import { parseCommandStats } from './redis-stats';
@@ -22,6 +22,13 @@ export interface HeadlineRun {
   cpu: Record<string, number>;
   workerPeakRssMb: number;
   redisMemoryGrowthMb: number;
+  /** The share of the machine's cores busy during the run (every process, ours or not). */
+  machineBusyShare: number;
+  /**
+   * The most events a second the machine's cores could carry at the run's CPU per event of the
+   * worker, Postgres and Redis together: what the run would reach with every core busy.
+   */
+  cpuBoundEventsPerSecond: number;
   /** The run's window on the clock V8's profiler uses. */
   startedNs: bigint;
   finishedNs: bigint;
@@ -51,6 +58,7 @@ export async function headlineRun(t: BenchTarget, fleet: Fleet): Promise<Headlin
 
   await redis.config('RESETSTAT');
   const cpuBefore = await cpuSnapshot(worker.child.pid, t.ports);
+  const machineBefore = await machineCpu();
   const started = performance.now();
   const startedNs = process.hrtime.bigint();
   const enable = await fetch(`${base}/admin/organizations/${tenantId}/applications/crm/toggle`, {
@@ -79,6 +87,7 @@ export async function headlineRun(t: BenchTarget, fleet: Fleet): Promise<Headlin
   const finishedNs = process.hrtime.bigint();
   const workerPeakRssMb = await peakRssMb(worker.child.pid);
   const cpu = cpuDelta(cpuBefore, await cpuSnapshot(worker.child.pid, t.ports));
+  const machineAfter = await machineCpu();
   const redisCommands = parseCommandStats(await redis.info('commandstats'));
   const memoryAfter = await usedMemory(redis);
   if (run?.status !== 'completed') throw new Error(`run ${run?.status}: ${worker.output()}`);
@@ -119,6 +128,15 @@ export async function headlineRun(t: BenchTarget, fleet: Fleet): Promise<Headlin
       })
       .join(', ')} (EXEC's time includes the XADDs it runs)`,
   );
+  const machineBusyShare =
+    (machineAfter.busySeconds - machineBefore.busySeconds) /
+    (machineAfter.totalSeconds - machineBefore.totalSeconds);
+  const cpuPerEvent = Object.values(cpu).reduce((sum, v) => sum + v, 0) / events;
+  const cpuBoundEventsPerSecond = availableParallelism() / cpuPerEvent;
+  say(
+    `machine busy ${round(machineBusyShare * 100)}% of its ${availableParallelism()} cores during the run; at the three processes' ` +
+      `${round(cpuPerEvent * 1e6, 1)} µs per event, every core busy would carry at most ${round(cpuBoundEventsPerSecond)} events/s`,
+  );
   say(
     `worker peak RSS ${round(workerPeakRssMb)} MB; Redis memory growth ${round(redisMemoryGrowthMb)} MB`,
   );
@@ -129,6 +147,8 @@ export async function headlineRun(t: BenchTarget, fleet: Fleet): Promise<Headlin
     cpu,
     workerPeakRssMb,
     redisMemoryGrowthMb,
+    machineBusyShare,
+    cpuBoundEventsPerSecond,
     startedNs,
     finishedNs,
   };

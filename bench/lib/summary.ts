@@ -41,6 +41,9 @@ export function report(f: BenchFigures, command: string): void {
       postgresCpuUsPerEvent: round(((cpu.postgres ?? 0) * 1e6) / events, 2),
       workerPeakRssMb: round(ours.workerPeakRssMb),
       redisMemoryGrowthMb: round(ours.redisMemoryGrowthMb),
+      machineBusyShare: round(ours.machineBusyShare, 2),
+      cpuBoundEventsPerSecond: round(ours.cpuBoundEventsPerSecond),
+      cpuBoundRatioToCeiling: round(ours.cpuBoundEventsPerSecond / roof.eventsPerSecond, 2),
       ...(load
         ? {
             toggleIdleP99Ms: round(load.toggleIdle.p99, 1),
