@@ -1,8 +1,7 @@
 /**
  * The API process publishes its own health for source protection (api-health.ts): its key
  * appears under the queue prefix with a TTL of a few seconds and its id in the set of API
- * processes; a stop removes both; `BACKFILL_API_LAG_MS=0` with `BACKFILL_API_DB_QUEUE=0` and
- * `BACKFILL_API_QUERY_MS=0` publishes nothing.
+ * processes; a stop removes both; `BACKFILL_API_LAG_MS=0` with `BACKFILL_API_DB_QUEUE=0` publishes nothing.
  */
 import { randomBytes } from 'node:crypto';
 import { createTestDatabase, type TestDatabase } from '@historical-sync/db/testing';
@@ -27,14 +26,7 @@ describe('the API process and its health signal', () => {
   const start = async (extra: NodeJS.ProcessEnv) => {
     const prefix = `t${randomBytes(4).toString('hex')}`;
     started = runApp('api', {
-      ...envWithout(
-        'HOST',
-        'PORT',
-        'QUEUE_PREFIX',
-        'BACKFILL_API_LAG_MS',
-        'BACKFILL_API_DB_QUEUE',
-        'BACKFILL_API_QUERY_MS',
-      ),
+      ...envWithout('HOST', 'PORT', 'QUEUE_PREFIX', 'BACKFILL_API_LAG_MS', 'BACKFILL_API_DB_QUEUE'),
       DATABASE_URL: database.url,
       PORT: '0',
       LOG_LEVEL: 'info',
@@ -75,13 +67,12 @@ describe('the API process and its health signal', () => {
     expect(await redis.zcard(`${prefix}:health:apis`)).toBe(0);
   });
 
-  it('publishes nothing with BACKFILL_API_LAG_MS, BACKFILL_API_DB_QUEUE and BACKFILL_API_QUERY_MS at 0', async () => {
+  it('publishes nothing with BACKFILL_API_LAG_MS=0 and BACKFILL_API_DB_QUEUE=0', async () => {
     let others: Command | undefined;
     try {
       const { prefix, api: silent } = await start({
         BACKFILL_API_LAG_MS: '0',
         BACKFILL_API_DB_QUEUE: '0',
-        BACKFILL_API_QUERY_MS: '0',
       });
       // A publishing API on the same prefix, started after it: once this one has written twice
       // (a publishing interval apart), the silent one, up for longer, would have written too.
@@ -92,7 +83,6 @@ describe('the API process and its health signal', () => {
           'QUEUE_PREFIX',
           'BACKFILL_API_LAG_MS',
           'BACKFILL_API_DB_QUEUE',
-          'BACKFILL_API_QUERY_MS',
         ),
         DATABASE_URL: database.url,
         PORT: '0',

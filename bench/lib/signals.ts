@@ -16,7 +16,6 @@ export function signalOf(reason: string): string {
   if (reason.startsWith('replica lag')) return 'replica lag';
   if (reason.startsWith('API event-loop delay')) return 'API event-loop delay';
   if (reason.startsWith('API requests waiting')) return 'API database queue';
-  if (reason.startsWith('API query latency')) return 'API query latency';
   if (reason.startsWith('query latency') || reason.startsWith('probe still unanswered'))
     return 'query latency';
   if (/active backends/.test(reason)) return 'active backends';
@@ -32,8 +31,6 @@ export interface SignalSummary {
   apiDbWaiting: { p50: number; p90: number; max: number };
   /** The share of each window the API had a connection in use: median / p90 / max. */
   apiBusy: { p50: number; p90: number; max: number };
-  /** The slowest of the busy API's probe queries in each window (ms): median / p90 / max. */
-  apiQueryMs: { p50: number; p90: number; max: number };
   /** Seconds a running resource was sampled throttled, by signal. */
   throttledSeconds: Record<string, number>;
 }
@@ -47,7 +44,6 @@ export function startSignalSampler(
   const delays: number[] = [];
   const waiting: number[] = [];
   const busy: number[] = [];
-  const queries: number[] = [];
   const throttled: Record<string, number> = {};
   let samples = 0;
   let running = true;
@@ -59,21 +55,17 @@ export function startSignalSampler(
       let delay = 0;
       let queue = 0;
       let inUse = 0;
-      let query = 0;
       for (const value of values) {
         if (!value) continue;
         const health = JSON.parse(value) as {
           delayP99Ms?: number;
           dbWaitingMean?: number;
           busyShare?: number;
-          queryMs?: number;
         };
         delay = Math.max(delay, health.delayP99Ms ?? 0);
         queue = Math.max(queue, health.dbWaitingMean ?? 0);
         inUse = Math.max(inUse, health.busyShare ?? 0);
-        query = Math.max(query, health.queryMs ?? 0);
       }
-      queries.push(query);
       delays.push(delay);
       waiting.push(queue);
       busy.push(inUse);
@@ -113,7 +105,6 @@ export function startSignalSampler(
         apiDelayMs: spread(delays),
         apiDbWaiting: spread(waiting),
         apiBusy: spread(busy),
-        apiQueryMs: spread(queries),
         throttledSeconds: throttled,
       };
     },
@@ -129,7 +120,6 @@ export function describeSignals(s: SignalSummary): string {
   return (
     `API event-loop delay p99 (median / p90 / max of ${s.samples} samples) ${f(s.apiDelayMs)} ms; ` +
     `API requests waiting for a connection ${f(s.apiDbWaiting)}; API busy share ${f(s.apiBusy)}; ` +
-    `API probe query ${f(s.apiQueryMs)} ms; ` +
     `throttled: ${acted || 'never'}`
   );
 }

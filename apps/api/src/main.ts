@@ -66,13 +66,11 @@ const app = await buildApp({
 
 // Source protection: this process's event-loop delay, read by the workers' guards, which slow a
 // backfill while the API runs late (the API comes first).
-const protection = settings.sourceProtection;
 const health =
-  protection?.apiLagMs || protection?.apiDbQueue || protection?.apiQueryMs
+  settings.sourceProtection?.apiLagMs || settings.sourceProtection?.apiDbQueue
     ? startApiHealthPublisher({
         redis,
         pool: poolOf(db),
-        ...(protection.apiQueryMs ? { probe: () => sql`SELECT 1`.execute(db) } : {}),
         prefix: settings.queuePrefix,
         id: `${hostname()}:${process.pid}`,
         onError: (error) => logger.debug({ err: error }, 'health not written; next one retries'),

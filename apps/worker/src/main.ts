@@ -236,14 +236,6 @@ new Gauge({
     this.set((guard?.lastApiHealth?.delayP99Ms ?? 0) / 1000);
   },
 });
-new Gauge({
-  name: 'hs_backfill_source_api_query_seconds',
-  help: "The slowest trivial query of the busy API processes' last windows, at the latest probe; 0 when none is busy",
-  registers: [registry],
-  collect() {
-    this.set((guard?.lastApiHealth?.queryMs ?? 0) / 1000);
-  },
-});
 
 // The governor on replica lag, when pages are read from a replica (replica-guard.ts).
 const replicaGuard = workers.replicaGuard;

@@ -77,7 +77,6 @@ describe('worker metrics', () => {
     expect(text).toMatch(/^hs_backfill_source_throttled_seconds_total 0$/m);
     expect(text).toMatch(/^hs_backfill_source_throttled 0$/m);
     expect(text).toMatch(/^hs_backfill_source_api_delay_seconds 0$/m);
-    expect(text).toMatch(/^hs_backfill_source_api_query_seconds 0$/m);
     for (const series of [
       'process_cpu_user_seconds_total',
       'process_resident_memory_bytes',

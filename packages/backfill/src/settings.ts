@@ -65,11 +65,6 @@ export const BackfillSettingsEnv = z.object({
   BACKFILL_API_LAG_MS: z.coerce.number().int().min(0).default(30),
   BACKFILL_API_DB_QUEUE: z.coerce.number().min(0).default(1),
   /**
-   * A busy API process whose own trivial query (timed every 20 ms through its pool) took longer
-   * than this (ms, the slowest over its last quarter second) slows the pages; 0 = not probed.
-   */
-  BACKFILL_API_QUERY_MS: z.coerce.number().int().min(0).default(5),
-  /**
    * When a worker reads pages from a streaming replica (the worker's BACKFILL_DATABASE_URL,
    * docs/REPLICA.md): a replica whose data is behind its primary by more than this (ms) slows the
    * pages, by more than twice this pauses them; 0 = the lag is not looked at. Probed every
@@ -150,7 +145,6 @@ export function backfillSettingsFrom(env: z.infer<typeof BackfillSettingsEnv>): 
             probeIntervalMs: env.BACKFILL_SOURCE_PROBE_MS,
             apiLagMs: env.BACKFILL_API_LAG_MS || null,
             apiDbQueue: env.BACKFILL_API_DB_QUEUE || null,
-            apiQueryMs: env.BACKFILL_API_QUERY_MS || null,
           },
     replicaLag: env.BACKFILL_REPLICA_MAX_LAG_MS
       ? { maxLagMs: env.BACKFILL_REPLICA_MAX_LAG_MS, probeIntervalMs: env.BACKFILL_SOURCE_PROBE_MS }

@@ -104,49 +104,6 @@ describe('API health publisher', () => {
     }
   });
 
-  it('times a trivial query through its pool while it is busy, and only then', async () => {
-    const keys = apiHealthKeys(prefix);
-    const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL, max: 2 });
-    // The probe waits 40 ms in Postgres: as a query does whose backend waits for a core.
-    const probe = () => pool.query('SELECT pg_sleep(0.04)');
-    const publisher = startApiHealthPublisher({
-      redis,
-      prefix,
-      id: 'api-p',
-      pool,
-      probe,
-      intervalMs: 100,
-    });
-    const published = async () =>
-      JSON.parse((await redis.get(keys.api('api-p'))) ?? 'null') as {
-        busyShare?: number;
-        queryMs?: number;
-      } | null;
-    try {
-      // Idle: no connection in use, so nothing is probed and no query time is published.
-      await expect.poll(async () => (await published())?.busyShare, { interval: 20 }).toBe(0);
-      expect((await published())?.queryMs).toBeUndefined();
-      // Busy (a connection held, as by requests being served): the probe runs, and its time shows.
-      const held = await pool.connect();
-      try {
-        await expect
-          .poll(async () => (await published())?.queryMs ?? 0, { interval: 20, timeout: 10_000 })
-          .toBeGreaterThanOrEqual(40);
-        const reader = new ApiHealthReader(redis, prefix);
-        expect((await reader.worst())?.queryMs).toBeGreaterThanOrEqual(40);
-      } finally {
-        held.release();
-      }
-      // Idle again (the probe's own connection is in use a sliver of each window): it stops.
-      await expect
-        .poll(async () => (await published())?.queryMs, { interval: 20, timeout: 10_000 })
-        .toBeUndefined();
-    } finally {
-      await publisher.stop();
-      await pool.end();
-    }
-  });
-
   it('reads a process that stopped writing as healthy once its key expired', async () => {
     const keys = apiHealthKeys(prefix);
     // A process that died after a bad window: its id is still listed, its key about to expire.
@@ -224,57 +181,6 @@ describe('source protection: an API running late slows the pages', () => {
     } finally {
       guard.stop();
       await t.redis.del(keys.api('api-q'), keys.apis);
-    }
-  });
-
-  it("slows the pages while a busy API's own queries are slow, not an idle one's", async () => {
-    const prefix = `${t.settings.queuePrefix}:query`;
-    const keys = apiHealthKeys(prefix);
-    const guard = new SourceGuard(
-      t.db,
-      {
-        latencyMs: null,
-        maxActiveBackends: null,
-        maxLockWaits: null,
-        probeIntervalMs: 50,
-        apiLagMs: null,
-        apiDbQueue: null,
-        apiQueryMs: 5,
-      },
-      new ApiHealthReader(t.redis, prefix),
-    );
-    const report = (busyShare: number, queryMs: number) =>
-      t.redis
-        .multi()
-        .set(
-          keys.api('api-b'),
-          JSON.stringify({ delayP99Ms: 0, dbWaitingMean: 0, busyShare, queryMs }),
-          'PX',
-          60_000,
-        )
-        .zadd(keys.apis, String(Date.now()), 'api-b')
-        .exec();
-    try {
-      await report(0.8, 12);
-      await expect
-        .poll(() => guard.advise(), { interval: 20 })
-        .toEqual({
-          kind: 'slow',
-          share: expect.any(Number),
-          reason: 'API query latency 12 ms > 5 ms',
-        });
-      // The same query time from an API that serves next to nothing: nobody waits for it.
-      await report(0.1, 12);
-      await expect.poll(() => guard.advise(), { interval: 20 }).toEqual({ kind: 'go' });
-      // Busy and fast: full speed too.
-      await report(0.8, 3);
-      for (let i = 0, seen = guard.probes; i < 3; i += 1, seen = guard.probes) {
-        await expect.poll(() => guard.probes, { interval: 5 }).toBeGreaterThan(seen);
-        expect(guard.advise()).toEqual({ kind: 'go' });
-      }
-    } finally {
-      guard.stop();
-      await t.redis.del(keys.api('api-b'), keys.apis);
     }
   });
 

@@ -16,13 +16,6 @@
  *  - its id in the sorted set `<prefix>:health:apis`, scored by when it wrote (ids not seen for
  *    API_SEEN_WITHIN_MS removed on each write), which tells the readers which keys to read.
  * So Redis holds one key per live API process and one set, whatever the traffic or the tenants.
- *
- * While the process is busy serving (its pool in use in at least API_BUSY_SHARE_MIN of the last
- * window), it also times a trivial query through its own pool every PROBE_EVERY_MS and publishes
- * the window's slowest: how long any of its requests' queries waits now, the wait neither of the
- * other figures sees. Beside a backfill on the same machine the API's event loop stays on time
- * and its pool is not queued, yet each of its queries waits for its backend to get a core: the
- * benchmark's toggle p99 went from 4.5 to 20 ms with both other figures flat.
  */
 import { type IntervalHistogram, monitorEventLoopDelay } from 'node:perf_hooks';
 import type { RedisClient } from '../publish/publisher';
@@ -34,8 +27,6 @@ export const HEALTH_TTL_MS = 2_000;
 export const API_SEEN_WITHIN_MS = 60_000;
 /** The timer whose lateness is measured; finer costs more wake-ups for no better signal. */
 const RESOLUTION_MS = 10;
-/** How often a busy process times its probe query: about a dozen in each window. */
-export const PROBE_EVERY_MS = 20;
 
 export const apiHealthKeys = (prefix: string) => ({
   apis: `${prefix}:health:apis`,
@@ -53,11 +44,6 @@ export interface ApiHealth {
    * (0-1): how busy serving requests it was. Absent when it has no pool to sample.
    */
   busyShare?: number;
-  /**
-   * The slowest round trip of a trivial query through the process's pool in the window (ms),
-   * present only while it was busy (the probe runs only then).
-   */
-  queryMs?: number;
 }
 
 /**
@@ -85,11 +71,6 @@ export interface ApiHealthPublisherOptions {
     readonly idleCount?: number;
   };
   intervalMs?: number;
-  /**
-   * A trivial query through the process's own pool (`SELECT 1`), timed while the process is busy;
-   * absent = not probed.
-   */
-  probe?: () => Promise<unknown>;
   onError?: (error: unknown) => void;
 }
 
@@ -105,15 +86,13 @@ export function startApiHealthPublisher(options: ApiHealthPublisherOptions): Api
   const waiting = { sum: 0, samples: 0, busy: 0 };
   const { pool } = options;
   const canTellBusy = pool?.totalCount !== undefined && pool.idleCount !== undefined;
-  const probes = startQueryProbe(options.probe);
   const sampler = pool
     ? setInterval(() => {
         waiting.sum += pool.waitingCount;
         waiting.samples += 1;
-        // The probe's own connection is not a request being served: it must not keep the
-        // process "busy" (and probing) by itself.
-        const inUse = (pool.totalCount ?? 0) - (pool.idleCount ?? 0) + pool.waitingCount;
-        if (inUse - (probes.out() ? 1 : 0) > 0) waiting.busy += 1;
+        if ((pool.totalCount ?? 0) - (pool.idleCount ?? 0) > 0 || pool.waitingCount > 0) {
+          waiting.busy += 1;
+        }
       }, RESOLUTION_MS)
     : undefined;
   sampler?.unref();
@@ -129,11 +108,6 @@ export function startApiHealthPublisher(options: ApiHealthPublisherOptions): Api
     if (writing) return;
     writing = true;
     const health = windowHealth(histogram, late, waiting, canTellBusy);
-    // The probe runs in the next window only if this one was busy: an idle API queries nothing.
-    const queryMs = probes.window(
-      health.busyShare === undefined || health.busyShare >= API_BUSY_SHARE_MIN,
-    );
-    if (queryMs !== undefined) health.queryMs = queryMs;
     histogram.reset();
     waiting.sum = 0;
     waiting.samples = 0;
@@ -159,7 +133,6 @@ export function startApiHealthPublisher(options: ApiHealthPublisherOptions): Api
     stop: async () => {
       clearInterval(timer);
       clearInterval(sampler);
-      probes.stop();
       histogram.disable();
       try {
         await options.redis.multi().del(keys.api(options.id)).zrem(keys.apis, options.id).exec();
@@ -167,47 +140,6 @@ export function startApiHealthPublisher(options: ApiHealthPublisherOptions): Api
         options.onError?.(error);
       }
     },
-  };
-}
-
-/**
- * Times `probe` every PROBE_EVERY_MS while switched on, one at a time. `window(on)` answers the
- * slowest round trip since the last call (a probe still out counts for how long it has been out),
- * or undefined when none ran, and switches probing on or off for the next window.
- */
-function startQueryProbe(probe: (() => Promise<unknown>) | undefined) {
-  let on = false;
-  let slowest: number | undefined;
-  let outSince: number | undefined;
-  const timer = probe
-    ? setInterval(() => {
-        if (!on || outSince !== undefined) return;
-        const started = performance.now();
-        outSince = started;
-        probe()
-          .then(() => {
-            const took = performance.now() - started;
-            slowest = Math.max(slowest ?? 0, took);
-          })
-          // A failed probe says nothing about latency; the page query's own failure handles it.
-          .catch(() => {})
-          .finally(() => {
-            outSince = undefined;
-          });
-      }, PROBE_EVERY_MS)
-    : undefined;
-  timer?.unref();
-  return {
-    window(busy: boolean): number | undefined {
-      const out = outSince === undefined ? undefined : performance.now() - outSince;
-      const figure = out === undefined ? slowest : Math.max(slowest ?? 0, out);
-      slowest = undefined;
-      on = busy && probe !== undefined;
-      return figure === undefined ? undefined : Math.round(figure * 10) / 10;
-    },
-    /** Whether a probe query is out now. */
-    out: () => outSince !== undefined,
-    stop: () => clearInterval(timer),
   };
 }
 
@@ -248,8 +180,8 @@ export class ApiHealthReader {
 
   /**
    * The worst figures over the API processes (each its own worst: the id is the process with the
-   * worst delay), or null when none reported within HEALTH_TTL_MS. The delay and query time of a
-   * process busy in less than API_BUSY_SHARE_MIN of its window read as 0: nobody waits for it.
+   * worst delay), or null when none reported within HEALTH_TTL_MS. The delay of a process busy in
+   * less than API_BUSY_SHARE_MIN of its window reads as 0: nobody waits for it.
    */
   async worst(): Promise<(ApiHealth & { id: string }) | null> {
     const keys = apiHealthKeys(this.prefix);
@@ -273,14 +205,12 @@ export class ApiHealthReader {
       const id = ids[i];
       if (!parsed || id === undefined) return;
       const idle = parsed.busyShare !== undefined && parsed.busyShare < API_BUSY_SHARE_MIN;
-      const { queryMs: _, ...health } = idle ? { ...parsed, delayP99Ms: 0 } : parsed;
+      const health = idle ? { ...parsed, delayP99Ms: 0 } : parsed;
       const dbWaitingMean = Math.max(health.dbWaitingMean, worst?.dbWaitingMean ?? 0);
-      const queryMs = Math.max(idle ? 0 : (parsed.queryMs ?? 0), worst?.queryMs ?? 0);
-      const others = queryMs > 0 ? { dbWaitingMean, queryMs } : { dbWaitingMean };
       worst =
         !worst || health.delayP99Ms > worst.delayP99Ms
-          ? { ...health, ...others, id }
-          : { ...worst, ...others };
+          ? { ...health, dbWaitingMean, id }
+          : { ...worst, dbWaitingMean };
     });
     return worst;
   }
@@ -293,14 +223,12 @@ function parseHealth(value: string | null): ApiHealth | null {
     const figure = (n: unknown) => (typeof n === 'number' && Number.isFinite(n) ? n : null);
     const delayP99Ms = figure(parsed.delayP99Ms);
     const busyShare = figure(parsed.busyShare);
-    const queryMs = figure(parsed.queryMs);
     return delayP99Ms === null
       ? null
       : {
           delayP99Ms,
           dbWaitingMean: figure(parsed.dbWaitingMean) ?? 0,
           ...(busyShare === null ? {} : { busyShare }),
-          ...(queryMs === null ? {} : { queryMs }),
         };
   } catch {
     return null;

@@ -22,8 +22,7 @@
  * beside an API that is not suffering runs at full speed.
  *
  * The same probe reads the API processes' own health (api-health.ts): an API whose event loop
- * runs later than `apiLagMs`, whose requests queue for a connection, or whose own trivial query
- * takes longer than `apiQueryMs` while it is busy, slows the pages like a slow query does. On a machine the API shares
+ * runs later than `apiLagMs` slows the pages like a slow query does. On a machine the API shares
  * with its database and the backfill, that is the signal that moves first: the database may
  * still answer within milliseconds while the API, starved of CPU, serves its requests late.
  */
@@ -47,11 +46,6 @@ export interface SourceProtection {
    * over its last window, slows the pages; null = not looked at.
    */
   apiDbQueue?: number | null;
-  /**
-   * A busy API process whose trivial query took longer than this (ms, the slowest of its last
-   * window) slows the pages; null = not looked at.
-   */
-  apiQueryMs?: number | null;
 }
 
 export interface SourceHealth {
@@ -182,8 +176,7 @@ export class SourceGuard implements PageGovernor {
 
   /** Redis unreachable or no API reporting: the API is not the reason to wait. */
   private async probeApi(): Promise<ApiHealth | null> {
-    const { apiLagMs, apiDbQueue, apiQueryMs } = this.settings;
-    if (!this.api || (apiLagMs === null && !apiDbQueue && !apiQueryMs)) return null;
+    if (!this.api || (this.settings.apiLagMs === null && !this.settings.apiDbQueue)) return null;
     return this.api.worst().catch(() => null);
   }
 
@@ -191,8 +184,7 @@ export class SourceGuard implements PageGovernor {
     this.probes += 1;
     this.lastHealth = health;
     this.lastApiHealth = api;
-    const { latencyMs, maxActiveBackends, maxLockWaits, apiLagMs, apiDbQueue, apiQueryMs } =
-      this.settings;
+    const { latencyMs, maxActiveBackends, maxLockWaits, apiLagMs, apiDbQueue } = this.settings;
     if (maxActiveBackends !== null && health.activeBackends > maxActiveBackends) {
       this.pauseReason = `${health.activeBackends} active backends > ${maxActiveBackends}`;
     } else if (maxLockWaits !== null && health.lockWaits > maxLockWaits) {
@@ -214,11 +206,6 @@ export class SourceGuard implements PageGovernor {
       this.slowDown(
         `API requests waiting for a database connection: ${api.dbWaitingMean} > ${apiDbQueue}`,
         api.dbWaitingMean / apiDbQueue,
-      );
-    } else if (api?.queryMs && apiQueryMs && api.queryMs > apiQueryMs) {
-      this.slowDown(
-        `API query latency ${Math.ceil(api.queryMs)} ms > ${apiQueryMs} ms`,
-        api.queryMs / apiQueryMs,
       );
     } else {
       // Rounded so that ten steps from the floor make exactly full speed.
