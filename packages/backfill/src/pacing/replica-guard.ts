@@ -12,6 +12,7 @@
  * doubled by every probe under it, which each job keeps by waiting after its pages.
  */
 import type { Db } from '@historical-sync/db';
+import { ProbingGovernor } from './probing-governor';
 import { formatBytes, measureReplicaLag, type ReplicaLag } from './replica-lsn';
 import { MIN_SHARE, type PageGovernor, type SourceAdvice } from './source-guard';
 
@@ -24,31 +25,21 @@ export interface ReplicaLagLimit {
 
 /** The first slowdown: the pages at half speed. */
 const FIRST_SHARE = 0.5;
-/** The probe stops when no page has asked for this long, and the guard forgets its state. */
-const IDLE_AFTER_MS = 5_000;
 
-export class ReplicaGuard implements PageGovernor {
+export class ReplicaGuard extends ProbingGovernor<ReplicaLagLimit> implements PageGovernor {
   /** The share of full speed pages may take; 1 = not slowed. */
   private share = 1;
   private reasonNow: string | null = null;
   private paused = false;
-  private lastAsked = 0;
-  private probing: Promise<void> | undefined;
-  private timer: NodeJS.Timeout | undefined;
-  /** Seconds pages have waited for the replica, summed over the process's jobs. */
-  throttledSeconds = 0;
   /** The latest probe's result, null before the first. */
   lastLag: ReplicaLag | null = null;
-  probes = 0;
 
   constructor(
     private readonly primary: Db,
     private readonly replica: Db,
-    readonly settings: ReplicaLagLimit,
-  ) {}
-
-  get probeIntervalMs(): number {
-    return this.settings.probeIntervalMs;
+    settings: ReplicaLagLimit,
+  ) {
+    super(settings);
   }
 
   /** Why pages are throttled now, null when they go at full speed. */
@@ -63,12 +54,7 @@ export class ReplicaGuard implements PageGovernor {
 
   /** Asked before each page. Starts the probe when it is not running. */
   advise(): SourceAdvice {
-    this.lastAsked = Date.now();
-    if (!this.timer) {
-      this.timer = setInterval(() => this.tick(), this.settings.probeIntervalMs);
-      this.timer.unref();
-      this.tick();
-    }
+    this.asked();
     if (this.paused && this.reasonNow) return { kind: 'pause', reason: this.reasonNow };
     if (this.share < 1 && this.reasonNow) {
       return { kind: 'slow', share: this.share, reason: this.reasonNow };
@@ -76,33 +62,14 @@ export class ReplicaGuard implements PageGovernor {
     return { kind: 'go' };
   }
 
-  /** Counts a wait a page made because of the replica (for the metrics). */
-  recordWait(ms: number): void {
-    this.throttledSeconds += ms / 1000;
+  protected override probe(): Promise<void> {
+    return measureReplicaLag(this.primary, this.replica).then((lag) => this.judge(lag));
   }
 
-  stop(): void {
-    clearInterval(this.timer);
-    this.timer = undefined;
-  }
-
-  private tick(): void {
-    if (Date.now() - this.lastAsked > IDLE_AFTER_MS) {
-      this.stop();
-      this.share = 1;
-      this.paused = false;
-      this.reasonNow = null;
-      return;
-    }
-    if (this.probing) return;
-    this.probing = measureReplicaLag(this.primary, this.replica)
-      .then((lag) => this.judge(lag))
-      .catch(() => {
-        // An unreachable replica fails the page query itself; the job's fault handling waits.
-      })
-      .finally(() => {
-        this.probing = undefined;
-      });
+  protected override forget(): void {
+    this.share = 1;
+    this.paused = false;
+    this.reasonNow = null;
   }
 
   private judge(lag: ReplicaLag): void {

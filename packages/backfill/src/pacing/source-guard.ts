@@ -29,6 +29,7 @@
 import type { Db } from '@historical-sync/db';
 import { sql } from 'kysely';
 import type { ApiHealth, ApiHealthReader } from './api-health';
+import { ProbingGovernor } from './probing-governor';
 
 export interface SourceProtection {
   /** A probe slower than this (ms) slows the pages; null = not looked at. */
@@ -85,50 +86,34 @@ const SHARPEST_CUT = 0.25;
 export const MIN_SHARE = 0.01;
 /** What each healthy probe gives back: from the floor to full speed in ten probes. */
 const SHARE_STEP = 0.1;
-/** The probe stops when no page has asked for this long, and the guard forgets its state. */
-const IDLE_AFTER_MS = 5_000;
 
-export class SourceGuard implements PageGovernor {
+export class SourceGuard extends ProbingGovernor<SourceProtection> implements PageGovernor {
   /** The share of full speed pages may take; 1 = not slowed. */
   private share = 1;
   private pauseReason: string | null = null;
   private slowReason: string | null = null;
-  private lastAsked = 0;
-  private probing: Promise<void> | undefined;
-  private probeStarted = 0;
-  private timer: NodeJS.Timeout | undefined;
-  /** Seconds pages have waited for the source, summed over the process's jobs. */
-  throttledSeconds = 0;
   /** The latest probe's result, null before the first. */
   lastHealth: SourceHealth | null = null;
   /** The worst API process's health at the latest probe; null when none reported. */
   lastApiHealth: ApiHealth | null = null;
-  probes = 0;
 
   constructor(
     private readonly db: Db,
-    readonly settings: SourceProtection,
+    settings: SourceProtection,
     /** Where the API processes' health is read; absent = the API is not looked at. */
     private readonly api?: ApiHealthReader,
-  ) {}
+  ) {
+    super(settings);
+  }
 
   /** Why pages are throttled now, null when they go at full speed. */
   get reason(): string | null {
     return this.pauseReason ?? this.slowReason;
   }
 
-  get probeIntervalMs(): number {
-    return this.settings.probeIntervalMs;
-  }
-
   /** Asked before each page. Starts the probe when it is not running. */
   advise(): SourceAdvice {
-    this.lastAsked = Date.now();
-    if (!this.timer) {
-      this.timer = setInterval(() => this.tick(), this.settings.probeIntervalMs);
-      this.timer.unref();
-      this.tick();
-    }
+    this.asked();
     if (this.pauseReason) return { kind: 'pause', reason: this.pauseReason };
     if (this.share < 1 && this.slowReason) {
       return { kind: 'slow', share: this.share, reason: this.slowReason };
@@ -136,42 +121,27 @@ export class SourceGuard implements PageGovernor {
     return { kind: 'go' };
   }
 
-  /** Counts a wait a page made because of the source (for the metrics). */
-  recordWait(ms: number): void {
-    this.throttledSeconds += ms / 1000;
+  protected override probe(): Promise<void> {
+    return Promise.all([probeSource(this.db), this.probeApi()]).then(([health, api]) =>
+      this.judge(health, api),
+    );
   }
 
-  stop(): void {
-    clearInterval(this.timer);
-    this.timer = undefined;
+  protected override forget(): void {
+    this.share = 1;
+    this.pauseReason = null;
+    this.slowReason = null;
   }
 
-  private tick(): void {
-    if (Date.now() - this.lastAsked > IDLE_AFTER_MS) {
-      this.stop();
-      this.share = 1;
-      this.pauseReason = null;
-      this.slowReason = null;
-      return;
+  /** A probe still out past the threshold is itself the answer: the source is slow now. */
+  protected override stillProbing(outForMs: number): void {
+    const { latencyMs } = this.settings;
+    if (latencyMs !== null && outForMs > latencyMs) {
+      this.slowDown(
+        `probe still unanswered after ${Math.round(outForMs)} ms`,
+        outForMs / latencyMs,
+      );
     }
-    if (this.probing) {
-      // A probe still out past the threshold is itself the answer: the source is slow now.
-      const outFor = performance.now() - this.probeStarted;
-      const { latencyMs } = this.settings;
-      if (latencyMs !== null && outFor > latencyMs) {
-        this.slowDown(`probe still unanswered after ${Math.round(outFor)} ms`, outFor / latencyMs);
-      }
-      return;
-    }
-    this.probeStarted = performance.now();
-    this.probing = Promise.all([probeSource(this.db), this.probeApi()])
-      .then(([health, api]) => this.judge(health, api))
-      .catch(() => {
-        // An unreachable database fails the page query itself; the job's fault handling waits.
-      })
-      .finally(() => {
-        this.probing = undefined;
-      });
   }
 
   /** Redis unreachable or no API reporting: the API is not the reason to wait. */
