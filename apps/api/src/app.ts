@@ -35,6 +35,7 @@ import { registerBullBoard } from './plugins/bull-board';
 import { defaultConsoleDir, registerConsole } from './plugins/console';
 import { registerErrorHandling } from './plugins/errors';
 import { healthRoutes, metricsRoute, outboxRoute } from './plugins/observability';
+import { trackRequestDurations } from './plugins/request-durations';
 import { collectRoutes } from './plugins/route-catalog';
 import { apiKeyRoutes } from './routes/api-keys';
 import { applicationRoutes } from './routes/applications';
@@ -122,6 +123,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       );
     });
   }
+  // Before any route, so every route's answers are counted.
+  const requestDurations = trackRequestDurations(app);
   app.decorateRequest('principal', null);
   await app.register(helmet, {
     // Bull Board's page needs its inline bootstrap script and styles; Swagger UI (/docs) loads
@@ -140,6 +143,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await registerApiDocs(app);
   const observability = {
     ...deps,
+    requestDurations,
     streamPrefix: deps.settings.streamPrefix,
     queuePrefix: deps.settings.queuePrefix,
     retention: deps.settings.retention ?? DEFAULT_RETENTION,

@@ -104,6 +104,66 @@ describe('health, readiness and metrics', () => {
     expect(text).toMatch(/^hs_verification_tenants_differing\{app="crm"\} 1$/m);
   });
 
+  it("counts each answer's time by route pattern, method and status class, never by URL", async () => {
+    const { tenantId } = await seedTenant(t.db, {
+      tenantName: 'durations',
+      organizations: 1,
+      memberships: 1,
+      creditAllocations: 0,
+      app: 'crm',
+      seed: 3,
+    });
+    const route = '/admin/organizations/:orgId/applications/:appCode/sync-status';
+    const countOf = (text: string, labels: string) =>
+      Number(
+        text.match(
+          new RegExp(`^hs_http_request_duration_seconds_count\\{${labels}\\} (\\d+)$`, 'm'),
+        )?.[1] ?? 0,
+      );
+    const metrics = async () =>
+      (await t.app.inject({ method: 'GET', url: '/metrics', headers: auth })).body;
+    const ok = `route="${route}",method="GET",code="2xx"`;
+    const missing = `route="${route}",method="GET",code="4xx"`;
+    const before = await metrics();
+    for (let i = 0; i < 3; i += 1) {
+      const answer = await t.app.inject({
+        method: 'GET',
+        url: `/admin/organizations/${tenantId}/applications/crm/sync-status`,
+        headers: auth,
+      });
+      expect(answer.statusCode).toBe(200);
+    }
+    // Another tenant's id is the same series; a 404 is its own status class.
+    const unknown = await t.app.inject({
+      method: 'GET',
+      url: `/admin/organizations/${crypto.randomUUID()}/applications/crm/sync-status`,
+      headers: auth,
+    });
+    expect(unknown.statusCode).toBe(404);
+    // A path no route has counts as unmatched, whatever it is.
+    await t.app.inject({ method: 'GET', url: `/no/such/${crypto.randomUUID()}`, headers: auth });
+    const after = await metrics();
+    expect(countOf(after, ok) - countOf(before, ok)).toBe(3);
+    expect(countOf(after, missing) - countOf(before, missing)).toBe(1);
+    expect(countOf(after, 'route="unmatched",method="GET",code="4xx"')).toBeGreaterThanOrEqual(1);
+    expect(after).not.toContain(tenantId);
+    expect(after).toContain(
+      '# HELP hs_http_request_duration_seconds Time the API took to answer, per route pattern, method and status class\n# TYPE hs_http_request_duration_seconds histogram\n',
+    );
+    // Cumulative buckets up to +Inf, which equals the count.
+    const buckets = [
+      ...after.matchAll(
+        new RegExp(
+          `^hs_http_request_duration_seconds_bucket\\{le="([^"]+)",${ok}\\} (\\d+)$`,
+          'gm',
+        ),
+      ),
+    ].map((m) => [m[1], Number(m[2])] as const);
+    expect(buckets.at(-1)).toEqual(['+Inf', countOf(after, ok)]);
+    for (let i = 1; i < buckets.length; i += 1)
+      expect(buckets[i]?.[1]).toBeGreaterThanOrEqual(buckets[i - 1]?.[1] ?? 0);
+  });
+
   it('keeps each series’ name, type and help, beside the default process metrics', async () => {
     const text = (await t.app.inject({ method: 'GET', url: '/metrics', headers: auth })).body;
     const series = {

@@ -19,7 +19,7 @@ import { createMetricsRegistry } from '@historical-sync/runtime';
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { sql } from 'kysely';
-import { Gauge } from 'prom-client';
+import { Gauge, type Metric } from 'prom-client';
 import { z } from 'zod';
 import { ANY_ROUTE, errorResponses, KEYED } from '../http/responses';
 
@@ -30,6 +30,8 @@ export interface ObservabilityDeps {
   streamPrefix: string;
   queuePrefix: string;
   retention: StreamRetention;
+  /** The API's answer times (request-durations.ts), served with the rest. */
+  requestDurations?: Metric;
 }
 
 const withTimeout = <T>(promise: Promise<T>, ms: number) =>
@@ -120,6 +122,7 @@ export function outboxRoute(scope: FastifyInstance, deps: { db: Db }): void {
 export function metricsRoute(scope: FastifyInstance, deps: ObservabilityDeps): void {
   const admin = scope.withTypeProvider<ZodTypeProvider>();
   const registry = createMetricsRegistry();
+  if (deps.requestDurations) registry.registerMetric(deps.requestDurations);
   const gauge = <L extends string>(name: string, help: string, labelNames: readonly L[] = []) =>
     new Gauge<L>({ name, help, labelNames, registers: [registry] });
   const jobs = gauge('hs_queue_jobs', 'Jobs per queue and state', ['queue', 'state']);
