@@ -5,6 +5,7 @@
  * default settings (source protection on) in a worker of its own.
  */
 import { findFreePort } from '@historical-sync/local-stack';
+import { p99Bound, toggleBuckets } from './api-time';
 import { type BenchTarget, type Fleet, retire } from './bench-apps';
 import { type PacedLoadResult, pacedLoadInChild as pacedLoad } from './paced-load';
 import { startApp } from './processes';
@@ -22,6 +23,8 @@ export interface UnderBackfill {
   throttledAtEnd: string | null;
   signals: SignalSummary;
   stalls: string;
+  /** The API's own time for the toggle (its histogram): the p99's bucket bound in ms. */
+  toggleServerP99Ms: number;
 }
 
 type RunView = {
@@ -100,6 +103,7 @@ function loadDriver(t: BenchTarget, seconds: number) {
     })();
     const probe = startStallProbe(t.db, redis);
     const signals = startSignalSampler(t.db, redis, prefix, () => runIds.slice(-1));
+    const bucketsBefore = await toggleBuckets(base, headers);
     const [toggle, status]: [PacedLoadResult, PacedLoadResult] = load
       ? await Promise.all([
           toggleAt500(seconds),
@@ -113,6 +117,7 @@ function loadDriver(t: BenchTarget, seconds: number) {
       : await sleep(seconds * 1000).then(() => [IDLE, IDLE]);
     loading = false;
     const phaseMs = performance.now() - phaseStarted;
+    const toggleServerP99Ms = p99Bound(bucketsBefore, await toggleBuckets(base, headers));
     await keepRunning;
     const signalSummary = await signals.stop();
     const stalls = explainStalls(toggle.slow, await probe.stop());
@@ -135,6 +140,7 @@ function loadDriver(t: BenchTarget, seconds: number) {
       throttledAtEnd: lastView.resources.memberships?.throttled ?? null,
       signals: signalSummary,
       stalls,
+      toggleServerP99Ms,
     };
   };
   return { toggleAt500, underBackfill };
@@ -145,7 +151,7 @@ const describeLoad = (load: PacedLoadResult) =>
 const describeUnder = (label: string, load: UnderBackfill) =>
   say(
     `API ${label} (${load.runs} run${load.runs > 1 ? 's, one after the other' : ''}): ` +
-      `toggle at 500/s ${describeLoad(load.toggle)}; sync-status at 50/s ${describeLoad(load.status)}; ` +
+      `toggle at 500/s ${describeLoad(load.toggle)}, the API's own time p99 <= ${load.toggleServerP99Ms} ms; sync-status at 50/s ${describeLoad(load.status)}; ` +
       `backfill ${round(load.eventsPerSecond)} events/s\n  toggle stalls: ${load.stalls}\n  signals: ${describeSignals(load.signals)}`,
   );
 const describeAlone = (label: string, load: UnderBackfill) =>
@@ -155,6 +161,8 @@ const describeAlone = (label: string, load: UnderBackfill) =>
 
 export interface ApiLoadFigures {
   toggleIdle: PacedLoadResult;
+  /** The API's own time for the idle toggles: the p99's bucket bound in ms. */
+  toggleIdleServerP99Ms: number;
   /** Full speed with no API load: what the default settings must keep (>= 90%) there. */
   alone: UnderBackfill;
   unthrottled: UnderBackfill;
@@ -174,19 +182,21 @@ export async function apiLoadPhase(
   await toggleAt500(2);
   const probe = startStallProbe(t.db, t.redis);
   const signals = startSignalSampler(t.db, t.redis, t.prefix, () => []);
+  const bucketsBefore = await toggleBuckets(t.base, t.headers);
   const toggleIdle = await toggleAt500(Math.min(5, seconds));
+  const toggleIdleServerP99Ms = p99Bound(bucketsBefore, await toggleBuckets(t.base, t.headers));
   const stalls = explainStalls(toggleIdle.slow, await probe.stop());
   say(
-    `API baseline, no backfill running: toggle at 500/s ${describeLoad(toggleIdle)}\n  toggle stalls: ${stalls}\n  signals: ${describeSignals(await signals.stop())}`,
+    `API baseline, no backfill running: toggle at 500/s ${describeLoad(toggleIdle)}, the API's own time p99 <= ${toggleIdleServerP99Ms} ms\n  toggle stalls: ${stalls}\n  signals: ${describeSignals(await signals.stop())}`,
   );
   const alone = await underBackfill(undefined, false);
   describeAlone('at full speed', alone);
   const unthrottled = await underBackfill(undefined);
   describeUnder('during a backfill at full speed', unthrottled);
-  if (!cappedRate) return { toggleIdle, alone, unthrottled };
+  if (!cappedRate) return { toggleIdle, toggleIdleServerP99Ms, alone, unthrottled };
   const throttled = await underBackfill(cappedRate);
   describeUnder(`during a backfill capped at ${cappedRate} events/s`, throttled);
-  return { toggleIdle, alone, unthrottled, throttled };
+  return { toggleIdle, toggleIdleServerP99Ms, alone, unthrottled, throttled };
 }
 
 export interface ProtectionFigures {

@@ -50,6 +50,9 @@ export function report(f: BenchFigures, command: string): void {
             toggleP50Ms: round(load.unthrottled.toggle.p50, 1),
             toggleP99Ms: round(load.unthrottled.toggle.p99, 1),
             statusP99Ms: round(load.unthrottled.status.p99, 1),
+            // The API's own share (its /metrics histogram: a bucket's bound).
+            toggleIdleServerP99Ms: load.toggleIdleServerP99Ms,
+            toggleServerP99Ms: load.unthrottled.toggleServerP99Ms,
           }
         : {}),
       ...(load?.throttled
@@ -61,6 +64,7 @@ export function report(f: BenchFigures, command: string): void {
       ...(load && guarded
         ? {
             toggleP99MsProtectedBackfill: round(guarded.protectedRun.toggle.p99, 1),
+            protectedToggleServerP99Ms: guarded.protectedRun.toggleServerP99Ms,
             protectedToggleP99ToIdle: round(
               guarded.protectedRun.toggle.p99 / load.toggleIdle.p99,
               2,
