@@ -335,12 +335,15 @@ describe('every route under random and hostile input', () => {
                   status,
                 );
               }
-              // 3. A 400 about one field names it (or, for a value the schema accepts, the field a
-              // rule against the stored row names, e.g. availableCredits above the amount).
+              // 3. A 400 about one field names it, or the element of it that is wrong (a list's
+              // `resources.0`); or, for a value the schema accepts, the field a rule against the
+              // stored row names, e.g. availableCredits above the amount.
               const named = fault.mustReject
                 ? fault.fields
                 : [...fault.fields, ...(route.domainFields ?? [])];
-              if (status === 400) expect(named, `${fault.what}: ${context}`).toContain(json?.field);
+              const field = String(json?.field);
+              const owner = named.find((f) => field === f || field.startsWith(`${f}.`));
+              if (status === 400) expect(named, `${fault.what}: ${context}`).toContain(owner);
             } else if (fault.kind === 'request') {
               if (fault.mustReject) {
                 expect(status, `${fault.what}: ${context}`).toBeGreaterThanOrEqual(400);
