@@ -160,7 +160,8 @@ async function replicaBackfill(t: BenchTarget, fleet: Fleet, ours: HeadlineRun) 
       `${round(measured.events / measured.seconds)} events/s, pages read from a streaming replica ` +
       `(base backup ${round(measured.backupSeconds, 1)} s); Postgres CPU per event: ` +
       `primary ${perEvent(measured.cpu.primary)} µs (${round(((ours.cpu.postgres ?? 0) * 1e6) / ours.events, 1)} µs with pages read from it), ` +
-      `replica ${perEvent(measured.cpu.replica)} µs; worker ${perEvent(measured.cpu.worker)} µs`,
+      `replica ${perEvent(measured.cpu.replica)} µs; worker ${perEvent(measured.cpu.worker)} µs; ` +
+      `largest replica lag the worker saw ${round(measured.maxLagMs)} ms (its limit ${measured.lagLimitMs} ms)`,
   );
   return measured;
 }

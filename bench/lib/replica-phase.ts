@@ -4,7 +4,8 @@
  * tenant through it. Measures the CPU the primary spends per event then, to set against the
  * headline run's, whose pages were all read from the primary; and the replica's own.
  */
-import { startReplica } from '@historical-sync/local-stack';
+import { BackfillSettingsEnv } from '@historical-sync/backfill';
+import { findFreePort, startReplica } from '@historical-sync/local-stack';
 import type { Redis } from 'ioredis';
 import { cpuDelta, cpuSnapshot, type ServerPorts } from './cpu';
 import { type AppProcess, startApp } from './processes';
@@ -16,6 +17,12 @@ export interface ReplicaPhaseResult {
   backupSeconds: number;
   /** CPU seconds during the run: the primary's Postgres, the replica's, the worker's. */
   cpu: { primary: number; replica: number; worker: number };
+  /**
+   * The largest replica lag the worker's governor saw during the run (ms; its
+   * `hs_backfill_replica_lag_seconds`, read every 100 ms), and the limit it slows the pages over.
+   */
+  maxLagMs: number;
+  lagLimitMs: number;
 }
 
 export async function replicaPhase(options: {
@@ -37,8 +44,10 @@ export async function replicaPhase(options: {
     const backupSeconds = (performance.now() - backupStarted) / 1000;
     const replicaUrl = new URL(replica.url);
     replicaUrl.pathname = new URL(options.databaseUrl).pathname;
+    const metricsPort = await findFreePort();
     const worker = startApp('worker', {
       ...options.env,
+      WORKER_METRICS_PORT: String(metricsPort),
       WORKER_ROLES: 'runs,credits,organizations,memberships',
       BACKFILL_DATABASE_URL: replicaUrl.toString(),
       // As the headline run: unprotected, so the two differ only in where pages are read.
@@ -68,6 +77,7 @@ export async function replicaPhase(options: {
       { method: 'POST', headers, body: JSON.stringify({}) },
     );
     const { runId } = (await response.json()) as { runId: string };
+    const lag = sampleLag(metricsPort);
     let run: { status: string; published: number } | undefined;
     for (;;) {
       run = (await (
@@ -78,6 +88,7 @@ export async function replicaPhase(options: {
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
     const seconds = (performance.now() - started) / 1000;
+    const maxLagMs = await lag.stop();
     const after = await snapshot();
     if (run?.status !== 'completed') throw new Error(`run ${run?.status}: ${worker.output()}`);
     const onPrimary = cpuDelta(before[0], after[0]);
@@ -92,10 +103,42 @@ export async function replicaPhase(options: {
         replica: onReplica.postgres ?? 0,
         worker: onPrimary.worker ?? 0,
       },
+      maxLagMs,
+      lagLimitMs: BackfillSettingsEnv.parse(options.env).BACKFILL_REPLICA_MAX_LAG_MS,
     };
   } finally {
     await replica.stop();
   }
+}
+
+/**
+ * The worker's replica lag gauge, every 100 ms until stopped: the largest value (ms). The gauge
+ * reads -1 while the replica has replayed nothing since it started (an unknown lag): that counts
+ * as over any limit, so it is reported as infinite.
+ */
+function sampleLag(port: number) {
+  let max = 0;
+  let running = true;
+  const loop = (async () => {
+    while (running) {
+      const text = await fetch(`http://127.0.0.1:${port}/metrics`)
+        .then((r) => r.text())
+        .catch(() => '');
+      const value = text.match(/^hs_backfill_replica_lag_seconds (\S+)$/m)?.[1];
+      if (value !== undefined) {
+        const seconds = Number(value);
+        max = Math.max(max, seconds < 0 ? Number.POSITIVE_INFINITY : seconds * 1000);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  })();
+  return {
+    stop: async () => {
+      running = false;
+      await loop;
+      return max;
+    },
+  };
 }
 
 async function waitForOutput(app: AppProcess, pattern: RegExp, timeoutMs = 120_000) {

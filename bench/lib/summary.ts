@@ -93,6 +93,8 @@ export function report(f: BenchFigures, command: string): void {
       ...(fromReplica
         ? {
             replicaEventsPerSecond: round(fromReplica.events / fromReplica.seconds),
+            replicaMaxLagMs: round(fromReplica.maxLagMs),
+            replicaLagLimitMs: fromReplica.lagLimitMs,
             replicaPrimaryPostgresCpuUsPerEvent: round(
               (fromReplica.cpu.primary * 1e6) / fromReplica.events,
               2,
