@@ -23,11 +23,11 @@ import { findFreePort, localStateDir, startLocalServices } from '@historical-syn
 import { z } from 'zod';
 import { APP_ENTRIES, type AppEntry, compileApps, nodeArgs } from '../scripts/lib/apps';
 import { ROOT } from './lib/processes';
+import { say } from './lib/say';
 import { percentile, round } from './lib/stats';
 
 const { values } = parseArgs({ options: { runs: { type: 'string', default: '7' } } });
 const runs = z.coerce.number().int().min(1).parse(values.runs);
-const say = (line: string) => process.stdout.write(`${line}\n`);
 const app = (name: string) => APP_ENTRIES.find((a) => a.name === name) as AppEntry;
 const MODES = ['compiled', 'tsx warm', 'tsx cold'] as const;
 type Mode = (typeof MODES)[number];

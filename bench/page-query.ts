@@ -15,6 +15,7 @@ import { createDb, seedTenant } from '@historical-sync/db';
 import { createTestDatabase } from '@historical-sync/db/testing';
 import { localStateDir, startLocalServices } from '@historical-sync/local-stack';
 import { sql } from 'kysely';
+import { say } from './lib/say';
 import { percentile, round } from './lib/stats';
 
 const median = (values: number[]) =>
@@ -33,7 +34,6 @@ const { values } = parseArgs({
 const memberships = Number(values.memberships);
 const rounds = Number(values.rounds);
 const pageSize = Number(values['page-size']);
-const say = (line: string) => console.log(line);
 
 async function backendCpuSeconds(pid: number): Promise<number> {
   const stat = await readFile(`/proc/${pid}/stat`, 'utf8');

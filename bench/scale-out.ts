@@ -27,6 +27,7 @@ import { ceiling } from './lib/ceiling';
 import { cpuDelta, cpuSnapshot, machineCpu, processCpuSeconds, serverPorts } from './lib/cpu';
 import { type AppProcess, startApp, waitForOk } from './lib/processes';
 import { parseCommandStats } from './lib/redis-stats';
+import { say, sleep } from './lib/say';
 import { round } from './lib/stats';
 
 const count = (fallback: number) => z.coerce.number().int().min(0).default(fallback);
@@ -59,8 +60,6 @@ const Args = z.object({
   'ceiling-sample': count(200_000),
 });
 
-const say = (line: string) => process.stdout.write(`${line}\n`);
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const ADMIN_KEY = 'bench-admin-key';
 
 /** What one measurement (one or several runs at once) cost and gave. */

@@ -18,6 +18,7 @@ import { findFreePort, localStateDir, startLocalServices } from '@historical-syn
 import { Redis } from 'ioredis';
 import { z } from 'zod';
 import { type AppProcess, startApp, waitForOk } from './lib/processes';
+import { say, sleep } from './lib/say';
 import { round } from './lib/stats';
 
 const count = (fallback: number) => z.coerce.number().int().min(0).default(fallback);
@@ -27,8 +28,6 @@ const Args = z.object({
   'trim-interval-ms': count(1_000),
 });
 
-const say = (line: string) => process.stdout.write(`${line}\n`);
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const ADMIN_KEY = 'bench-admin-key';
 const usedMemory = async (redis: Redis) =>
   Number((await redis.info('memory')).match(/used_memory:(\d+)/)?.[1]);

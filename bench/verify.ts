@@ -25,11 +25,10 @@ import { sql } from 'kysely';
 import { z } from 'zod';
 import { cpuDelta, cpuSnapshot, serverPorts } from './lib/cpu';
 import { type AppProcess, startApp, waitForOk } from './lib/processes';
+import { say, sleep } from './lib/say';
 import { round } from './lib/stats';
 
 const Args = z.object({ memberships: z.coerce.number().int().min(1).default(1_000_000) });
-const say = (line: string) => process.stdout.write(`${line}\n`);
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const ADMIN_KEY = 'bench-admin-key';
 
 type Copy = Record<Resource, { id: string; version: number }[]>;
