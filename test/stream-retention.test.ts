@@ -36,6 +36,8 @@ describe('streams stay bounded (API, worker and CRM consumer processes)', () => 
   let worker: Command;
   let apiUrl: string;
   let tenantId: string;
+  /** Redis memory one whole pass of the tenant takes (measured by the first test). */
+  let passBytes = 0;
 
   beforeAll(async () => {
     server = await startRedis({
@@ -181,6 +183,8 @@ describe('streams stay bounded (API, worker and CRM consumer processes)', () => 
     const pinned = await sync();
     await caughtUp(pinned);
     await trimmedSince(Date.now());
+    // What one pass holds in Redis while a group keeps it: the room the next test sizes from.
+    passBytes = (await usedMemory()) - (memory[PASSES - 1] as number);
     let found = 0;
     for (const stream of streams()) {
       const read = (await redis.xreadgroup(
@@ -201,8 +205,12 @@ describe('streams stay bounded (API, worker and CRM consumer processes)', () => 
     for (const stream of streams()) await redis.xgroup('DESTROY', stream, 'never-reads');
   }, 180_000);
 
-  /** Reads every stream as group `audit`, acknowledging as it goes; counts each run's entries. */
-  function startAudit() {
+  /**
+   * Reads every stream as group `audit`, acknowledging as it goes; counts each run's entries.
+   * With `holdUntil`, the group exists from the start but reads nothing until it answers true:
+   * until then nothing published can be trimmed.
+   */
+  function startAudit(holdUntil?: () => boolean) {
     const reader = redis.duplicate();
     const counts = new Map<string, number>();
     const eventIds = new Map<string, Set<string>>();
@@ -212,6 +220,8 @@ describe('streams stay bounded (API, worker and CRM consumer processes)', () => 
     const loop = (async () => {
       for (const stream of streams())
         await reader.xgroup('CREATE', stream, 'audit', '$', 'MKSTREAM');
+      while (holdUntil && !holdUntil() && !stopped)
+        await new Promise((resolve) => setTimeout(resolve, 50));
       while (!stopped) {
         const read = (await reader.xreadgroup(
           'GROUP',
@@ -298,11 +308,25 @@ describe('streams stay bounded (API, worker and CRM consumer processes)', () => 
 
   it('parks a backfill before Redis refuses writes; out of memory, controls still answer and hold', async () => {
     const perRun = await eventsPerRun();
-    const audit = startAudit();
+    // The previous test's last pass was held by a group it then destroyed: once a trim pass has
+    // freed it, memory is what it stays at. Measured before that, the room set below would grow
+    // by a whole run's entries when the trim lands, and the run would not need to wait.
+    await trimmedSince(Date.now());
+    await expect
+      .poll(totalLength, { timeout: 20_000, interval: 100 })
+      .toBeLessThan(streams().length * 100);
+    expect(passBytes).toBeGreaterThan(0);
+    // The audit group reads nothing until the worker has parked for memory, so nothing of the
+    // run can be trimmed before it must wait: the park does not depend on how fast the consumers
+    // and the trim are on this machine. Then it reads, the trim frees, and the run goes on.
+    const audit = startAudit(() => /waiting for Redis's memory/.test(worker.output()));
     try {
       await redis.config('RESETSTAT');
-      // Less room than one run needs: the run must wait for the consumers and the trim.
-      await redis.config('SET', 'maxmemory', String((await usedMemory()) + 1_500_000));
+      // The high mark (80% of maxmemory) three quarters of a run above what Redis holds now:
+      // the run must wait for the consumers and the trim, and fits once they have freed it.
+      const settled = await usedMemory();
+      const highMark = settled + 0.75 * passBytes;
+      await redis.config('SET', 'maxmemory', String(Math.round(highMark / 0.8)));
       const parked = await sync();
       await caughtUp(parked);
       await expect.poll(() => audit.counts.get(parked) ?? 0, { timeout: 20_000 }).toBe(perRun);

@@ -14,7 +14,10 @@ export interface RedisMemory {
 }
 
 const CACHE_MS = 500;
-const cache = new WeakMap<RedisClient, { at: number; memory: Promise<RedisMemory> }>();
+const cache = new WeakMap<
+  RedisClient,
+  { at: number; memory: Promise<RedisMemory>; publishedSince: number }
+>();
 
 function parseMemory(info: string): RedisMemory {
   const field = (name: string) => Number(new RegExp(`^${name}:(\\d+)`, 'm').exec(info)?.[1] ?? 0);
@@ -42,12 +45,29 @@ async function readMemory(redis: RedisClient): Promise<RedisMemory> {
 export const ratio = (memory: RedisMemory): number =>
   memory.maxBytes > 0 ? memory.usedBytes / memory.maxBytes : 0;
 
-/** Redis's memory now (at most half a second old). */
+/**
+ * Counts bytes this process has just published on `redis`: until the next reading they are added
+ * to the cached one. A backfill publishes many pages in the half second a reading is kept (at
+ * 100,000 events a second, tens of megabytes), so a reading alone lets it pass the high mark by
+ * that much before it parks, and a small `maxmemory` refuse its writes first.
+ */
+export function notePublished(redis: RedisClient, bytes: number): void {
+  const cached = cache.get(redis);
+  if (cached) cached.publishedSince += bytes;
+}
+
+/**
+ * Redis's memory now: a reading at most half a second old, plus what this process published
+ * since (notePublished; other processes' writes show at the next reading).
+ */
 export async function redisMemory(redis: RedisClient): Promise<RedisMemory> {
   const cached = cache.get(redis);
-  if (cached && performance.now() - cached.at < CACHE_MS) return cached.memory;
+  if (cached && performance.now() - cached.at < CACHE_MS) {
+    const memory = await cached.memory;
+    return { ...memory, usedBytes: memory.usedBytes + cached.publishedSince };
+  }
   const memory = readMemory(redis);
-  cache.set(redis, { at: performance.now(), memory });
+  cache.set(redis, { at: performance.now(), memory, publishedSince: 0 });
   memory.catch(() => cache.delete(redis));
   return memory;
 }

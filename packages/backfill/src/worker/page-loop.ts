@@ -7,7 +7,7 @@
 import { EVENT_FIELD } from '@historical-sync/contracts';
 import { StaleCheckpointError } from '@historical-sync/domain';
 import type { Job } from 'bullmq';
-import { ratio, redisMemory } from '../pacing/redis-memory';
+import { notePublished, ratio, redisMemory } from '../pacing/redis-memory';
 import { reserveRate } from '../pacing/throttle';
 import { type RenderedPage, renderPageCommands } from '../publish/page-commands';
 import type { RedisClient } from '../publish/publisher';
@@ -177,6 +177,8 @@ async function publish(
     );
   }
   progress.checkpoint = { cursor: result.cursor, published: result.published };
+  // The next page's memory check counts these bytes before Redis is read again.
+  notePublished(pj.deps.redis, page.commands.length);
   pj.deps.onPagePublished?.({
     resource: pj.data.resource,
     appCode: pj.data.appCode,
