@@ -11,7 +11,8 @@ import { cpuDelta, cpuSnapshot, machineCpu } from './cpu';
 import { peakRssMb } from './processes';
 import { summarizeProfile } from './profile';
 import { parseCommandStats } from './redis-stats';
-import { say, sleep } from './say';
+import { runEnd } from './run-end';
+import { say } from './say';
 import { round } from './stats';
 
 export interface HeadlineRun {
@@ -67,22 +68,7 @@ export async function headlineRun(t: BenchTarget, fleet: Fleet): Promise<Headlin
     body: JSON.stringify({ isEnabled: true }),
   });
   const { runId } = (await enable.json()) as { runId: string };
-  let run:
-    | {
-        status: string;
-        published: number;
-        total: number;
-        resources: Record<string, { published: number }>;
-      }
-    | undefined;
-  for (;;) {
-    run = (await (
-      await fetch(`${base}/admin/organizations/${tenantId}/sync-runs/${runId}`, { headers })
-    ).json()) as typeof run;
-    if (run?.status === 'completed' || run?.status === 'failed') break;
-    if (worker.child.exitCode !== null) throw new Error(`the worker exited: ${worker.output()}`);
-    await sleep(50);
-  }
+  const run = await runEnd<{ status: string; published: number }>(t, runId, worker);
   const seconds = (performance.now() - started) / 1000;
   const finishedNs = process.hrtime.bigint();
   const workerPeakRssMb = await peakRssMb(worker.child.pid);
@@ -90,7 +76,7 @@ export async function headlineRun(t: BenchTarget, fleet: Fleet): Promise<Headlin
   const machineAfter = await machineCpu();
   const redisCommands = parseCommandStats(await redis.info('commandstats'));
   const memoryAfter = await usedMemory(redis);
-  if (run?.status !== 'completed') throw new Error(`run ${run?.status}: ${worker.output()}`);
+  if (run.status !== 'completed') throw new Error(`run ${run.status}: ${worker.output()}`);
 
   const events = run.published;
   const eventsPerSecond = events / seconds;

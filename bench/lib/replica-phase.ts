@@ -9,6 +9,8 @@ import { findFreePort, startReplica } from '@historical-sync/local-stack';
 import type { Redis } from 'ioredis';
 import { cpuDelta, cpuSnapshot, type ServerPorts } from './cpu';
 import { type AppProcess, startApp } from './processes';
+import { runEnd } from './run-end';
+import { sleep } from './say';
 
 export interface ReplicaPhaseResult {
   events: number;
@@ -78,19 +80,11 @@ export async function replicaPhase(options: {
     );
     const { runId } = (await response.json()) as { runId: string };
     const lag = sampleLag(metricsPort);
-    let run: { status: string; published: number } | undefined;
-    for (;;) {
-      run = (await (
-        await fetch(`${base}/admin/organizations/${tenantId}/sync-runs/${runId}`, { headers })
-      ).json()) as typeof run;
-      if (run?.status === 'completed' || run?.status === 'failed') break;
-      if (worker.child.exitCode !== null) throw new Error(`the worker exited: ${worker.output()}`);
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+    const run = await runEnd<{ status: string; published: number }>(options, runId, worker);
     const seconds = (performance.now() - started) / 1000;
     const maxLagMs = await lag.stop();
     const after = await snapshot();
-    if (run?.status !== 'completed') throw new Error(`run ${run?.status}: ${worker.output()}`);
+    if (run.status !== 'completed') throw new Error(`run ${run.status}: ${worker.output()}`);
     const onPrimary = cpuDelta(before[0], after[0]);
     const onReplica = cpuDelta(before[1], after[1]);
     await worker.stop();
@@ -129,7 +123,7 @@ function sampleLag(port: number) {
         const seconds = Number(value);
         max = Math.max(max, seconds < 0 ? Number.POSITIVE_INFINITY : seconds * 1000);
       }
-      await new Promise((resolve) => setTimeout(resolve, 100));
+      await sleep(100);
     }
   })();
   return {
@@ -146,6 +140,6 @@ async function waitForOutput(app: AppProcess, pattern: RegExp, timeoutMs = 120_0
   while (!pattern.test(app.output())) {
     if (app.child.exitCode !== null) throw new Error(`the worker exited: ${app.output()}`);
     if (Date.now() > deadline) throw new Error(`no ${pattern} within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await sleep(50);
   }
 }
